@@ -1,0 +1,152 @@
+"""The `talkface` command. Each subcommand imports what it needs when it runs, so `--help` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from talkface.errors import TalkfaceError
+
+
+def _add_stage_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lmk2video", default="auto",
+                   help="warp | learned | PATH to a checkpoint (default: learned when shipped, else warp)")
+    p.add_argument("--size", type=int, default=128, choices=(128, 256), help="face crop size (default 128)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    p.add_argument("--face-index", type=int, default=None,
+                   help="which face to animate when the photo has several (0 = largest; default largest)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="talkface", description="Talking-face video from one photo and speech.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("synth", help="photo + speech -> talking-face video")
+    p.add_argument("--image", required=True, help="face photo")
+    p.add_argument("--audio", required=True, help="speech recording (wav, flac, mp3, m4a, or a video's audio)")
+    p.add_argument("--out", required=True, help="output .mp4")
+    p.add_argument("--audio2lmk", default="auto",
+                   help="phonetic | learned | PATH to a checkpoint (default: learned when shipped, else phonetic)")
+    _add_stage_options(p)
+    p.add_argument("--seed", type=int, default=0, help="seed for blinks and head motion")
+    p.add_argument("--no-blink", action="store_true", help="no eye blinks")
+    p.add_argument("--still", action="store_true", help="no head motion")
+    p.add_argument("--save-landmarks", default=None, help="also write the landmark track (.npz)")
+
+    p = sub.add_parser("animate", help="photo + landmark track -> video (the face follows the track)")
+    p.add_argument("--image", required=True, help="face photo")
+    p.add_argument("--landmarks", required=True, help="landmark track .npz (see `talkface landmarks`)")
+    p.add_argument("--out", required=True, help="output .mp4")
+    p.add_argument("--audio", default=None, help="audio to mux into the video")
+    p.add_argument("--mode", default="auto", choices=("auto", "absolute", "relative"),
+                   help="use the track's positions as they are, or transfer its motion onto the photo's face "
+                        "(auto: absolute when the track starts on the photo's own face)")
+    _add_stage_options(p)
+
+    p = sub.add_parser("landmarks", help="video -> 68-point landmark track (.npz)")
+    p.add_argument("video")
+    p.add_argument("--out", required=True, help="output .npz")
+    p.add_argument("--detect-every", type=int, default=5, help="run the face detector every N frames")
+
+    p = sub.add_parser("prepare", help="prepare a corpus for training and evaluation")
+    p.add_argument("corpus", choices=("grid",))
+    p.add_argument("--root", required=True, help="GRID root folder")
+    p.add_argument("--out", required=True, help="output folder (resumable)")
+    p.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1))
+    p.add_argument("--speakers", default=None, help="comma-separated speakers, e.g. s1,s2 (default all)")
+    p.add_argument("--size", type=int, default=128, choices=(128, 256))
+    p.add_argument("--limit", type=int, default=None, help="only the first N clips (for a quick look)")
+
+    p = sub.add_parser("bench", help="time each stage on the bundled example; write JSON")
+    p.add_argument("--out", default="out/bench.json")
+    p.add_argument("--image", default=None)
+    p.add_argument("--audio", default=None)
+    p.add_argument("--size", type=int, default=128, choices=(128, 256))
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--repeats", type=int, default=3)
+    return parser
+
+
+def _cmd_prepare(args) -> None:
+    from talkface.prepare import prepare_grid
+
+    speakers = args.speakers.split(",") if args.speakers else None
+    manifest = prepare_grid(args.root, args.out, speakers=speakers, size=args.size,
+                            workers=args.workers, limit=args.limit)
+    ok = sum(e["status"] == "ok" for e in manifest["clips"].values())
+    print(f"prepared {ok} clips into {args.out}; skipped {len(manifest['skipped'])}:")
+    for clip_id, reason in manifest["skipped"].items():
+        print(f"  {clip_id}: {reason}")
+    rate = manifest["last_run"]["clips_per_second"]
+    if rate:
+        print(f"this run: {manifest['last_run']['clips_processed']} clips at {rate} clips/s")
+
+
+def _cmd_landmarks(args) -> None:
+    from talkface.landmarks.io import save_track
+    from talkface.landmarks.track import track_video
+    from talkface.media import check_output_path, read_video
+
+    check_output_path(args.out)
+    video = read_video(args.video, with_audio=False)
+    track = track_video(video.frames, detect_every=args.detect_every)
+    save_track(args.out, track, video.fps, video.frames.shape[1:3])
+    print(f"{args.out}: {len(track)} frames at {video.fps:g} fps")
+
+
+def _cmd_synth(args) -> None:
+    from talkface.pipeline import Synthesizer
+
+    synth = Synthesizer(audio2lmk=args.audio2lmk, lmk2video=args.lmk2video, size=args.size, device=args.device)
+    result = synth.synthesize_files(args.image, args.audio, args.out, face_index=args.face_index, seed=args.seed,
+                                    blink=not args.no_blink, head_motion=not args.still,
+                                    save_landmarks=args.save_landmarks, progress=not args.quiet)
+    print(f"{args.out}: {result.n_frames} frames, {result.duration:.2f} s "
+          f"({result.audio2lmk} + {result.lmk2video})")
+
+
+def _cmd_animate(args) -> None:
+    from talkface.pipeline import Synthesizer
+
+    synth = Synthesizer(lmk2video=args.lmk2video, size=args.size, device=args.device)
+    result = synth.animate_files(args.image, args.landmarks, args.out, audio=args.audio, mode=args.mode,
+                                 face_index=args.face_index, progress=not args.quiet)
+    print(f"{args.out}: {result.n_frames} frames ({result.lmk2video}, {result.mode} landmarks)")
+
+
+def _cmd_bench(args) -> None:
+    from talkface.bench import run_bench
+
+    report = run_bench(image=args.image, audio=args.audio, size=args.size, device=args.device,
+                       repeats=args.repeats)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    for stage, seconds in report["stages_s"].items():
+        print(f"{stage:>10}: {seconds * 1000:8.1f} ms")
+    print(f"{'total':>10}: {report['total_s'] * 1000:8.1f} ms  -> {out}")
+
+
+COMMANDS = {"prepare": _cmd_prepare, "landmarks": _cmd_landmarks, "synth": _cmd_synth,
+            "animate": _cmd_animate, "bench": _cmd_bench}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except TalkfaceError as err:
+        print(f"talkface: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("talkface: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

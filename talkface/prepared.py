@@ -1,0 +1,65 @@
+"""Reading a prepared GRID folder (the output of `talkface prepare grid`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from talkface.errors import TalkfaceError
+from talkface.media import read_video
+
+
+@dataclass
+class PreparedClip:
+    clip_id: str
+    crops: np.ndarray | None     # (T, N, N, 3) uint8, None when not requested
+    crop_landmarks: np.ndarray   # (T, 68, 2) float32, crop pixel coordinates
+    landmarks: np.ndarray        # (T, 68, 2) float32, original frame coordinates
+    crop_matrix: np.ndarray      # (2, 3) frame -> crop
+    mel: np.ndarray              # (T, 4, 80) float32
+    audio: np.ndarray | None     # float32 16 kHz mono, None when not requested
+    words: list[dict]
+    transcript: str
+    fps: float
+
+
+class PreparedSet:
+    """A prepared folder: its manifest and clip loader."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        manifest = self.root / "manifest.json"
+        if not manifest.is_file():
+            raise TalkfaceError(f"{self.root}: not a prepared folder (no manifest.json; run `talkface prepare grid`)")
+        self.manifest = json.loads(manifest.read_text())
+
+    def ids(self, split_ids: list[str] | None = None) -> list[str]:
+        """Usable (status ok) clip ids, optionally restricted to a split, in split order."""
+        ok = {k for k, e in self.manifest["clips"].items() if e["status"] == "ok"}
+        return [i for i in split_ids if i in ok] if split_ids is not None else sorted(ok)
+
+    def excluded(self, split_ids: list[str]) -> dict[str, str]:
+        """Split ids that cannot be used, with the reason."""
+        clips = self.manifest["clips"]
+        return {i: clips[i].get("reason", "skipped") if i in clips else "not prepared"
+                for i in split_ids if clips.get(i, {}).get("status") != "ok"}
+
+    def clip_path(self, clip_id: str) -> Path:
+        return self.root / self.manifest["clips"][clip_id]["speaker"] / clip_id
+
+    def load(self, clip_id: str, crops: bool = True, audio: bool = False) -> PreparedClip:
+        path = self.clip_path(clip_id)
+        track = np.load(path / "track.npz")
+        words = json.loads((path / "words.json").read_text())
+        return PreparedClip(
+            clip_id=clip_id,
+            crops=read_video(path / "crops.mp4", with_audio=False).frames if crops else None,
+            crop_landmarks=track["crop_landmarks"], landmarks=track["landmarks"],
+            crop_matrix=track["crop_matrix"], mel=np.load(path / "mel.npy").astype(np.float32),
+            audio=sf.read(path / "audio.flac", dtype="float32")[0] if audio else None,
+            words=words["words"], transcript=words["transcript"], fps=float(track["fps"]))
