@@ -123,7 +123,28 @@ def atomic_target(path: Path) -> Path:
     """A temp path beside `path` (same filesystem, so os.replace is atomic), keeping its suffix."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600; the final file should be readable like any other output
     return Path(tmp)
+
+
+def write_audio(path: str | os.PathLike, wave: np.ndarray, sample_rate: int, bitrate: str | None = None) -> Path:
+    """Mono audio in the format the suffix names (.wav, .flac, .opus, .m4a, ...), atomically."""
+    path = check_output_path(path)
+    tmp = atomic_target(path)
+    try:
+        codec = {".opus": ["-c:a", "libopus"], ".m4a": ["-c:a", "aac"]}.get(path.suffix, [])
+        cmd = ["-loglevel", "error", "-y", "-f", "f32le", "-ar", str(sample_rate), "-ac", "1", "-i", "-", *codec]
+        if bitrate:
+            cmd += ["-b:a", bitrate]
+        proc = subprocess.run([get_ffmpeg_exe(), "-hide_banner", "-nostdin", *cmd, str(tmp)],
+                              input=np.asarray(wave, dtype=np.float32).tobytes(), capture_output=True)
+        if proc.returncode != 0:
+            raise MediaError(f"{path}: audio encoding failed ({proc.stderr.decode(errors='replace').strip()})")
+        os.replace(tmp, path)
+        return path
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def write_video(path: str | os.PathLike, frames, fps: float, audio: np.ndarray | None = None,

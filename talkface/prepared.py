@@ -7,11 +7,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
-import soundfile as sf
 
+from talkface.audio_features import dequantise_mel
 from talkface.errors import TalkfaceError
-from talkface.media import read_video
+from talkface.media import read_audio, read_video
+
+SAMPLE_RATE = 16000
 
 
 @dataclass
@@ -21,7 +24,7 @@ class PreparedClip:
     crop_landmarks: np.ndarray   # (T, 68, 2) float32, crop pixel coordinates
     landmarks: np.ndarray        # (T, 68, 2) float32, original frame coordinates
     crop_matrix: np.ndarray      # (2, 3) frame -> crop
-    mel: np.ndarray              # (T, 4, 80) float32
+    mel: np.ndarray              # (T, 4, 80) float32 log-mel (stored as uint8, ~0.07 nats steps)
     audio: np.ndarray | None     # float32 16 kHz mono, None when not requested
     words: list[dict]
     transcript: str
@@ -56,10 +59,14 @@ class PreparedSet:
         path = self.clip_path(clip_id)
         track = np.load(path / "track.npz")
         words = json.loads((path / "words.json").read_text())
+        fixed = np.cumsum(track["crop_landmarks_delta"].astype(np.int32), axis=0)
+        crop_landmarks = fixed.astype(np.float32) * float(track["landmark_step"])
+        frame_from_crop = cv2.invertAffineTransform(track["crop_matrix"])
+        landmarks = crop_landmarks @ frame_from_crop[:, :2].T.astype(np.float32) + frame_from_crop[:, 2]
         return PreparedClip(
             clip_id=clip_id,
             crops=read_video(path / "crops.mp4", with_audio=False).frames if crops else None,
-            crop_landmarks=track["crop_landmarks"], landmarks=track["landmarks"],
-            crop_matrix=track["crop_matrix"], mel=np.load(path / "mel.npy").astype(np.float32),
-            audio=sf.read(path / "audio.flac", dtype="float32")[0] if audio else None,
+            crop_landmarks=crop_landmarks, landmarks=landmarks.astype(np.float32),
+            crop_matrix=track["crop_matrix"], mel=dequantise_mel(np.load(path / "mel.npz")["mel_u8"]),
+            audio=read_audio(path / "audio.opus", SAMPLE_RATE) if audio else None,
             words=words["words"], transcript=words["transcript"], fps=float(track["fps"]))

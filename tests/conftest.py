@@ -1,0 +1,27 @@
+"""Shared fixtures. Integration tests read the GRID corpus and skip when it is absent."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def grid_root() -> Path:
+    """GRID root (s1/, alignments/, splits/): $TALKFACE_GRID_ROOT or ../shared/data/grid."""
+    root = Path(os.environ.get("TALKFACE_GRID_ROOT", SHARED_DATA / "grid"))
+    if not (root / "s1").is_dir():
+        pytest.skip(f"GRID corpus not found at {root} (set TALKFACE_GRID_ROOT)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def grid_mpg_samples() -> Path:
+    """Three GRID clips in the corpus' native MPEG-1 format: ../shared/data/grid_mpg_samples."""
+    root = SHARED_DATA / "grid_mpg_samples"
+    if not (root / "bbaf3s.mpg").is_file():
+        pytest.skip(f"GRID MPEG-1 samples not found at {root}")
+    return root

@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from talkface.errors import MediaError
+from talkface.media import read_audio, read_image, read_video, write_video
+
+
+def _moving_square(n=20, h=64, w=80):
+    frames = np.zeros((n, h, w, 3), np.uint8)
+    for t in range(n):
+        frames[t, 10:30, 2 * t:2 * t + 20] = (200, 50, 30)
+    return frames
+
+
+def _tone(seconds=1.0, sr=16000, freq=440.0):
+    t = np.arange(int(seconds * sr)) / sr
+    return (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def test_write_then_read_roundtrip_keeps_frames_and_audio(tmp_path):
+    frames = _moving_square()
+    audio = _tone(20 / 25)
+    out = write_video(tmp_path / "v.mp4", frames, fps=25, audio=audio, sample_rate=16000, crf=10)
+    video = read_video(out)
+    assert video.frames.shape == frames.shape
+    assert video.fps == 25
+    assert np.abs(video.frames.astype(int) - frames).mean() < 4
+    assert video.audio is not None and abs(len(video.audio) / 16000 - 0.8) < 0.05
+    # the tone survives AAC: dominant frequency stays 440 Hz
+    spectrum = np.abs(np.fft.rfft(video.audio))
+    assert abs(np.argmax(spectrum) * 16000 / len(video.audio) - 440) < 5
+    assert list(tmp_path.iterdir()) == [out]  # no temp files left
+
+
+def test_odd_frame_size_is_padded_not_rejected(tmp_path):
+    frames = _moving_square(5, 33, 47)
+    video = read_video(write_video(tmp_path / "odd.mp4", frames, fps=25))
+    assert video.frames.shape[0] == 5 and video.frames.shape[1] >= 33 and video.frames.shape[2] >= 47
+    assert video.audio is None
+
+
+@pytest.mark.parametrize("suffix,subtype", [(".wav", "PCM_16"), (".flac", "PCM_16")])
+@pytest.mark.parametrize("sr", [8000, 44100])
+def test_read_audio_resamples_and_downmixes(tmp_path, suffix, subtype, sr):
+    stereo = np.stack([_tone(1.0, sr), _tone(1.0, sr)], axis=1)
+    path = tmp_path / f"a{suffix}"
+    sf.write(path, stereo, sr, subtype=subtype)
+    wave = read_audio(path, 16000)
+    assert wave.dtype == np.float32 and wave.ndim == 1
+    assert abs(len(wave) - 16000) <= 16
+    assert 0.3 < np.abs(wave).max() <= 1.0
+
+
+def test_missing_empty_and_garbage_files_raise_one_line_errors(tmp_path):
+    with pytest.raises(MediaError, match="not found"):
+        read_video(tmp_path / "nope.mp4")
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    with pytest.raises(MediaError, match="empty"):
+        read_audio(empty)
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(b"this is not a video" * 100)
+    with pytest.raises(MediaError) as err:
+        read_video(garbage)
+    assert str(garbage) in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(MediaError, match="not a readable image"):
+        read_image(garbage)
+
+
+def test_write_into_missing_directory_fails_before_work(tmp_path):
+    with pytest.raises(MediaError, match="does not exist"):
+        write_video(tmp_path / "missing" / "v.mp4", _moving_square(2), fps=25)
+
+
+def test_grid_mp4_has_75_frames_and_3s_audio(grid_root):
+    video = read_video(grid_root / "s1" / "bbaf2n.mp4")
+    assert video.frames.shape == (75, 288, 360, 3)
+    assert video.fps == 25
+    assert abs(len(video.audio) / 16000 - 2.98) < 0.05
+
+
+def test_grid_native_mpg_reads_like_the_mp4(grid_root, grid_mpg_samples):
+    mpg = read_video(grid_mpg_samples / "bbaf3s.mpg")
+    mp4 = read_video(grid_root / "s1" / "bbaf3s.mp4")
+    assert mpg.frames.shape == mp4.frames.shape == (75, 288, 360, 3)
+    # same utterance, near-identical pixels (mp4 is a 45 dB transcode of the mpg)
+    assert np.abs(mpg.frames.astype(int) - mp4.frames).mean() < 4
+    short = read_video(grid_mpg_samples / "sbbbzp.mpg")
+    assert len(short.frames) == 74  # a known one-frame-short clip stays one frame short
