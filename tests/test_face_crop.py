@@ -1,0 +1,127 @@
+import cv2
+import numpy as np
+import pytest
+
+from talkface.errors import TalkfaceError
+from talkface.face_crop import (
+    CROP_LEFT,
+    CROP_SPAN,
+    CROP_TOP,
+    crop_face,
+    crop_transform,
+    default_mask,
+    face_mask,
+    paste_back,
+)
+from talkface.landmarks.indices import eye_centres
+from talkface.landmarks.normalize import MEAN_SHAPE
+
+
+def face_in_frame(scale=60.0, angle=0.2, centre=(180.0, 120.0)):
+    """Mean-shape landmarks placed in a frame by a known similarity."""
+    c, s = np.cos(angle), np.sin(angle)
+    return (scale * MEAN_SHAPE @ np.array([[c, s], [-s, c]]) + centre).astype(np.float32)
+
+
+def smooth_frame(h=288, w=360, seed=0):
+    """Textured but band-limited image, so resampling errors stay small."""
+    rng = np.random.default_rng(seed)
+    noise = rng.uniform(0, 255, (h // 8, w // 8, 3)).astype(np.float32)
+    return np.clip(cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC), 0, 255).astype(np.uint8)
+
+
+def expected_eyes(size):
+    k = size / CROP_SPAN
+    return np.array([[(-0.5 - CROP_LEFT) * k - 0.5, -CROP_TOP * k - 0.5], [(0.5 - CROP_LEFT) * k - 0.5, -CROP_TOP * k - 0.5]])
+
+
+@pytest.mark.parametrize("size", [128, 256])
+def test_crop_puts_eyes_at_the_template_and_the_whole_face_inside(size):
+    lmk = face_in_frame()
+    t = crop_transform(lmk, size)
+    assert t.matrix.shape == (2, 3) and t.matrix.dtype == np.float64 and t.size == size
+    crop_lmk = t.to_crop(lmk)
+    np.testing.assert_allclose(eye_centres(crop_lmk), expected_eyes(size), atol=0.01 * size)
+    margin = 0.04 * size
+    assert crop_lmk.min() > margin and crop_lmk.max() < size - 1 - margin  # chin, ears and brows inside
+
+
+def test_to_crop_and_to_frame_roundtrip():
+    t = crop_transform(face_in_frame(scale=45.0, angle=-0.4), 128)
+    pts = np.random.default_rng(1).uniform(0, 300, (5, 68, 2))
+    np.testing.assert_allclose(t.to_frame(t.to_crop(pts)), pts, atol=1e-9)
+    np.testing.assert_allclose(t.to_crop(t.to_frame(pts)), pts, atol=1e-9)
+
+
+def test_crop_samples_the_frame_at_the_mapped_pixels():
+    frame = smooth_frame()
+    t = crop_transform(face_in_frame(), 128)
+    crop = crop_face(frame, t)
+    assert crop.shape == (128, 128, 3) and crop.dtype == np.uint8
+    for cx, cy in [(64, 64), (20, 100), (100, 30)]:
+        x, y = np.rint(t.to_frame(np.array([cx, cy], float))).astype(int)
+        near = frame[y - 1:y + 2, x - 1:x + 2].reshape(-1, 3).astype(int)
+        assert np.all(crop[cy, cx] >= near.min(0) - 2) and np.all(crop[cy, cx] <= near.max(0) + 2)
+
+
+def test_large_photo_is_shrunk_by_area_without_moving_the_face():
+    # A 2000 px photo with dark eye blobs: the crop needs a > 2x reduction (the anti-aliased path).
+    lmk = face_in_frame(scale=500.0, angle=0.1, centre=(1000.0, 800.0))
+    frame = np.full((2000, 2000, 3), 220, np.uint8)
+    for x, y in eye_centres(lmk):
+        cv2.circle(frame, (round(x), round(y)), 60, (0, 0, 0), -1)
+    t = crop_transform(lmk, 128)
+    assert t.scale < 0.5
+    dark = crop_face(frame, t)[..., 0] < 110
+    found = []
+    for half in (dark[:, :64], dark[:, 64:]):
+        ys, xs = np.nonzero(half)
+        found.append([xs.mean(), ys.mean()])
+    found = np.array(found) + [[0, 0], [64, 0]]
+    np.testing.assert_allclose(found, expected_eyes(128), atol=1.0)
+
+
+def test_paste_back_of_the_crop_restores_the_frame():
+    frame = smooth_frame(seed=2)
+    lmk = face_in_frame()
+    t = crop_transform(lmk, 256)  # upsampling crop: the roundtrip is nearly lossless
+    out = paste_back(frame, crop_face(frame, t), t)
+    assert out.shape == frame.shape and out.dtype == np.uint8
+    alpha = cv2.warpAffine(default_mask(256), t.inverse_matrix, (360, 288), flags=cv2.INTER_LINEAR)
+    inside = alpha > 0.5
+    mse = np.mean((out[inside].astype(float) - frame[inside]) ** 2)
+    assert 10 * np.log10(255**2 / max(mse, 1e-9)) > 38
+    outside = alpha == 0
+    assert outside.mean() > 0.5
+    np.testing.assert_array_equal(out[outside], frame[outside])
+
+
+def test_paste_back_blends_without_a_seam():
+    frame = np.full((288, 360, 3), 100, np.uint8)
+    t = crop_transform(face_in_frame(), 128)
+    out = paste_back(frame, np.full((128, 128, 3), 200, np.uint8), t).astype(int)
+    assert out.max() == 200 and out.min() == 100  # centre replaced, border untouched
+    # Feathered: neighbouring pixels never jump by more than a fraction of the 100-level step.
+    assert np.abs(np.diff(out, axis=0)).max() <= 40 and np.abs(np.diff(out, axis=1)).max() <= 40
+    with pytest.raises(TalkfaceError, match="crop must be"):
+        paste_back(frame, np.zeros((64, 64, 3), np.uint8), t)
+
+
+def test_face_mask_covers_the_face_and_fades_out():
+    lmk = crop_transform(face_in_frame(), 128).to_crop(face_in_frame())
+    mask = face_mask(lmk, 128)
+    assert mask.shape == (128, 128) and mask.dtype == np.float32
+    assert mask.min() == 0.0 and mask.max() == pytest.approx(1.0)
+    for i in (8, 30, 57, 36, 19):  # chin, nose, lower lip, eye corner, brow
+        x, y = np.rint(lmk[i]).astype(int)
+        assert mask[y, x] > 0.5
+    assert mask[0, 0] == 0 and mask[-1, -1] == 0
+    soft = default_mask(128)
+    assert soft[0].max() == 0 and soft[-1].max() == 0 and soft[:, 0].max() == 0 and soft[:, -1].max() == 0
+    x, y = np.rint(lmk[62]).astype(int)
+    assert soft[y, x] == pytest.approx(1.0)
+
+
+def test_crop_transform_rejects_a_track():
+    with pytest.raises(TalkfaceError, match="one frame"):
+        crop_transform(np.zeros((3, 68, 2)), 128)
