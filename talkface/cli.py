@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
 from pathlib import Path
 
 from talkface.errors import TalkfaceError
+
+DEFAULT_GRID_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "grid"
+# stage -> (module with `train(config)`, its config dataclass)
+TRAINERS = {
+    "audio2lmk": ("audio2lmk.train", "Audio2LmkConfig"),
+    "lmk2video": ("lmk2video.train", "Lmk2VideoConfig"),
+    "lipreader": ("talkface.lipreading.train", "LipreaderConfig"),
+}
 
 
 def _add_stage_options(p: argparse.ArgumentParser) -> None:
@@ -60,6 +69,43 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--speakers", default=None, help="comma-separated speakers, e.g. s1,s2 (default all)")
     p.add_argument("--size", type=int, default=128, choices=(128, 256))
     p.add_argument("--limit", type=int, default=None, help="only the first N clips (for a quick look)")
+
+    p = sub.add_parser("train", help="train a model from a YAML config (key=value overrides after it)")
+    p.add_argument("stage", choices=sorted(TRAINERS))
+    p.add_argument("--config", required=True, help="configs/<stage>/<name>.yaml")
+    p.add_argument("--resume", action="store_true", help="continue from the run's last saved state")
+    p.add_argument("overrides", nargs="*", help="config fields to override, e.g. epochs=5 device=cuda")
+
+    p = sub.add_parser("eval", help="evaluate models on GRID (or score videos with the lipreader)")
+    ev = p.add_subparsers(dest="target", required=True)
+    e = ev.add_parser("grid", help="end-to-end: generate each test clip from its first frame and audio, score all metrics")
+    e.add_argument("--split", default="test")
+    e.add_argument("--speaker", default="s1")
+    e.add_argument("--prepared", default="data/prepared", help="prepared GRID folder (talkface prepare grid)")
+    e.add_argument("--grid-root", default=str(DEFAULT_GRID_ROOT), help="GRID root (for the split files)")
+    e.add_argument("--audio2lmk", default="auto")
+    e.add_argument("--lmk2video", default="auto")
+    e.add_argument("--oracle", action="store_true", help="also drive each clip with its real landmark track")
+    e.add_argument("--limit", type=int, default=None, help="only the first N clips of the split")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--out", default="runs/eval_grid", help="folder for report.md/.json, ced.png, per_clip.csv, videos")
+    e = ev.add_parser("audio2lmk", help="landmark accuracy of an audio2lmk checkpoint vs the phonetic default and a still face")
+    e.add_argument("--checkpoint", default=None, help="checkpoint (default: the shipped one)")
+    e.add_argument("--split", default="test")
+    e.add_argument("--prepared", default="data/prepared")
+    e.add_argument("--out", default="runs/eval_audio2lmk")
+    e = ev.add_parser("lmk2video", help="PSNR/SSIM/LMD/FMS of a generator driven by real tracks vs the warp and copy floors")
+    e.add_argument("--checkpoint", default=None, help="checkpoint (default: the shipped one)")
+    e.add_argument("--split", default="test")
+    e.add_argument("--prepared", default="data/prepared")
+    e.add_argument("--grid-root", default=str(DEFAULT_GRID_ROOT))
+    e.add_argument("--limit", type=int, default=None)
+    e.add_argument("--out", default="runs/eval_lmk2video")
+    e = ev.add_parser("wer", help="lipreader WER/CER of videos (GRID transcripts follow from the clip id)")
+    e.add_argument("--videos", required=True, help="a folder of videos, or a text file listing video paths")
+    e.add_argument("--transcripts", default=None, help="lines '<id or path> <sentence>' (default: from GRID ids)")
+    e.add_argument("--checkpoint", default=None, help="lipreader checkpoint (default: the shipped one)")
+    e.add_argument("--out", required=True, help="report .json")
 
     p = sub.add_parser("bench", help="time each stage on the bundled example; write JSON")
     p.add_argument("--out", default="out/bench.json")
@@ -131,7 +177,39 @@ def _cmd_bench(args) -> None:
     print(f"{'total':>10}: {report['total_s'] * 1000:8.1f} ms  -> {out}")
 
 
-COMMANDS = {"prepare": _cmd_prepare, "landmarks": _cmd_landmarks, "synth": _cmd_synth,
+def _cmd_train(args) -> None:
+    from talkface.config import load_config
+
+    module = importlib.import_module(TRAINERS[args.stage][0])
+    overrides = list(args.overrides) + (["resume=true"] if args.resume else [])
+    config = load_config(getattr(module, TRAINERS[args.stage][1]), args.config, overrides)
+    print(f"best checkpoint: {module.train(config)}")
+
+
+def _cmd_eval(args) -> None:
+    if args.target == "grid":
+        from talkface.evaluation import run_eval_grid
+
+        report = run_eval_grid(args.prepared, args.grid_root, args.out, split=args.split, speaker=args.speaker,
+                               audio2lmk=args.audio2lmk, lmk2video=args.lmk2video, oracle=args.oracle,
+                               limit=args.limit, device=args.device, command="talkface " + " ".join(sys.argv[1:]))
+        print((Path(args.out) / "report.md").read_text())
+        print(f"{report['n_clips']} clips in {report['seconds']:.0f} s -> {args.out}")
+    elif args.target == "audio2lmk":
+        from audio2lmk.evaluate import run_eval_audio2lmk
+
+        run_eval_audio2lmk(args.checkpoint, args.prepared, args.split, args.out)
+    elif args.target == "lmk2video":
+        from lmk2video.evaluate import run_eval_lmk2video
+
+        run_eval_lmk2video(args.checkpoint, args.prepared, args.grid_root, args.split, args.out, limit=args.limit)
+    else:
+        from talkface.lipreading.wer import run_eval_wer
+
+        run_eval_wer(args.videos, args.transcripts, args.out, checkpoint=args.checkpoint)
+
+
+COMMANDS = {"prepare": _cmd_prepare, "train": _cmd_train, "eval": _cmd_eval, "landmarks": _cmd_landmarks, "synth": _cmd_synth,
             "animate": _cmd_animate, "bench": _cmd_bench}
 
 

@@ -120,6 +120,30 @@ def face_mask(landmarks_crop: np.ndarray, size: int) -> np.ndarray:
     return _feather(hard, size)
 
 
+def _crop_roi(frame_shape: tuple[int, ...], transform: CropTransform) -> tuple[slice, slice, np.ndarray, tuple[int, int]] | None:
+    """The frame region a crop covers: (rows, cols, crop->roi matrix, roi (w, h)), or None if off-frame."""
+    size = transform.size
+    h, w = frame_shape[:2]
+    edge = [[-0.5, -0.5], [size - 0.5, -0.5], [-0.5, size - 0.5], [size - 0.5, size - 0.5]]
+    corners = transform.to_frame(np.array(edge))
+    x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 1, [w, h])
+    if x1 <= x0 or y1 <= y0:
+        return None
+    back = transform.inverse_matrix
+    back[:, 2] -= (x0, y0)
+    return slice(y0, y1), slice(x0, x1), back, (int(x1 - x0), int(y1 - y0))
+
+
+def _to_roi(image: np.ndarray, back: np.ndarray, roi_size: tuple[int, int], border: int) -> np.ndarray:
+    return cv2.warpAffine(image, back, roi_size, flags=cv2.INTER_LINEAR, borderMode=border, borderValue=0)
+
+
+def _check_crop(frame: np.ndarray, crop: np.ndarray, size: int) -> None:
+    if crop.shape != (size, size, frame.shape[2]):
+        raise TalkfaceError(f"paste_back: crop must be {(size, size, frame.shape[2])}, got {crop.shape}")
+
+
 def paste_back(
     frame: np.ndarray, crop: np.ndarray, transform: CropTransform, mask: np.ndarray | None = None
 ) -> np.ndarray:
@@ -129,25 +153,54 @@ def paste_back(
     the warped mask is 0 keep the frame's exact values, so no seam and no background change.
     """
     frame = np.asarray(frame)
-    size = transform.size
-    if crop.shape != (size, size, frame.shape[2]):
-        raise TalkfaceError(f"paste_back: crop must be {(size, size, frame.shape[2])}, got {crop.shape}")
-    mask = default_mask(size) if mask is None else np.asarray(mask, dtype=np.float32)
-    h, w = frame.shape[:2]
-    # Only the frame region the crop covers is touched.
-    edge = [[-0.5, -0.5], [size - 0.5, -0.5], [-0.5, size - 0.5], [size - 0.5, size - 0.5]]
-    corners = transform.to_frame(np.array(edge))
-    x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)
-    x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 1, [w, h])
+    _check_crop(frame, crop, transform.size)
+    mask = default_mask(transform.size) if mask is None else np.asarray(mask, dtype=np.float32)
     out = frame.copy()
-    if x1 <= x0 or y1 <= y0:
+    roi = _crop_roi(frame.shape, transform)
+    if roi is None:
         return out
-    back = transform.inverse_matrix
-    back[:, 2] -= (x0, y0)
-    roi_size = (int(x1 - x0), int(y1 - y0))
-    warped = cv2.warpAffine(crop, back, roi_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    alpha = cv2.warpAffine(mask, back, roi_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    roi = out[y0:y1, x0:x1].astype(np.float32)
-    blended = roi + (warped.astype(np.float32) - roi) * alpha[..., None]
-    out[y0:y1, x0:x1] = np.clip(np.rint(blended), 0, 255).astype(frame.dtype)
+    rows, cols, back, roi_size = roi
+    warped = _to_roi(crop, back, roi_size, cv2.BORDER_REPLICATE).astype(np.float32)
+    alpha = _to_roi(mask, back, roi_size, cv2.BORDER_CONSTANT)
+    region = out[rows, cols].astype(np.float32)
+    out[rows, cols] = np.clip(np.rint(region + (warped - region) * alpha[..., None]), 0, 255).astype(frame.dtype)
     return out
+
+
+class FacePaster:
+    """Pastes generated crops of one source photo back into it without losing the photo's resolution.
+
+    A 128² crop of a face that is larger in the photo loses its fine detail (skin, hair, eyes). The
+    detail layer (photo minus its own crop pasted back) is added back wherever the generated crop
+    did not change from the source crop, so only the moving parts (lips, jaw) come at crop resolution.
+    """
+
+    CHANGE_LEVEL = 6.0  # grey levels of change at which the photo's own detail is fully dropped
+
+    def __init__(self, frame: np.ndarray, transform: CropTransform, source_crop: np.ndarray):
+        self.frame = np.asarray(frame)
+        self.transform = transform
+        self.source_crop = np.asarray(source_crop, dtype=np.float32)
+        self.roi = _crop_roi(self.frame.shape, transform)
+        if self.roi is not None:
+            rows, cols, back, roi_size = self.roi
+            self.region = self.frame[rows, cols].astype(np.float32)
+            self.detail = self.region - _to_roi(self.source_crop, back, roi_size, cv2.BORDER_REPLICATE)
+        self._blur = 2 * max(1, round(transform.size / 64)) + 1
+
+    def paste(self, crop: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        _check_crop(self.frame, crop, self.transform.size)
+        out = self.frame.copy()
+        if self.roi is None:
+            return out
+        rows, cols, back, roi_size = self.roi
+        mask = default_mask(self.transform.size) if mask is None else np.asarray(mask, dtype=np.float32)
+        change = np.abs(crop.astype(np.float32) - self.source_crop).max(axis=-1)
+        change = cv2.GaussianBlur(cv2.dilate(change, None), (self._blur, self._blur), 0)
+        keep = np.clip(1.0 - change / self.CHANGE_LEVEL, 0.0, 1.0)
+        generated = _to_roi(crop, back, roi_size, cv2.BORDER_REPLICATE).astype(np.float32)
+        generated += _to_roi(keep, back, roi_size, cv2.BORDER_REPLICATE)[..., None] * self.detail
+        alpha = _to_roi(mask, back, roi_size, cv2.BORDER_CONSTANT)[..., None]
+        blended = self.region + (generated - self.region) * alpha
+        out[rows, cols] = np.clip(np.rint(blended), 0, 255).astype(out.dtype)
+        return out

@@ -7,6 +7,7 @@ from talkface.face_crop import (
     CROP_LEFT,
     CROP_SPAN,
     CROP_TOP,
+    FacePaster,
     crop_face,
     crop_transform,
     default_mask,
@@ -125,3 +126,32 @@ def test_face_mask_covers_the_face_and_fades_out():
 def test_crop_transform_rejects_a_track():
     with pytest.raises(TalkfaceError, match="one frame"):
         crop_transform(np.zeros((3, 68, 2)), 128)
+
+
+def _detailed_frame(h=900, w=900, seed=3):
+    """Fine texture: a 128 crop of a face this large loses it."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(60, 200, (h, w, 3)).astype(np.uint8)
+
+
+def test_face_paster_keeps_full_resolution_detail_where_nothing_changed():
+    frame = _detailed_frame()
+    t = crop_transform(face_in_frame(scale=300.0, angle=0.0, centre=(450.0, 350.0)), 128)
+    source_crop = crop_face(frame, t)
+    paster = FacePaster(frame, t, source_crop)
+    np.testing.assert_allclose(paster.paste(source_crop).astype(int), frame.astype(int), atol=1)
+    # plain paste-back of the same crop blurs the fine texture away
+    assert np.abs(paste_back(frame, source_crop, t).astype(int) - frame).mean() > 10
+
+
+def test_face_paster_shows_the_generated_change():
+    frame = _detailed_frame()
+    t = crop_transform(face_in_frame(scale=300.0, angle=0.0, centre=(450.0, 350.0)), 128)
+    source_crop = crop_face(frame, t)
+    changed = source_crop.copy()
+    changed[70:90, 50:80] = 0  # a dark "open mouth" painted by a generator
+    out = FacePaster(frame, t, source_crop).paste(changed)
+    centre = t.to_frame(np.array([[65.0, 80.0]]))[0].round().astype(int)
+    assert out[centre[1] - 5:centre[1] + 5, centre[0] - 5:centre[0] + 5].max() < 30
+    far = t.to_frame(np.array([[64.0, 20.0]]))[0].round().astype(int)  # forehead: untouched detail
+    np.testing.assert_allclose(out[far[1], far[0]].astype(int), frame[far[1], far[0]].astype(int), atol=1)

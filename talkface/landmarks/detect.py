@@ -86,9 +86,8 @@ def _dlib_shape(gray: np.ndarray, box: Box) -> np.ndarray:
 class DlibDetector:
     """HOG face detector + dlib's 68-point shape predictor (iBUG 300-W)."""
 
-    def __init__(self, max_side: int = 640, upsample_below: int = 300):
+    def __init__(self, max_side: int = 640):
         self.max_side = max_side  # larger images are detected on a downscaled copy
-        self.upsample_below = upsample_below  # small images get one HOG upsampling if needed
 
     def _boxes(self, gray: np.ndarray) -> list[Box]:
         scale = min(1.0, self.max_side / max(gray.shape))
@@ -96,8 +95,8 @@ class DlibDetector:
         if scale < 1.0:
             small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         rects = _hog_detector()(small, 0)
-        if len(rects) == 0 and min(small.shape) < self.upsample_below:
-            rects = _hog_detector()(small, 1)  # ~4x slower; only worth it for small faces
+        if len(rects) == 0:
+            rects = _hog_detector()(small, 1)  # ~4x slower, so only when faces are too small for one pass
         # dlib's right/bottom are inclusive pixel indices.
         return [
             (r.left() / scale, r.top() / scale, (r.right() + 1) / scale - 1, (r.bottom() + 1) / scale - 1)

@@ -1,0 +1,62 @@
+"""The training-free lmk2video default: piecewise-affine warp plus mouth-interior synthesis."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from lmk2video.mouth import estimate_appearance, render_mouth
+from lmk2video.triangulation import N_LANDMARKS, border_points, triangles
+from lmk2video.warp import piecewise_affine_warp
+
+
+class WarpGenerator:
+    """Animate one face crop along a landmark track, without any learned weights.
+
+    Crop-level: the pipeline crops the photo, calls this, and pastes the frames back.
+    """
+
+    def __init__(self, device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+        self.triangles = triangles()
+
+    @torch.no_grad()
+    def __call__(self, source_crop: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray,
+                 batch_size: int = 32) -> np.ndarray:
+        """source_crop (N, N, 3) uint8, source_lmk (68, 2) and target_lmks (T, 68, 2) in crop
+        pixel coordinates -> (T, N, N, 3) uint8 frames."""
+        source_crop, source_lmk, target_lmks = _check(source_crop, source_lmk, target_lmks)
+        size = source_crop.shape[0]
+        look = estimate_appearance(source_crop, source_lmk)
+        border = torch.from_numpy(border_points(size)).to(self.device)
+        src_lmk = torch.from_numpy(source_lmk).to(self.device)
+        src_pts = torch.cat([src_lmk, border])
+        image = torch.from_numpy(source_crop).to(self.device).permute(2, 0, 1)[None].float() / 255
+
+        frames = np.empty((len(target_lmks), size, size, 3), np.uint8)
+        for start in range(0, len(target_lmks), batch_size):
+            lmk = torch.from_numpy(target_lmks[start:start + batch_size]).to(self.device)
+            dst_pts = torch.cat([lmk, border.expand(len(lmk), -1, -1)], dim=1)
+            warped = piecewise_affine_warp(image, src_pts, dst_pts, self.triangles)
+            out = render_mouth(warped, lmk, image, src_lmk, look)
+            out = (out.clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8)  # round half up
+            frames[start:start + len(lmk)] = out.permute(0, 2, 3, 1).cpu().numpy()
+        return frames
+
+
+def _check(crop: np.ndarray, src: np.ndarray, tgt: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    crop = np.asarray(crop)
+    if crop.dtype != np.uint8 or crop.ndim != 3 or crop.shape[2] != 3 \
+            or crop.shape[0] != crop.shape[1]:
+        raise ValueError(f"WarpGenerator: source_crop must be (N, N, 3) uint8, got "
+                         f"{crop.shape} {crop.dtype}")
+    src = np.asarray(src, np.float32)
+    tgt = np.asarray(tgt, np.float32)
+    if src.shape != (N_LANDMARKS, 2):
+        raise ValueError(f"WarpGenerator: source_lmk must be (68, 2), got {src.shape}")
+    if tgt.ndim != 3 or tgt.shape[1:] != (N_LANDMARKS, 2):
+        raise ValueError(f"WarpGenerator: target_lmks must be (T, 68, 2), got {tgt.shape}")
+    if not (np.isfinite(src).all() and np.isfinite(tgt).all()):
+        raise ValueError("WarpGenerator: landmarks contain NaN or inf")
+    return np.ascontiguousarray(crop), src, np.ascontiguousarray(tgt)

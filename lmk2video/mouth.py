@@ -1,0 +1,331 @@
+"""Mouth-interior synthesis: what a warp cannot show when the mouth opens wider than in the photo.
+
+Stretching closed lips over an opening smears lip colour where a viewer (and a lipreader)
+expects a dark cavity and teeth. Inside the target's inner-lip polygon we therefore paint:
+a dark cavity (colour from the darkest lip pixels of the source, darkened, shaded), an upper
+teeth band hanging from the upper lip (height grows with the opening, capped, darker at the
+corners and just under the lip), and for wide openings a hint of lower teeth and tongue.
+
+Geometry lives in a per-frame "mouth frame": u runs 0..1 from corner 60 to corner 64, y is
+the signed pixel distance across that axis. The inner lips become two profiles y_up(u),
+y_lo(u) (piecewise linear, like the mesh edges), so every pixel knows its distance below
+the upper lip and above the lower lip; edges are anti-aliased analytically from those
+distances. If the source mouth is itself open, its interior is reused: each target pixel
+reads the source at the same distance from the lip it belongs to, so teeth move with their
+lip instead of being stretched; only what opens beyond the source is painted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from talkface.landmarks import indices
+
+INNER_UPPER = [60, 61, 62, 63, 64]  # inner lips as two chains from corner 60 to corner 64
+INNER_LOWER = [60, 67, 66, 65, 64]
+OUTER_LIPS = list(indices.OUTER_LIPS)
+INNER_LIPS = list(indices.INNER_LIPS)
+_VERTICAL_PAIRS = ([61, 62, 63], [67, 66, 65])
+_MID_FACE = [36, 45, 54, 48]  # eye corners to mouth corners: mostly skin, for lighting
+
+OPEN_RATIO = 0.06  # source counts as open when mean inner-lip gap > this x mouth width
+_TEETH_RATIO = 0.6  # source shows teeth when its bright interior > this x skin brightness
+_CAVITY_LUMA = 0.33  # synthetic cavity brightness at most this x the median lip brightness
+_OFF_WHITE = np.array([1.0, 0.97, 0.9])
+_LUMA = np.array([0.299, 0.587, 0.114])
+_MARGIN = 4  # pixels around the inner lips painted (room for the soft edge)
+_UPPER_SHARE = 0.75  # of an open source's interior that moves with the upper lip
+_SOFTNESS = 0.02  # blur sigma of the painted layer, as a fraction of the source mouth width
+_BLUR_RADIUS = 2.5  # kernel half-width in sigmas
+# Gaps between upper teeth, as u offsets from the mouth centre (incisors, laterals, canines).
+_TOOTH_GAPS = (0.0, -0.15, 0.15, -0.27, 0.27)
+
+
+@dataclass(frozen=True)
+class MouthAppearance:
+    """Colours (RGB in [0, 1]) and flags taken from the source photo once per clip."""
+
+    cavity: tuple[float, float, float]
+    teeth: tuple[float, float, float]
+    tongue: tuple[float, float, float]
+    source_open: bool  # reuse the source's own interior near the lips
+    source_teeth: bool  # that interior already shows teeth: draw no synthetic ones
+
+
+def estimate_appearance(image: np.ndarray, landmarks: np.ndarray) -> MouthAppearance:
+    """Measure mouth colours from a (N, N, 3) uint8 crop and its (68, 2) landmarks."""
+    rgb = image.astype(np.float64) / 255.0
+    luma = rgb @ _LUMA
+    lips_band = _polygon_mask(image.shape[:2], landmarks[OUTER_LIPS])
+    interior = _polygon_mask(image.shape[:2], landmarks[INNER_LIPS])
+    lips_band &= ~interior
+    skin = _polygon_mask(image.shape[:2], landmarks[_MID_FACE]) & ~lips_band & ~interior
+    skin_pixels = rgb[skin] if skin.any() else rgb.reshape(-1, 3)
+    skin_luma = skin_pixels @ _LUMA
+    skin_bright = _mean_of(skin_pixels, skin_luma >= np.percentile(skin_luma, 80))
+    # Teeth under this light: a warm off-white, half-way from the lit skin colour to grey.
+    lit_teeth = 0.85 * (0.5 * skin_bright + 0.5 * (skin_bright @ _LUMA) * _OFF_WHITE)
+
+    width = max(float(np.linalg.norm(landmarks[64] - landmarks[60])), 1e-3)
+    gap = np.linalg.norm(landmarks[_VERTICAL_PAIRS[0]] - landmarks[_VERTICAL_PAIRS[1]], axis=-1)
+    source_open = bool(gap.mean() > OPEN_RATIO * width and interior.sum() >= 6)
+
+    lip_pixels = rgb[lips_band] if lips_band.any() else rgb.reshape(-1, 3)
+    lip_luma = lip_pixels @ _LUMA
+    tongue = np.median(lip_pixels, axis=0) * 0.65
+    source_teeth = False
+    if source_open:
+        inside, inside_luma = rgb[interior], luma[interior]
+        cavity = _mean_of(inside, inside_luma <= np.percentile(inside_luma, 20))
+        bright = inside_luma >= np.percentile(inside_luma, 80)
+        source_teeth = bool(np.percentile(inside_luma, 85) > _TEETH_RATIO * (skin_bright @ _LUMA))
+        teeth = _mean_of(inside, bright) if source_teeth else lit_teeth
+    else:
+        # The darkest lip pixels (the line where the lips meet) carry the right hue; darken
+        # them to at most a third of the lips' brightness, whatever the photo's lip line.
+        darkest = _mean_of(lip_pixels, lip_luma <= np.percentile(lip_luma, 10))
+        limit = _CAVITY_LUMA * np.median(lip_luma) / max(float(darkest @ _LUMA), 1e-3)
+        cavity = darkest * min(0.5, limit)
+        teeth = lit_teeth
+    return MouthAppearance(
+        cavity=_rgb(cavity), teeth=_rgb(teeth), tongue=_rgb(tongue),
+        source_open=source_open, source_teeth=source_teeth)
+
+
+def _polygon_mask(shape: tuple[int, int], polygon: np.ndarray) -> np.ndarray:
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillPoly(mask, [np.round(polygon * 16).astype(np.int32)], 1, shift=4)
+    return mask.astype(bool)
+
+
+def _mean_of(pixels: np.ndarray, select: np.ndarray) -> np.ndarray:
+    return pixels[select].mean(axis=0) if select.any() else pixels.mean(axis=0)
+
+
+def _rgb(c: np.ndarray) -> tuple[float, float, float]:
+    r, g, b = np.clip(c, 0.0, 1.0)
+    return float(r), float(g), float(b)
+
+
+@dataclass
+class LipProfile:
+    """Inner lips of B faces in their mouth frames (see module doc)."""
+
+    origin: torch.Tensor  # (B, 2) corner 60
+    axis_u: torch.Tensor  # (B, 2) unit vector 60 -> 64
+    axis_y: torch.Tensor  # (B, 2) unit normal, pointing down the face
+    width: torch.Tensor  # (B,) |64 - 60| in pixels
+    upper_u: torch.Tensor  # (B, 5) knots, non-decreasing
+    upper_y: torch.Tensor
+    lower_u: torch.Tensor
+    lower_y: torch.Tensor
+
+    @classmethod
+    def from_landmarks(cls, lmk: torch.Tensor) -> LipProfile:
+        """lmk (B, 68, 2) float -> profiles."""
+        origin = lmk[:, 60]
+        axis = lmk[:, 64] - origin
+        width = axis.norm(dim=-1).clamp_min(1e-3)
+        axis_u = axis / width[:, None]
+        axis_y = torch.stack([-axis_u[:, 1], axis_u[:, 0]], dim=-1)
+
+        def chain(idx: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+            rel = lmk[:, idx] - origin[:, None]
+            u = (rel * axis_u[:, None]).sum(-1) / width[:, None]
+            u = torch.cummax(u.clamp(0.0, 1.0), dim=1).values.contiguous()
+            return u, (rel * axis_y[:, None]).sum(-1)
+
+        upper_u, upper_y = chain(INNER_UPPER)
+        lower_u, lower_y = chain(INNER_LOWER)
+        return cls(origin, axis_u, axis_y, width, upper_u, upper_y, lower_u, lower_y)
+
+    def to_mouth(self, xy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """xy (B, P, 2) image coords -> u (B, P), y (B, P)."""
+        rel = xy - self.origin[:, None]
+        u = (rel * self.axis_u[:, None]).sum(-1) / self.width[:, None]
+        return u, (rel * self.axis_y[:, None]).sum(-1)
+
+    def to_image(self, u: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Inverse of `to_mouth`."""
+        along = (u * self.width[:, None])[..., None] * self.axis_u[:, None]
+        return self.origin[:, None] + along + y[..., None] * self.axis_y[:, None]
+
+    def lips_at(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Upper and lower inner-lip y at each u (B, P)."""
+        return _interp(u, self.upper_u, self.upper_y), _interp(u, self.lower_u, self.lower_y)
+
+
+def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
+    """Batched piecewise-linear interpolation, clamped at the ends: x (B, P), xp/fp (B, K)."""
+    k = xp.shape[1]
+    hi = torch.searchsorted(xp, x.contiguous(), right=True).clamp(1, k - 1)
+    x0, x1 = xp.gather(1, hi - 1), xp.gather(1, hi)
+    f0, f1 = fp.gather(1, hi - 1), fp.gather(1, hi)
+    w = ((x - x0) / (x1 - x0).clamp_min(1e-6)).clamp(0.0, 1.0)
+    return f0 + w * (f1 - f0)
+
+
+def _smoothstep(lo: float, hi: float, x: torch.Tensor) -> torch.Tensor:
+    t = ((x - lo) / (hi - lo)).clamp(0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def _coverage(distance: torch.Tensor, softness: float = 1.0) -> torch.Tensor:
+    """Pixel coverage from a signed distance (pixels, positive inside): a ramp `softness` wide."""
+    return (distance / softness + 0.5).clamp(0.0, 1.0)
+
+
+def render_mouth(frames: torch.Tensor, target_lmk: torch.Tensor, source: torch.Tensor,
+                 source_lmk: torch.Tensor, look: MouthAppearance) -> torch.Tensor:
+    """Paint mouth interiors into warped frames, in place.
+
+    frames (B, 3, N, N) float in [0, 1] (the warp output), target_lmk (B, 68, 2),
+    source (1, 3, N, N) float, source_lmk (68, 2). Returns frames.
+    """
+    n = frames.shape[-1]
+    # Painted detail is softened in proportion to the mouth size (a photo's mouth is never
+    # crisper than that); the window leaves room for the blur so batching changes nothing.
+    blur = _SOFTNESS * float(torch.linalg.norm(source_lmk[64] - source_lmk[60]))
+    margin = _MARGIN + int(np.ceil(_BLUR_RADIUS * blur))
+    inner = target_lmk[:, INNER_LIPS]
+    x0 = max(int(inner[..., 0].min().floor()) - margin, 0)
+    y0 = max(int(inner[..., 1].min().floor()) - margin, 0)
+    x1 = min(int(inner[..., 0].max().ceil()) + margin + 1, n)
+    y1 = min(int(inner[..., 1].max().ceil()) + margin + 1, n)
+    if x1 <= x0 or y1 <= y0:
+        return frames
+    dev, batch, shape = frames.device, frames.shape[0], (y1 - y0, x1 - x0)
+    ys, xs = torch.meshgrid(torch.arange(y0, y1, device=dev, dtype=torch.float32),
+                            torch.arange(x0, x1, device=dev, dtype=torch.float32), indexing="ij")
+    xy = torch.stack([xs, ys], dim=-1).reshape(1, -1, 2).expand(batch, -1, -1)
+
+    tgt = LipProfile.from_landmarks(target_lmk)
+    src = LipProfile.from_landmarks(source_lmk[None].expand(batch, -1, -1))
+    g = _MouthGeometry.at(tgt, xy)
+    inside = _coverage(torch.minimum(g.d_up, g.d_lo), 1.0 + blur) * g.gap.clamp(max=1.0)
+
+    # Source mouth at the same u, in target pixels (ratio = source px per target px).
+    ratio = (src.width / tgt.width)[:, None]
+    s_up, s_lo = src.lips_at(g.u)
+    src_gap = (s_lo - s_up).clamp_min(0.0) / ratio
+    beyond = (g.gap - src_gap).clamp(0.0, 1.0)  # 1 where the target opens >= 1 px wider
+    teeth_gate = torch.zeros_like(beyond) if look.source_teeth else beyond
+
+    painted = _cavity(g, look)
+    painted = _over(painted, *_lower_teeth(g, look, teeth_gate))
+    upper_colour, upper_alpha = _upper_teeth(g, look, teeth_gate)
+    painted = _over(painted, upper_colour, upper_alpha)
+    painted = _gaussian_blur(painted.reshape(batch, 3, *shape), blur).reshape(batch, 3, -1)
+    if look.source_open:
+        # Read the source at the same distance from the lip a pixel belongs to, so teeth are
+        # carried, not stretched. The upper share is larger: visible teeth are mostly upper
+        # teeth, which stay with the upper lip while the jaw drops.
+        near_up = g.d_up * (1.0 - _UPPER_SHARE) <= g.d_lo * _UPPER_SHARE
+        src_y = torch.where(near_up, s_up + g.d_up * ratio, s_lo - g.d_lo * ratio)
+        from_source = _sample_points(source, src.to_image(g.u, src_y))
+        reach = torch.where(near_up, _UPPER_SHARE * src_gap - g.d_up,
+                            (1.0 - _UPPER_SHARE) * src_gap - g.d_lo)
+        reach = _coverage(reach + 0.5)
+        painted = _over(from_source, painted, 1.0 - reach * (1.0 - upper_alpha))
+        alpha = inside
+    else:
+        alpha = inside * beyond  # where the target is no more open, keep the warped source
+
+    window = frames[:, :, y0:y1, x0:x1].reshape(batch, 3, -1)
+    frames[:, :, y0:y1, x0:x1] = _over(window, painted, alpha).reshape(batch, 3, *shape)
+    return frames
+
+
+@dataclass
+class _MouthGeometry:
+    """Per-pixel mouth-frame measures (all (B, P)), pixel units unless noted."""
+
+    u: torch.Tensor  # 0..1 corner to corner
+    c: torch.Tensor  # -1..1, 0 at the centre
+    d_up: torch.Tensor  # distance below the upper inner lip
+    d_lo: torch.Tensor  # distance above the lower inner lip
+    gap: torch.Tensor  # lip gap at this u
+    width: torch.Tensor  # (B, 1) mouth width
+
+    @classmethod
+    def at(cls, profile: LipProfile, xy: torch.Tensor) -> _MouthGeometry:
+        u, y = profile.to_mouth(xy)
+        y_up, y_lo = profile.lips_at(u)
+        gap = (y_lo - y_up).clamp_min(0.0)
+        return cls(u, (2.0 * u - 1.0).clamp(-1.0, 1.0), y - y_up, y_lo - y, gap,
+                   profile.width[:, None])
+
+
+def _over(under: torch.Tensor, colour: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """Composite colour (B, 3, P) with alpha (B, P) over under (B, 3, P)."""
+    return under + alpha[:, None] * (colour - under)
+
+
+def _colour(rgb: tuple[float, float, float], like: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(rgb, dtype=like.dtype, device=like.device).view(1, 3, 1)
+
+
+def _cavity(g: _MouthGeometry, look: MouthAppearance) -> torch.Tensor:
+    """Dark cavity, lighter towards the lower lip, darker at the corners; for wide openings a
+    tongue tint low in the mouth."""
+    v = (g.d_up / g.gap.clamp_min(1e-3)).clamp(0.0, 1.0)  # 0 at the upper lip, 1 at the lower
+    shade = (0.7 + 0.5 * v) * (1.0 - 0.4 * g.c * g.c)
+    openness = g.gap / g.width
+    tongue_w = 0.6 * _smoothstep(0.55, 1.0, v) * _smoothstep(0.12, 0.3, openness) * (1 - g.c ** 2)
+    cavity, tongue = _colour(look.cavity, g.u), _colour(look.tongue, g.u)
+    return _over(cavity, tongue, tongue_w) * shade[:, None]
+
+
+def _corner_shade(g: _MouthGeometry) -> torch.Tensor:
+    return 1.0 - 0.85 * g.c.abs() ** 2.5  # teeth recede into shadow towards the corners
+
+
+def _upper_teeth(g: _MouthGeometry, look: MouthAppearance,
+                 gate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Upper teeth hanging from the upper lip: (colour (B, 3, P), alpha (B, P))."""
+    # Visible tooth height grows with the opening until the incisors are fully shown.
+    height = torch.minimum(0.55 * g.gap, 0.15 * g.width) * (1.0 - 0.25 * g.c * g.c)
+    alpha = _coverage(height - g.d_up) * (g.d_up > -1.5) * gate
+    lip_shadow = 0.7 + 0.3 * _smoothstep(0.0, 1.0, g.d_up / (0.4 * height + 0.5))
+    dx = (g.u[..., None] - 0.5 - torch.tensor(_TOOTH_GAPS, device=g.u.device)) * g.width[..., None]
+    seams = 1.0 - 0.18 * torch.exp(-0.5 * (dx / 0.6) ** 2).sum(-1).clamp(max=1.0)
+    shade = _corner_shade(g) * lip_shadow * seams
+    return _colour(look.teeth, g.u) * shade[:, None], alpha
+
+
+def _lower_teeth(g: _MouthGeometry, look: MouthAppearance,
+                 gate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A hint of lower incisors above the lower lip, only for wide openings."""
+    openness = g.gap / g.width
+    height = torch.minimum(0.15 * g.gap, 0.05 * g.width) * _smoothstep(0.15, 0.35, openness)
+    central = (1.0 - (g.c / 0.6) ** 2).clamp_min(0.0)
+    alpha = _coverage(height - g.d_lo) * central * gate
+    return _colour(look.teeth, g.u) * (0.6 * _corner_shade(g))[:, None], alpha
+
+
+def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (B, C, H, W) with replicated borders."""
+    radius = int(np.ceil(_BLUR_RADIUS * sigma))
+    if radius < 1:
+        return x
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = k / k.sum()
+    c = x.shape[1]
+    x = torch.nn.functional.pad(x, (radius, radius, radius, radius), mode="replicate")
+    x = torch.nn.functional.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return torch.nn.functional.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def _sample_points(image: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
+    """Bilinear read of image (1, 3, N, N) at xy (B, P, 2) pixel coords -> (B, 3, P)."""
+    n = image.shape[-1]
+    grid = (xy * (2.0 / (n - 1)) - 1.0)[:, None]  # (B, 1, P, 2)
+    image = image.expand(xy.shape[0], -1, -1, -1)
+    out = torch.nn.functional.grid_sample(image, grid, mode="bilinear", padding_mode="border",
+                                          align_corners=True)
+    return out[:, :, 0]

@@ -1,0 +1,64 @@
+"""`talkface bench`: wall time of each pipeline stage on the bundled example (or given inputs).
+
+Each stage is timed on its own over several repeats and the median is reported, so one slow run
+(a cold cache, another process) does not decide the figure. Load time is the first, cold run.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from talkface.media import read_audio, read_image, write_video
+from talkface.pipeline import SAMPLE_RATE, Synthesizer
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _median_time(fn, repeats: int):
+    times, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def run_bench(image: str | None = None, audio: str | None = None, size: int = 128, device: str = "cpu",
+              repeats: int = 3, audio2lmk: str = "auto", lmk2video: str = "auto") -> dict:
+    image_path = Path(image or EXAMPLES / "face.png")
+    audio_path = Path(audio or EXAMPLES / "speech.wav")
+    stages = {}
+    start = time.perf_counter()
+    synth = Synthesizer(audio2lmk=audio2lmk, lmk2video=lmk2video, size=size, device=device)
+    photo = read_image(image_path)
+    wave = read_audio(audio_path, SAMPLE_RATE)
+    stages["load"] = time.perf_counter() - start
+    stages["landmarks"], source = _median_time(lambda: synth.source_face(photo), repeats)
+    stages["audio2lmk"], track = _median_time(
+        lambda: synth.landmarks_from_audio(wave, SAMPLE_RATE, source), repeats)
+    stages["lmk2video"], frames = _median_time(lambda: list(synth.render(source, track)), repeats)
+    with tempfile.TemporaryDirectory() as tmp:
+        stages["encode"], _ = _median_time(
+            lambda: write_video(Path(tmp) / "bench.mp4", frames, 25.0, audio=wave, sample_rate=SAMPLE_RATE), repeats)
+    duration = len(wave) / SAMPLE_RATE
+    total = sum(stages.values())
+    return {
+        "inputs": {"image": str(image_path), "image_size": list(photo.shape[:2]), "audio": str(audio_path),
+                   "audio_seconds": round(duration, 3), "frames": len(track)},
+        "models": {"audio2lmk": synth.audio2lmk_name, "lmk2video": synth.lmk2video_name, "size": size},
+        "stages_s": {k: round(v, 4) for k, v in stages.items()},
+        "total_s": round(total, 4),
+        "seconds_per_audio_second": round(total / duration, 4),
+        "lmk2video_fps": round(len(track) / stages["lmk2video"], 1),
+        "hardware": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                     "torch_threads": torch.get_num_threads(), "device": device,
+                     "gpu": torch.cuda.get_device_name() if device.startswith("cuda") else None},
+        "repeats": repeats,
+    }

@@ -1,0 +1,154 @@
+"""Wiring the stages: photo -> source face; speech -> landmark track (audio2lmk); track -> frames (lmk2video);
+frames pasted back into the photo and streamed to an mp4 with the speech muxed in.
+
+`Synthesizer` is the Python API shared by the CLI, the Gradio app, the benchmark and the evaluations.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from tqdm import tqdm
+
+from talkface.errors import TalkfaceError
+from talkface.face_crop import CropTransform, FacePaster, crop_face, crop_transform, default_mask, face_mask
+from talkface.landmarks.detect import detect_landmarks
+from talkface.landmarks.io import load_track, save_track
+from talkface.landmarks.normalize import Similarity, from_normalised, to_normalised
+from talkface.media import check_output_path, read_audio, read_image, write_video
+from talkface.stages import load_audio2lmk, load_lmk2video
+
+SAMPLE_RATE = 16000
+FPS = 25.0
+RENDER_CHUNK = 64  # frames generated and pasted per step: bounds memory for long recordings
+
+
+@dataclass
+class SourceFace:
+    image: np.ndarray            # (H, W, 3) uint8, the photo
+    landmarks: np.ndarray        # (68, 2) in photo coordinates
+    transform: CropTransform     # photo -> aligned crop
+    crop: np.ndarray             # (N, N, 3) uint8
+    crop_landmarks: np.ndarray   # (68, 2) in crop coordinates
+
+
+@dataclass
+class Result:
+    path: Path | None
+    n_frames: int
+    duration: float
+    audio2lmk: str
+    lmk2video: str
+    mode: str = "audio"
+
+
+def n_video_frames(n_samples: int, sample_rate: int, fps: float = FPS) -> int:
+    """T = round(duration x fps): the output covers the whole recording."""
+    return max(1, int(round(n_samples / sample_rate * fps)))
+
+
+def retarget(track: np.ndarray, source_landmarks: np.ndarray) -> np.ndarray:
+    """Transfer a track's motion (expression relative to its first frame, and head pose relative to its
+    first frame) onto another face, keeping that face's own shape."""
+    track_norm, track_sim = to_normalised(track)
+    source_norm, source_sim = to_normalised(source_landmarks)
+    expression = source_norm + (track_norm - track_norm[0])
+    first = Similarity(track_sim.scale[0], track_sim.rotation[0], track_sim.translation[0])
+    # pose t relative to pose 0, expressed in the normalised frame, then placed on the source face
+    in_driver_frame = from_normalised(expression, track_sim)
+    return from_normalised(first.apply(in_driver_frame), source_sim).astype(np.float32)
+
+
+def track_starts_on(track: np.ndarray, landmarks: np.ndarray, tolerance: float = 0.08) -> bool:
+    """Whether a track's first frame is this face in this image (mean error below `tolerance` interoculars)."""
+    _, sim = to_normalised(landmarks)
+    error = np.linalg.norm(sim.apply(track[0]) - sim.apply(landmarks), axis=-1).mean()
+    return bool(error < tolerance)
+
+
+class Synthesizer:
+    """Photo + speech (or photo + landmark track) -> talking-face frames and mp4."""
+
+    def __init__(self, audio2lmk: str = "auto", lmk2video: str = "auto", size: int = 128, device: str = "cpu"):
+        self.size = size
+        self.device = device
+        self.audio2lmk_name, self.audio2lmk = load_audio2lmk(audio2lmk, device)
+        self.lmk2video_name, self.lmk2video = load_lmk2video(lmk2video, device)
+
+    # -- stages ---------------------------------------------------------------------------------
+    def source_face(self, image: np.ndarray, face_index: int | None = None, name: str = "image") -> SourceFace:
+        landmarks = detect_landmarks(image, face_index=face_index, name=name)
+        transform = crop_transform(landmarks, size=self.size)
+        return SourceFace(image, landmarks, transform, crop_face(image, transform), transform.to_crop(landmarks))
+
+    def landmarks_from_audio(self, wave: np.ndarray, sample_rate: int, source: SourceFace, seed: int = 0,
+                             blink: bool = True, head_motion: bool = True) -> np.ndarray:
+        track = self.audio2lmk(wave, sample_rate, source.landmarks, fps=FPS, blink=blink,
+                               head_motion=head_motion, seed=seed)
+        expected = n_video_frames(len(wave), sample_rate)
+        if len(track) != expected:  # the contract; a stage that breaks it is a bug, not bad input
+            raise RuntimeError(f"audio2lmk returned {len(track)} frames, expected {expected}")
+        return track
+
+    def render(self, source: SourceFace, track: np.ndarray, progress: bool = False) -> Iterator[np.ndarray]:
+        """Full-resolution frames for a track in photo coordinates, generated chunk by chunk."""
+        crop_track = source.transform.to_crop(track).astype(np.float32)
+        base_mask = default_mask(self.size)
+        paster = FacePaster(source.image, source.transform, source.crop)
+        bar = tqdm(total=len(track), unit="frame", disable=not progress, desc="render")
+        for start in range(0, len(track), RENDER_CHUNK):
+            targets = crop_track[start:start + RENDER_CHUNK]
+            crops = self.lmk2video(source.crop, source.crop_landmarks, targets)
+            for crop, target in zip(crops, targets):
+                # the default ellipse, widened to wherever the target face moved (head motion, open jaw)
+                mask = np.maximum(base_mask, face_mask(target, self.size))
+                yield paster.paste(crop, mask)
+            bar.update(len(targets))
+        bar.close()
+
+    # -- whole jobs -----------------------------------------------------------------------------
+    def synthesize(self, image: np.ndarray, wave: np.ndarray, sample_rate: int, out: str | os.PathLike | None,
+                   face_index: int | None = None, seed: int = 0, blink: bool = True, head_motion: bool = True,
+                   save_landmarks: str | os.PathLike | None = None, progress: bool = False,
+                   image_name: str = "image") -> Result:
+        if len(wave) == 0:
+            raise TalkfaceError("audio: no samples (empty recording)")
+        source = self.source_face(image, face_index, image_name)
+        track = self.landmarks_from_audio(wave, sample_rate, source, seed, blink, head_motion)
+        if save_landmarks:
+            save_track(save_landmarks, track, FPS, image.shape[:2])
+        write_video(out, self.render(source, track, progress), FPS, audio=wave, sample_rate=sample_rate)
+        return Result(Path(out), len(track), len(wave) / sample_rate, self.audio2lmk_name, self.lmk2video_name)
+
+    def synthesize_files(self, image_path, audio_path, out, **options) -> Result:
+        check_output_path(out)
+        if options.get("save_landmarks"):
+            check_output_path(options["save_landmarks"])
+        image = read_image(image_path)
+        wave = read_audio(audio_path, SAMPLE_RATE)
+        return self.synthesize(image, wave, SAMPLE_RATE, out, image_name=str(image_path), **options)
+
+    def animate(self, image: np.ndarray, track: np.ndarray, out: str | os.PathLike, fps: float = FPS,
+                audio: np.ndarray | None = None, mode: str = "auto", face_index: int | None = None,
+                progress: bool = False, image_name: str = "image") -> Result:
+        source = self.source_face(image, face_index, image_name)
+        if mode == "auto":
+            mode = "absolute" if track_starts_on(track, source.landmarks) else "relative"
+        if mode == "relative":
+            track = retarget(track, source.landmarks)
+        write_video(out, self.render(source, track, progress), fps, audio=audio, sample_rate=SAMPLE_RATE)
+        duration = len(track) / fps
+        return Result(Path(out), len(track), duration, "given track", self.lmk2video_name, mode)
+
+    def animate_files(self, image_path, track_path, out, audio=None, **options) -> Result:
+        check_output_path(out)
+        image = read_image(image_path)
+        track = load_track(track_path)
+        wave = read_audio(audio, SAMPLE_RATE) if audio else None
+        return self.animate(image, track.landmarks, out, fps=track.fps, audio=wave,
+                            image_name=str(image_path), **options)
+

@@ -1,0 +1,70 @@
+"""The `talkface` command on bad input: one line naming the file and the problem, exit 1, no output left."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def run_cli(*args):
+    proc = subprocess.run([sys.executable, "-m", "talkface.cli", *map(str, args)], capture_output=True, text=True)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.fixture
+def speech(tmp_path):
+    path = tmp_path / "speech.wav"
+    t = np.arange(16000) / 16000
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
+    return path
+
+
+def assert_one_line_error(code, err, *fragments):
+    assert code == 1
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("talkface: error:")
+    for fragment in fragments:
+        assert str(fragment) in lines[0]
+
+
+def test_photo_without_a_face(tmp_path, speech):
+    photo = tmp_path / "wall.png"
+    import cv2
+    cv2.imwrite(str(photo), np.full((200, 200, 3), 90, np.uint8))
+    out = tmp_path / "out.mp4"
+    code, _, err = run_cli("synth", "--image", photo, "--audio", speech, "--out", out)
+    assert_one_line_error(code, err, photo, "no face")
+    assert not out.exists()
+
+
+def test_not_an_image_not_audio_empty_audio_missing_dir(tmp_path, speech):
+    text = tmp_path / "notes.txt"
+    text.write_text("hello " * 100)
+    out = tmp_path / "out.mp4"
+    code, _, err = run_cli("synth", "--image", text, "--audio", speech, "--out", out)
+    assert_one_line_error(code, err, text, "not a readable image")
+    code, _, err = run_cli("synth", "--image", EXAMPLES / "face.png", "--audio", text, "--out", out)
+    assert_one_line_error(code, err, text)
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0, np.float32), 16000)
+    code, _, err = run_cli("synth", "--image", EXAMPLES / "face.png", "--audio", empty, "--out", out)
+    assert_one_line_error(code, err, empty)
+    code, _, err = run_cli("synth", "--image", EXAMPLES / "face.png", "--audio", speech,
+                           "--out", tmp_path / "missing" / "out.mp4")
+    assert_one_line_error(code, err, "does not exist")
+    code, _, err = run_cli("synth", "--image", tmp_path / "nope.png", "--audio", speech, "--out", out)
+    assert_one_line_error(code, err, "nope.png", "not found")
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_learned_stage_without_checkpoint_or_bad_path(tmp_path, speech):
+    code, _, err = run_cli("synth", "--image", EXAMPLES / "face.png", "--audio", speech, "--out", tmp_path / "o.mp4",
+                           "--lmk2video", tmp_path / "nothing.safetensors")
+    assert_one_line_error(code, err, "nothing.safetensors")

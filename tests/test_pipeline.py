@@ -1,0 +1,113 @@
+"""The photo + speech pipeline on the bundled example photo (a real face, shipped with the project)."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from talkface.errors import NoFaceError
+from talkface.landmarks.indices import mouth_opening
+from talkface.landmarks.io import load_track
+from talkface.media import read_image, read_video
+from talkface.pipeline import Synthesizer, n_video_frames, retarget, track_starts_on
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return cv2.resize(read_image(EXAMPLES / "face.png"), (256, 256), interpolation=cv2.INTER_AREA)
+
+
+@pytest.fixture(scope="module")
+def synth():
+    return Synthesizer(audio2lmk="phonetic", lmk2video="warp")
+
+
+def vowel_bursts(seconds=2.0, sr=16000):
+    """Loud harmonic bursts separated by silence."""
+    t = np.arange(int(seconds * sr)) / sr
+    voiced = sum(np.sin(2 * np.pi * f * t) / k for k, f in enumerate((150, 300, 450, 700, 1100), 1))
+    gate = (np.sin(2 * np.pi * 1.5 * t) > 0.3).astype(np.float32)
+    return (0.3 * voiced * gate).astype(np.float32)
+
+
+def test_frame_count_follows_the_audio_length():
+    assert n_video_frames(47648, 16000) == 74  # a GRID clip's 2.978 s of audio (its video has 75 frames)
+    assert n_video_frames(48000, 16000) == 75
+    assert n_video_frames(16000, 16000) == 25
+    assert n_video_frames(44100 * 3, 44100) == 75
+
+
+def test_synthesize_writes_a_video_as_long_as_the_audio(synth, photo, tmp_path):
+    wave = vowel_bursts(2.0)
+    result = synth.synthesize(photo, wave, 16000, tmp_path / "out.mp4", save_landmarks=tmp_path / "track.npz")
+    video = read_video(tmp_path / "out.mp4")
+    assert len(video.frames) == 50 == result.n_frames
+    assert video.frames.shape[1:3] == photo.shape[:2]  # the photo's resolution
+    assert video.audio is not None and abs(len(video.audio) / 16000 - 2.0) < 0.1
+    track = load_track(tmp_path / "track.npz")
+    assert track.landmarks.shape == (50, 68, 2) and track.fps == 25
+
+
+def test_silence_gives_a_still_closed_mouth_and_unchanged_background(synth, photo):
+    source = synth.source_face(photo)
+    track = synth.landmarks_from_audio(np.zeros(16000, np.float32), 16000, source, blink=False, head_motion=False)
+    assert np.ptp(mouth_opening(track)) < 1e-3
+    frames = np.stack(list(synth.render(source, track)))
+    assert np.abs(frames.astype(int) - frames[0]).max() <= 1  # every frame the same
+    corner = (slice(0, 20), slice(0, 20))
+    np.testing.assert_array_equal(frames[:, corner[0], corner[1]], np.broadcast_to(photo[corner], (25, 20, 20, 3)))
+
+
+def test_animate_with_the_photos_own_landmarks_reproduces_the_photo(synth, photo, tmp_path):
+    source = synth.source_face(photo)
+    track = np.repeat(source.landmarks[None], 5, axis=0)
+    assert track_starts_on(track, source.landmarks)
+    frames = np.stack(list(synth.render(source, track)))
+    err = np.abs(frames.astype(float) - photo).mean()
+    assert err < 1.0
+
+
+def test_retarget_moves_another_face_like_the_driver(photo):
+    from talkface.landmarks.normalize import MEAN_SHAPE
+    driver = np.repeat((MEAN_SHAPE * 50 + 100)[None], 3, axis=0).astype(np.float32)
+    driver[1, 57] += (0, 10)  # lower lip down by 0.2 interocular
+    driver[2] += (7, 0)       # head moved right
+    target_face = (MEAN_SHAPE * 80 + (200, 150)).astype(np.float32)
+    out = retarget(driver, target_face)
+    np.testing.assert_allclose(out[0], target_face, atol=1e-3)
+    np.testing.assert_allclose(out[1, 57] - target_face[57], (0, 16), atol=1e-2)  # scaled to the new face
+    np.testing.assert_allclose(out[2] - target_face, np.broadcast_to((11.2, 0), (68, 2)), atol=1e-2)
+
+
+def test_largest_face_or_face_index_and_no_face(synth, photo):
+    small = cv2.resize(photo, (160, 160))
+    canvas = np.full((300, 480, 3), 200, np.uint8)
+    canvas[20:276, 0:256] = photo
+    canvas[80:240, 300:460] = small
+    big = synth.source_face(canvas)
+    other = synth.source_face(canvas, face_index=1)
+    assert big.landmarks[:, 0].mean() < 256 < other.landmarks[:, 0].mean()
+    with pytest.raises(NoFaceError):
+        synth.source_face(np.full((200, 200, 3), 90, np.uint8))
+
+
+def test_huge_photo_keeps_its_size_and_detail(synth):
+    huge = cv2.resize(read_image(EXAMPLES / "face.png"), (2400, 2400), interpolation=cv2.INTER_CUBIC)
+    source = synth.source_face(huge)
+    track = np.repeat(source.landmarks[None], 2, axis=0)
+    frame = next(iter(synth.render(source, track)))
+    assert frame.shape == huge.shape
+    assert np.abs(frame.astype(float) - huge).mean() < 1.0  # not blurred down to crop resolution
+
+
+def test_speech_opens_the_mouth_and_pauses_close_it(synth, photo):
+    from talkface.media import read_audio
+    source = synth.source_face(photo)
+    wave = np.concatenate([np.zeros(16000, np.float32), read_audio(EXAMPLES / "speech.wav")[:3 * 16000]])
+    track = synth.landmarks_from_audio(wave, 16000, source, blink=False, head_motion=False)
+    opening = mouth_opening(track)
+    assert np.ptp(opening[:12]) < 1e-3  # silence well before speech: still (the mouth may anticipate the onset)
+    assert opening[30:].max() > opening[:12].mean() + 0.05  # speech opens the mouth visibly
