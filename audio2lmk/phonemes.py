@@ -76,11 +76,12 @@ def _frame_db(wave: np.ndarray, hop: int, win: int) -> np.ndarray:
 def voice_threshold_db(level_db: np.ndarray) -> tuple[float, float]:
     """(threshold, reference) in dB: frames above the threshold are treated as speech.
 
-    The reference is the level of loud speech (a high percentile); the threshold sits well
+    The reference is the level of loud speech: the 95th percentile, or a little under the
+    loudest frames when speech fills less than 5% of the recording. The threshold sits well
     above the noise floor but never more than 30 dB under the reference, so quiet recordings
     and noisy ones both gate sensibly.
     """
-    ref = float(np.percentile(level_db, 95))
+    ref = max(float(np.percentile(level_db, 95)), float(np.percentile(level_db, 99.5)) - 6.0)
     floor = float(np.percentile(level_db, 10))
     threshold = max(floor + 0.35 * (ref - floor), ref - 30.0)
     return threshold, ref
@@ -93,7 +94,7 @@ def speech_envelope(wave: np.ndarray, sample_rate: int, n_frames: int, fps: floa
     Frame k's value is the mean over one frame period centred on k / fps + offset_s.
 
     0 = silence (below the voice-activity threshold), 1 = loud speech for this recording
-    (its 95th-percentile level). Linear in dB between the two, so whispering still moves
+    (see voice_threshold_db). Linear in dB between the two, so whispering still moves
     the jaw a little and shouting does not blow it up.
     """
     wave = to_mono_16k(wave, sample_rate)

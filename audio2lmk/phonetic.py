@@ -2,7 +2,8 @@
 
 Speech is decoded into timed phones (pocketsphinx), each phone pulls the mouth towards its
 viseme's shape (a table estimated from GRID), the shapes are blended with coarticulation
-and scaled by the speech envelope (loud -> wider, silence -> closed). The motion is applied in
+and scaled by the speech envelope (loud -> wider, silence -> closed); the lips part for the
+in-breath before speech that follows a pause. The motion is applied in
 the normalised face frame to the source photo's own closed mouth, so identity shape is kept.
 Blinks and a gentle head motion are added on top (seeded, switchable).
 """
@@ -10,6 +11,7 @@ Blinks and a gentle head motion are added on top (seeded, switchable).
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -73,11 +75,13 @@ class PhoneticAudio2Lmk:
         self._open = self.table.displacement[self.table.index("open")].astype(np.float64)
         self._breath = self.table.displacement[self.table.index(BREATH)].astype(np.float64)
         self._decoder: PhoneDecoder | None = None  # built on first use (0.1 s)
+        self._decoder_lock = threading.Lock()  # one pocketsphinx decoder serves one utterance at a time
 
     def phones(self, wave16k: np.ndarray) -> list[Phone]:
-        if self._decoder is None:
-            self._decoder = PhoneDecoder()
-        return self._decoder(wave16k, SAMPLE_RATE)
+        with self._decoder_lock:
+            if self._decoder is None:
+                self._decoder = PhoneDecoder()
+            return self._decoder(wave16k, SAMPLE_RATE)
 
     def __call__(self, wave: np.ndarray, sample_rate: int, source_landmarks: np.ndarray,
                  fps: float = 25.0, blink: bool = True, head_motion: bool = True, seed: int = 0) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,9 +92,13 @@ class VisemeTable:
         """Atomic write (temp file + rename)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        # One line per innermost list keeps the file small and its diffs readable.
+        text = re.sub(r"\[([^\[\]{}]*)\]", lambda m: "[" + " ".join(m.group(1).split()) + "]",
+                      json.dumps(self.to_json(), indent=1))
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(fd, "w") as f:
-            json.dump(self.to_json(), f, indent=1)
+            f.write(text + "\n")
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
 
     @classmethod
