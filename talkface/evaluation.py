@@ -10,6 +10,7 @@ FMS on every `fms_stride`-th frame, and the shipped lipreader reading the mouth 
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import platform
@@ -43,7 +44,7 @@ class ClipTruth:
     crop: CropTransform         # placed by the first real frame
     transcript: str
 
-    @property
+    @functools.cached_property
     def crops(self) -> np.ndarray:
         return np.stack([crop_face(f, self.crop) for f in self.frames])
 
@@ -57,7 +58,7 @@ class ClipScorer:
         self.fms_stride = fms_stride
 
     def score(self, truth: ClipTruth, frames: np.ndarray, source_descriptor: np.ndarray,
-              gen_landmarks: np.ndarray | None = None) -> dict:
+              gen_landmarks: np.ndarray | None = None, still: bool = False) -> dict:
         n = min(len(frames), len(truth.frames))
         frames = frames[:n]
         real_crops = truth.crops[:n]
@@ -69,7 +70,11 @@ class ClipScorer:
         face = video_psnr_ssim(gen_crops, real_crops)
         mouth = mouth_psnr_ssim(gen_crops, real_crops, real_crop_lmk)
         picked = slice(0, n, self.fms_stride)
-        identity = fms(self.describer.describe_batch(frames[picked], gen_landmarks[picked]), source_descriptor)
+        if still:  # every frame is the photo itself: one descriptor stands for all
+            descriptors = np.repeat(self.describer.describe(frames[0], gen_landmarks[0])[None], len(frames[picked]), 0)
+        else:
+            descriptors = self.describer.describe_batch(frames[picked], gen_landmarks[picked])
+        identity = fms(descriptors, source_descriptor)
         mouths = mouth_crops(gen_crops, truth.crop.to_crop(gen_landmarks), self.reader.mouth_size)
         hypothesis = self.reader.read(mouths, name=truth.clip_id)
         return {
@@ -183,7 +188,7 @@ def run_eval_grid(prepared_root: str, grid_root: str, out_dir: str, split: str =
             per_method[method].append(scorer.score(truth, frames, source_descriptor))
         still = np.repeat(photo[None], len(truth.frames), axis=0)
         per_method["copy first frame"].append(
-            scorer.score(truth, still, source_descriptor, np.repeat(truth.landmarks[:1], len(still), axis=0)))
+            scorer.score(truth, still, source_descriptor, np.repeat(truth.landmarks[:1], len(still), axis=0), still=True))
         real_mouths = mouth_crops(truth.crops, truth.crop.to_crop(truth.landmarks), scorer.reader.mouth_size)
         per_method["real video"].append({"hypothesis": scorer.reader.read(real_mouths, name=clip_id)})
         for rows in per_method.values():
