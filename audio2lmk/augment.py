@@ -1,0 +1,62 @@
+"""Training augmentation in the log-mel domain (cheap: no STFT per step).
+
+- gain: the whole utterance louder or quieter;
+- additive noise at a random SNR with a random spectral tilt (white .. brown-ish), mixed in the
+  power domain, which is what adding the noise to the waveform does on average; the noise's
+  frame-to-frame fluctuation is imitated with log-normal jitter;
+- silence padding: quiet frames (digital silence or the clip's own background) before and after
+  the speech, with the mouth at rest, so the nets learn that no speech means no motion.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import librosa
+import numpy as np
+
+from audio2lmk.features import SAMPLE_RATE, mel_energy
+from talkface.audio_features import LOG_FLOOR, N_MELS, log_mel
+
+NOISE_JITTER = 0.5  # std of the log-normal fluctuation of noise power per mel bin and 10 ms
+
+
+@lru_cache(maxsize=1)
+def white_noise_mel() -> np.ndarray:
+    """(80,) mean mel power of unit-variance white noise through the project's log_mel."""
+    noise = np.random.default_rng(0).standard_normal(SAMPLE_RATE * 2).astype(np.float32)
+    return np.exp(log_mel(noise, SAMPLE_RATE)[5:-5]).mean(axis=0)
+
+
+@lru_cache(maxsize=1)
+def _mel_centres_khz() -> np.ndarray:
+    return librosa.mel_frequencies(N_MELS + 2, fmin=55.0, fmax=SAMPLE_RATE / 2)[1:-1] / 1000.0
+
+
+def add_noise(mel: np.ndarray, snr_db: float, tilt: float, rng: np.random.Generator) -> np.ndarray:
+    """Log-mel (..., 80) with noise of power spectrum ~ f^-tilt at snr_db below the speech power."""
+    power = np.exp(mel.astype(np.float64))
+    frame_power = power.sum(axis=-1).ravel()
+    speech = frame_power[frame_power >= np.median(frame_power)].mean()  # the louder half ~ speech
+    shape = white_noise_mel() * _mel_centres_khz() ** -tilt
+    noise = shape * (speech / 10 ** (snr_db / 10) / shape.sum())
+    noise = noise * np.exp(NOISE_JITTER * rng.standard_normal(mel.shape) - NOISE_JITTER**2 / 2)
+    return np.log(np.maximum(power + noise, LOG_FLOOR)).astype(np.float32)
+
+
+def silence_like(mel: np.ndarray, n_frames: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_frames, 4, 80) quiet frames: digital silence, or the clip's quietest frames resampled."""
+    if n_frames == 0 or rng.random() < 0.3:
+        return np.full((n_frames, *mel.shape[1:]), np.log(LOG_FLOOR), np.float32)
+    energy = mel_energy(mel).mean(axis=1)
+    quiet = np.argsort(energy)[: max(1, len(mel) // 10)]
+    return mel[rng.choice(quiet, n_frames)] + rng.normal(0, 0.3, (n_frames, *mel.shape[1:])).astype(np.float32)
+
+
+def augment_mel(mel: np.ndarray, rng: np.random.Generator, noise_prob: float, snr_db: tuple[float, float],
+                gain_db: float) -> np.ndarray:
+    """Random gain and (with probability noise_prob) noise at a random SNR on a (T, 4, 80) log-mel."""
+    out = mel + np.float32(np.log(10) / 10 * rng.uniform(-gain_db, gain_db))
+    if rng.random() < noise_prob:
+        out = add_noise(out, rng.uniform(*snr_db), rng.uniform(0.0, 2.0), rng)
+    return np.maximum(out, np.float32(np.log(LOG_FLOOR)))

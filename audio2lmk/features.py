@@ -1,0 +1,81 @@
+"""Audio input of the learned audio2lmk models: 16 kHz mono log-mels per 25 fps video frame,
+an utterance loudness level, and a per-frame silence gate.
+
+Loudness: the models see log-mels shifted by the utterance's speech level (a high percentile
+of per-10 ms energy) relative to the training median, so a quiet or loud recording of the same
+speech looks the same. The shift is clamped: a silent recording is not amplified into speech.
+"""
+
+from __future__ import annotations
+
+from math import gcd
+
+import numpy as np
+from scipy.ndimage import uniform_filter1d
+from scipy.signal import resample_poly
+
+from talkface.audio_features import LOG_FLOOR, mel_per_video_frame
+from talkface.errors import MediaError
+
+SAMPLE_RATE = 16000
+MODEL_FPS = 25.0  # the models are trained on GRID's 25 fps; other rates are resampled in time
+MELS_PER_FRAME = 4
+LEVEL_PERCENTILE = 95.0
+SILENCE_DBFS = -60.0  # 40 ms RMS below this is silence whatever the model says
+SILENCE_RAMP_DB = 10.0  # the gate opens linearly over this range above SILENCE_DBFS
+
+
+def to_mono_16k(wave: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Float32 mono 16 kHz from a (N,), (N, C) or (C, N) waveform at any integer rate."""
+    wave = np.asarray(wave, dtype=np.float32)
+    if wave.ndim == 2:
+        wave = wave.mean(axis=1 if wave.shape[0] >= wave.shape[1] else 0)  # the longer axis is time
+    if wave.ndim != 1:
+        raise MediaError(f"audio: expected a mono or stereo waveform, got shape {wave.shape}")
+    if not np.all(np.isfinite(wave)):
+        raise MediaError("audio: waveform contains NaN or infinite samples")
+    if sample_rate <= 0:
+        raise MediaError(f"audio: invalid sample rate {sample_rate}")
+    sample_rate = int(round(sample_rate))
+    if sample_rate != SAMPLE_RATE:
+        g = gcd(sample_rate, SAMPLE_RATE)
+        wave = resample_poly(wave, SAMPLE_RATE // g, sample_rate // g).astype(np.float32)
+    return wave
+
+
+def frames_for(wave16k: np.ndarray) -> int:
+    """Number of 25 fps frames the models predict for a 16 kHz waveform (at least 1)."""
+    return max(1, int(round(len(wave16k) / SAMPLE_RATE * MODEL_FPS)))
+
+
+def model_mel(wave16k: np.ndarray, n_frames: int) -> np.ndarray:
+    """(n_frames, 4, 80) float32 log-mel, the features the models were trained on."""
+    if len(wave16k) == 0:
+        return np.full((n_frames, MELS_PER_FRAME, 80), np.log(LOG_FLOOR), np.float32)
+    return mel_per_video_frame(wave16k, SAMPLE_RATE, n_frames, MODEL_FPS)
+
+
+def mel_energy(mel: np.ndarray) -> np.ndarray:
+    """(..., 80) log-mel -> (...) log of the mean mel power of each 10 ms frame."""
+    mel = np.asarray(mel, np.float64)
+    top = mel.max(axis=-1, keepdims=True)
+    return (top[..., 0] + np.log(np.exp(mel - top).mean(axis=-1))).astype(np.float32)
+
+
+def utterance_level(mel: np.ndarray) -> float:
+    """Speech level of a (T, 4, 80) log-mel: a high percentile of its 10 ms energies."""
+    return float(np.percentile(mel_energy(mel).ravel(), LEVEL_PERCENTILE))
+
+
+def silence_gate(wave16k: np.ndarray, n_frames: int) -> np.ndarray:
+    """(n_frames,) in [0, 1]: 0 where the 40 ms around a frame is digitally quiet (< SILENCE_DBFS).
+
+    Smoothed over 3 frames so that a gate edge never makes the mouth jump.
+    """
+    hop = int(SAMPLE_RATE / MODEL_FPS)
+    padded = np.zeros(n_frames * hop, np.float64)
+    n = min(len(wave16k), len(padded))
+    padded[:n] = wave16k[:n]
+    rms_db = 10 * np.log10((padded.reshape(n_frames, hop) ** 2).mean(axis=1) + 1e-12)
+    gate = np.clip((rms_db - SILENCE_DBFS) / SILENCE_RAMP_DB, 0.0, 1.0)
+    return uniform_filter1d(gate, 3, mode="nearest").astype(np.float32)

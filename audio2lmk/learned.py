@@ -1,0 +1,137 @@
+"""The learned audio2lmk stage: speech -> normalised mouth/jaw motion (a trained net) -> the source face.
+
+Same call as PhoneticAudio2Lmk. Works on any length (overlapping windows, crossfaded so no seam
+shows), any sample rate (resampled to 16 kHz) and any fps (the net runs at 25 fps; the motion is
+resampled in time). Digital silence is gated to rest, so a silent track keeps the mouth closed
+and still whatever the net does. Motion is added to the source's own normalised shape (its
+mouth first closed if the photo shows it open) and mapped back with the source's similarity,
+so the identity's shape and the stable points are exactly the source's.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from audio2lmk.features import MODEL_FPS, SAMPLE_RATE, frames_for, model_mel, silence_gate, to_mono_16k, utterance_level
+from audio2lmk.idle import apply_blinks, apply_head_motion, blink_curve
+from audio2lmk.models import Audio2LmkNet, build_model
+from audio2lmk.pca import MOTION_POINTS
+from talkface.checkpoint import load_checkpoint as read_checkpoint
+from talkface.errors import CheckpointError, TalkfaceError
+from talkface.landmarks.normalize import from_normalised, to_normalised
+
+SHIPPED_CHECKPOINT = Path(__file__).parent / "data" / "audio2lmk.safetensors"
+CHUNK_FRAMES = 120  # 4.8 s windows: about what the nets were trained on
+OVERLAP_FRAMES = 40  # at least this much shared context between neighbouring windows
+
+
+def chunk_starts(n_frames: int, chunk: int = CHUNK_FRAMES, overlap: int = OVERLAP_FRAMES) -> list[int]:
+    """Window starts covering n_frames, evenly spread so every overlap is >= `overlap`."""
+    if n_frames <= chunk:
+        return [0]
+    count = int(np.ceil((n_frames - overlap) / (chunk - overlap)))
+    return [int(s) for s in np.round(np.linspace(0, n_frames - chunk, count))]
+
+
+def chunk_weights(starts: list[int], chunk: int) -> list[np.ndarray]:
+    """Per-window blend weights: linear ramps across each overlap with a neighbour, 1 elsewhere.
+
+    Weights stay positive, so their normalised sum blends neighbours smoothly (no seam) and
+    frames near a window's edge, where the net saw little context, count least.
+    """
+    j = np.arange(chunk) + 0.5
+    weights = []
+    for i, start in enumerate(starts):
+        w = np.ones(chunk)
+        if i > 0:
+            w *= np.clip(j / (starts[i - 1] + chunk - start), 0.0, 1.0)
+        if i + 1 < len(starts):
+            w *= np.clip((chunk - j) / (start + chunk - starts[i + 1]), 0.0, 1.0)
+        weights.append(w)
+    return weights
+
+
+def resample_time(motion: np.ndarray, n_out: int, fps: float) -> np.ndarray:
+    """(N, ...) motion at MODEL_FPS -> (n_out, ...) at fps, linear in time, held at the ends."""
+    if n_out == len(motion) and fps == MODEL_FPS:
+        return motion
+    src_t = np.arange(len(motion)) / MODEL_FPS
+    dst_t = np.arange(n_out) / fps
+    flat = motion.reshape(len(motion), -1)
+    out = np.stack([np.interp(dst_t, src_t, flat[:, c]) for c in range(flat.shape[1])], axis=1)
+    return out.reshape(n_out, *motion.shape[1:]).astype(np.float32)
+
+
+class LearnedAudio2Lmk:
+    """`model(wave, sample_rate, source_landmarks) -> (T, 68, 2)` landmark track, T = round(duration*fps)."""
+
+    def __init__(self, net: Audio2LmkNet, meta: dict | None = None, device: str = "cpu"):
+        self.device = torch.device(device)
+        self.net = net.to(self.device).eval()
+        self.meta = meta or {}
+
+    def __call__(self, wave: np.ndarray, sample_rate: int, source_landmarks: np.ndarray, fps: float = 25.0,
+                 blink: bool = True, head_motion: bool = True, seed: int = 0) -> np.ndarray:
+        source = np.asarray(source_landmarks, np.float32)
+        if source.shape != (68, 2) or not np.all(np.isfinite(source)):
+            raise TalkfaceError(f"source landmarks: expected finite (68, 2) points, got shape {source.shape}")
+        if fps <= 0:
+            raise TalkfaceError(f"fps must be positive, got {fps}")
+        wave16k = to_mono_16k(wave, sample_rate)
+        n_out = int(round(len(wave16k) / SAMPLE_RATE * fps))
+        if n_out == 0:
+            return np.zeros((0, 68, 2), np.float32)
+        n_model = n_out if fps == MODEL_FPS else int(np.ceil((n_out - 1) * MODEL_FPS / fps)) + 1
+        track = self.place(resample_time(self.motion(wave16k, n_model), n_out, fps), source)
+        if blink:
+            apply_blinks(track, blink_curve(n_out, fps, np.random.default_rng([seed, 0])))
+        if head_motion:
+            track = apply_head_motion(track, fps, np.random.default_rng([seed, 1]))
+        return track.astype(np.float32)
+
+    @torch.no_grad()
+    def motion(self, wave16k: np.ndarray, n_frames: int | None = None) -> np.ndarray:
+        """(n_frames, P, 2) normalised motion of MOTION_POINTS at 25 fps (n_frames from the audio by default)."""
+        n = frames_for(wave16k) if n_frames is None else n_frames
+        mel = model_mel(wave16k, n)
+        level = torch.tensor([utterance_level(mel)], dtype=torch.float32, device=self.device)
+        mel_t = torch.as_tensor(mel, device=self.device)
+        starts = chunk_starts(n)
+        size = min(n, CHUNK_FRAMES)
+        coeffs = torch.zeros(n, self.net.pca_scale.numel(), device=self.device)
+        total = torch.zeros(n, 1, device=self.device)
+        for start, w in zip(starts, chunk_weights(starts, size)):
+            w = torch.as_tensor(w, dtype=torch.float32, device=self.device)[:, None]
+            coeffs[start:start + size] += w * self.net(mel_t[None, start:start + size], level)[0]
+            total[start:start + size] += w
+        motion = self.net.decode(coeffs / total).cpu().numpy()
+        return motion * silence_gate(wave16k, n)[:, None, None]
+
+    def place(self, motion: np.ndarray, source: np.ndarray) -> np.ndarray:
+        """Add (T, P, 2) normalised motion to the source face (68, 2) at rest -> (T, 68, 2) image coords."""
+        norm_source, sim = to_normalised(source)
+        rest = self.net.open_correction().close(norm_source)
+        points = list(MOTION_POINTS)
+        norm = np.repeat(rest[None], len(motion), axis=0)
+        norm[:, points] += motion
+        track = np.repeat(np.asarray(source, np.float32)[None], len(motion), axis=0)
+        track[:, points] = from_normalised(norm, sim)[:, points]  # stable points stay exactly the source's
+        return track
+
+
+def load_checkpoint(path: str | os.PathLike = SHIPPED_CHECKPOINT, device: str = "cpu") -> LearnedAudio2Lmk:
+    """A LearnedAudio2Lmk from a safetensors checkpoint whose sidecar records the net's `arch`."""
+    state, meta = read_checkpoint(path, device)
+    if "arch" not in meta:
+        raise CheckpointError(f"{path}: not an audio2lmk checkpoint (sidecar has no 'arch')")
+    net = build_model(meta["arch"])
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as err:
+        detail = " ".join(line.strip() for line in str(err).strip().splitlines()[1:])[:300]
+        raise CheckpointError(f"{path}: weights do not match the recorded model ({detail})") from None
+    return LearnedAudio2Lmk(net, meta, device)

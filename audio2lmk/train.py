@@ -1,0 +1,309 @@
+"""Training the learned audio2lmk nets on a prepared GRID speaker (`talkface prepare grid`).
+
+Data: the speaker's train split (never the test ids), a seeded 10% of it held out for validation.
+Targets: per-frame normalised jaw/lip motion about each clip's rest shape (audio2lmk.pca).
+Loss: point-to-point distance of the decoded motion (lips weighted up), the same on frame-to-frame
+velocity, and the inner-lip opening. Early stopping on validation mouth LMD; `last` checkpoint for
+resume, `best` checkpoint (+ JSON sidecar) as the result; scalars in log.csv.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from audio2lmk.augment import augment_mel, silence_like
+from audio2lmk.features import utterance_level
+from audio2lmk.models import MAX_LEVEL_SHIFT, Audio2LmkNet
+from audio2lmk.pca import MOTION_POINTS, MotionPCA, OpenMouthCorrection, clip_motion
+from talkface import grid
+from talkface.checkpoint import hardware_summary, load_checkpoint, save_checkpoint
+from talkface.errors import TalkfaceError
+from talkface.landmarks.indices import mouth_opening
+from talkface.prepared import PreparedSet
+
+# Rows of MOTION_POINTS that are lips (48-67), and the inner-lip (upper, lower) pairs.
+LIP_ROWS = [i for i, p in enumerate(MOTION_POINTS) if p >= 48]
+INNER_PAIRS = [(MOTION_POINTS.index(a), MOTION_POINTS.index(b)) for a, b in ((61, 67), (62, 66), (63, 65))]
+
+
+@dataclass
+class Audio2LmkConfig:
+    prepared: str = "data/prepared"
+    grid_root: str = "../shared/data/grid"  # for the split lists (falls back to the copies in talkface/splits)
+    speaker: str = "s1"
+    out_dir: str = "runs/audio2lmk/tcn"
+    model: str = "tcn"  # "tcn" or "lstm"
+    hidden: int = 128
+    layers: int = 2  # lstm only
+    context: int = 0  # lstm only: input window of +-context video frames
+    dilations: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 1, 2, 4, 8])  # tcn only
+    kernel: int = 3
+    dropout: float = 0.1
+    n_components: int = 20
+    val_fraction: float = 0.1
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: int = 2
+    max_epochs: int = 120
+    patience: int = 15
+    max_minutes: float = 25.0
+    mouth_weight: float = 3.0
+    velocity_weight: float = 2.0
+    opening_weight: float = 1.0
+    noise_prob: float = 0.5
+    snr_db: list[float] = field(default_factory=lambda: [0.0, 30.0])
+    gain_db: float = 10.0
+    max_pad_frames: int = 25
+    seed: int = 0
+    threads: int = 2
+    resume: bool = True
+
+
+@dataclass
+class Clip:
+    clip_id: str
+    mel: np.ndarray  # (T, 4, 80)
+    motion: np.ndarray  # (T, P, 2) about rest
+    rest: np.ndarray  # (68, 2) normalised rest shape
+
+
+def load_clips(prepared: PreparedSet, ids: list[str]) -> list[Clip]:
+    clips = []
+    for clip_id in tqdm(ids, desc="loading clips", leave=False):
+        c = prepared.load(clip_id, crops=False, audio=False)
+        n = min(len(c.mel), len(c.landmarks))
+        motion, rest = clip_motion(c.landmarks[:n])
+        clips.append(Clip(clip_id, c.mel[:n], motion, rest))
+    return clips
+
+
+def split_ids(config: Audio2LmkConfig, prepared: PreparedSet) -> tuple[list[str], list[str], dict]:
+    """(train ids, validation ids, provenance) from the speaker's train split; refuses test ids."""
+    train_file = grid.split_path(config.grid_root, config.speaker, "train")
+    test_file = grid.split_path(config.grid_root, config.speaker, "test")
+    split = grid.read_split(train_file)
+    if test_file.is_file():
+        leaked = set(split) & set(grid.read_split(test_file))
+        if leaked:
+            raise TalkfaceError(f"{train_file}: {len(leaked)} ids are also in {test_file} (e.g. {sorted(leaked)[0]})")
+    usable = prepared.ids(split)
+    if len(usable) < 2:
+        raise TalkfaceError(f"{prepared.root}: only {len(usable)} usable clips of split {train_file}")
+    order = np.random.default_rng(config.seed).permutation(len(usable))
+    n_val = max(1, int(round(config.val_fraction * len(usable))))
+    val = sorted(usable[i] for i in order[:n_val])
+    train = sorted(usable[i] for i in order[n_val:])
+    provenance = {"prepared": str(prepared.root), "speaker": config.speaker, "split_file": str(train_file),
+                  "n_split": len(split), "n_train": len(train), "n_val": len(val), "val_ids": val,
+                  "excluded": prepared.excluded(split)}
+    return train, val, provenance
+
+
+def fit_statistics(net: Audio2LmkNet, clips: list[Clip], n_components: int) -> dict:
+    """Fit input statistics, the motion PCA and the open-mouth correction on training clips."""
+    levels = np.array([utterance_level(c.mel) for c in clips])
+    level_ref = float(np.median(levels))
+    shifted = np.concatenate([(c.mel - np.clip(lv - level_ref, -MAX_LEVEL_SHIFT, MAX_LEVEL_SHIFT)).reshape(-1, 80)
+                              for c, lv in zip(clips, levels)])
+    net.set_input_statistics(shifted.mean(axis=0), shifted.std(axis=0), level_ref)
+    motion = np.concatenate([c.motion for c in clips])
+    pca = MotionPCA.fit(motion, n_components)
+    net.set_pca(pca)
+    points = list(MOTION_POINTS)
+    openings, rest_openings = [], []
+    for c in clips:
+        full = np.repeat(c.rest[None], len(c.motion), axis=0)
+        full[:, points] += c.motion
+        rest_opening = float(mouth_opening(c.rest))
+        openings.append(mouth_opening(full) - rest_opening)
+        rest_openings.append(rest_opening)
+    net.set_open_correction(OpenMouthCorrection.fit(motion, np.concatenate(openings), np.array(rest_openings)))
+    return {"pca_explained": pca.explained_variance(motion), "level_ref": level_ref}
+
+
+def make_batch(clips: list[Clip], config: Audio2LmkConfig, rng: np.random.Generator):
+    """Augmented, silence-padded (mel, level, target motion) tensors; padding frames are supervised at rest."""
+    pads = [(int(rng.integers(0, config.max_pad_frames + 1)) if rng.random() < 0.5 else 0,
+             int(rng.integers(0, config.max_pad_frames + 1)) if rng.random() < 0.5 else 0) for _ in clips]
+    length = max(len(c.mel) + a + b for c, (a, b) in zip(clips, pads))
+    mels, levels, motions = [], [], []
+    for c, (before, after) in zip(clips, pads):
+        after = length - len(c.mel) - before
+        mel = np.concatenate([silence_like(c.mel, before, rng), c.mel, silence_like(c.mel, after, rng)])
+        mel = augment_mel(mel, rng, config.noise_prob, tuple(config.snr_db), config.gain_db)
+        motion = np.zeros((length, *c.motion.shape[1:]), np.float32)
+        motion[before:before + len(c.motion)] = c.motion
+        mels.append(mel)
+        levels.append(utterance_level(mel))
+        motions.append(motion)
+    return (torch.as_tensor(np.stack(mels)), torch.as_tensor(np.array(levels, np.float32)),
+            torch.as_tensor(np.stack(motions)))
+
+
+def point_weights(mouth_weight: float) -> torch.Tensor:
+    w = torch.ones(len(MOTION_POINTS))
+    w[LIP_ROWS] = mouth_weight
+    return w / w.mean()
+
+
+def _distance(a: torch.Tensor, b: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Weighted mean Euclidean distance of (..., P, 2) point sets (smooth at zero)."""
+    d = ((a - b) ** 2).sum(-1).add(1e-8).sqrt()
+    return (d * weights).mean()
+
+
+def inner_gap(motion: torch.Tensor) -> torch.Tensor:
+    """(..., P, 2) motion -> (...) change of the vertical inner-lip gap."""
+    return torch.stack([motion[..., lo, 1] - motion[..., up, 1] for up, lo in INNER_PAIRS]).mean(0)
+
+
+def motion_loss(pred: torch.Tensor, target: torch.Tensor, config: Audio2LmkConfig,
+                weights: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    position = _distance(pred, target, weights)
+    velocity = _distance(pred.diff(dim=1), target.diff(dim=1), weights)
+    opening = (inner_gap(pred) - inner_gap(target)).abs().mean()
+    total = position + config.velocity_weight * velocity + config.opening_weight * opening
+    return total, {"position": position.item(), "velocity": velocity.item(), "opening": opening.item()}
+
+
+@torch.no_grad()
+def validate(net: Audio2LmkNet, clips: list[Clip]) -> dict:
+    """Mouth/jaw LMD in the normalised frame (interocular = 1) and mouth-opening correlation."""
+    net.eval()
+    points = list(MOTION_POINTS)
+    lmds, jaw_lmds, corrs = [], [], []
+    for c in clips:
+        level = torch.tensor([utterance_level(c.mel)])
+        pred = net.decode(net(torch.as_tensor(c.mel)[None], level))[0].numpy()
+        err = np.linalg.norm(pred - c.motion, axis=-1)
+        lmds.append(err[:, LIP_ROWS].mean())
+        jaw_lmds.append(err.mean())
+        full_pred = np.repeat(c.rest[None], len(pred), axis=0)
+        full_real = full_pred.copy()
+        full_pred[:, points] += pred
+        full_real[:, points] += c.motion
+        a, b = mouth_opening(full_pred), mouth_opening(full_real)
+        corrs.append(float(np.corrcoef(a, b)[0, 1]) if np.ptp(a) > 1e-9 and np.ptp(b) > 1e-9 else 0.0)
+    net.train()
+    return {"val_mouth_lmd": float(np.mean(lmds)), "val_motion_lmd": float(np.mean(jaw_lmds)),
+            "val_opening_corr": float(np.mean(corrs))}
+
+
+def _optimizer_tensors(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    return {f"optim.{idx}.{name}": torch.as_tensor(value) for idx, state in opt.state_dict()["state"].items()
+            for name, value in state.items()}
+
+
+def _restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        _, idx, name = key.split(".", 2)
+        state.setdefault(int(idx), {})[name] = value
+    full = opt.state_dict()
+    full["state"] = state
+    opt.load_state_dict(full)
+
+
+def _lr(config: Audio2LmkConfig, epoch: float, elapsed_s: float) -> float:
+    """Linear warm-up, then cosine decay to 5% by max_epochs or by the time budget, whichever comes
+    first (so a run cut by max_minutes still ends annealed); stateless, so resume is exact."""
+    if epoch < config.warmup_epochs:
+        return config.lr * (epoch + 1) / (config.warmup_epochs + 1)
+    by_epochs = (epoch - config.warmup_epochs) / max(1, config.max_epochs - config.warmup_epochs)
+    progress = min(1.0, max(by_epochs, elapsed_s / (60 * config.max_minutes)))
+    return config.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def train(config: Audio2LmkConfig) -> Path:
+    """Train one config; returns the path of the best checkpoint (`<out_dir>/best.safetensors`)."""
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    prepared = PreparedSet(config.prepared)
+    train_ids, val_ids, provenance = split_ids(config, prepared)
+    train_clips, val_clips = load_clips(prepared, train_ids), load_clips(prepared, val_ids)
+
+    net = Audio2LmkNet(kind=config.model, n_components=config.n_components, n_points=len(MOTION_POINTS),
+                       hidden=config.hidden, layers=config.layers, dilations=tuple(config.dilations),
+                       kernel=config.kernel, dropout=config.dropout, context=config.context)
+    stats = fit_statistics(net, train_clips, config.n_components)
+    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    weights = point_weights(config.mouth_weight)
+    progress = {"epoch": -1, "step": 0, "best_score": float("inf"), "best_epoch": -1, "elapsed_s": 0.0,
+                "done": False}
+    last = out / "last.safetensors"
+    if config.resume and last.is_file():
+        state, meta = load_checkpoint(last)
+        net.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
+        _restore_optimizer(opt, {k: v for k, v in state.items() if k.startswith("optim.")})
+        progress = meta["progress"]
+        if progress["done"]:
+            print(f"{last}: run already stopped early (best epoch {progress['best_epoch']})")
+            return out / "best.safetensors"
+        print(f"resuming {last} after epoch {progress['epoch']}")
+
+    meta_base = {"kind": "audio2lmk", "arch": net.arch, "config": dataclasses.asdict(config), "data": provenance,
+                 "statistics": stats, "hardware": hardware_summary("cpu"), "fps": 25.0}
+    log_path = out / "log.csv"
+    fields = ["epoch", "step", "lr", "loss", "position", "velocity", "opening", "val_mouth_lmd", "val_motion_lmd",
+              "val_opening_corr", "elapsed_s"]
+    if not log_path.is_file() or progress["epoch"] < 0:
+        with open(log_path, "w", newline="") as f:
+            csv.writer(f).writerow(fields)
+
+    start_time = time.monotonic() - progress["elapsed_s"]
+    n_batches = math.ceil(len(train_clips) / config.batch_size)
+    bar = tqdm(range(progress["epoch"] + 1, config.max_epochs), desc=f"audio2lmk {config.model}")
+    net.train()
+    for epoch in bar:
+        rng = np.random.default_rng([config.seed, epoch])  # per-epoch stream: resume reproduces it
+        order = rng.permutation(len(train_clips))
+        sums: dict[str, float] = {}
+        for b in range(n_batches):
+            lr = _lr(config, epoch + b / n_batches, time.monotonic() - start_time)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            mel, level, target = make_batch([train_clips[i] for i in order[b::n_batches]], config, rng)
+            loss, parts = motion_loss(net.decode(net(mel, level)), target, config, weights)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+            progress["step"] += 1
+            for k, v in {"loss": loss.item(), **parts}.items():
+                sums[k] = sums.get(k, 0.0) + v / n_batches
+        val = validate(net, val_clips)
+        progress["epoch"] = epoch
+        progress["elapsed_s"] = time.monotonic() - start_time
+        with open(log_path, "a", newline="") as f:
+            csv.writer(f).writerow([epoch, progress["step"], f"{lr:.6g}"] + [f"{sums[k]:.6f}" for k in fields[3:7]]
+                                   + [f"{val[k]:.6f}" for k in fields[7:10]] + [f"{progress['elapsed_s']:.1f}"])
+        bar.set_postfix(loss=f"{sums['loss']:.4f}", val_mouth=f"{val['val_mouth_lmd']:.4f}",
+                        corr=f"{val['val_opening_corr']:.3f}")
+        if val["val_mouth_lmd"] < progress["best_score"]:
+            progress.update(best_score=val["val_mouth_lmd"], best_epoch=epoch)
+            save_checkpoint(out / "best", net.state_dict(),
+                            {**meta_base, "epoch": epoch, "step": progress["step"], "val": val,
+                             "train_time_s": round(progress["elapsed_s"], 1)})
+        # Early stopping is final; a run cut by the time limit (or max_epochs) can be resumed and extended.
+        progress["done"] = epoch - progress["best_epoch"] >= config.patience
+        stop = f"early stop: no validation gain for {config.patience} epochs" if progress["done"] else None
+        if not stop and progress["elapsed_s"] > 60 * config.max_minutes:
+            stop = f"time limit of {config.max_minutes} min reached"
+        save_checkpoint(last, {**{f"model.{k}": v for k, v in net.state_dict().items()}, **_optimizer_tensors(opt)},
+                        {**meta_base, "progress": progress})
+        if stop:
+            print(f"{stop} after epoch {epoch} (best epoch {progress['best_epoch']})")
+            break
+    return out / "best.safetensors"
