@@ -20,6 +20,10 @@ class WarpGenerator:
         self.device = torch.device(device)
         self.triangles = triangles()
 
+    def stream(self, source_crop: np.ndarray, source_lmk: np.ndarray, batch_size: int = 32):
+        """Chunk-by-chunk rendering (same interface as the learned generator's; the warp has no state)."""
+        return lambda target_lmks: self(source_crop, source_lmk, target_lmks, batch_size)
+
     def __call__(self, source_crop: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray,
                  batch_size: int = 32) -> np.ndarray:
         """source_crop (N, N, 3) uint8, source_lmk (68, 2) and target_lmks (T, 68, 2) in crop

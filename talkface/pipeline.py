@@ -99,10 +99,11 @@ class Synthesizer:
         crop_track = source.transform.to_crop(track).astype(np.float32)
         base_mask = default_mask(self.size)
         paster = FacePaster(source.image, source.transform, source.crop)
+        generate = self.lmk2video.stream(source.crop, source.crop_landmarks)  # carries temporal state
         bar = tqdm(total=len(track), unit="frame", disable=not progress, desc="render")
         for start in range(0, len(track), RENDER_CHUNK):
             targets = crop_track[start:start + RENDER_CHUNK]
-            crops = self.lmk2video(source.crop, source.crop_landmarks, targets)
+            crops = generate(targets)
             for crop, target in zip(crops, targets):
                 # the default ellipse, widened to wherever the target face moved (head motion, open jaw)
                 mask = np.maximum(base_mask, face_mask(target, self.size))

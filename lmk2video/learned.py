@@ -1,0 +1,110 @@
+"""The trained lmk2video generator behind the same call as the training-free WarpGenerator."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lmk2video.conditioning import WarpStream, run_generator, to_signed, to_uint8
+from lmk2video.networks import Generator, GeneratorArch
+from talkface.checkpoint import load_checkpoint as read_checkpoint
+from talkface.errors import CheckpointError
+
+SHIPPED_CHECKPOINT = Path(__file__).parent / "data" / "lmk2video.safetensors"
+
+
+@torch.no_grad()
+def generate_frames(g: Generator, source_crop: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray,
+                    warped: np.ndarray, heatmaps: str, work_size: int, batch_size: int = 16,
+                    device: str | torch.device = "cpu", with_attention: bool = False, state=None,
+                    return_state: bool = False):
+    """Frames (T, N, N, 3) uint8 for one clip, produced in chunks of batch_size with the ConvLSTM
+    state carried from chunk to chunk (so the result does not depend on batch_size).
+    With with_attention, also the attention masks (T, N, N) float32. `state` continues a sequence
+    from an earlier call; with return_state the ConvLSTM state after the last frame is returned last."""
+    device = torch.device(device)
+    source = to_signed(torch.from_numpy(np.ascontiguousarray(source_crop)).to(device))[None]
+    src_lmk = torch.from_numpy(np.asarray(source_lmk, np.float32)).to(device)[None]
+    frames = np.empty((len(target_lmks), *source_crop.shape), np.uint8)
+    masks = np.empty((len(target_lmks), *source_crop.shape[:2]), np.float32) if with_attention else None
+    for start in range(0, len(target_lmks), batch_size):
+        stop = start + batch_size
+        tgt = torch.from_numpy(np.asarray(target_lmks[start:stop], np.float32)).to(device)[None]
+        warp = to_signed(torch.from_numpy(np.ascontiguousarray(warped[start:stop])).to(device))[None]
+        out, attention, _, state = run_generator(g, source, src_lmk, tgt, warp, heatmaps, work_size, state)
+        frames[start:stop] = to_uint8(out[0]).cpu().numpy()
+        if masks is not None:
+            masks[start:stop] = attention[0, :, 0].float().cpu().numpy()
+    result = (frames,) + ((masks,) if with_attention else ()) + ((state,) if return_state else ())
+    return result if len(result) > 1 else frames
+
+
+class LearnedGenerator:
+    """Animate one face crop along a landmark track with a trained MotionGAN-style generator.
+
+    Same call as WarpGenerator; crops of any size work (the net runs at its working size and its
+    attention/colour are composited with the full-size warp).
+    """
+
+    def __init__(self, g: Generator, meta: dict, device: str | torch.device = "cpu"):
+        self.device = torch.device(device)
+        self.g = g.to(self.device).eval()
+        self.meta = meta
+        arch = meta["arch"]
+        self.heatmaps, self.work_size = arch["heatmaps"], int(arch["work_size"])
+        self.warp = WarpStream(mouth=bool(arch["warp_mouth"]))
+
+    def __call__(self, source_crop: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray,
+                 batch_size: int = 16) -> np.ndarray:
+        """source_crop (N, N, 3) uint8, source_lmk (68, 2), target_lmks (T, 68, 2) crop pixel
+        coordinates -> (T, N, N, 3) uint8 frames, produced in order (ConvLSTM state carried)."""
+        return self.stream(source_crop, source_lmk, batch_size)(target_lmks)
+
+    def stream(self, source_crop: np.ndarray, source_lmk: np.ndarray, batch_size: int = 16):
+        """A function of successive target chunks (T_i, 68, 2) -> frames, carrying the ConvLSTM state
+        across calls, so a long track rendered chunk by chunk equals one call over the whole track."""
+        state = None
+
+        def next_chunk(target_lmks: np.ndarray) -> np.ndarray:
+            nonlocal state
+            crop, src, tgt = _check(source_crop, source_lmk, target_lmks)
+            warped = np.concatenate([self.warp(crop, src, tgt[i:i + batch_size])
+                                     for i in range(0, len(tgt), batch_size)])
+            frames, state = generate_frames(self.g, crop, src, tgt, warped, self.heatmaps, self.work_size,
+                                            batch_size, self.device, state=state, return_state=True)
+            return frames
+
+        return next_chunk
+
+
+def _check(crop: np.ndarray, src: np.ndarray, tgt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    crop = np.ascontiguousarray(crop)
+    if crop.dtype != np.uint8 or crop.ndim != 3 or crop.shape[2] != 3 or crop.shape[0] != crop.shape[1]:
+        raise ValueError(f"LearnedGenerator: source_crop must be (N, N, 3) uint8, got {crop.shape} {crop.dtype}")
+    src, tgt = np.asarray(src, np.float32), np.ascontiguousarray(tgt, np.float32)
+    if src.shape != (68, 2) or tgt.ndim != 3 or tgt.shape[1:] != (68, 2):
+        raise ValueError(f"LearnedGenerator: landmarks must be (68, 2) and (T, 68, 2), got {src.shape} {tgt.shape}")
+    if not (np.isfinite(src).all() and np.isfinite(tgt).all()):
+        raise ValueError("LearnedGenerator: landmarks contain NaN or inf")
+    return crop, src, tgt
+
+
+def build_generator(arch: dict) -> Generator:
+    return Generator(GeneratorArch(**arch["generator"]))
+
+
+def load_checkpoint(path: str | os.PathLike = SHIPPED_CHECKPOINT, device: str = "cpu") -> LearnedGenerator:
+    """A LearnedGenerator from a safetensors checkpoint whose sidecar records the net's `arch`."""
+    state, meta = read_checkpoint(path, device)
+    if meta.get("kind") != "lmk2video" or "arch" not in meta:
+        raise CheckpointError(f"{path}: not an lmk2video checkpoint (sidecar kind/arch missing)")
+    try:
+        g = build_generator(meta["arch"])
+        g.load_state_dict(state)
+    except (TypeError, KeyError, RuntimeError) as err:
+        first = str(err).strip().splitlines()[0]
+        raise CheckpointError(f"{path}: weights do not match the recorded model ({first})") from None
+    return LearnedGenerator(g, meta, device)

@@ -1,0 +1,320 @@
+"""Learned lmk2video: network shapes, ConvLSTM streaming, attention compositing, losses, flip
+augmentation, sampling rules, checkpoints, and a training/evaluation smoke run on a tiny synthetic set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from lmk2video import LearnedGenerator, WarpGenerator, load_checkpoint
+from lmk2video import losses
+from lmk2video.conditioning import WarpStream, run_generator, to_signed
+from lmk2video.data import FLIP_ORDER, mirror, pick_frames
+from lmk2video.networks import (FrameCritic, FrameCriticArch, Generator, GeneratorArch, VideoCritic,
+                                VideoCriticArch, composite)
+from lmk2video.train import Lmk2VideoConfig, train
+from lmk2video.triangulation import mean_face_in_crop
+from talkface.checkpoint import save_checkpoint
+from talkface.errors import CheckpointError
+from talkface.grid import read_split, split_path
+from talkface.media import write_video
+
+torch.set_num_threads(1)
+
+
+def tiny_generator(lmk_channels: int = 4, seed: int = 0, residual: bool = True) -> Generator:
+    torch.manual_seed(seed)
+    return Generator(GeneratorArch(lmk_channels, base=4, n_res=1, residual_color=residual))
+
+
+def randomise_heads(g: Generator) -> None:
+    """Untrained heads are zero (residual colour): give them weights so tests see a real network."""
+    with torch.no_grad():
+        g.to_color.weight.normal_(0, 0.05)
+        g.to_attention.bias.fill_(0.0)
+
+
+def inputs(b: int = 2, t: int = 4, size: int = 128, lmk_channels: int = 4, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.rand(b, 3, size, size, generator=gen) * 2 - 1, torch.rand(b, lmk_channels, size, size, generator=gen),
+            torch.rand(b, t, lmk_channels, size, size, generator=gen),
+            torch.rand(b, t, 3, size, size, generator=gen) * 2 - 1)
+
+
+def face_landmarks(size: int = 128, opening: float = 0.0) -> np.ndarray:
+    lmk = mean_face_in_crop(size).astype(np.float32).copy()
+    lmk[[65, 66, 67, 56, 57, 58], 1] += opening * size / 16
+    return lmk
+
+
+def face_image(size: int, lmk: np.ndarray, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = np.clip(rng.normal(120, 25, (size, size, 3)), 0, 255).astype(np.uint8)
+    img = cv2.GaussianBlur(img, (0, 0), 1.5)
+    cv2.fillPoly(img, [np.round(cv2.convexHull(lmk[:27])).astype(np.int32)], (210, 165, 140))
+    for part in (range(36, 42), range(42, 48), range(48, 60)):
+        cv2.fillPoly(img, [np.round(lmk[list(part)]).astype(np.int32)], (90, 50, 60))
+    return img
+
+
+# ----------------------------------------------------------------------------- networks
+
+
+def test_network_shapes_t4_at_128():
+    g = tiny_generator()
+    s, ls, lt, w = inputs()
+    frames, attention, color, (h, c) = g(s, ls, lt, w)
+    assert frames.shape == (2, 4, 3, 128, 128) and color.shape == frames.shape
+    assert attention.shape == (2, 4, 1, 128, 128)
+    assert h.shape == c.shape == (2, 16, 32, 32)  # 4 x base channels at 1/4 resolution
+    assert frames.abs().max() <= 1.0 and 0.0 <= attention.min() and attention.max() <= 1.0
+
+    d_f = FrameCritic(FrameCriticArch(4, base=4, n_layers=4))
+    logits, feats = d_f(s.repeat(4, 1, 1, 1), ls.repeat(4, 1, 1, 1), frames.flatten(0, 1), lt.flatten(0, 1))
+    assert logits.shape == (8, 1, 8, 8) and len(feats) == 4
+
+    d_v = VideoCritic(VideoCriticArch(base=4, n_layers=4))
+    v_logits, v_lmk, v_feats = d_v(frames)
+    assert v_logits.shape == (2, 1, 4, 8, 8)
+    assert v_lmk.shape == (2, 4, 68, 2)  # 136 values per frame
+    assert len(v_feats) == 4
+
+
+def test_full_heatmap_option_shapes():
+    g = tiny_generator(lmk_channels=68)
+    frames, *_ = g(*inputs(b=1, t=2, size=64, lmk_channels=68))
+    assert frames.shape == (1, 2, 3, 64, 64)
+
+
+def test_convlstm_state_carried_across_calls_matches_one_long_call():
+    g = tiny_generator().eval()
+    randomise_heads(g)
+    s, ls, lt, w = inputs(b=1, t=6, size=64)
+    with torch.no_grad():
+        whole, *_ = g(s, ls, lt, w)
+        first, _, _, state = g(s, ls, lt[:, :2], w[:, :2])
+        second, _, _, state = g(s, ls, lt[:, 2:5], w[:, 2:5], state)
+        third, *_ = g(s, ls, lt[:, 5:], w[:, 5:], state)
+        restarted, *_ = g(s, ls, lt[:, 2:5], w[:, 2:5])
+    torch.testing.assert_close(torch.cat([first, second, third], dim=1), whole, rtol=1e-5, atol=1e-5)
+    assert (restarted - whole[:, 2:5]).abs().max() > 1e-4  # the state really carries information
+
+
+def test_attention_one_returns_the_warped_source_exactly():
+    for residual in (True, False):
+        g = tiny_generator(residual=residual)
+        with torch.no_grad():
+            g.to_attention.weight.zero_()
+            g.to_attention.bias.fill_(100.0)  # sigmoid -> exactly 1.0 in float32
+            g.to_color.weight.normal_(0, 0.5)
+        s, ls, lt, w = inputs(b=1, t=3, size=64)
+        frames, attention, color, _ = g(s, ls, lt, w)
+        assert torch.equal(attention, torch.ones_like(attention))
+        assert torch.equal(frames, w)
+        assert (color - w).abs().max() > 0.01  # the painted layer differs, but is not used
+    a = torch.rand(2, 1, 8, 8)
+    w, c = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
+    torch.testing.assert_close(composite(torch.zeros_like(a), w, c), c)
+
+
+def test_untrained_generator_reproduces_the_warp_at_full_resolution():
+    """Residual colour + zero head: the output is the warp default; at work_size < N the full-size
+    warp is composited, not a blurred copy."""
+    g = tiny_generator().eval()
+    size = 64
+    lmk = face_landmarks(size)
+    targets = np.stack([face_landmarks(size, o) for o in (0.0, 0.5, 1.0)])
+    source = face_image(size, lmk)
+    warped = WarpStream(mouth=True)(source, lmk, targets)
+    np.testing.assert_array_equal(warped, WarpGenerator()(source, lmk, targets))
+    with torch.no_grad():
+        out, *_ = run_generator(g, to_signed(torch.from_numpy(source))[None], torch.from_numpy(lmk)[None],
+                                torch.from_numpy(targets)[None], to_signed(torch.from_numpy(warped))[None],
+                                "compact", work_size=32)
+    w = to_signed(torch.from_numpy(warped))[None]
+    assert (out - w).abs().max() < 2e-3
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+def test_losses_finite_and_differentiable():
+    fake = torch.rand(2, 4, 3, 16, 16, requires_grad=True)
+    real = torch.rand(2, 4, 3, 16, 16)
+    attention = torch.rand(2, 4, 1, 16, 16, requires_grad=True)
+    feats_f, feats_r = [fake * 2, fake.mean(2)], [real * 2, real.mean(2)]
+    logits = fake.mean(dim=(2, 3, 4))
+    parts = {
+        "img": losses.reconstruction(fake, real),
+        "fm": losses.feature_matching(feats_f, feats_r),
+        "lms": losses.landmark_loss(fake[:, :, 0, :2, :2].reshape(2, 4, 2, 2), torch.zeros(2, 4, 2, 2)),
+        "id": losses.identity_loss(fake.flatten(1)[:, :128], torch.rand(2, 128), torch.rand(2, 128)),
+        "mask": losses.attention_loss(attention, 0.03),
+        "g_adv": losses.generator_adversarial(logits, "hinge") + losses.generator_adversarial(logits, "lsgan"),
+    }
+    for mode in losses.GAN_MODES:
+        assert torch.isfinite(losses.critic_adversarial(logits, -logits, mode))
+    total = losses.weighted_sum(parts, vars(losses.LossWeights()))
+    total.backward()
+    assert torch.isfinite(total)
+    assert torch.isfinite(fake.grad).all() and fake.grad.abs().sum() > 0
+    assert torch.isfinite(attention.grad).all() and attention.grad.abs().sum() > 0
+    assert losses.identity_loss(torch.ones(3, 8), torch.ones(3, 8), torch.ones(3, 8), "cosine").abs() < 1e-6
+    assert losses.reconstruction(real, real) == 0
+    ones = torch.ones(1, 1, 8, 8)
+    assert losses.attention_loss(ones, 0.1, "sparse") == 0  # keeping the warp costs nothing
+    assert losses.attention_loss(ones, 0.1, "ganimation") == 1  # GANimation penalises keeping
+    with pytest.raises(ValueError):
+        losses.critic_adversarial(logits, logits, "wgan")
+
+
+def test_paper_weights_are_the_defaults():
+    w = losses.LossWeights()
+    assert (w.img, w.fm, w.lms, w.id, w.dv_adv, w.dv_lms) == (1.0, 0.01, 10.0, 0.1, 1.0, 100.0)
+    c = Lmk2VideoConfig()
+    assert (c.lr, list(c.betas), c.frames) == (1e-4, [0.9, 0.999], 4)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def test_flip_mirrors_landmarks_and_is_an_involution():
+    size = 128
+    lmk = face_landmarks(size)
+    lmk[:, 0] += 5.0  # off-centre, so the mirror image differs
+    frames = face_image(size, lmk)[None]
+    flipped_frames, flipped = mirror(frames, lmk[None])
+    np.testing.assert_array_equal(flipped_frames[0], frames[0, :, ::-1])
+    assert sorted(FLIP_ORDER) == list(range(68))
+    np.testing.assert_array_equal(FLIP_ORDER[FLIP_ORDER], np.arange(68))
+    # The mirrored right mouth corner (48) is the original left corner (54), reflected.
+    assert flipped[0, 48, 0] == pytest.approx(size - 1 - lmk[54, 0])
+    assert flipped[0, 48, 1] == pytest.approx(lmk[54, 1])
+    assert flipped[0, 36, 0] < flipped[0, 45, 0]  # point 36 stays on the image's left
+    assert flipped[0, 0, 0] < flipped[0, 16, 0]
+    # A symmetric face maps onto itself: points stay where their labels expect them.
+    sym = face_landmarks(size)
+    _, sym_flipped = mirror(frames, sym[None])
+    np.testing.assert_allclose(sym_flipped[0], sym, atol=0.6)
+    back_frames, back = mirror(flipped_frames, flipped)
+    np.testing.assert_array_equal(back_frames, frames)
+    np.testing.assert_allclose(back, lmk[None], atol=1e-4)
+
+
+def test_source_frame_is_never_consecutive_with_the_first_target():
+    rng = np.random.default_rng(0)
+    for _ in range(300):  # default: outside the window and not next to it
+        src, start = pick_frames(12, 4, rng)
+        assert 0 <= start <= 8
+        assert src < start - 1 or src > start + 4
+    inside = 0
+    for _ in range(300):  # near_prob: sometimes one of the later window frames (a target equals the source)
+        src, start = pick_frames(12, 4, rng, near_prob=0.5)
+        assert abs(src - start) > 1
+        inside += start + 2 <= src <= start + 3
+    assert 100 < inside < 200
+    with pytest.raises(ValueError):
+        pick_frames(6, 4, rng)
+
+
+# ----------------------------------------------------------------------------- checkpoint + generator
+
+
+def save_tiny(path: Path, g: Generator, size: int = 64, work_size: int = 32) -> Path:
+    arch = {"generator": vars(g.arch).copy(), "size": size, "work_size": work_size, "heatmaps": "compact",
+            "warp_mouth": True, "frames": 4}
+    return save_checkpoint(path, g.state_dict(), {"kind": "lmk2video", "arch": arch})
+
+
+def test_checkpoint_roundtrip_and_chunking_give_identical_outputs(tmp_path):
+    g = tiny_generator(seed=3)
+    randomise_heads(g)
+    path = save_tiny(tmp_path / "g", g)
+    size = 64
+    lmk = face_landmarks(size)
+    targets = np.stack([face_landmarks(size, o) for o in np.linspace(0, 1, 7)])
+    source = face_image(size, lmk)
+    direct = LearnedGenerator(g, {"arch": json.loads(path.with_suffix(".json").read_text())["arch"]})
+    loaded = load_checkpoint(path)
+    a = direct(source, lmk, targets, batch_size=16)
+    b = loaded(source, lmk, targets, batch_size=16)
+    c = loaded(source, lmk, targets, batch_size=3)  # chunks with the ConvLSTM state carried
+    assert a.shape == (7, size, size, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(b.astype(int) - c.astype(int)).max() <= 1
+    stream = loaded.stream(source, lmk, batch_size=16)  # the pipeline's chunk-by-chunk rendering
+    streamed = np.concatenate([stream(targets[:4]), stream(targets[4:])])
+    assert np.abs(b.astype(int) - streamed.astype(int)).max() <= 1
+    assert np.abs(a.astype(int) - WarpGenerator()(source, lmk, targets).astype(int)).max() > 0
+    with pytest.raises(ValueError):
+        loaded(source[..., :2], lmk, targets)
+    bad = save_checkpoint(tmp_path / "bad", {"x": torch.zeros(1)}, {"kind": "lmk2video", "arch": {
+        "generator": vars(g.arch), "size": 64, "work_size": 32, "heatmaps": "compact", "warp_mouth": True}})
+    with pytest.raises(CheckpointError):
+        load_checkpoint(bad)
+    other = save_checkpoint(tmp_path / "other", {"x": torch.zeros(1)}, {"kind": "audio2lmk", "arch": {}})
+    with pytest.raises(CheckpointError):
+        load_checkpoint(other)
+
+
+# ----------------------------------------------------------------------------- training smoke
+
+
+def make_prepared_set(root: Path, ids: list[str], size: int = 64, n_frames: int = 12) -> None:
+    """A tiny prepared folder (`talkface prepare grid` layout) of drawn faces whose mouths open and close."""
+    clips = {}
+    for k, clip_id in enumerate(ids):
+        folder = root / "s1" / clip_id
+        folder.mkdir(parents=True)
+        openings = 0.5 + 0.5 * np.sin(np.arange(n_frames) * 0.7 + k)
+        lmk = np.stack([face_landmarks(size, o) for o in openings])
+        write_video(folder / "crops.mp4", np.stack([face_image(size, x, seed=k) for x in lmk]), 25.0, crf=10)
+        fixed = np.round(lmk * 16).astype(np.int16)
+        np.savez_compressed(folder / "track.npz", crop_landmarks_delta=np.concatenate([fixed[:1], np.diff(fixed, axis=0)]),
+                            landmark_step=np.float32(1 / 16), crop_matrix=np.eye(2, 3), fps=np.float32(25),
+                            image_size=np.array([size, size]))
+        np.savez_compressed(folder / "mel.npz", mel_u8=np.zeros((n_frames, 4, 80), np.uint8))
+        (folder / "words.json").write_text(json.dumps({"transcript": "", "words": []}))
+        clips[clip_id] = {"speaker": "s1", "n_frames": n_frames, "status": "ok"}
+    (root / "manifest.json").write_text(json.dumps({"size": size, "fps": 25, "clips": clips}))
+
+
+def test_training_smoke_run_resume_and_evaluation(tmp_path):
+    from lmk2video.evaluate import run_eval_lmk2video
+
+    grid_root = tmp_path / "grid"  # no split files here: the copies in talkface/splits are used
+    train_ids = read_split(split_path(grid_root, "s1", "train"))[:5]
+    test_ids = read_split(split_path(grid_root, "s1", "test"))[:1]
+    make_prepared_set(tmp_path / "prepared", train_ids + test_ids)
+    config = Lmk2VideoConfig(
+        prepared=str(tmp_path / "prepared"), grid_root=str(grid_root), out_dir=str(tmp_path / "run"),
+        size=64, work_size=32, heatmaps="compact", g_base=4, g_res=1, df_base=4, df_layers=3, dv_base=4,
+        dv_layers=3, batch_size=2, lr=1e-3, max_steps=2, val_clips=1, val_frames=8, workers=0, log_every=1,
+        val_every=2, sample_every=2, tensorboard=False, lambda_id=0.0, threads=1, device="cpu")
+    best = train(config)
+    meta = json.loads(best.with_suffix(".json").read_text())
+    assert meta["step"] == 2 and meta["kind"] == "lmk2video"
+    assert not set(meta["data"]["val_ids"]) & set(test_ids)
+    assert len(meta["data"]["val_ids"]) == 1 and meta["data"]["n_train"] == 4
+    assert np.isfinite(meta["val"]["val_psnr"])
+    assert (tmp_path / "run" / "samples" / "step_0000002.png").is_file()
+    rows = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert rows[0].startswith("step,") and len(rows) == 3
+
+    config.max_steps = 3  # resume from last.safetensors and go one step further
+    train(config)
+    last = json.loads((tmp_path / "run" / "last.json").read_text())
+    assert last["progress"]["step"] == 3
+    assert len((tmp_path / "run" / "log.csv").read_text().splitlines()) == 4
+
+    report = run_eval_lmk2video(best, tmp_path / "prepared", grid_root, "test", tmp_path / "eval", limit=1)
+    assert report["clips"] == test_ids and report["real_crops_from"]["crops.mp4"] == 1
+    for method in ("learned", "warp", "copy"):
+        assert np.isfinite(report["summary"][method]["psnr"])
+    assert report["summary"]["copy"]["psnr"] < 100.0
+    assert (tmp_path / "eval" / "lmk2video_eval.md").read_text().count("|") > 10
