@@ -26,9 +26,8 @@ from audio2lmk.models import MAX_LEVEL_SHIFT, Audio2LmkNet
 from audio2lmk.pca import MOTION_POINTS, MotionPCA, OpenMouthCorrection, clip_motion
 from talkface import grid
 from talkface.checkpoint import hardware_summary, load_checkpoint, save_checkpoint
-from talkface.errors import TalkfaceError
 from talkface.landmarks.indices import mouth_opening
-from talkface.prepared import PreparedSet
+from talkface.prepared import PreparedSet, holdout_split
 
 # Rows of MOTION_POINTS that are lips (48-67), and the inner-lip (upper, lower) pairs.
 LIP_ROWS = [i for i, p in enumerate(MOTION_POINTS) if p >= 48]
@@ -89,24 +88,10 @@ def load_clips(prepared: PreparedSet, ids: list[str]) -> list[Clip]:
 
 def split_ids(config: Audio2LmkConfig, prepared: PreparedSet) -> tuple[list[str], list[str], dict]:
     """(train ids, validation ids, provenance) from the speaker's train split; refuses test ids."""
-    train_file = grid.split_path(config.grid_root, config.speaker, "train")
-    test_file = grid.split_path(config.grid_root, config.speaker, "test")
-    split = grid.read_split(train_file)
-    if test_file.is_file():
-        leaked = set(split) & set(grid.read_split(test_file))
-        if leaked:
-            raise TalkfaceError(f"{train_file}: {len(leaked)} ids are also in {test_file} (e.g. {sorted(leaked)[0]})")
-    usable = prepared.ids(split)
-    if len(usable) < 2:
-        raise TalkfaceError(f"{prepared.root}: only {len(usable)} usable clips of split {train_file}")
-    order = np.random.default_rng(config.seed).permutation(len(usable))
-    n_val = max(1, int(round(config.val_fraction * len(usable))))
-    val = sorted(usable[i] for i in order[:n_val])
-    train = sorted(usable[i] for i in order[n_val:])
-    provenance = {"prepared": str(prepared.root), "speaker": config.speaker, "split_file": str(train_file),
-                  "n_split": len(split), "n_train": len(train), "n_val": len(val), "val_ids": val,
-                  "excluded": prepared.excluded(split)}
-    return train, val, provenance
+    n_usable = len(prepared.ids(grid.read_split(grid.split_path(config.grid_root, config.speaker, "train"))))
+    n_val = max(1, int(round(config.val_fraction * n_usable)))
+    train, val, provenance = holdout_split(prepared, config.grid_root, config.speaker, n_val, config.seed)
+    return sorted(train), val, provenance
 
 
 def fit_statistics(net: Audio2LmkNet, clips: list[Clip], n_components: int) -> dict:

@@ -38,11 +38,10 @@ from lmk2video.data import ClipFrames, WindowDataset, load_clips
 from lmk2video.learned import generate_frames
 from lmk2video.networks import (FrameCritic, FrameCriticArch, Generator, GeneratorArch, VideoCritic,
                                 VideoCriticArch, arch_dict, count_parameters)
-from talkface import grid
 from talkface.checkpoint import hardware_summary, load_checkpoint, save_checkpoint
 from talkface.errors import TalkfaceError
 from talkface.metrics import frame_psnr, frame_ssim, mouth_box
-from talkface.prepared import PreparedSet
+from talkface.prepared import PreparedSet, holdout_split
 
 
 @dataclass
@@ -131,26 +130,11 @@ def loss_weights(config: Lmk2VideoConfig) -> losses.LossWeights:
 
 def split_ids(config: Lmk2VideoConfig, prepared: PreparedSet) -> tuple[list[str], list[str], dict]:
     """(train ids, validation ids, provenance) from the speaker's train split; refuses test ids."""
-    train_file = grid.split_path(config.grid_root, config.speaker, "train")
-    test_file = grid.split_path(config.grid_root, config.speaker, "test")
-    split = grid.read_split(train_file)
-    if test_file.is_file():
-        leaked = set(split) & set(grid.read_split(test_file))
-        if leaked:
-            raise TalkfaceError(f"{train_file}: {len(leaked)} ids are also in {test_file} (e.g. {sorted(leaked)[0]})")
-    usable = prepared.ids(split)
-    if len(usable) <= config.val_clips:
-        raise TalkfaceError(f"{prepared.root}: only {len(usable)} usable clips of split {train_file}")
-    order = np.random.default_rng(config.seed).permutation(len(usable))
-    val = sorted(usable[i] for i in order[:config.val_clips])
-    train = [usable[i] for i in order[config.val_clips:]]
+    train, val, provenance = holdout_split(prepared, config.grid_root, config.speaker, config.val_clips, config.seed)
     if config.max_train_clips:
         train = train[:config.max_train_clips]
-    train = sorted(train)
-    provenance = {"prepared": str(prepared.root), "speaker": config.speaker, "split_file": str(train_file),
-                  "n_split": len(split), "n_train": len(train), "n_val": len(val), "val_ids": val,
-                  "excluded": prepared.excluded(split)}
-    return train, val, provenance
+    provenance["n_train"] = len(train)
+    return sorted(train), val, provenance
 
 
 # ---------------------------------------------------------------------------------------------- devices

@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from talkface import grid
 from talkface.audio_features import dequantise_mel
 from talkface.errors import TalkfaceError
 from talkface.media import read_audio, read_video
@@ -70,3 +71,26 @@ class PreparedSet:
             crop_matrix=track["crop_matrix"], mel=dequantise_mel(np.load(path / "mel.npz")["mel_u8"]),
             audio=read_audio(path / "audio.opus", SAMPLE_RATE) if audio else None,
             words=words["words"], transcript=words["transcript"], fps=float(track["fps"]))
+
+
+def holdout_split(prepared: PreparedSet, grid_root: str | os.PathLike, speaker: str, n_val: int,
+                  seed: int) -> tuple[list[str], list[str], dict]:
+    """(train ids, validation ids, provenance): the speaker's train split, usable clips only, with
+    `n_val` of them held out at random (seeded). Refuses a train split that shares ids with the test split."""
+    train_file = grid.split_path(grid_root, speaker, "train")
+    test_file = grid.split_path(grid_root, speaker, "test")
+    split = grid.read_split(train_file)
+    if test_file.is_file():
+        leaked = set(split) & set(grid.read_split(test_file))
+        if leaked:
+            raise TalkfaceError(f"{train_file}: {len(leaked)} ids are also in {test_file} (e.g. {sorted(leaked)[0]})")
+    usable = prepared.ids(split)
+    if len(usable) <= n_val:
+        raise TalkfaceError(f"{prepared.root}: only {len(usable)} usable clips of split {train_file}")
+    order = np.random.default_rng(seed).permutation(len(usable))
+    val = sorted(usable[i] for i in order[:n_val])
+    train = [usable[i] for i in order[n_val:]]  # in random order: callers may take a subset
+    provenance = {"prepared": str(prepared.root), "speaker": speaker, "split_file": str(train_file),
+                  "n_split": len(split), "n_train": len(train), "n_val": len(val), "val_ids": val,
+                  "excluded": prepared.excluded(split)}
+    return train, val, provenance
