@@ -8,14 +8,10 @@ speech looks the same. The shift is clamped: a silent recording is not amplified
 
 from __future__ import annotations
 
-from math import gcd
-
 import numpy as np
 from scipy.ndimage import uniform_filter1d
-from scipy.signal import resample_poly
 
 from talkface.audio_features import LOG_FLOOR, mel_per_video_frame
-from talkface.errors import MediaError
 
 SAMPLE_RATE = 16000
 MODEL_FPS = 25.0  # the models are trained on GRID's 25 fps; other rates are resampled in time
@@ -23,24 +19,6 @@ MELS_PER_FRAME = 4
 LEVEL_PERCENTILE = 95.0
 SILENCE_DBFS = -60.0  # 40 ms RMS below this is silence whatever the model says
 SILENCE_RAMP_DB = 10.0  # the gate opens linearly over this range above SILENCE_DBFS
-
-
-def to_mono_16k(wave: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Float32 mono 16 kHz from a (N,), (N, C) or (C, N) waveform at any integer rate."""
-    wave = np.asarray(wave, dtype=np.float32)
-    if wave.ndim == 2:
-        wave = wave.mean(axis=1 if wave.shape[0] >= wave.shape[1] else 0)  # the longer axis is time
-    if wave.ndim != 1:
-        raise MediaError(f"audio: expected a mono or stereo waveform, got shape {wave.shape}")
-    if not np.all(np.isfinite(wave)):
-        raise MediaError("audio: waveform contains NaN or infinite samples")
-    if sample_rate <= 0:
-        raise MediaError(f"audio: invalid sample rate {sample_rate}")
-    sample_rate = int(round(sample_rate))
-    if sample_rate != SAMPLE_RATE:
-        g = gcd(sample_rate, SAMPLE_RATE)
-        wave = resample_poly(wave, SAMPLE_RATE // g, sample_rate // g).astype(np.float32)
-    return wave
 
 
 def frames_for(wave16k: np.ndarray) -> int:

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from audio2lmk.features import MODEL_FPS, SAMPLE_RATE, frames_for, model_mel, silence_gate, to_mono_16k, utterance_level
+from audio2lmk.features import MODEL_FPS, SAMPLE_RATE, frames_for, model_mel, silence_gate, utterance_level
+from audio2lmk.phonemes import to_mono_16k
 from audio2lmk.idle import apply_blinks, apply_head_motion, blink_curve
 from audio2lmk.models import Audio2LmkNet, build_model
 from audio2lmk.pca import MOTION_POINTS
