@@ -4,7 +4,6 @@ reader on real GRID test clips (skips without prepared data / shipped checkpoint
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -24,7 +23,6 @@ from talkface.lipreading.wer import DEFAULT_CHECKPOINT, LipReader, evaluate_wer,
 from talkface.media import write_video
 
 REPO = Path(__file__).resolve().parents[1]
-PREPARED_ROOT = Path(os.environ.get("TALKFACE_PREPARED_ROOT", REPO / "data" / "prepared"))
 
 
 def one_hot_log_probs(labels: list[int], floor: float = 0.02) -> np.ndarray:
@@ -275,20 +273,10 @@ def test_list_videos_errors(tmp_path):
 
 
 def test_shipped_reader_on_real_test_clips(grid_root):
-    if not (PREPARED_ROOT / "manifest.json").is_file() or not DEFAULT_CHECKPOINT.is_file():
-        pytest.skip(f"needs prepared GRID data at {PREPARED_ROOT} and the shipped lipreader")
-    from talkface.prepared import PreparedSet
-
-    prepared = PreparedSet(PREPARED_ROOT)
-    ids = prepared.ids(read_split(split_path(grid_root, "s1", "test")))[:10]
-    reader = LipReader.load()
-    refs, hyps = [], []
-    for clip_id in ids:
-        clip = prepared.load(clip_id)
-        refs.append(transcript_from_id(clip_id))
-        hyps.append(reader.read(mouth_crops(clip.crops, clip.crop_landmarks, reader.mouth_size)))
-    assert len(ids) == 10 and jiwer.wer(refs, hyps) < 0.2
-
-    # The same reader on a raw video goes through tracking and cropping: one clip end to end.
-    report = evaluate_wer([grid_root / "s1" / f"{ids[0]}.mp4"], reader=reader, progress=False)
-    assert report["n_failed"] == 0 and report["wer"] <= 1 / 6
+    """The shipped reader on raw s1 test videos, through the `eval wer` path (tracking -> crop -> mouth)."""
+    assert DEFAULT_CHECKPOINT.is_file(), "the lipreader checkpoint must ship with the package"
+    damaged = {"pbio7a", "prii9a"}  # grey first frames in the corpus itself
+    ids = [i for i in read_split(split_path(grid_root, "s1", "test")) if i not in damaged][:10]
+    report = evaluate_wer([grid_root / "s1" / f"{i}.mp4" for i in ids], reader=LipReader.load(), progress=False)
+    assert report["n_failed"] == 0
+    assert report["wer"] < 0.2
