@@ -88,3 +88,13 @@ def test_grid_native_mpg_reads_like_the_mp4(grid_root, grid_mpg_samples):
     assert np.abs(mpg.frames.astype(int) - mp4.frames).mean() < 4
     short = read_video(grid_mpg_samples / "sbbbzp.mpg")
     assert len(short.frames) == 74  # a known one-frame-short clip stays one frame short
+
+
+@pytest.mark.parametrize("suffix", [".mp3", ".m4a", ".opus"])
+def test_compressed_audio_formats_read_back_at_any_rate(tmp_path, suffix):
+    from talkface.media import write_audio
+    path = write_audio(tmp_path / f"tone{suffix}", _tone(1.0, 44100), 44100)
+    wave = read_audio(path, 16000)
+    assert abs(len(wave) / 16000 - 1.0) < 0.06  # codec padding stays within a frame or two
+    spectrum = np.abs(np.fft.rfft(wave))
+    assert abs(np.argmax(spectrum) * 16000 / len(wave) - 440) < 5
