@@ -163,7 +163,10 @@ def write_video(path: str | os.PathLike, frames, fps: float, audio: np.ndarray |
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{fps}", "-i", "-"]
         if audio is not None and len(audio):
             wav_tmp = atomic_target(path.with_suffix(".wav"))
-            sf.write(wav_tmp, np.asarray(audio, dtype=np.float32), sample_rate, subtype="PCM_16")
+            # A second of silence past the end, cut by -shortest at the last frame: the video keeps every
+            # frame even when the audio is a fraction of a frame shorter (e.g. GRID: 2.978 s for 75 frames).
+            padded = np.concatenate([np.asarray(audio, dtype=np.float32), np.zeros(sample_rate, np.float32)])
+            sf.write(wav_tmp, padded, sample_rate, subtype="PCM_16")
             cmd += ["-i", str(wav_tmp), "-c:a", "aac", "-b:a", "128k", "-shortest"]
         # yuv420p needs even sizes: pad by one pixel rather than rescale.
         cmd += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", "veryfast",

@@ -98,3 +98,11 @@ def test_compressed_audio_formats_read_back_at_any_rate(tmp_path, suffix):
     assert abs(len(wave) / 16000 - 1.0) < 0.06  # codec padding stays within a frame or two
     spectrum = np.abs(np.fft.rfft(wave))
     assert abs(np.argmax(spectrum) * 16000 / len(wave) - 440) < 5
+
+
+def test_audio_a_little_shorter_than_the_video_keeps_every_frame(tmp_path):
+    frames = _moving_square(75)
+    out = write_video(tmp_path / "grid_like.mp4", frames, fps=25, audio=_tone(2.978), sample_rate=16000)
+    video = read_video(out)
+    assert len(video.frames) == 75  # a GRID clip: 75 frames over 2.978 s of speech
+    assert 2.9 < len(video.audio) / 16000 <= 3.05
