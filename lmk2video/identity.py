@@ -37,7 +37,6 @@ from talkface.landmarks.detect import FACE_RECOGNITION_RESNET, dlib_model_path
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25  # dlib.compute_face_descriptor's default padding
-SAME_PERSON_DISTANCE = 0.6  # dlib's threshold on the Euclidean descriptor distance
 MEAN_RGB = (122.782, 117.001, 104.298)  # input_rgb_image_sized's avg_red/green/blue
 
 # dlib's mean face (get_face_chip_details, dlib/image_transforms/interpolation.h) for iBUG points

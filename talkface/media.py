@@ -21,7 +21,6 @@ from imageio_ffmpeg import get_ffmpeg_exe
 from talkface.errors import MediaError
 
 VIDEO_SUFFIXES = {".mpg", ".mpeg", ".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
-AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus"}
 
 
 @dataclass

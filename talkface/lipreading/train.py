@@ -22,13 +22,13 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from talkface.checkpoint import hardware_summary, load_checkpoint, save_checkpoint
-from talkface.config import config_dict, load_config
+from talkface.config import config_dict
 from talkface.errors import TalkfaceError
 from talkface.grid import read_split, split_path
 from talkface.lipreading.decode import SIL, ctc_greedy_decode, grammar_decode, word_class
 from talkface.lipreading.model import Lipreader, LipreaderModelConfig
 from talkface.lipreading.mouth import mouth_crops
-from talkface.prepared import PreparedSet
+from talkface.prepared import PreparedSet, holdout_split
 
 IGNORE = -100  # label of padding frames
 
@@ -243,18 +243,11 @@ def _lr_at(config: LipreaderConfig, epoch_float: float) -> float:
 
 def split_ids(prepared: PreparedSet, config: LipreaderConfig) -> dict:
     """Train/val/test ids (prepared, usable) and the split ids left out with reasons."""
-    root = Path(config.grid_root)
-    train_all = read_split(split_path(root, config.speaker, "train"))
-    test_all = read_split(split_path(root, config.speaker, "test"))
-    if set(train_all) & set(test_all):
-        raise TalkfaceError(f"{root}: train and test splits overlap")
-    train = prepared.ids(train_all)
-    rng = np.random.default_rng(config.seed)
-    shuffled = [train[i] for i in rng.permutation(len(train))]
-    n_val = max(1, round(config.val_fraction * len(train)))
-    if len(train) <= n_val:
-        raise TalkfaceError(f"{prepared.root}: only {len(train)} usable train clips, too few to hold out validation")
-    return {"train": sorted(shuffled[n_val:]), "val": sorted(shuffled[:n_val]), "test": prepared.ids(test_all),
+    train_all = read_split(split_path(config.grid_root, config.speaker, "train"))
+    test_all = read_split(split_path(config.grid_root, config.speaker, "test"))
+    n_val = max(1, round(config.val_fraction * len(prepared.ids(train_all))))
+    train, val, _ = holdout_split(prepared, config.grid_root, config.speaker, n_val, config.seed)
+    return {"train": sorted(train), "val": val, "test": prepared.ids(test_all),
             "excluded_train": prepared.excluded(train_all), "excluded_test": prepared.excluded(test_all)}
 
 
@@ -363,12 +356,3 @@ def train(config: LipreaderConfig) -> Path:
         print(f"test: WER {meta['test']['wer']:.3f} CER {meta['test']['cer']:.3f} on {len(split['test'])} clips")
     save_checkpoint(best_path, tensors, meta)
     return best_path
-
-
-def run_train_lipreader(config_path: str | None, overrides: list[str] | None = None, resume: bool = False) -> Path:
-    """CLI entry: `talkface train lipreader --config configs/lipreader/cpu.yaml [--resume] [key=value ...]`."""
-    config = load_config(LipreaderConfig, config_path, overrides)
-    config.resume = config.resume or resume
-    path = train(config)
-    print(f"best checkpoint: {path}")
-    return path
