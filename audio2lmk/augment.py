@@ -4,6 +4,8 @@
 - additive noise at a random SNR with a random spectral tilt (white .. brown-ish), mixed in the
   power domain, which is what adding the noise to the waveform does on average; the noise's
   frame-to-frame fluctuation is imitated with log-normal jitter;
+- voice warp: the spectrum stretched or squeezed along frequency (vocal-tract length perturbation),
+  so a shorter or longer vocal tract than the training speaker's still reads as the same speech;
 - silence padding: quiet frames (digital silence or the clip's own background) before and after
   the speech, with the mouth at rest, so the nets learn that no speech means no motion.
 """
@@ -44,6 +46,17 @@ def add_noise(mel: np.ndarray, snr_db: float, tilt: float, rng: np.random.Genera
     return np.log(np.maximum(power + noise, LOG_FLOOR)).astype(np.float32)
 
 
+def warp_frequency(mel: np.ndarray, alpha: float) -> np.ndarray:
+    """Log-mel (..., 80) of the same sound with every frequency multiplied by alpha (formants move up
+    for alpha > 1); bins whose source lies beyond the top bin repeat the top bin."""
+    centres = _mel_centres_khz()
+    source_bins = np.interp(centres / alpha, centres, np.arange(N_MELS))
+    lower = np.floor(source_bins).astype(int)
+    upper = np.minimum(lower + 1, N_MELS - 1)
+    frac = (source_bins - lower).astype(np.float32)
+    return (mel[..., lower] * (1 - frac) + mel[..., upper] * frac).astype(np.float32)
+
+
 def silence_like(mel: np.ndarray, n_frames: int, rng: np.random.Generator) -> np.ndarray:
     """(n_frames, 4, 80) quiet frames: digital silence, or the clip's quietest frames resampled."""
     if n_frames == 0 or rng.random() < 0.3:
@@ -54,9 +67,13 @@ def silence_like(mel: np.ndarray, n_frames: int, rng: np.random.Generator) -> np
 
 
 def augment_mel(mel: np.ndarray, rng: np.random.Generator, noise_prob: float, snr_db: tuple[float, float],
-                gain_db: float) -> np.ndarray:
-    """Random gain and (with probability noise_prob) noise at a random SNR on a (T, 4, 80) log-mel."""
-    out = mel + np.float32(np.log(10) / 10 * rng.uniform(-gain_db, gain_db))
+                gain_db: float, voice_warp: float = 0.0) -> np.ndarray:
+    """Random voice warp (alpha in [1/(1+voice_warp), 1+voice_warp], log-uniform), gain and (with
+    probability noise_prob) noise at a random SNR on a (T, 4, 80) log-mel."""
+    out = mel
+    if voice_warp:
+        out = warp_frequency(out, float(np.exp(rng.uniform(-1, 1) * np.log1p(voice_warp))))
+    out = out + np.float32(np.log(10) / 10 * rng.uniform(-gain_db, gain_db))
     if rng.random() < noise_prob:
         out = add_noise(out, rng.uniform(*snr_db), rng.uniform(0.0, 2.0), rng)
     return np.maximum(out, np.float32(np.log(LOG_FLOOR)))

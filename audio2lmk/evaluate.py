@@ -1,8 +1,8 @@
 """Evaluation of audio2lmk models on a prepared speaker's test clips against the real landmark tracks.
 
 Each model gets the clip's audio and the first real frame's landmarks as the source and must
-produce the track; blinks and head motion are off for every model (they are not predicted from
-the audio and would only add noise). Rows: the learned checkpoint, the phonetic default and the
+produce the track; blinks and random head sway are off for every model (they are not predicted
+from the audio and would only add noise); a head pose the model predicts from the speech is kept. Rows: the learned checkpoint, the phonetic default and the
 still face (first frame repeated, the floor). Numbers, averaged over clips:
 - lmd / mouth_lmd: talkface.metrics.landmarks in image coordinates, normalised by the real
   interocular distance (the protocol's LMD; includes the real head's drift, which no row predicts);
@@ -11,6 +11,9 @@ still face (first frame repeated, the floor). Numbers, averaged over clips:
 - mouth_lmd_aligned_speech: mouth_lmd_aligned over the frames inside spoken words only (GRID
   alignments), leaving out the silent lead-in and tail that make up about half of a GRID clip;
 - mouth_opening_corr: Pearson correlation over time of the mouth opening (0 for a still mouth).
+With voice_shift, every clip's audio is shifted by that many semitones (pitch and formants
+together, duration kept, librosa's phase-vocoder pitch shift): a voice the models never heard,
+the closest this single-speaker corpus comes to testing other speakers.
 """
 
 from __future__ import annotations
@@ -56,6 +59,13 @@ def clip_scores(pred: np.ndarray, real: np.ndarray, speech: np.ndarray | None = 
     return scores
 
 
+def shift_voice(wave16k: np.ndarray, semitones: float) -> np.ndarray:
+    """The same speech, same duration, in a voice `semitones` higher (pitch and formants)."""
+    import librosa
+
+    return librosa.effects.pitch_shift(np.asarray(wave16k, np.float32), sr=16000, n_steps=semitones)
+
+
 def _fit_length(track: np.ndarray, n: int) -> np.ndarray:
     """Trim, or hold the last frame, so a track has exactly n frames (rounding of audio length)."""
     if len(track) >= n:
@@ -68,8 +78,10 @@ def _models(checkpoint: str | os.PathLike | None) -> tuple[dict[str, Model], dic
     notes: dict[str, str] = {}
     if checkpoint is not None:
         learned = load_checkpoint(checkpoint)
-        models["learned"] = lambda audio, src, n: learned(audio, 16000, src, blink=False, head_motion=False)
-        notes["learned"] = f"{checkpoint} ({learned.meta.get('arch', {}).get('kind', '?')})"
+        pose = learned.predicts_head_pose
+        models["learned"] = lambda audio, src, n: learned(audio, 16000, src, blink=False, head_motion=pose)
+        notes["learned"] = (f"{checkpoint} ({learned.meta.get('arch', {}).get('kind', '?')}"
+                            f"{', head pose predicted from speech' if pose else ''})")
     try:
         from audio2lmk.phonetic import PhoneticAudio2Lmk
 
@@ -85,7 +97,7 @@ def _models(checkpoint: str | os.PathLike | None) -> tuple[dict[str, Model], dic
 
 def evaluate_audio2lmk(checkpoint: str | os.PathLike | None, prepared: str | os.PathLike, split: str = "test",
                        speaker: str = "s1", grid_root: str | os.PathLike = "../shared/data/grid",
-                       limit: int | None = None) -> dict:
+                       limit: int | None = None, voice_shift: float = 0.0) -> dict:
     """Scores of the learned checkpoint (None: baselines only), the phonetic default and the still face."""
     data = PreparedSet(prepared)
     split_file = grid.split_path(grid_root, speaker, split)
@@ -98,18 +110,20 @@ def evaluate_audio2lmk(checkpoint: str | os.PathLike | None, prepared: str | os.
     seconds = {name: 0.0 for name in models}
     for clip_id in tqdm(ids, desc="evaluating audio2lmk"):
         clip = data.load(clip_id, crops=False, audio=True)
+        audio = shift_voice(clip.audio, voice_shift) if voice_shift else clip.audio
         real = clip.landmarks
         speech = speech_frames(clip.words, len(real))
         for name, model in models.items():
             t0 = time.perf_counter()
-            pred = _fit_length(np.asarray(model(clip.audio, real[0], len(real)), np.float32), len(real))
+            pred = _fit_length(np.asarray(model(audio, real[0], len(real)), np.float32), len(real))
             seconds[name] += time.perf_counter() - t0
             per_clip[name][clip_id] = clip_scores(pred, real, speech)
     summary = {name: {m: float(np.mean([s[m] for s in clips.values()])) for m in METRICS}
                for name, clips in per_clip.items()}
     for name in summary:
         summary[name]["seconds_per_clip"] = seconds[name] / len(ids)
-    return {"split": split, "split_file": str(split_file), "clips": ids, "excluded": data.excluded(split_ids),
+    return {"split": split, "split_file": str(split_file), "voice_shift_semitones": voice_shift,
+            "clips": ids, "excluded": data.excluded(split_ids),
             "models": notes, "summary": summary, "per_clip": per_clip}
 
 
@@ -121,21 +135,25 @@ def markdown_table(result: dict) -> str:
                      + f" | {scores['seconds_per_clip']:.2f} |")
     notes = "\n".join(f"- {name}: {note}" for name, note in result["models"].items())
     excluded = ", ".join(f"{k} ({v})" for k, v in result["excluded"].items()) or "none"
-    return (f"# audio2lmk evaluation ({result['split']}, {len(result['clips'])} clips of {result['split_file']})\n\n"
+    shift = result.get("voice_shift_semitones", 0.0)
+    voice = f", voice shifted {shift:+g} semitones" if shift else ""
+    return (f"# audio2lmk evaluation ({result['split']}, {len(result['clips'])} clips of {result['split_file']}{voice})\n\n"
             f"{chr(10).join(lines)}\n\n{notes}\n\nExcluded clips: {excluded}\n\n"
             "LMD: mean landmark distance / real interocular; `_aligned`: both tracks aligned to the normalised face "
             "frame first (speech motion only, no head drift); `_speech`: frames inside spoken words only. "
-            "No blinks or head motion in any row.\n")
+            "No blinks or random head sway in any row; a head pose predicted from the speech is kept.\n")
 
 
 def run_eval_audio2lmk(checkpoint: str | os.PathLike | None, prepared: str | os.PathLike, split: str = "test",
                        out_dir: str | os.PathLike = "runs/audio2lmk/eval", **kwargs) -> dict:
-    """Evaluate and write `<out_dir>/audio2lmk_<split>.md` and `.json`; returns the result dict."""
+    """Evaluate and write `<out_dir>/audio2lmk_<split>[_voice<shift>].md` and `.json`; returns the result."""
     result = evaluate_audio2lmk(checkpoint, prepared, split, **kwargs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    shift = result["voice_shift_semitones"]
+    name = f"audio2lmk_{split}" + (f"_voice{shift:+g}" if shift else "")
     for suffix, text in ((".json", json.dumps(result, indent=2)), (".md", markdown_table(result))):
-        path = out / f"audio2lmk_{split}{suffix}"
+        path = out / f"{name}{suffix}"
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(text)
         os.replace(tmp, path)

@@ -5,7 +5,9 @@ shows), any sample rate (resampled to 16 kHz) and any fps (the net runs at 25 fp
 resampled in time). Digital silence is gated to rest, so a silent track keeps the mouth closed
 and still whatever the net does. Motion is added to the source's own normalised shape (its
 mouth first closed if the photo shows it open) and mapped back with the source's similarity,
-so the identity's shape and the stable points are exactly the source's.
+so the identity's shape is exactly the source's. Nets trained with a head-pose output also move
+the whole face as the speaker's head moves with speech (audio2lmk.head_pose); that replaces the
+random idle sway, and `head_motion=False` keeps the head exactly where the photo has it.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.ndimage import uniform_filter1d
 
 from audio2lmk.features import MODEL_FPS, SAMPLE_RATE, frames_for, model_mel, silence_gate, utterance_level
-from audio2lmk.phonemes import to_mono_16k
+from audio2lmk.head_pose import apply_pose
 from audio2lmk.idle import apply_blinks, apply_head_motion, blink_curve
+from audio2lmk.phonemes import to_mono_16k
 from audio2lmk.models import Audio2LmkNet, build_model
 from audio2lmk.pca import MOTION_POINTS
 from talkface.checkpoint import load_checkpoint as read_checkpoint
@@ -28,6 +32,7 @@ from talkface.landmarks.normalize import from_normalised, to_normalised
 SHIPPED_CHECKPOINT = Path(__file__).parent / "data" / "audio2lmk.safetensors"
 CHUNK_FRAMES = 120  # 4.8 s windows: about what the nets were trained on
 OVERLAP_FRAMES = 40  # at least this much shared context between neighbouring windows
+POSE_GATE_FRAMES = 25  # the head settles back over ~1 s of digital silence (the mouth within 3 frames)
 
 
 def chunk_starts(n_frames: int, chunk: int = CHUNK_FRAMES, overlap: int = OVERLAP_FRAMES) -> list[int]:
@@ -75,6 +80,11 @@ class LearnedAudio2Lmk:
         self.net = net.to(self.device).eval()
         self.meta = meta or {}
 
+    @property
+    def predicts_head_pose(self) -> bool:
+        """True when head motion comes from the speech (deterministic), not from random sway."""
+        return self.net.head_pose
+
     def __call__(self, wave: np.ndarray, sample_rate: int, source_landmarks: np.ndarray, fps: float = 25.0,
                  blink: bool = True, head_motion: bool = True, seed: int = 0) -> np.ndarray:
         source = np.asarray(source_landmarks, np.float32)
@@ -87,38 +97,53 @@ class LearnedAudio2Lmk:
         if n_out == 0:
             return np.zeros((0, 68, 2), np.float32)
         n_model = n_out if fps == MODEL_FPS else int(np.ceil((n_out - 1) * MODEL_FPS / fps)) + 1
-        track = self.place(resample_time(self.motion(wave16k, n_model), n_out, fps), source)
+        motion, pose = self.predict(wave16k, n_model)
+        pose = resample_time(pose, n_out, fps) if pose is not None and head_motion else None
+        track = self.place(resample_time(motion, n_out, fps), source, pose)
         if blink:
             apply_blinks(track, blink_curve(n_out, fps, np.random.default_rng([seed, 0])))
-        if head_motion:
+        if head_motion and not self.predicts_head_pose:
             track = apply_head_motion(track, fps, np.random.default_rng([seed, 1]))
         return track.astype(np.float32)
 
-    @torch.no_grad()
     def motion(self, wave16k: np.ndarray, n_frames: int | None = None) -> np.ndarray:
         """(n_frames, P, 2) normalised motion of MOTION_POINTS at 25 fps (n_frames from the audio by default)."""
+        return self.predict(wave16k, n_frames)[0]
+
+    @torch.no_grad()
+    def predict(self, wave16k: np.ndarray, n_frames: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Normalised motion (n_frames, P, 2) and, for nets with a pose output, head poses (n_frames, 4)
+        at 25 fps. Windows of CHUNK_FRAMES are crossfaded; digital silence returns mouth and head to rest."""
         n = frames_for(wave16k) if n_frames is None else n_frames
         mel = model_mel(wave16k, n)
         level = torch.tensor([utterance_level(mel)], dtype=torch.float32, device=self.device)
         mel_t = torch.as_tensor(mel, device=self.device)
         starts = chunk_starts(n)
         size = min(n, CHUNK_FRAMES)
-        coeffs = torch.zeros(n, self.net.pca_scale.numel(), device=self.device)
+        outputs = torch.zeros(n, self.net.head.out_features, device=self.device)
         total = torch.zeros(n, 1, device=self.device)
         for start, w in zip(starts, chunk_weights(starts, size)):
             w = torch.as_tensor(w, dtype=torch.float32, device=self.device)[:, None]
-            coeffs[start:start + size] += w * self.net(mel_t[None, start:start + size], level)[0]
+            outputs[start:start + size] += w * self.net(mel_t[None, start:start + size], level)[0]
             total[start:start + size] += w
-        motion = self.net.decode(coeffs / total).cpu().numpy()
-        return motion * silence_gate(wave16k, n)[:, None, None]
+        outputs /= total
+        gate = silence_gate(wave16k, n)
+        motion = self.net.decode(outputs).cpu().numpy() * gate[:, None, None]
+        if not self.predicts_head_pose:
+            return motion, None
+        slow_gate = uniform_filter1d(gate, POSE_GATE_FRAMES, mode="nearest")
+        return motion, self.net.decode_pose(outputs).cpu().numpy() * slow_gate[:, None]
 
-    def place(self, motion: np.ndarray, source: np.ndarray) -> np.ndarray:
-        """Add (T, P, 2) normalised motion to the source face (68, 2) at rest -> (T, 68, 2) image coords."""
+    def place(self, motion: np.ndarray, source: np.ndarray, pose: np.ndarray | None = None) -> np.ndarray:
+        """Add (T, P, 2) normalised motion to the source face (68, 2) at rest, move it by (T, 4) head
+        poses if given -> (T, 68, 2) image coordinates."""
         norm_source, sim = to_normalised(source)
         rest = self.net.open_correction().close(norm_source)
         points = list(MOTION_POINTS)
         norm = np.repeat(rest[None], len(motion), axis=0)
         norm[:, points] += motion
+        if pose is not None:
+            return from_normalised(apply_pose(norm, pose), sim)
         track = np.repeat(np.asarray(source, np.float32)[None], len(motion), axis=0)
         track[:, points] = from_normalised(norm, sim)[:, points]  # stable points stay exactly the source's
         return track

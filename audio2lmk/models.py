@@ -6,6 +6,8 @@ coefficients of audio2lmk.pca.MotionPCA:
   bidirectional LSTM (baseline);
 - "tcn": residual dilated 1-D convolutions over video frames (receptive field +-30 frames with the
   default dilations), usually the stronger and faster one on CPU.
+With `head_pose`, 4 more outputs per frame predict the speech-related head pose
+(audio2lmk.head_pose), whitened by the training poses' RMS.
 The net carries everything inference needs as buffers (input statistics, the PCA basis, the
 open-mouth correction), so one safetensors file is one complete model.
 """
@@ -16,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from audio2lmk.head_pose import POSE_DIMS
 from audio2lmk.pca import MotionPCA, OpenMouthCorrection
 from talkface.errors import CheckpointError
 
@@ -100,10 +103,12 @@ class Audio2LmkNet(nn.Module):
 
     def __init__(self, kind: str = "tcn", n_components: int = 20, n_points: int = 29, hidden: int = 128,
                  layers: int = 2, dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2, 4, 8), kernel: int = 3,
-                 dropout: float = 0.1, context: int = 0):
+                 dropout: float = 0.1, context: int = 0, head_pose: bool = False):
         super().__init__()
         self.arch = dict(kind=kind, n_components=n_components, n_points=n_points, hidden=hidden, layers=layers,
-                         dilations=list(dilations), kernel=kernel, dropout=dropout, context=context)
+                         dilations=list(dilations), kernel=kernel, dropout=dropout, context=context,
+                         head_pose=head_pose)
+        self.n_components = n_components
         in_dim = MELS_PER_FRAME * N_MELS
         self.frontend = MelFrontend()
         if kind == "lstm":
@@ -112,21 +117,32 @@ class Audio2LmkNet(nn.Module):
             self.backbone = TCNBackbone(in_dim, hidden, list(dilations), kernel, dropout)
         else:
             raise CheckpointError(f"unknown audio2lmk model kind {kind!r} (expected 'lstm' or 'tcn')")
-        self.head = nn.Linear(self.backbone.out_dim, n_components)
-        nn.init.zeros_(self.head.weight)  # start at rest: zero coefficients = the clip's rest shape
+        self.head = nn.Linear(self.backbone.out_dim, n_components + (POSE_DIMS if head_pose else 0))
+        nn.init.zeros_(self.head.weight)  # start at rest: zero outputs = the clip's rest shape and pose
         nn.init.zeros_(self.head.bias)
         self.register_buffer("pca_components", torch.zeros(n_components, 2 * n_points))
         self.register_buffer("pca_scale", torch.ones(n_components))
         self.register_buffer("open_direction", torch.zeros(n_points, 2))
         self.register_buffer("rest_opening", torch.zeros(()))
+        if head_pose:
+            self.register_buffer("pose_scale", torch.ones(POSE_DIMS))
+
+    @property
+    def head_pose(self) -> bool:
+        return bool(self.arch["head_pose"])
 
     def forward(self, mel: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        """-> (B, T, K) whitened motion coefficients, followed by 4 whitened pose values with head_pose."""
         return self.head(self.backbone(self.frontend(mel, level)))
 
-    def decode(self, coeffs: torch.Tensor) -> torch.Tensor:
-        """(..., K) whitened coefficients -> (..., P, 2) normalised motion (differentiable)."""
-        flat = (coeffs * self.pca_scale) @ self.pca_components
+    def decode(self, out: torch.Tensor) -> torch.Tensor:
+        """(..., K[+4]) outputs -> (..., P, 2) normalised motion (differentiable)."""
+        flat = (out[..., :self.n_components] * self.pca_scale) @ self.pca_components
         return flat.unflatten(-1, (-1, 2))
+
+    def decode_pose(self, out: torch.Tensor) -> torch.Tensor:
+        """(..., K+4) outputs -> (..., 4) head poses (audio2lmk.head_pose); needs head_pose."""
+        return out[..., self.n_components:] * self.pose_scale
 
     # The statistics below are fitted by the trainer on the training split and saved with the weights.
     def set_input_statistics(self, mel_mean: np.ndarray, mel_std: np.ndarray, level_ref: float) -> None:
@@ -137,6 +153,9 @@ class Audio2LmkNet(nn.Module):
     def set_pca(self, pca: MotionPCA) -> None:
         self.pca_components.copy_(torch.as_tensor(pca.components))
         self.pca_scale.copy_(torch.as_tensor(pca.scale))
+
+    def set_pose_scale(self, scale: np.ndarray) -> None:
+        self.pose_scale.copy_(torch.as_tensor(np.maximum(scale, 1e-6), dtype=torch.float32))
 
     def set_open_correction(self, correction: OpenMouthCorrection) -> None:
         self.open_direction.copy_(torch.as_tensor(correction.direction))

@@ -77,6 +77,9 @@ class PhoneticAudio2Lmk:
         self._decoder: PhoneDecoder | None = None  # built on first use (0.1 s)
         self._decoder_lock = threading.Lock()  # one pocketsphinx decoder serves one utterance at a time
 
+    # Its head motion is a seeded random sway, not predicted from the speech.
+    predicts_head_pose = False
+
     def phones(self, wave16k: np.ndarray) -> list[Phone]:
         with self._decoder_lock:
             if self._decoder is None:

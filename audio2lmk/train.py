@@ -1,9 +1,12 @@
 """Training the learned audio2lmk nets on a prepared GRID speaker (`talkface prepare grid`).
 
 Data: the speaker's train split (never the test ids), a seeded 10% of it held out for validation.
-Targets: per-frame normalised jaw/lip motion about each clip's rest shape (audio2lmk.pca).
+Targets: per-frame normalised jaw/lip motion about each clip's rest shape (audio2lmk.pca) and,
+with head_pose, the head's pose relative to the first frame (audio2lmk.head_pose).
 Loss: point-to-point distance of the decoded motion (lips weighted up), the same on frame-to-frame
-velocity, and the inner-lip opening. Early stopping on validation mouth LMD; `last` checkpoint for
+velocity, and the inner-lip opening; for the pose, the distance between where the predicted and
+the real pose put the mean face, and the same on velocity. Early stopping on validation mouth LMD
+(of the posed face in the first frame's normalised frame when the pose is predicted); `last` checkpoint for
 resume, `best` checkpoint (+ JSON sidecar) as the result; scalars in log.csv.
 """
 
@@ -22,11 +25,13 @@ from tqdm import tqdm
 
 from audio2lmk.augment import augment_mel, silence_like
 from audio2lmk.features import utterance_level
+from audio2lmk.head_pose import apply_pose, posed_points, relative_pose
 from audio2lmk.models import MAX_LEVEL_SHIFT, Audio2LmkNet
 from audio2lmk.pca import MOTION_POINTS, MotionPCA, OpenMouthCorrection, clip_motion
 from talkface import grid
 from talkface.checkpoint import hardware_summary, load_checkpoint, save_checkpoint
-from talkface.landmarks.indices import mouth_opening
+from talkface.landmarks.indices import MOUTH, mouth_opening
+from talkface.landmarks.normalize import to_normalised
 from talkface.prepared import PreparedSet, holdout_split
 
 # Rows of MOTION_POINTS that are lips (48-67), and the inner-lip (upper, lower) pairs.
@@ -59,9 +64,12 @@ class Audio2LmkConfig:
     mouth_weight: float = 3.0
     velocity_weight: float = 2.0
     opening_weight: float = 1.0
+    head_pose: bool = True  # also predict the speech-related head pose
+    pose_weight: float = 1.0
     noise_prob: float = 0.5
     snr_db: list[float] = field(default_factory=lambda: [0.0, 30.0])
     gain_db: float = 10.0
+    voice_warp: float = 0.0  # vocal-tract length perturbation: formants scaled by up to this fraction
     max_pad_frames: int = 25
     seed: int = 0
     threads: int = 2
@@ -74,6 +82,8 @@ class Clip:
     mel: np.ndarray  # (T, 4, 80)
     motion: np.ndarray  # (T, P, 2) about rest
     rest: np.ndarray  # (68, 2) normalised rest shape
+    pose: np.ndarray  # (T, 4) head pose relative to the first frame
+    frame0: np.ndarray  # (T, 68, 2) the real track in the first frame's normalised frame
 
 
 def load_clips(prepared: PreparedSet, ids: list[str]) -> list[Clip]:
@@ -82,7 +92,9 @@ def load_clips(prepared: PreparedSet, ids: list[str]) -> list[Clip]:
         c = prepared.load(clip_id, crops=False, audio=False)
         n = min(len(c.mel), len(c.landmarks))
         motion, rest = clip_motion(c.landmarks[:n])
-        clips.append(Clip(clip_id, c.mel[:n], motion, rest))
+        sim0 = to_normalised(c.landmarks[0])[1]
+        clips.append(Clip(clip_id, c.mel[:n], motion, rest, relative_pose(c.landmarks[:n]),
+                          sim0.apply(c.landmarks[:n]).astype(np.float32)))
     return clips
 
 
@@ -113,26 +125,36 @@ def fit_statistics(net: Audio2LmkNet, clips: list[Clip], n_components: int) -> d
         openings.append(mouth_opening(full) - rest_opening)
         rest_openings.append(rest_opening)
     net.set_open_correction(OpenMouthCorrection.fit(motion, np.concatenate(openings), np.array(rest_openings)))
-    return {"pca_explained": pca.explained_variance(motion), "level_ref": level_ref}
+    stats = {"pca_explained": pca.explained_variance(motion), "level_ref": level_ref}
+    if net.head_pose:
+        poses = np.concatenate([c.pose for c in clips])
+        net.set_pose_scale(np.sqrt((poses**2).mean(axis=0)))
+        stats["pose_rms"] = [float(v) for v in np.sqrt((poses**2).mean(axis=0))]
+    return stats
 
 
 def make_batch(clips: list[Clip], config: Audio2LmkConfig, rng: np.random.Generator):
-    """Augmented, silence-padded (mel, level, target motion) tensors; padding frames are supervised at rest."""
+    """Augmented, silence-padded (mel, level, target motion, target pose) tensors. Padding frames are
+    supervised with the mouth at rest; the head at rest before the clip and held after it."""
     pads = [(int(rng.integers(0, config.max_pad_frames + 1)) if rng.random() < 0.5 else 0,
              int(rng.integers(0, config.max_pad_frames + 1)) if rng.random() < 0.5 else 0) for _ in clips]
     length = max(len(c.mel) + a + b for c, (a, b) in zip(clips, pads))
-    mels, levels, motions = [], [], []
+    mels, levels, motions, poses = [], [], [], []
     for c, (before, after) in zip(clips, pads):
         after = length - len(c.mel) - before
         mel = np.concatenate([silence_like(c.mel, before, rng), c.mel, silence_like(c.mel, after, rng)])
-        mel = augment_mel(mel, rng, config.noise_prob, tuple(config.snr_db), config.gain_db)
+        mel = augment_mel(mel, rng, config.noise_prob, tuple(config.snr_db), config.gain_db, config.voice_warp)
         motion = np.zeros((length, *c.motion.shape[1:]), np.float32)
         motion[before:before + len(c.motion)] = c.motion
+        pose = np.zeros((length, c.pose.shape[1]), np.float32)
+        pose[before:before + len(c.pose)] = c.pose
+        pose[before + len(c.pose):] = c.pose[-1]
         mels.append(mel)
         levels.append(utterance_level(mel))
         motions.append(motion)
+        poses.append(pose)
     return (torch.as_tensor(np.stack(mels)), torch.as_tensor(np.array(levels, np.float32)),
-            torch.as_tensor(np.stack(motions)))
+            torch.as_tensor(np.stack(motions)), torch.as_tensor(np.stack(poses)))
 
 
 def point_weights(mouth_weight: float) -> torch.Tensor:
@@ -161,15 +183,29 @@ def motion_loss(pred: torch.Tensor, target: torch.Tensor, config: Audio2LmkConfi
     return total, {"position": position.item(), "velocity": velocity.item(), "opening": opening.item()}
 
 
+def pose_loss(pred: torch.Tensor, target: torch.Tensor, config: Audio2LmkConfig) -> tuple[torch.Tensor, dict]:
+    """(B, T, 4) poses compared through the mean face they move (interocular units, mouth weighted up
+    as in the motion loss), and its velocity."""
+    a, b = posed_points(pred), posed_points(target)
+    weights = torch.ones(a.shape[-2])
+    weights[list(MOUTH)] = config.mouth_weight
+    weights = weights / weights.mean()
+    position = _distance(a, b, weights)
+    velocity = _distance(a.diff(dim=1), b.diff(dim=1), weights)
+    return config.pose_weight * (position + config.velocity_weight * velocity), {"pose": position.item()}
+
+
 @torch.no_grad()
 def validate(net: Audio2LmkNet, clips: list[Clip]) -> dict:
-    """Mouth/jaw LMD in the normalised frame (interocular = 1) and mouth-opening correlation."""
+    """Mouth/jaw LMD in the normalised frame (interocular = 1), mouth-opening correlation and, with the
+    head pose, the mouth LMD of the posed face against the real one in the first frame's frame."""
     net.eval()
     points = list(MOTION_POINTS)
-    lmds, jaw_lmds, corrs = [], [], []
+    lmds, jaw_lmds, corrs, posed_lmds = [], [], [], []
     for c in clips:
         level = torch.tensor([utterance_level(c.mel)])
-        pred = net.decode(net(torch.as_tensor(c.mel)[None], level))[0].numpy()
+        outputs = net(torch.as_tensor(c.mel)[None], level)
+        pred = net.decode(outputs)[0].numpy()
         err = np.linalg.norm(pred - c.motion, axis=-1)
         lmds.append(err[:, LIP_ROWS].mean())
         jaw_lmds.append(err.mean())
@@ -179,9 +215,15 @@ def validate(net: Audio2LmkNet, clips: list[Clip]) -> dict:
         full_real[:, points] += c.motion
         a, b = mouth_opening(full_pred), mouth_opening(full_real)
         corrs.append(float(np.corrcoef(a, b)[0, 1]) if np.ptp(a) > 1e-9 and np.ptp(b) > 1e-9 else 0.0)
+        if net.head_pose:
+            posed = apply_pose(full_pred, net.decode_pose(outputs)[0].numpy())
+            posed_lmds.append(np.linalg.norm(posed - c.frame0, axis=-1)[:, list(MOUTH)].mean())
     net.train()
-    return {"val_mouth_lmd": float(np.mean(lmds)), "val_motion_lmd": float(np.mean(jaw_lmds)),
-            "val_opening_corr": float(np.mean(corrs))}
+    val = {"val_mouth_lmd": float(np.mean(lmds)), "val_motion_lmd": float(np.mean(jaw_lmds)),
+           "val_opening_corr": float(np.mean(corrs))}
+    # early stopping watches what the evaluation measures: the posed mouth when the pose is predicted
+    val["val_score"] = float(np.mean(posed_lmds)) if posed_lmds else val["val_mouth_lmd"]
+    return val
 
 
 def _optimizer_tensors(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
@@ -221,7 +263,8 @@ def train(config: Audio2LmkConfig) -> Path:
 
     net = Audio2LmkNet(kind=config.model, n_components=config.n_components, n_points=len(MOTION_POINTS),
                        hidden=config.hidden, layers=config.layers, dilations=tuple(config.dilations),
-                       kernel=config.kernel, dropout=config.dropout, context=config.context)
+                       kernel=config.kernel, dropout=config.dropout, context=config.context,
+                       head_pose=config.head_pose)
     stats = fit_statistics(net, train_clips, config.n_components)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     weights = point_weights(config.mouth_weight)
@@ -241,8 +284,8 @@ def train(config: Audio2LmkConfig) -> Path:
     meta_base = {"kind": "audio2lmk", "arch": net.arch, "config": dataclasses.asdict(config), "data": provenance,
                  "statistics": stats, "hardware": hardware_summary("cpu"), "fps": 25.0}
     log_path = out / "log.csv"
-    fields = ["epoch", "step", "lr", "loss", "position", "velocity", "opening", "val_mouth_lmd", "val_motion_lmd",
-              "val_opening_corr", "elapsed_s"]
+    fields = ["epoch", "step", "lr", "loss", "position", "velocity", "opening", "pose", "val_mouth_lmd",
+              "val_motion_lmd", "val_opening_corr", "val_score", "elapsed_s"]
     if not log_path.is_file() or progress["epoch"] < 0:
         with open(log_path, "w", newline="") as f:
             csv.writer(f).writerow(fields)
@@ -259,8 +302,12 @@ def train(config: Audio2LmkConfig) -> Path:
             lr = _lr(config, epoch + b / n_batches, time.monotonic() - start_time)
             for group in opt.param_groups:
                 group["lr"] = lr
-            mel, level, target = make_batch([train_clips[i] for i in order[b::n_batches]], config, rng)
-            loss, parts = motion_loss(net.decode(net(mel, level)), target, config, weights)
+            mel, level, target, target_pose = make_batch([train_clips[i] for i in order[b::n_batches]], config, rng)
+            outputs = net(mel, level)
+            loss, parts = motion_loss(net.decode(outputs), target, config, weights)
+            if net.head_pose:
+                extra, pose_parts = pose_loss(net.decode_pose(outputs), target_pose, config)
+                loss, parts = loss + extra, {**parts, **pose_parts}
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -272,12 +319,13 @@ def train(config: Audio2LmkConfig) -> Path:
         progress["epoch"] = epoch
         progress["elapsed_s"] = time.monotonic() - start_time
         with open(log_path, "a", newline="") as f:
-            csv.writer(f).writerow([epoch, progress["step"], f"{lr:.6g}"] + [f"{sums[k]:.6f}" for k in fields[3:7]]
-                                   + [f"{val[k]:.6f}" for k in fields[7:10]] + [f"{progress['elapsed_s']:.1f}"])
+            csv.writer(f).writerow([epoch, progress["step"], f"{lr:.6g}"]
+                                   + [f"{sums[k]:.6f}" if k in sums else "" for k in fields[3:8]]
+                                   + [f"{val[k]:.6f}" for k in fields[8:12]] + [f"{progress['elapsed_s']:.1f}"])
         bar.set_postfix(loss=f"{sums['loss']:.4f}", val_mouth=f"{val['val_mouth_lmd']:.4f}",
                         corr=f"{val['val_opening_corr']:.3f}")
-        if val["val_mouth_lmd"] < progress["best_score"]:
-            progress.update(best_score=val["val_mouth_lmd"], best_epoch=epoch)
+        if val["val_score"] < progress["best_score"]:
+            progress.update(best_score=val["val_score"], best_epoch=epoch)
             save_checkpoint(out / "best", net.state_dict(),
                             {**meta_base, "epoch": epoch, "step": progress["step"], "val": val,
                              "train_time_s": round(progress["elapsed_s"], 1)})

@@ -85,6 +85,7 @@ class Lmk2VideoConfig:
     lr: float = 1e-4
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     warmup_steps: int = 0       # linear learning-rate warm-up (Adam's first steps are sign-sized)
+    decay_steps: int = 0        # linear decay to 0 over the last decay_steps before max_steps (0: constant)
     max_steps: int = 200_000
     max_minutes: float = 0.0    # 0: no time limit
     amp: bool = True            # bf16 autocast on CPU; fp16 autocast + GradScaler on CUDA
@@ -445,6 +446,16 @@ class Logger:
                     self.tb.add_scalar(k, v, values["step"])
 
 
+def learning_rate(config: Lmk2VideoConfig, step: int) -> float:
+    """Warm-up, constant, then a linear decay that reaches 0 at max_steps."""
+    scale = 1.0
+    if config.warmup_steps:
+        scale = min(scale, (step + 1) / config.warmup_steps)
+    if config.decay_steps:
+        scale = min(scale, max(0.0, (config.max_steps - step) / config.decay_steps))
+    return config.lr * scale
+
+
 def epoch_batches(n_items: int, config: Lmk2VideoConfig, rt: Runtime, epoch: int) -> list[list[int]]:
     """This rank's batches of dataset indices for one epoch (DistributedSampler order, full batches)."""
     sampler = DistributedSampler(range(n_items), num_replicas=rt.world, rank=rt.rank, shuffle=True,
@@ -519,7 +530,7 @@ def train(config: Lmk2VideoConfig) -> Path:
                             pin_memory=rt.device.type == "cuda", persistent_workers=False)
         for raw in loader:
             batch = to_batch(raw, rt.device)
-            lr = config.lr * min(1.0, (progress["step"] + 1) / config.warmup_steps) if config.warmup_steps else config.lr
+            lr = learning_rate(config, progress["step"])
             for opt in (trainer.opt_g, trainer.opt_d):
                 for group in opt.param_groups:
                     group["lr"] = lr

@@ -93,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint", default=None, help="checkpoint (default: the shipped one)")
     e.add_argument("--split", default="test")
     e.add_argument("--prepared", default="data/prepared")
+    e.add_argument("--voice-shift", type=float, default=0.0, metavar="SEMITONES",
+                   help="shift every clip's voice (pitch and formants, duration kept) by this many semitones: "
+                        "a stand-in for speakers the models never heard")
     e.add_argument("--out", default="runs/eval_audio2lmk")
     e = ev.add_parser("lmk2video", help="PSNR/SSIM/LMD/FMS of a generator driven by real tracks vs the warp and copy floors")
     e.add_argument("--checkpoint", default=None, help="checkpoint (default: the shipped one)")
@@ -198,7 +201,10 @@ def _cmd_eval(args) -> None:
     elif args.target == "audio2lmk":
         from audio2lmk.evaluate import run_eval_audio2lmk
 
-        run_eval_audio2lmk(args.checkpoint, args.prepared, args.split, args.out)
+        from audio2lmk.learned import SHIPPED_CHECKPOINT
+
+        run_eval_audio2lmk(args.checkpoint or SHIPPED_CHECKPOINT, args.prepared, args.split, args.out,
+                           voice_shift=args.voice_shift)
     elif args.target == "lmk2video":
         from lmk2video.evaluate import run_eval_lmk2video
 

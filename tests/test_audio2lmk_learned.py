@@ -54,10 +54,11 @@ def speech_like(seconds: float, sample_rate: int = SAMPLE_RATE, seed: int = 0) -
     return (0.2 * envelope * voice + 0.003 * rng.standard_normal(len(t))).astype(np.float32)
 
 
-def tiny_net(kind: str = "tcn", seed: int = 0) -> Audio2LmkNet:
+def tiny_net(kind: str = "tcn", seed: int = 0, head_pose: bool = False) -> Audio2LmkNet:
     """A random (untrained) net whose outputs are not zero, with a random orthonormal motion basis."""
     torch.manual_seed(seed)
-    net = Audio2LmkNet(kind, n_components=6, n_points=len(MOVING), hidden=16, layers=1, dilations=(1, 2, 4))
+    net = Audio2LmkNet(kind, n_components=6, n_points=len(MOVING), hidden=16, layers=1, dilations=(1, 2, 4),
+                       head_pose=head_pose)
     torch.nn.init.normal_(net.head.weight, std=0.3)
     basis = np.linalg.qr(np.random.default_rng(seed).standard_normal((2 * len(MOVING), 6)))[0].T
     net.set_pca(MotionPCA(basis.astype(np.float32), np.full(6, 0.05, np.float32)))

@@ -17,7 +17,7 @@ from lmk2video.conditioning import WarpStream, run_generator, to_signed
 from lmk2video.data import FLIP_ORDER, mirror, pick_frames
 from lmk2video.networks import (FrameCritic, FrameCriticArch, Generator, GeneratorArch, VideoCritic,
                                 VideoCriticArch, composite)
-from lmk2video.train import Lmk2VideoConfig, train
+from lmk2video.train import Lmk2VideoConfig, learning_rate, train
 from lmk2video.triangulation import mean_face_in_crop
 from talkface.checkpoint import save_checkpoint
 from talkface.errors import CheckpointError
@@ -181,6 +181,15 @@ def test_paper_weights_are_the_defaults():
 
 
 # ----------------------------------------------------------------------------- data
+
+
+def test_learning_rate_warms_up_holds_then_decays_to_zero():
+    config = Lmk2VideoConfig(lr=1e-3, warmup_steps=10, decay_steps=100, max_steps=1000)
+    assert learning_rate(config, 0) == pytest.approx(1e-4)
+    assert learning_rate(config, 500) == pytest.approx(1e-3)
+    assert learning_rate(config, 950) == pytest.approx(5e-4)
+    assert learning_rate(config, 1000) == 0.0
+    assert learning_rate(Lmk2VideoConfig(lr=1e-3), 10**6) == 1e-3
 
 
 def test_flip_mirrors_landmarks_and_is_an_involution():
