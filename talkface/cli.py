@@ -219,8 +219,19 @@ COMMANDS = {"prepare": _cmd_prepare, "train": _cmd_train, "eval": _cmd_eval, "la
             "animate": _cmd_animate, "bench": _cmd_bench}
 
 
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse argv; `train` takes key=value overrides before or after its options."""
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if args.command != "train" or not all("=" in item and not item.startswith("-") for item in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides = list(args.overrides) + extra
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parse(argv)
     try:
         COMMANDS[args.command](args)
     except TalkfaceError as err:

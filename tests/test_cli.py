@@ -68,3 +68,17 @@ def test_learned_stage_without_checkpoint_or_bad_path(tmp_path, speech):
     code, _, err = run_cli("synth", "--image", EXAMPLES / "face.png", "--audio", speech, "--out", tmp_path / "o.mp4",
                            "--lmk2video", tmp_path / "nothing.safetensors")
     assert_one_line_error(code, err, "nothing.safetensors")
+
+
+def test_train_overrides_go_before_or_after_the_options():
+    from talkface.cli import parse
+
+    for argv in (["train", "audio2lmk", "--config", "c.yaml", "lr=0.1", "out_dir=x"],
+                 ["train", "audio2lmk", "lr=0.1", "out_dir=x", "--config", "c.yaml"],
+                 ["train", "audio2lmk", "lr=0.1", "--config", "c.yaml", "out_dir=x"]):
+        args = parse(argv)
+        assert args.config == "c.yaml" and sorted(args.overrides) == ["lr=0.1", "out_dir=x"], argv
+    with pytest.raises(SystemExit):
+        parse(["train", "audio2lmk", "--config", "c.yaml", "--bogus"])
+    with pytest.raises(SystemExit):
+        parse(["synth", "--image", "a.png", "--audio", "b.wav", "--out", "c.mp4", "lr=0.1"])
