@@ -111,3 +111,17 @@ def test_speech_opens_the_mouth_and_pauses_close_it(synth, photo):
     opening = mouth_opening(track)
     assert np.ptp(opening[:12]) < 1e-3  # silence well before speech: still (the mouth may anticipate the onset)
     assert opening[30:].max() > opening[:12].mean() + 0.05  # speech opens the mouth visibly
+
+
+def test_auto_stages_learned_audio2lmk_but_the_warp_generator():
+    from talkface.stages import load_audio2lmk, load_lmk2video
+
+    assert load_lmk2video("auto")[0] == "warp"  # the learned generator only on request (single-face training)
+    name, _ = load_audio2lmk("auto")
+    import audio2lmk
+
+    assert name == ("learned:audio2lmk.safetensors" if audio2lmk.SHIPPED_CHECKPOINT.is_file() else "phonetic")
+    import lmk2video
+
+    if lmk2video.SHIPPED_CHECKPOINT.is_file():
+        assert load_lmk2video("learned")[0] == "learned:lmk2video.safetensors"
