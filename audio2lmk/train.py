@@ -127,9 +127,9 @@ def fit_statistics(net: Audio2LmkNet, clips: list[Clip], n_components: int) -> d
     net.set_open_correction(OpenMouthCorrection.fit(motion, np.concatenate(openings), np.array(rest_openings)))
     stats = {"pca_explained": pca.explained_variance(motion), "level_ref": level_ref}
     if net.head_pose:
-        poses = np.concatenate([c.pose for c in clips])
-        net.set_pose_scale(np.sqrt((poses**2).mean(axis=0)))
-        stats["pose_rms"] = [float(v) for v in np.sqrt((poses**2).mean(axis=0))]
+        pose_rms = np.sqrt((np.concatenate([c.pose for c in clips]) ** 2).mean(axis=0))
+        net.set_pose_scale(pose_rms)
+        stats["pose_rms"] = [float(v) for v in pose_rms]
     return stats
 
 
