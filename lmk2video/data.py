@@ -2,8 +2,9 @@
 
 A sample (MotionGAN's recipe): T consecutive target frames of one clip and a source frame of the
 same clip that is not consecutive with the first target (so G cannot lean on the source being the
-previous frame; see pick_frames), optionally mirrored left-right, plus the source warped onto the targets'
-landmarks (the fetching stream). Crops stay uint8 in RAM; one clip of 75 x 128 x 128 x 3 is 3.7 MB.
+previous frame; see pick_frames), optionally mirrored left-right and re-coloured (so that a generator
+trained on one face takes colours from the source, not from memory), plus the source warped onto the
+targets' landmarks (the fetching stream). Crops stay uint8 in RAM; one clip of 75 x 128 x 128 x 3 is 3.7 MB.
 """
 
 from __future__ import annotations
@@ -43,6 +44,14 @@ def mirror(frames: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.nd
     return np.ascontiguousarray(frames[..., ::-1, :]), flipped
 
 
+def recolour(frames: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The same random colour change on every (..., 3) uint8 frame: shuffled channels, a gain per
+    channel (0.7-1.3) and a brightness shift (+-25 levels)."""
+    matrix = np.diag(rng.uniform(0.7, 1.3, 3))[rng.permutation(3)]
+    out = frames.astype(np.float32) @ matrix.T + rng.uniform(-25.0, 25.0)
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
 def load_clips(prepared: PreparedSet, ids: list[str], min_frames: int, desc: str = "loading clips"
                ) -> list[ClipFrames]:
     """Crops and crop landmarks of `ids` (clips shorter than min_frames are left out)."""
@@ -75,9 +84,9 @@ class WindowDataset(torch.utils.data.Dataset):
     and resumes are reproducible whatever the worker/rank layout."""
 
     def __init__(self, clips: list[ClipFrames], window: int, flip: bool, warp_mouth: bool, seed: int = 0,
-                 near_source_prob: float = 0.0):
+                 near_source_prob: float = 0.0, recolour_prob: float = 0.0):
         self.clips, self.window, self.flip, self.seed = clips, window, flip, seed
-        self.near_source_prob = near_source_prob
+        self.near_source_prob, self.recolour_prob = near_source_prob, recolour_prob
         self.warp = WarpStream(mouth=warp_mouth)
         self.epoch = 0
 
@@ -95,6 +104,8 @@ class WindowDataset(torch.utils.data.Dataset):
         frames, lmk = clip.crops[idx], clip.landmarks[idx]
         if self.flip and rng.random() < 0.5:
             frames, lmk = mirror(frames, lmk)
+        if rng.random() < self.recolour_prob:
+            frames = recolour(frames, rng)
         warped = self.warp(frames[0], lmk[0], lmk[1:])
         return {"source": torch.from_numpy(np.ascontiguousarray(frames[0])),
                 "source_lmk": torch.from_numpy(lmk[0]),

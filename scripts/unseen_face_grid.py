@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--image", default="examples/face.png")
     parser.add_argument("--prepared", default="data/prepared")
     parser.add_argument("--grid-root", default="../shared/data/grid")
+    parser.add_argument("--checkpoint", default=None, help="learned lmk2video checkpoint (default: the shipped one)")
     parser.add_argument("--clips", type=int, default=10, help="test clips driving the photo")
     parser.add_argument("--grid-rows", type=int, default=4)
     parser.add_argument("--out", default="docs/lmk2video_unseen_face", help="output stem (.png and .json)")
@@ -59,7 +60,8 @@ def main() -> None:
 
     source = Synthesizer(audio2lmk="phonetic", lmk2video="warp").source_face(read_image(args.image), name=args.image)
     size = source.crop.shape[0]
-    stages = {"warp": WarpGenerator(), "learned": load_checkpoint()}
+    stages = {"warp": WarpGenerator(),
+              "learned": load_checkpoint(args.checkpoint) if args.checkpoint else load_checkpoint()}
     prepared = PreparedSet(args.prepared)
     ids = prepared.ids(grid.read_split(grid.split_path(args.grid_root, "s1", "test")))[:args.clips]
     source_descriptor = describer.describe(source.crop, source.crop_landmarks)
@@ -90,7 +92,7 @@ def main() -> None:
         own = stage.stream(source.crop, source.crop_landmarks)(still)
         summary[name].update({f"own_landmarks_{k}": v
                               for k, v in video_psnr_ssim(own, np.repeat(source.crop[None], len(own), 0)).items()})
-    report = {"photo": args.image, "clips": ids, "tracks": "GRID s1 test landmark tracks, retargeted to the photo",
+    report = {"photo": args.image, "checkpoint": args.checkpoint or "shipped", "clips": ids, "tracks": "GRID s1 test landmark tracks, retargeted to the photo",
               "command": f"python scripts/unseen_face_grid.py --clips {args.clips}",
               "summary": summary}
     out = Path(args.out)

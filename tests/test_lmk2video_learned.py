@@ -14,7 +14,7 @@ import torch
 from lmk2video import LearnedGenerator, WarpGenerator, load_checkpoint
 from lmk2video import losses
 from lmk2video.conditioning import WarpStream, run_generator, to_signed
-from lmk2video.data import FLIP_ORDER, mirror, pick_frames
+from lmk2video.data import FLIP_ORDER, mirror, pick_frames, recolour
 from lmk2video.networks import (FrameCritic, FrameCriticArch, Generator, GeneratorArch, VideoCritic,
                                 VideoCriticArch, composite)
 from lmk2video.train import Lmk2VideoConfig, learning_rate, train
@@ -327,3 +327,17 @@ def test_training_smoke_run_resume_and_evaluation(tmp_path):
         assert np.isfinite(report["summary"][method]["psnr"])
     assert report["summary"]["copy"]["psnr"] < 100.0
     assert (tmp_path / "eval" / "lmk2video_eval.md").read_text().count("|") > 10
+
+
+def test_recolour_changes_every_frame_of_a_sample_the_same_way():
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
+    frames[1] = frames[0]
+    out = recolour(frames, np.random.default_rng(5))
+    assert out.shape == frames.shape and out.dtype == np.uint8
+    assert np.array_equal(out[0], out[1])  # one transform for the whole sample
+    assert not np.array_equal(out, frames)
+    assert np.array_equal(out, recolour(frames, np.random.default_rng(5)))
+    grey = np.full((1, 4, 4, 3), 128, np.uint8)  # a grey stays grey-ish: gains and shift only, no tint beyond 30 %
+    g = recolour(grey, np.random.default_rng(1)).astype(float)
+    assert g.max() - g.min() <= 0.6 * 128 + 1
