@@ -21,12 +21,16 @@ from talkface.landmarks.normalize import MEAN_SHAPE, Similarity, STABLE_WEIGHTS,
 POSE_DIMS = 4
 
 
+def in_first_frame(landmarks: np.ndarray) -> np.ndarray:
+    """(T, 68, 2) track in image coordinates -> every frame in frame 0's normalised frame."""
+    landmarks = np.asarray(landmarks, np.float64)
+    return to_normalised(landmarks[0])[1].apply(landmarks)
+
+
 def relative_pose(landmarks: np.ndarray) -> np.ndarray:
     """(T, 68, 2) track in image coordinates -> (T, 4) pose of each frame relative to frame 0."""
-    norm, sim = to_normalised(np.asarray(landmarks, np.float64))
-    sim0 = Similarity(sim.scale[0], sim.rotation[0], sim.translation[0])
-    in_frame0 = sim0.apply(sim.inverse().apply(norm))  # every frame's face in frame 0's normalised frame
-    g = fit_similarity(norm, in_frame0, STABLE_WEIGHTS)
+    norm, _ = to_normalised(np.asarray(landmarks, np.float64))
+    g = fit_similarity(norm, in_first_frame(landmarks), STABLE_WEIGHTS)
     return np.stack([np.log(g.scale), g.angle, g.translation[..., 0], g.translation[..., 1]], -1).astype(np.float32)
 
 

@@ -25,13 +25,12 @@ from tqdm import tqdm
 
 from audio2lmk.augment import augment_mel, silence_like
 from audio2lmk.features import utterance_level
-from audio2lmk.head_pose import apply_pose, posed_points, relative_pose
+from audio2lmk.head_pose import apply_pose, in_first_frame, posed_points, relative_pose
 from audio2lmk.models import MAX_LEVEL_SHIFT, Audio2LmkNet
 from audio2lmk.pca import MOTION_POINTS, MotionPCA, OpenMouthCorrection, clip_motion
 from talkface import grid
 from talkface.checkpoint import hardware_summary, load_checkpoint, save_checkpoint
 from talkface.landmarks.indices import MOUTH, mouth_opening
-from talkface.landmarks.normalize import to_normalised
 from talkface.prepared import PreparedSet, holdout_split
 
 # Rows of MOTION_POINTS that are lips (48-67), and the inner-lip (upper, lower) pairs.
@@ -92,9 +91,8 @@ def load_clips(prepared: PreparedSet, ids: list[str]) -> list[Clip]:
         c = prepared.load(clip_id, crops=False, audio=False)
         n = min(len(c.mel), len(c.landmarks))
         motion, rest = clip_motion(c.landmarks[:n])
-        sim0 = to_normalised(c.landmarks[0])[1]
         clips.append(Clip(clip_id, c.mel[:n], motion, rest, relative_pose(c.landmarks[:n]),
-                          sim0.apply(c.landmarks[:n]).astype(np.float32)))
+                          in_first_frame(c.landmarks[:n]).astype(np.float32)))
     return clips
 
 
