@@ -59,14 +59,21 @@ class WarpStream:
     def __call__(self, source_crop: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray) -> np.ndarray:
         if self._warp is not None:
             return self._warp(source_crop, source_lmk, target_lmks, batch_size=len(target_lmks))
-        size = source_crop.shape[0]
-        border = torch.from_numpy(border_points(size))
-        src = torch.cat([torch.from_numpy(np.asarray(source_lmk, np.float32)), border])
-        dst = torch.from_numpy(np.asarray(target_lmks, np.float32))
-        dst = torch.cat([dst, border.expand(len(dst), -1, -1)], dim=1)
-        image = torch.from_numpy(np.ascontiguousarray(source_crop)).permute(2, 0, 1)[None].float() / 255
-        out = piecewise_affine_warp(image, src, dst, triangles())
-        return (out.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        out = mesh_warp(source_crop.astype(np.float32), source_lmk, target_lmks)
+        return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def mesh_warp(image: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray) -> np.ndarray:
+    """A float (N, N, C) image carried from source_lmk (68, 2) onto each of target_lmks (T, 68, 2) by
+    the landmark + crop-border triangle mesh -> (T, N, N, C) float32 (values are not clipped)."""
+    size = image.shape[0]
+    border = torch.from_numpy(border_points(size))
+    src = torch.cat([torch.from_numpy(np.asarray(source_lmk, np.float32)), border])
+    dst = torch.from_numpy(np.asarray(target_lmks, np.float32))
+    dst = torch.cat([dst, border.expand(len(dst), -1, -1)], dim=1)
+    out = piecewise_affine_warp(torch.from_numpy(np.ascontiguousarray(image, np.float32)).permute(2, 0, 1)[None],
+                                src, dst, triangles())
+    return out.permute(0, 2, 3, 1).numpy()
 
 
 def to_signed(frames: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -44,11 +45,17 @@ def mirror(frames: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.nd
     return np.ascontiguousarray(frames[..., ::-1, :]), flipped
 
 
-def recolour(frames: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The same random colour change on every (..., 3) uint8 frame: shuffled channels, a gain per
-    channel (0.7-1.3) and a brightness shift (+-25 levels)."""
+def recolour(frames: np.ndarray, rng: np.random.Generator, field: float = 0.0) -> np.ndarray:
+    """The same random colour change on every (..., N, N, 3) uint8 frame: shuffled channels, a gain per
+    channel (0.7-1.3) and a brightness shift (+-25 levels). With field > 0, the gains also vary smoothly
+    over the image (each channel times 1 +- field, drawn on a 3 x 3 grid and interpolated), so that local
+    colours -- skin, eyes, lips -- cannot be recalled from the one training face either."""
     matrix = np.diag(rng.uniform(0.7, 1.3, 3))[rng.permutation(3)]
     out = frames.astype(np.float32) @ matrix.T + rng.uniform(-25.0, 25.0)
+    if field > 0:
+        size = frames.shape[-2]
+        knots = rng.uniform(1.0 - field, 1.0 + field, (3, 3, 3)).astype(np.float32)
+        out *= cv2.resize(knots, (size, size), interpolation=cv2.INTER_CUBIC)
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
@@ -84,9 +91,9 @@ class WindowDataset(torch.utils.data.Dataset):
     and resumes are reproducible whatever the worker/rank layout."""
 
     def __init__(self, clips: list[ClipFrames], window: int, flip: bool, warp_mouth: bool, seed: int = 0,
-                 near_source_prob: float = 0.0, recolour_prob: float = 0.0):
+                 near_source_prob: float = 0.0, recolour_prob: float = 0.0, recolour_field: float = 0.0):
         self.clips, self.window, self.flip, self.seed = clips, window, flip, seed
-        self.near_source_prob, self.recolour_prob = near_source_prob, recolour_prob
+        self.near_source_prob, self.recolour_prob, self.recolour_field = near_source_prob, recolour_prob, recolour_field
         self.warp = WarpStream(mouth=warp_mouth)
         self.epoch = 0
 
@@ -105,7 +112,7 @@ class WindowDataset(torch.utils.data.Dataset):
         if self.flip and rng.random() < 0.5:
             frames, lmk = mirror(frames, lmk)
         if rng.random() < self.recolour_prob:
-            frames = recolour(frames, rng)
+            frames = recolour(frames, rng, self.recolour_field)
         warped = self.warp(frames[0], lmk[0], lmk[1:])
         return {"source": torch.from_numpy(np.ascontiguousarray(frames[0])),
                 "source_lmk": torch.from_numpy(lmk[0]),

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lmk2video.conditioning import WarpStream, run_generator, to_signed, to_uint8
+from lmk2video.conditioning import WarpStream, mesh_warp, run_generator, to_signed, to_uint8
 from lmk2video.networks import Generator, GeneratorArch
 from talkface.checkpoint import load_checkpoint as read_checkpoint
 from talkface.errors import CheckpointError
@@ -47,9 +47,15 @@ class LearnedGenerator:
 
     Same call as WarpGenerator; crops of any size work (the net runs at its working size and its
     attention/colour are composited with the full-size warp).
+
+    Identity calibration (on unless calibrate=False): asked for the photo's own landmarks, the right
+    output is the photo itself, so whatever the net changes there is its own bias -- for a net trained
+    on one speaker, a pull towards that speaker's skin, eyes and colours. That change is measured once
+    per photo and subtracted from every frame, carried onto each frame's landmarks by the mesh warp.
     """
 
-    def __init__(self, g: Generator, meta: dict, device: str | torch.device = "cpu"):
+    def __init__(self, g: Generator, meta: dict, device: str | torch.device = "cpu", calibrate: bool = True):
+        self.calibrate = calibrate
         self.device = torch.device(device)
         self.g = g.to(self.device).eval()
         self.meta = meta
@@ -67,17 +73,29 @@ class LearnedGenerator:
         """A function of successive target chunks (T_i, 68, 2) -> frames, carrying the ConvLSTM state
         across calls, so a long track rendered chunk by chunk equals one call over the whole track."""
         state = None
+        bias = self.identity_bias(source_crop, source_lmk) if self.calibrate else None
 
         def next_chunk(target_lmks: np.ndarray) -> np.ndarray:
             nonlocal state
-            crop, src, tgt = _check(source_crop, source_lmk, target_lmks)
-            warped = np.concatenate([self.warp(crop, src, tgt[i:i + batch_size])
-                                     for i in range(0, len(tgt), batch_size)])
-            frames, state = generate_frames(self.g, crop, src, tgt, warped, self.heatmaps, self.work_size,
-                                            batch_size, self.device, state=state, return_state=True)
-            return frames
+            frames, state = self._generate(source_crop, source_lmk, target_lmks, batch_size, state)
+            if bias is None:
+                return frames
+            corrected = frames.astype(np.float32) - mesh_warp(bias, source_lmk, target_lmks)
+            return np.clip(np.round(corrected), 0, 255).astype(np.uint8)
 
         return next_chunk
+
+    def identity_bias(self, source_crop: np.ndarray, source_lmk: np.ndarray) -> np.ndarray:
+        """(N, N, 3) float32: the net's output for the photo's own landmarks minus the photo."""
+        target = np.asarray(source_lmk, np.float32)[None]
+        frames, _ = self._generate(source_crop, source_lmk, target, 1, None)
+        return frames[0].astype(np.float32) - np.asarray(source_crop, np.float32)
+
+    def _generate(self, source_crop, source_lmk, target_lmks, batch_size: int, state):
+        crop, src, tgt = _check(source_crop, source_lmk, target_lmks)
+        warped = np.concatenate([self.warp(crop, src, tgt[i:i + batch_size]) for i in range(0, len(tgt), batch_size)])
+        return generate_frames(self.g, crop, src, tgt, warped, self.heatmaps, self.work_size, batch_size,
+                               self.device, state=state, return_state=True)
 
 
 def _check(crop: np.ndarray, src: np.ndarray, tgt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -96,7 +114,8 @@ def build_generator(arch: dict) -> Generator:
     return Generator(GeneratorArch(**arch["generator"]))
 
 
-def load_checkpoint(path: str | os.PathLike = SHIPPED_CHECKPOINT, device: str = "cpu") -> LearnedGenerator:
+def load_checkpoint(path: str | os.PathLike = SHIPPED_CHECKPOINT, device: str = "cpu",
+                    calibrate: bool = True) -> LearnedGenerator:
     """A LearnedGenerator from a safetensors checkpoint whose sidecar records the net's `arch`."""
     state, meta = read_checkpoint(path, device)
     if meta.get("kind") != "lmk2video" or "arch" not in meta:
@@ -107,4 +126,4 @@ def load_checkpoint(path: str | os.PathLike = SHIPPED_CHECKPOINT, device: str = 
     except (TypeError, KeyError, RuntimeError) as err:
         first = str(err).strip().splitlines()[0]
         raise CheckpointError(f"{path}: weights do not match the recorded model ({first})") from None
-    return LearnedGenerator(g, meta, device)
+    return LearnedGenerator(g, meta, device, calibrate)

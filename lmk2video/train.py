@@ -96,6 +96,7 @@ class Lmk2VideoConfig:
     flip: bool = True
     near_source_prob: float = 0.0  # share of samples whose source lies later in the target window (data.pick_frames)
     recolour_prob: float = 0.0  # share of samples re-coloured as a whole (data.recolour): faces other than s1's
+    recolour_field: float = 0.0  # amplitude of the smooth spatial gain field within a recolouring (0: uniform)
     workers: int = 4
     # bookkeeping
     log_every: int = 20
@@ -480,7 +481,7 @@ def train(config: Lmk2VideoConfig) -> Path:
     if len(train_clips) < config.batch_size * rt.world:
         raise TalkfaceError(f"{prepared.root}: {len(train_clips)} usable train clips, fewer than one batch")
     dataset = WindowDataset(train_clips, config.frames, config.flip, config.warp_mouth, config.seed,
-                            config.near_source_prob, config.recolour_prob)
+                            config.near_source_prob, config.recolour_prob, config.recolour_field)
     val_examples = []
     if rt.main:
         val_clips = load_clips(prepared, val_ids, min_frames, "loading validation clips")

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lmk2video import WarpGenerator, load_checkpoint
+from lmk2video import SHIPPED_CHECKPOINT, WarpGenerator, load_checkpoint
 from lmk2video.evaluate import FMS_EVERY, detect_track, write_sample_grid
 from talkface import grid
 from talkface.landmarks.detect import get_detector
@@ -60,8 +60,9 @@ def main() -> None:
 
     source = Synthesizer(audio2lmk="phonetic", lmk2video="warp").source_face(read_image(args.image), name=args.image)
     size = source.crop.shape[0]
-    stages = {"warp": WarpGenerator(),
-              "learned": load_checkpoint(args.checkpoint) if args.checkpoint else load_checkpoint()}
+    checkpoint = args.checkpoint or SHIPPED_CHECKPOINT
+    stages = {"warp": WarpGenerator(), "learned": load_checkpoint(checkpoint),
+              "learned_uncalibrated": load_checkpoint(checkpoint, calibrate=False)}
     prepared = PreparedSet(args.prepared)
     ids = prepared.ids(grid.read_split(grid.split_path(args.grid_root, "s1", "test")))[:args.clips]
     source_descriptor = describer.describe(source.crop, source.crop_landmarks)

@@ -13,7 +13,7 @@ import torch
 
 from lmk2video import LearnedGenerator, WarpGenerator, load_checkpoint
 from lmk2video import losses
-from lmk2video.conditioning import WarpStream, run_generator, to_signed
+from lmk2video.conditioning import WarpStream, mesh_warp, run_generator, to_signed
 from lmk2video.data import FLIP_ORDER, mirror, pick_frames, recolour
 from lmk2video.networks import (FrameCritic, FrameCriticArch, Generator, GeneratorArch, VideoCritic,
                                 VideoCriticArch, composite)
@@ -341,3 +341,32 @@ def test_recolour_changes_every_frame_of_a_sample_the_same_way():
     grey = np.full((1, 4, 4, 3), 128, np.uint8)  # a grey stays grey-ish: gains and shift only, no tint beyond 30 %
     g = recolour(grey, np.random.default_rng(1)).astype(float)
     assert g.max() - g.min() <= 0.6 * 128 + 1
+
+
+def test_recolour_field_varies_smoothly_over_the_image_and_alike_in_every_frame():
+    grey = np.full((2, 32, 32, 3), 128, np.uint8)
+    flat = recolour(grey, np.random.default_rng(2))
+    assert np.ptp(flat[0].reshape(-1, 3), axis=0).max() == 0  # no field: one colour everywhere
+    varied = recolour(grey, np.random.default_rng(2), field=0.3).astype(int)
+    assert np.array_equal(varied[0], varied[1])
+    assert np.ptp(varied[0].reshape(-1, 3), axis=0).max() > 10
+    assert np.abs(np.diff(varied[0], axis=0)).max() <= 8  # smooth: no jumps between neighbouring rows
+
+
+def test_identity_calibration_gives_the_photo_back_for_its_own_landmarks(tmp_path):
+    g = tiny_generator(seed=4)
+    randomise_heads(g)
+    path = save_tiny(tmp_path / "g", g)
+    size = 64
+    lmk = face_landmarks(size)
+    source = face_image(size, lmk)
+    own = np.repeat(lmk[None], 3, axis=0)
+    raw = load_checkpoint(path, calibrate=False)
+    calibrated = load_checkpoint(path)
+    assert np.abs(raw(source, lmk, own).astype(int) - source.astype(int)).max() > 5  # the net alters the photo
+    assert np.abs(calibrated(source, lmk, own[:1]).astype(int) - source.astype(int)).max() <= 1
+    targets = np.stack([face_landmarks(size, o) for o in (0.5, 1.0)])
+    bias = calibrated.identity_bias(source, lmk)
+    expected = raw(source, lmk, targets).astype(np.float32) - mesh_warp(bias, lmk, targets)
+    got = calibrated(source, lmk, targets).astype(np.float32)
+    assert np.abs(got - np.clip(np.round(expected), 0, 255)).max() <= 1
