@@ -10,6 +10,7 @@ import torch
 
 from lmk2video.conditioning import WarpStream, mesh_warp, run_generator, to_signed, to_uint8
 from lmk2video.networks import Generator, GeneratorArch
+from lmk2video.regions import eye_masks
 from talkface.checkpoint import load_checkpoint as read_checkpoint
 from talkface.errors import CheckpointError
 
@@ -52,10 +53,16 @@ class LearnedGenerator:
     output is the photo itself, so whatever the net changes there is its own bias -- for a net trained
     on one speaker, a pull towards that speaker's skin, eyes and colours. That change is measured once
     per photo and subtracted from every frame, carried onto each frame's landmarks by the mesh warp.
+
+    Eyes from the warp (on unless keep_eyes=False): around the eyes and brows the output is the warped
+    photo. A net trained on one speaker paints that speaker's eyelids there (blue-grey blotches on
+    other faces, docs/results.md); speech moves the eyes only through blinks, which the warp renders
+    by closing the photo's own lids.
     """
 
-    def __init__(self, g: Generator, meta: dict, device: str | torch.device = "cpu", calibrate: bool = True):
-        self.calibrate = calibrate
+    def __init__(self, g: Generator, meta: dict, device: str | torch.device = "cpu", calibrate: bool = True,
+                 keep_eyes: bool = True):
+        self.calibrate, self.keep_eyes = calibrate, keep_eyes
         self.device = torch.device(device)
         self.g = g.to(self.device).eval()
         self.meta = meta
@@ -77,25 +84,32 @@ class LearnedGenerator:
 
         def next_chunk(target_lmks: np.ndarray) -> np.ndarray:
             nonlocal state
-            frames, state = self._generate(source_crop, source_lmk, target_lmks, batch_size, state)
-            if bias is None:
+            frames, warped, state = self._generate(source_crop, source_lmk, target_lmks, batch_size, state)
+            if bias is None and not self.keep_eyes:
                 return frames
-            corrected = frames.astype(np.float32) - mesh_warp(bias, source_lmk, target_lmks)
-            return np.clip(np.round(corrected), 0, 255).astype(np.uint8)
+            out = frames.astype(np.float32)
+            if bias is not None:
+                out -= mesh_warp(bias, source_lmk, target_lmks)
+            if self.keep_eyes:
+                eyes = eye_masks(target_lmks, out.shape[1])[..., None]
+                out = eyes * warped + (1.0 - eyes) * out
+            return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
         return next_chunk
 
     def identity_bias(self, source_crop: np.ndarray, source_lmk: np.ndarray) -> np.ndarray:
         """(N, N, 3) float32: the net's output for the photo's own landmarks minus the photo."""
         target = np.asarray(source_lmk, np.float32)[None]
-        frames, _ = self._generate(source_crop, source_lmk, target, 1, None)
+        frames, _, _ = self._generate(source_crop, source_lmk, target, 1, None)
         return frames[0].astype(np.float32) - np.asarray(source_crop, np.float32)
 
     def _generate(self, source_crop, source_lmk, target_lmks, batch_size: int, state):
+        """The net's frames, the warped source it was given (both (T, N, N, 3) uint8) and its state."""
         crop, src, tgt = _check(source_crop, source_lmk, target_lmks)
         warped = np.concatenate([self.warp(crop, src, tgt[i:i + batch_size]) for i in range(0, len(tgt), batch_size)])
-        return generate_frames(self.g, crop, src, tgt, warped, self.heatmaps, self.work_size, batch_size,
-                               self.device, state=state, return_state=True)
+        frames, state = generate_frames(self.g, crop, src, tgt, warped, self.heatmaps, self.work_size, batch_size,
+                                        self.device, state=state, return_state=True)
+        return frames, warped, state
 
 
 def _check(crop: np.ndarray, src: np.ndarray, tgt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -115,7 +129,7 @@ def build_generator(arch: dict) -> Generator:
 
 
 def load_checkpoint(path: str | os.PathLike = SHIPPED_CHECKPOINT, device: str = "cpu",
-                    calibrate: bool = True) -> LearnedGenerator:
+                    calibrate: bool = True, keep_eyes: bool = True) -> LearnedGenerator:
     """A LearnedGenerator from a safetensors checkpoint whose sidecar records the net's `arch`."""
     state, meta = read_checkpoint(path, device)
     if meta.get("kind") != "lmk2video" or "arch" not in meta:
@@ -126,4 +140,4 @@ def load_checkpoint(path: str | os.PathLike = SHIPPED_CHECKPOINT, device: str = 
     except (TypeError, KeyError, RuntimeError) as err:
         first = str(err).strip().splitlines()[0]
         raise CheckpointError(f"{path}: weights do not match the recorded model ({first})") from None
-    return LearnedGenerator(g, meta, device, calibrate)
+    return LearnedGenerator(g, meta, device, calibrate, keep_eyes)

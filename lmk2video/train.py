@@ -7,7 +7,9 @@ lmk2video.losses. Validation drives each held-out clip's first frame with its re
 (the evaluation protocol) and reports PSNR/SSIM at crop size, next to the warp default on the same
 frames. Outputs in out_dir: log.csv (+ TensorBoard if installed), samples/step_*.png
 (source | target | warp | generated | attention), best.safetensors + .json (generator only, best
-val PSNR) and last.safetensors + .json (everything, for resume).
+val PSNR), last.safetensors + .json (everything, for resume) and, when the run stops,
+final.safetensors + .json (the generator of the last step; the best validation PSNR on the one
+training face is not the only thing that matters, e.g. for faces it never saw).
 
 Multi-GPU: `torchrun --nproc_per_node K -m talkface.cli ...`: WORLD_SIZE set -> DDP, each rank
 takes its DistributedSampler share of every epoch; rank 0 validates, logs and saves.
@@ -196,6 +198,16 @@ def _restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tens
     full = opt.state_dict()
     full["state"] = state
     opt.load_state_dict(full)
+
+
+def export_generator(training_state: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """The generator alone, with a sidecar like best.json, from a last.safetensors training state."""
+    state, meta = load_checkpoint(training_state)
+    progress = meta["progress"]
+    weights = {k[len("g."):]: v for k, v in state.items() if k.startswith("g.")}
+    keep = {k: v for k, v in meta.items() if k not in ("progress", "scaler_g", "scaler_d")}
+    return save_checkpoint(target, weights, {**keep, "step": progress["step"], "epoch": progress["epoch"],
+                                             "train_time_s": round(progress["elapsed_s"], 1)})
 
 
 def _prefixed(prefix: str, module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -581,6 +593,7 @@ def train(config: Lmk2VideoConfig) -> Path:
             progress.update(epoch=progress["epoch"] + 1, batch=0)
     bar.close()
     if rt.main:
+        export_generator(last, out / "final")
         print(f"stopped at step {progress['step']} ({stop}); best val PSNR {progress['best_psnr']:.2f} dB "
               f"at step {progress['best_step']} (warp default {warp_val['warp_val_psnr']:.2f} dB)")
     if rt.world > 1:

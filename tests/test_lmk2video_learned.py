@@ -15,6 +15,7 @@ from lmk2video import LearnedGenerator, WarpGenerator, load_checkpoint
 from lmk2video import losses
 from lmk2video.conditioning import WarpStream, mesh_warp, run_generator, to_signed
 from lmk2video.data import FLIP_ORDER, mirror, pick_frames, recolour
+from lmk2video.regions import eye_masks
 from lmk2video.networks import (FrameCritic, FrameCriticArch, Generator, GeneratorArch, VideoCritic,
                                 VideoCriticArch, composite)
 from lmk2video.train import Lmk2VideoConfig, learning_rate, train
@@ -22,6 +23,7 @@ from lmk2video.triangulation import mean_face_in_crop
 from talkface.checkpoint import save_checkpoint
 from talkface.errors import CheckpointError
 from talkface.grid import read_split, split_path
+from talkface.landmarks.indices import LEFT_EYE, MOUTH, RIGHT_EYE
 from talkface.media import write_video
 
 torch.set_num_threads(1)
@@ -306,6 +308,8 @@ def test_training_smoke_run_resume_and_evaluation(tmp_path):
         dv_layers=3, batch_size=2, lr=1e-3, max_steps=2, val_clips=1, val_frames=8, workers=0, log_every=1,
         val_every=2, sample_every=2, tensorboard=False, lambda_id=0.0, threads=1, device="cpu")
     best = train(config)
+    lmk = face_landmarks(64)
+    probe = (face_image(64, lmk), lmk, np.stack([face_landmarks(64, o) for o in (0.3, 0.9)]))
     meta = json.loads(best.with_suffix(".json").read_text())
     assert meta["step"] == 2 and meta["kind"] == "lmk2video"
     assert not set(meta["data"]["val_ids"]) & set(test_ids)
@@ -315,10 +319,14 @@ def test_training_smoke_run_resume_and_evaluation(tmp_path):
     rows = (tmp_path / "run" / "log.csv").read_text().splitlines()
     assert rows[0].startswith("step,") and len(rows) == 3
 
+    final = tmp_path / "run" / "final.safetensors"  # the last step's generator, here also the best
+    np.testing.assert_array_equal(load_checkpoint(final)(*probe), load_checkpoint(best)(*probe))
+
     config.max_steps = 3  # resume from last.safetensors and go one step further
     train(config)
     last = json.loads((tmp_path / "run" / "last.json").read_text())
     assert last["progress"]["step"] == 3
+    assert json.loads(final.with_suffix(".json").read_text())["step"] == 3
     assert len((tmp_path / "run" / "log.csv").read_text().splitlines()) == 4
 
     report = run_eval_lmk2video(best, tmp_path / "prepared", grid_root, "test", tmp_path / "eval", limit=1)
@@ -361,8 +369,8 @@ def test_identity_calibration_gives_the_photo_back_for_its_own_landmarks(tmp_pat
     lmk = face_landmarks(size)
     source = face_image(size, lmk)
     own = np.repeat(lmk[None], 3, axis=0)
-    raw = load_checkpoint(path, calibrate=False)
-    calibrated = load_checkpoint(path)
+    raw = load_checkpoint(path, calibrate=False, keep_eyes=False)
+    calibrated = load_checkpoint(path, keep_eyes=False)
     assert np.abs(raw(source, lmk, own).astype(int) - source.astype(int)).max() > 5  # the net alters the photo
     assert np.abs(calibrated(source, lmk, own[:1]).astype(int) - source.astype(int)).max() <= 1
     targets = np.stack([face_landmarks(size, o) for o in (0.5, 1.0)])
@@ -370,3 +378,35 @@ def test_identity_calibration_gives_the_photo_back_for_its_own_landmarks(tmp_pat
     expected = raw(source, lmk, targets).astype(np.float32) - mesh_warp(bias, lmk, targets)
     got = calibrated(source, lmk, targets).astype(np.float32)
     assert np.abs(got - np.clip(np.round(expected), 0, 255)).max() <= 1
+
+
+def test_eye_masks_cover_eyes_and_brows_not_the_mouth_and_follow_the_landmarks():
+    size = 64
+    lmk = face_landmarks(size)
+    moved = lmk + np.float32([3, 2])
+    masks = eye_masks(np.stack([lmk, moved]), size)
+    assert masks.shape == (2, size, size) and masks.dtype == np.float32
+    for mask, points in zip(masks, (lmk, moved)):
+        for eye in (RIGHT_EYE, LEFT_EYE):
+            x, y = np.round(points[list(eye)].mean(axis=0)).astype(int)
+            assert mask[y, x] > 0.95
+        x, y = np.round(points[list(MOUTH)].mean(axis=0)).astype(int)
+        assert mask[y, x] < 0.01
+    assert not np.array_equal(masks[0], masks[1])
+
+
+def test_keep_eyes_takes_the_eye_regions_from_the_warp_and_the_rest_from_the_net(tmp_path):
+    g = tiny_generator(seed=5)
+    randomise_heads(g)
+    path = save_tiny(tmp_path / "g", g)
+    size = 64
+    lmk = face_landmarks(size)
+    source = face_image(size, lmk)
+    targets = np.stack([face_landmarks(size, o) for o in (0.4, 0.8)])
+    net = load_checkpoint(path, calibrate=False, keep_eyes=False)(source, lmk, targets).astype(int)
+    kept = load_checkpoint(path, calibrate=False)(source, lmk, targets).astype(int)
+    warped = WarpGenerator()(source, lmk, targets).astype(int)
+    eyes = eye_masks(targets, size)
+    assert np.abs(kept - warped)[eyes > 0.999].max() <= 1
+    assert np.array_equal(kept[eyes == 0], net[eyes == 0])
+    assert np.abs(net - warped)[eyes > 0.999].max() > 3  # the net alone does change the eyes
