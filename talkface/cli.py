@@ -22,8 +22,8 @@ TRAINERS = {
 
 def _add_stage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lmk2video", default="auto",
-                   help="warp | learned | PATH to a checkpoint (default auto = warp: the shipped learned generator "
-                        "knows one training face only)")
+                   help="warp | learned | PATH to a checkpoint (default auto = the shipped learned generator, "
+                        "else the warp)")
     p.add_argument("--size", type=int, default=128, choices=(128, 256), help="face crop size (default 128)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     p.add_argument("--face-index", type=int, default=None,

@@ -1,10 +1,8 @@
 """Resolving a stage name (`phonetic`, `warp`, `learned`, `auto`, or a checkpoint path) to a model.
 
 Part of the pipeline layer: the only place besides pipeline.py that imports both stage packages.
-`auto` means the shipped learned checkpoint when there is one, else the training-free default, for
-audio2lmk. For lmk2video `auto` means the warp: the shipped learned generator beats it on GRID s1
-(+1.7 dB) but was trained on that one face and paints its colours onto others (docs/results.md,
-"Faces it never saw"), so it runs only when asked for (`learned` or a path).
+`auto` means the shipped learned checkpoint when there is one, else the training-free default
+(`phonetic` for audio2lmk, `warp` for lmk2video).
 """
 
 from __future__ import annotations
@@ -39,6 +37,5 @@ def load_audio2lmk(spec: str = "auto", device: str = "cpu"):
 
 
 def load_lmk2video(spec: str = "auto", device: str = "cpu"):
-    spec = "warp" if spec == "auto" else spec
     return _resolve(spec, "warp", lambda: lmk2video.WarpGenerator(device=device), lmk2video.SHIPPED_CHECKPOINT,
                     lmk2video.load_checkpoint, "lmk2video", device)
