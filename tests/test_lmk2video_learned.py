@@ -361,13 +361,17 @@ def test_recolour_field_varies_smoothly_over_the_image_and_alike_in_every_frame(
     assert np.abs(np.diff(varied[0], axis=0)).max() <= 8  # smooth: no jumps between neighbouring rows
 
 
-def test_identity_calibration_gives_the_photo_back_for_its_own_landmarks(tmp_path):
-    g = tiny_generator(seed=4)
+def trained_looking_checkpoint(tmp_path: Path, seed: int, size: int = 64) -> tuple[Path, np.ndarray, np.ndarray]:
+    """A saved tiny generator with non-zero heads, plus a drawn source face and its landmarks."""
+    g = tiny_generator(seed=seed)
     randomise_heads(g)
-    path = save_tiny(tmp_path / "g", g)
-    size = 64
     lmk = face_landmarks(size)
-    source = face_image(size, lmk)
+    return save_tiny(tmp_path / "g", g, size), lmk, face_image(size, lmk)
+
+
+def test_identity_calibration_gives_the_photo_back_for_its_own_landmarks(tmp_path):
+    size = 64
+    path, lmk, source = trained_looking_checkpoint(tmp_path, seed=4, size=size)
     own = np.repeat(lmk[None], 3, axis=0)
     raw = load_checkpoint(path, calibrate=False, keep_eyes=False)
     calibrated = load_checkpoint(path, keep_eyes=False)
@@ -396,12 +400,8 @@ def test_eye_masks_cover_eyes_and_brows_not_the_mouth_and_follow_the_landmarks()
 
 
 def test_keep_eyes_takes_the_eye_regions_from_the_warp_and_the_rest_from_the_net(tmp_path):
-    g = tiny_generator(seed=5)
-    randomise_heads(g)
-    path = save_tiny(tmp_path / "g", g)
     size = 64
-    lmk = face_landmarks(size)
-    source = face_image(size, lmk)
+    path, lmk, source = trained_looking_checkpoint(tmp_path, seed=5, size=size)
     targets = np.stack([face_landmarks(size, o) for o in (0.4, 0.8)])
     net = load_checkpoint(path, calibrate=False, keep_eyes=False)(source, lmk, targets).astype(int)
     kept = load_checkpoint(path, calibrate=False)(source, lmk, targets).astype(int)
