@@ -85,8 +85,6 @@ class LearnedGenerator:
         def next_chunk(target_lmks: np.ndarray) -> np.ndarray:
             nonlocal state
             frames, warped, state = self._generate(source_crop, source_lmk, target_lmks, batch_size, state)
-            if bias is None and not self.keep_eyes:
-                return frames
             out = frames.astype(np.float32)
             if bias is not None:
                 out -= mesh_warp(bias, source_lmk, target_lmks)
