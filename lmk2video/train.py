@@ -200,16 +200,6 @@ def _restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tens
     opt.load_state_dict(full)
 
 
-def export_generator(training_state: str | os.PathLike, target: str | os.PathLike) -> Path:
-    """The generator alone, with a sidecar like best.json, from a last.safetensors training state."""
-    state, meta = load_checkpoint(training_state)
-    progress = meta["progress"]
-    weights = {k[len("g."):]: v for k, v in state.items() if k.startswith("g.")}
-    keep = {k: v for k, v in meta.items() if k not in ("progress", "scaler_g", "scaler_d")}
-    return save_checkpoint(target, weights, {**keep, "step": progress["step"], "epoch": progress["epoch"],
-                                             "train_time_s": round(progress["elapsed_s"], 1)})
-
-
 def _prefixed(prefix: str, module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {f"{prefix}.{k}": v for k, v in unwrap(module).state_dict().items()}
 
@@ -524,13 +514,16 @@ def train(config: Lmk2VideoConfig) -> Path:
                         {**meta_base, "progress": progress, "scaler_g": trainer.scaler_g.state_dict(),
                          "scaler_d": trainer.scaler_d.state_dict()})
 
+    def save_generator(name: str, **extra) -> None:
+        save_checkpoint(out / name, unwrap(trainer.g).state_dict(),
+                        {**meta_base, "step": progress["step"], "epoch": progress["epoch"], **extra,
+                         "train_time_s": round(progress["elapsed_s"], 1)})
+
     def run_validation() -> dict:
         val = validate(unwrap(trainer.g), val_examples, config, rt.device)
         if val["val_psnr"] > progress["best_psnr"]:
             progress.update(best_psnr=val["val_psnr"], best_step=progress["step"])
-            save_checkpoint(out / "best", unwrap(trainer.g).state_dict(),
-                            {**meta_base, "step": progress["step"], "epoch": progress["epoch"], "val": val,
-                             "train_time_s": round(progress["elapsed_s"], 1)})
+            save_generator("best", val=val)
         return val
 
     start = time.monotonic() - progress["elapsed_s"]
@@ -593,7 +586,7 @@ def train(config: Lmk2VideoConfig) -> Path:
             progress.update(epoch=progress["epoch"] + 1, batch=0)
     bar.close()
     if rt.main:
-        export_generator(last, out / "final")
+        save_generator("final")
         print(f"stopped at step {progress['step']} ({stop}); best val PSNR {progress['best_psnr']:.2f} dB "
               f"at step {progress['best_step']} (warp default {warp_val['warp_val_psnr']:.2f} dB)")
     if rt.world > 1:
