@@ -18,7 +18,6 @@ takes its DistributedSampler share of every epoch; rank 0 validates, logs and sa
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import os
 import time
@@ -40,10 +39,12 @@ from lmk2video.data import ClipFrames, WindowDataset, load_clips
 from lmk2video.learned import generate_frames
 from lmk2video.networks import (FrameCritic, FrameCriticArch, Generator, GeneratorArch, VideoCritic,
                                 VideoCriticArch, arch_dict, count_parameters)
-from talkface.checkpoint import hardware_summary, load_checkpoint, save_checkpoint
+from talkface.checkpoint import hardware_summary
 from talkface.errors import TalkfaceError
 from talkface.metrics import frame_psnr, frame_ssim, mouth_box
 from talkface.prepared import PreparedSet, holdout_split
+from talkface.training import (CsvLog, RunCheckpoints, load_module_tensors, module_tensors, optimizer_tensors,
+                               restore_optimizer, set_lr, warmup_linear_decay)
 
 
 @dataclass
@@ -179,34 +180,6 @@ def setup_runtime(config: Lmk2VideoConfig) -> Runtime:
 
 def unwrap(module: torch.nn.Module) -> torch.nn.Module:
     return module.module if isinstance(module, DDP) else module
-
-
-# ---------------------------------------------------------------------------------------------- state
-
-
-def _optimizer_tensors(opt: torch.optim.Optimizer, prefix: str) -> dict[str, torch.Tensor]:
-    return {f"{prefix}.{idx}.{name}": torch.as_tensor(value) for idx, state in opt.state_dict()["state"].items()
-            for name, value in state.items()}
-
-
-def _restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], prefix: str) -> None:
-    state: dict[int, dict] = {}
-    for key, value in tensors.items():
-        if key.startswith(prefix + "."):
-            _, idx, name = key.split(".", 2)
-            state.setdefault(int(idx), {})[name] = value
-    full = opt.state_dict()
-    full["state"] = state
-    opt.load_state_dict(full)
-
-
-def _prefixed(prefix: str, module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {f"{prefix}.{k}": v for k, v in unwrap(module).state_dict().items()}
-
-
-def _load_prefixed(module: torch.nn.Module, state: dict[str, torch.Tensor], prefix: str) -> None:
-    n = len(prefix) + 1
-    unwrap(module).load_state_dict({k[n:]: v for k, v in state.items() if k.startswith(prefix + ".")})
 
 
 # ---------------------------------------------------------------------------------------------- validation
@@ -409,28 +382,28 @@ class Trainer:
             src = src[:, None].expand(-1, batch.targets.shape[1], -1).flatten(0, 1)
             return losses.identity_loss(gen, src, tgt, self.config.id_metric)
 
+    def modules(self) -> dict[str, torch.nn.Module]:
+        """The trained networks by their prefix in the training state."""
+        return {"g": unwrap(self.g), "d_f": unwrap(self.d_f), "d_v": unwrap(self.d_v)}
+
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {**_prefixed("g", self.g), **_prefixed("d_f", self.d_f), **_prefixed("d_v", self.d_v),
-                **_optimizer_tensors(self.opt_g, "opt_g"), **_optimizer_tensors(self.opt_d, "opt_d")}
+        tensors = {k: v for prefix, m in self.modules().items() for k, v in module_tensors(prefix, m).items()}
+        return {**tensors, **optimizer_tensors(self.opt_g, "opt_g"), **optimizer_tensors(self.opt_d, "opt_d")}
 
     def load_state(self, state: dict[str, torch.Tensor], meta: dict) -> None:
-        _load_prefixed(self.g, state, "g")
-        _load_prefixed(self.d_f, state, "d_f")
-        _load_prefixed(self.d_v, state, "d_v")
-        _restore_optimizer(self.opt_g, state, "opt_g")
-        _restore_optimizer(self.opt_d, state, "opt_d")
+        for prefix, module in self.modules().items():
+            load_module_tensors(module, state, prefix)
+        restore_optimizer(self.opt_g, state, "opt_g")
+        restore_optimizer(self.opt_d, state, "opt_d")
         self.scaler_g.load_state_dict(meta.get("scaler_g", {}) or self.scaler_g.state_dict())
         self.scaler_d.load_state_dict(meta.get("scaler_d", {}) or self.scaler_d.state_dict())
 
 
-class Logger:
-    """CSV rows (every field, blanks where a value is not due) and optional TensorBoard scalars."""
+class Logger(CsvLog):
+    """log.csv (every field, blanks where a value is not due) and optional TensorBoard scalars."""
 
     def __init__(self, out: Path, fresh: bool, tensorboard: bool):
-        self.path = out / "log.csv"
-        if fresh or not self.path.is_file():
-            with open(self.path, "w", newline="") as f:
-                csv.writer(f).writerow(LOG_FIELDS)
+        super().__init__(out / "log.csv", LOG_FIELDS, fresh)
         self.tb = None
         if tensorboard:
             try:
@@ -440,10 +413,7 @@ class Logger:
                 self.tb = None
 
     def write(self, values: dict) -> None:
-        with open(self.path, "a", newline="") as f:
-            csv.writer(f).writerow(["" if values.get(k) is None else
-                                    (f"{values[k]:.6g}" if isinstance(values[k], float) else values[k])
-                                    for k in LOG_FIELDS])
+        super().write(values)
         if self.tb is not None:
             for k, v in values.items():
                 if isinstance(v, float) and k not in ("step", "epoch"):
@@ -452,12 +422,7 @@ class Logger:
 
 def learning_rate(config: Lmk2VideoConfig, step: int) -> float:
     """Warm-up, constant, then a linear decay that reaches 0 at max_steps."""
-    scale = 1.0
-    if config.warmup_steps:
-        scale = min(scale, (step + 1) / config.warmup_steps)
-    if config.decay_steps:
-        scale = min(scale, max(0.0, (config.max_steps - step) / config.decay_steps))
-    return config.lr * scale
+    return warmup_linear_decay(config.lr, step, config.warmup_steps, config.decay_steps, config.max_steps)
 
 
 def epoch_batches(n_items: int, config: Lmk2VideoConfig, rt: Runtime, epoch: int) -> list[list[int]]:
@@ -494,30 +459,27 @@ def train(config: Lmk2VideoConfig) -> Path:
 
     trainer = Trainer(config, rt)
     progress = {"step": 0, "epoch": 0, "batch": 0, "best_psnr": -1.0, "best_step": -1, "elapsed_s": 0.0}
-    last = out / "last.safetensors"
-    if config.resume and last.is_file():
-        state, meta = load_checkpoint(last, device=str(rt.device))
-        trainer.load_state(state, meta)
-        progress = meta["progress"]
-        if rt.main:
-            print(f"resuming {last} at step {progress['step']}")
-    meta_base = {"kind": "lmk2video", "arch": trainer.arch, "config": dataclasses.asdict(config),
+    run = RunCheckpoints(out, {"kind": "lmk2video", "arch": trainer.arch, "config": dataclasses.asdict(config),
                  "data": provenance, "hardware": {**hardware_summary(str(rt.device)), "world_size": rt.world},
                  "parameters": {"generator": count_parameters(unwrap(trainer.g)),
                                 "frame_critic": count_parameters(unwrap(trainer.d_f)),
                                 "video_critic": count_parameters(unwrap(trainer.d_v))},
-                 "warp_default_val": warp_val}
+                 "warp_default_val": warp_val})
+    saved = run.load_last(str(rt.device)) if config.resume else None
+    if saved is not None:
+        trainer.load_state(*saved)
+        progress = saved[1]["progress"]
+        if rt.main:
+            print(f"resuming {run.last} at step {progress['step']}")
     logger = Logger(out, fresh=progress["step"] == 0, tensorboard=config.tensorboard) if rt.main else None
 
     def save_last() -> None:
-        save_checkpoint(last, trainer.state_tensors(),
-                        {**meta_base, "progress": progress, "scaler_g": trainer.scaler_g.state_dict(),
-                         "scaler_d": trainer.scaler_d.state_dict()})
+        run.save_last(trainer.state_tensors(), progress, scaler_g=trainer.scaler_g.state_dict(),
+                      scaler_d=trainer.scaler_d.state_dict())
 
     def save_generator(name: str, **extra) -> None:
-        save_checkpoint(out / name, unwrap(trainer.g).state_dict(),
-                        {**meta_base, "step": progress["step"], "epoch": progress["epoch"], **extra,
-                         "train_time_s": round(progress["elapsed_s"], 1)})
+        run.save_model(name, unwrap(trainer.g).state_dict(), step=progress["step"], epoch=progress["epoch"], **extra,
+                       train_time_s=round(progress["elapsed_s"], 1))
 
     def run_validation() -> dict:
         val = validate(unwrap(trainer.g), val_examples, config, rt.device)
@@ -537,10 +499,7 @@ def train(config: Lmk2VideoConfig) -> Path:
                             pin_memory=rt.device.type == "cuda", persistent_workers=False)
         for raw in loader:
             batch = to_batch(raw, rt.device)
-            lr = learning_rate(config, progress["step"])
-            for opt in (trainer.opt_g, trainer.opt_d):
-                for group in opt.param_groups:
-                    group["lr"] = lr
+            set_lr(learning_rate(config, progress["step"]), trainer.opt_g, trainer.opt_d)
             logs, fake, attention = trainer.step(batch, progress["step"])
             progress["step"] += 1
             progress["batch"] += 1
@@ -591,4 +550,4 @@ def train(config: Lmk2VideoConfig) -> Path:
               f"at step {progress['best_step']} (warp default {warp_val['warp_val_psnr']:.2f} dB)")
     if rt.world > 1:
         dist.destroy_process_group()
-    return out / "best.safetensors"
+    return run.best

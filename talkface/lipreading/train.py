@@ -8,7 +8,6 @@ decoding, as used at evaluation). `resume=True` continues from the last epoch's 
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import time
@@ -29,6 +28,8 @@ from talkface.lipreading.decode import SIL, ctc_greedy_decode, grammar_decode, w
 from talkface.lipreading.model import Lipreader, LipreaderModelConfig
 from talkface.lipreading.mouth import mouth_crops
 from talkface.prepared import PreparedSet, holdout_split
+from talkface.training import (CsvLog, RunCheckpoints, cosine_decay, load_module_tensors, module_tensors,
+                               optimizer_tensors, restore_optimizer, set_lr)
 
 IGNORE = -100  # label of padding frames
 
@@ -209,27 +210,6 @@ def evaluate(model: Lipreader, data: MouthData, ids: list[str], device: str, bat
             "frame_acc": correct / max(total, 1), "loss": loss_sum / max(total, 1), "n_clips": len(ids)}
 
 
-# ---------------------------------------------------------------- optimiser state (safetensors, no pickle)
-
-
-def _optimizer_tensors(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    out = {}
-    for i, state in opt.state_dict()["state"].items():
-        for key, value in state.items():
-            out[f"optim.{i}.{key}"] = torch.as_tensor(value)
-    return out
-
-
-def _restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
-    state_dict = opt.state_dict()
-    state: dict[int, dict] = {}
-    for name, value in tensors.items():
-        _, i, key = name.split(".", 2)
-        state.setdefault(int(i), {})[key] = value
-    state_dict["state"] = state
-    opt.load_state_dict(state_dict)
-
-
 # ---------------------------------------------------------------- training
 
 
@@ -237,8 +217,8 @@ def _lr_at(config: LipreaderConfig, epoch_float: float) -> float:
     """Linear warm-up, then cosine decay to 2% of the peak at the last epoch."""
     if epoch_float < config.warmup_epochs:
         return config.lr * (epoch_float + 1e-3) / config.warmup_epochs
-    progress = min(1.0, (epoch_float - config.warmup_epochs) / max(config.epochs - config.warmup_epochs, 1e-6))
-    return config.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress)))
+    annealed = (epoch_float - config.warmup_epochs) / max(config.epochs - config.warmup_epochs, 1e-6)
+    return cosine_decay(config.lr, annealed, floor=0.02)
 
 
 def split_ids(prepared: PreparedSet, config: LipreaderConfig) -> dict:
@@ -251,13 +231,8 @@ def split_ids(prepared: PreparedSet, config: LipreaderConfig) -> dict:
             "excluded_train": prepared.excluded(train_all), "excluded_test": prepared.excluded(test_all)}
 
 
-def _log_row(path: Path, row: dict) -> None:
-    new = not path.is_file()
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
+LOG_FIELDS = ["epoch", "step", "lr", "train_loss", "val_loss", "val_frame_acc", "val_wer", "val_cer", "val_greedy_wer",
+              "seconds"]
 
 
 def _finished(progress: dict, config: LipreaderConfig) -> bool:
@@ -282,22 +257,19 @@ def train(config: LipreaderConfig) -> Path:
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     progress = {"epoch": 0, "step": 0, "best_wer": math.inf, "best_loss": math.inf, "best_epoch": 0,
                 "train_seconds": 0.0}
-    last_path, best_path, log_path = out / "last.safetensors", out / "best.safetensors", out / "log.csv"
-    if config.resume and last_path.is_file():
-        tensors, meta = load_checkpoint(last_path, config.device)
-        model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
-        _restore_optimizer(opt, {k: v for k, v in tensors.items() if k.startswith("optim.")})
-        progress = meta["progress"]
-        print(f"resuming after epoch {progress['epoch']} (step {progress['step']}, best val WER {progress['best_wer']:.3f})")
-    elif log_path.is_file():
-        log_path.unlink()  # a fresh run starts a fresh log
-
-    meta_base = {"kind": "talkface.lipreader", "config": config_dict(config),
+    run = RunCheckpoints(out, {"kind": "talkface.lipreader", "config": config_dict(config),
                  "model": model.config.to_dict(), "classes": "decode.CLASSES (0 = silence/blank, 1.. = grid.VOCABULARY)",
                  "data": {"prepared_root": str(config.prepared_root), "speaker": config.speaker,
                           "n_train": len(split["train"]), "val_ids": split["val"], "n_test": len(split["test"]),
                           "excluded_train": split["excluded_train"], "excluded_test": split["excluded_test"]},
-                 "hardware": hardware_summary(config.device)}
+                 "hardware": hardware_summary(config.device)})
+    saved = run.load_last(config.device) if config.resume else None
+    if saved is not None:
+        load_module_tensors(model, saved[0], "model")
+        restore_optimizer(opt, saved[0])
+        progress = saved[1]["progress"]
+        print(f"resuming after epoch {progress['epoch']} (step {progress['step']}, best val WER {progress['best_wer']:.3f})")
+    log = CsvLog(out / "log.csv", LOG_FIELDS, fresh=saved is None)  # a fresh run starts a fresh log
     steps_per_epoch = math.ceil(len(split["train"]) / config.batch_size)
     while not _finished(progress, config):
         epoch = progress["epoch"]
@@ -313,8 +285,7 @@ def train(config: LipreaderConfig) -> Path:
             if config.max_steps is not None and progress["step"] >= config.max_steps:
                 break
             lr = _lr_at(config, epoch + b / steps_per_epoch)
-            for group in opt.param_groups:
-                group["lr"] = lr
+            set_lr(lr, opt)
             chunk = order[b * config.batch_size:(b + 1) * config.batch_size]
             mouths, labels, lengths = collate([augment(data.mouths[i], data.labels[i], config, rng) for i in chunk])
             log_probs = model(mouths.to(config.device), lengths)
@@ -333,26 +304,24 @@ def train(config: LipreaderConfig) -> Path:
         improved = (val["wer"], val["loss"]) < (progress["best_wer"], progress["best_loss"])
         if improved:
             progress.update(best_wer=val["wer"], best_loss=val["loss"], best_epoch=epoch + 1)
-            save_checkpoint(best_path, model.state_dict(),
-                            {**meta_base, "epochs": epoch + 1, "steps": progress["step"], "val": val})
+            run.save_model("best", model.state_dict(), epochs=epoch + 1, steps=progress["step"], val=val)
         row = {"epoch": epoch + 1, "step": progress["step"], "lr": round(lr, 6),
                "train_loss": round(loss_sum / max(n_batches, 1), 4), "val_loss": round(val["loss"], 4),
                "val_frame_acc": round(val["frame_acc"], 4), "val_wer": round(val["wer"], 4),
                "val_cer": round(val["cer"], 4), "val_greedy_wer": round(val["greedy_wer"], 4),
                "seconds": round(time.time() - began, 1)}
-        _log_row(log_path, row)
+        log.write(row)
         print(" ".join(f"{k}={v}" for k, v in row.items()) + (" *" if improved else ""), flush=True)
-        tensors = {**{f"model.{k}": v for k, v in model.state_dict().items()}, **_optimizer_tensors(opt)}
-        save_checkpoint(last_path, tensors, {**meta_base, "progress": progress})
+        run.save_last({**module_tensors("model", model), **optimizer_tensors(opt)}, progress)
 
-    if not best_path.is_file():
+    if not run.best.is_file():
         raise TalkfaceError(f"{out}: no epoch finished, nothing to save")
-    tensors, meta = load_checkpoint(best_path, config.device)
+    tensors, meta = load_checkpoint(run.best, config.device)
     meta.update(epochs_run=progress["epoch"], steps_run=progress["step"], train_seconds=round(progress["train_seconds"]))
     if config.evaluate_test and split["test"]:
         model.load_state_dict(tensors)
         meta["test"] = {**evaluate(model, data, split["test"], config.device), "clips": "prepared test split",
                         "excluded": split["excluded_test"]}
         print(f"test: WER {meta['test']['wer']:.3f} CER {meta['test']['cer']:.3f} on {len(split['test'])} clips")
-    save_checkpoint(best_path, tensors, meta)
-    return best_path
+    save_checkpoint(run.best, tensors, meta)
+    return run.best
