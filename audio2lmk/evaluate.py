@@ -18,7 +18,6 @@ the closest this single-speaker corpus comes to testing other speakers.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -34,6 +33,7 @@ from talkface.landmarks.indices import MOUTH
 from talkface.landmarks.normalize import to_normalised
 from talkface.metrics.landmarks import landmark_scores, lmd
 from talkface.prepared import PreparedSet
+from talkface.report import markdown_table, write_report
 
 Model = Callable[[np.ndarray, np.ndarray, int], np.ndarray]  # (audio16k, source (68,2), n_frames) -> track
 METRICS = ("mouth_lmd", "lmd", "mouth_lmd_aligned", "lmd_aligned", "mouth_lmd_aligned_speech", "mouth_opening_corr",
@@ -127,18 +127,16 @@ def evaluate_audio2lmk(checkpoint: str | os.PathLike | None, prepared: str | os.
             "models": notes, "summary": summary, "per_clip": per_clip}
 
 
-def markdown_table(result: dict) -> str:
-    header = "| model | " + " | ".join(METRICS) + " | s/clip |"
-    lines = [header, "|" + "---|" * (len(METRICS) + 2)]
-    for name, scores in result["summary"].items():
-        lines.append(f"| {name} | " + " | ".join(f"{scores[m]:.4f}" for m in METRICS)
-                     + f" | {scores['seconds_per_clip']:.2f} |")
+def report_markdown(result: dict) -> str:
+    table = markdown_table(["model", *METRICS, "s/clip"],
+                           [[name, *(f"{scores[m]:.4f}" for m in METRICS), f"{scores['seconds_per_clip']:.2f}"]
+                            for name, scores in result["summary"].items()])
     notes = "\n".join(f"- {name}: {note}" for name, note in result["models"].items())
     excluded = ", ".join(f"{k} ({v})" for k, v in result["excluded"].items()) or "none"
     shift = result.get("voice_shift_semitones", 0.0)
     voice = f", voice shifted {shift:+g} semitones" if shift else ""
     return (f"# audio2lmk evaluation ({result['split']}, {len(result['clips'])} clips of {result['split_file']}{voice})\n\n"
-            f"{chr(10).join(lines)}\n\n{notes}\n\nExcluded clips: {excluded}\n\n"
+            f"{table}\n\n{notes}\n\nExcluded clips: {excluded}\n\n"
             "LMD: mean landmark distance / real interocular; `_aligned`: both tracks aligned to the normalised face "
             "frame first (speech motion only, no head drift); `_speech`: frames inside spoken words only. "
             "No blinks or random head sway in any row; a head pose predicted from the speech is kept.\n")
@@ -152,10 +150,7 @@ def run_eval_audio2lmk(checkpoint: str | os.PathLike | None, prepared: str | os.
     out.mkdir(parents=True, exist_ok=True)
     shift = result["voice_shift_semitones"]
     name = f"audio2lmk_{split}" + (f"_voice{shift:+g}" if shift else "")
-    for suffix, text in ((".json", json.dumps(result, indent=2)), (".md", markdown_table(result))):
-        path = out / f"{name}{suffix}"
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    print(markdown_table(result))
+    text = report_markdown(result)
+    write_report(out, name, result, text)
+    print(text)
     return result

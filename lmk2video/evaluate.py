@@ -13,7 +13,6 @@ frame). Output: `<out_dir>/lmk2video_eval.json` (per clip + summary) and `lmk2vi
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ from talkface.landmarks.indices import mouth_opening
 from talkface.media import read_video
 from talkface.metrics import FaceDescriber, fms, landmark_scores, mouth_psnr_ssim, video_psnr_ssim
 from talkface.prepared import PreparedSet
+from talkface.report import markdown_table, write_report
 
 METHODS = ("learned", "warp", "copy")
 FMS_EVERY = 5  # dlib descriptors cost ~75 ms a frame: every 5th frame bounds the time
@@ -84,17 +84,15 @@ def _mean(values: list[float]) -> float:
     return float(np.nanmean(arr)) if np.isfinite(arr).any() else float("nan")
 
 
-def markdown_table(summary: dict[str, dict[str, float]]) -> str:
+def summary_table(summary: dict[str, dict[str, float]]) -> str:
     cols = [("psnr", "PSNR", 2), ("ssim", "SSIM", 4), ("mouth_psnr", "mouth PSNR", 2), ("mouth_ssim", "mouth SSIM", 4),
             ("lmd", "LMD", 4), ("mouth_lmd", "mouth LMD", 4), ("ced_auc", "AUC@0.1", 3),
             ("failure_rate", "FR@0.1", 3), ("mouth_opening_corr", "mouth-open corr", 3), ("fms", "FMS %", 1),
             ("fms_distance", "FMS dist", 3)]
     names = {"learned": "learned (this checkpoint)", "warp": "warp default (floor)", "copy": "copy first frame (floor)"}
-    lines = ["| method | " + " | ".join(c[1] for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
-    for method, values in summary.items():
-        cells = [f"{values.get(k, float('nan')):.{d}f}" for k, _, d in cols]
-        lines.append(f"| {names.get(method, method)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return markdown_table(["method"] + [c[1] for c in cols],
+                          [[names.get(method, method)] + [f"{values.get(k, float('nan')):.{d}f}" for k, _, d in cols]
+                           for method, values in summary.items()])
 
 
 def write_sample_grid(path: Path, rows: list[list[np.ndarray]]) -> None:
@@ -162,16 +160,16 @@ def run_eval_lmk2video(checkpoint: str | os.PathLike, prepared: str | os.PathLik
         "summary": summary, "per_clip": per_clip,
     }
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "lmk2video_eval.json").write_text(json.dumps(report, indent=1))
-    table = markdown_table(summary)
-    (out / "lmk2video_eval.md").write_text(
+    markdown = (
         f"# lmk2video evaluation: {split} split, {len(ids)} clips\n\n"
         f"Checkpoint `{checkpoint}`. Each clip's first real frame driven by its real landmark track; "
         f"128 px crops vs the real crops re-cut from the original videos; landmarks re-detected with dlib; "
-        f"FMS on every {FMS_EVERY}th frame.\n\n{table}\n\n"
+        f"FMS on every {FMS_EVERY}th frame.\n\n{summary_table(summary)}\n\n"
         f"Throughput on this machine ({device}): learned {report['throughput_fps']['learned']:.1f} frames/s, "
         f"warp {report['throughput_fps']['warp']:.1f} frames/s.\n\nClips: {', '.join(ids)}\n")
+    rows = [{"clip": clip_id, "method": method, **scores[method]} for clip_id, scores in per_clip.items()
+            for method in METHODS]
+    write_report(out, "lmk2video_eval", report, markdown, rows)
     if samples:
         write_sample_grid(out / "lmk2video_samples.png", samples)
     return report

@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--oracle", action="store_true", help="also drive each clip with its real landmark track")
     e.add_argument("--limit", type=int, default=None, help="only the first N clips of the split")
     e.add_argument("--device", default="cpu")
-    e.add_argument("--out", default="runs/eval_grid", help="folder for report.md/.json, ced.png, per_clip.csv, videos")
+    e.add_argument("--out", default="runs/eval_grid", help="folder for report.md/.json, ced.png, report.csv (per clip), videos")
     e = ev.add_parser("audio2lmk", help="landmark accuracy of an audio2lmk checkpoint vs the phonetic default and a still face")
     e.add_argument("--checkpoint", default=None, help="checkpoint (default: the shipped one)")
     e.add_argument("--split", default="test")

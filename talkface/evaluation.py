@@ -1,6 +1,6 @@
 """`talkface eval grid`: generate every s1 test clip from its first frame and its audio (and, with
 `--oracle`, from its real landmark track), score it with every metric of DESIGN.md beside the floors,
-and write report.md, report.json, per_clip.csv and ced.png.
+and write report.md, report.json, report.csv (per clip) and ced.png.
 
 Every method is measured through the same path: 128² crops placed by the first real frame's landmarks
 (the prepared crop matrix), landmarks re-detected on the generated frames with the same dlib tracker,
@@ -9,9 +9,7 @@ FMS on every `fms_stride`-th frame, and the shipped lipreader reading the mouth 
 
 from __future__ import annotations
 
-import csv
 import functools
-import json
 import os
 import platform
 import time
@@ -31,6 +29,7 @@ from talkface.metrics import (FaceDescriber, ced, ced_auc, failure_rate, fms, lm
                               mouth_psnr_ssim, normalised_errors, video_psnr_ssim)
 from talkface.pipeline import SAMPLE_RATE, Synthesizer
 from talkface.prepared import PreparedSet
+from talkface.report import markdown_table, write_report
 
 MOUTH = list(range(48, 68))
 
@@ -133,14 +132,12 @@ METRIC_COLUMNS = [("psnr", "PSNR", "{:.2f}"), ("ssim", "SSIM", "{:.3f}"), ("mout
 
 
 def _markdown(report: dict) -> str:
+    rows = [[method] + [fmt.format(summary[key]) if key in summary else "–" for key, _, fmt in METRIC_COLUMNS]
+            for method, summary in report["methods"].items()]
     lines = [f"# GRID {report['speaker']} {report['split']} evaluation", "",
              f"{report['n_clips']} clips; excluded: " + (", ".join(f"{k} ({v})" for k, v in report["excluded"].items()) or "none"),
              f"Command: `{report['command']}`", f"Hardware: {report['hardware']}; {report['seconds']:.0f} s", "",
-             "| method | " + " | ".join(c[1] for c in METRIC_COLUMNS) + " |",
-             "|---|" + "---|" * len(METRIC_COLUMNS)]
-    for method, summary in report["methods"].items():
-        cells = [fmt.format(summary[key]) if key in summary else "–" for key, _, fmt in METRIC_COLUMNS]
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+             markdown_table(["method"] + [c[1] for c in METRIC_COLUMNS], rows)]
     lines += ["", "PSNR/SSIM on 128² face crops (and a fixed mouth crop) placed by the first real frame; "
               "LMD normalised by interocular distance, landmarks re-detected with dlib on generated frames; "
               "FMS = % of sampled frames within 0.6 of the source face's dlib descriptor; "
@@ -206,14 +203,10 @@ def run_eval_grid(prepared_root: str, grid_root: str, out_dir: str, split: str =
         "methods": {m: _summary(rows) for m, rows in per_method.items()},
     }
     report["seconds"] = round(time.perf_counter() - start, 1)
-    (out / "report.json").write_text(json.dumps(report, indent=2))
-    (out / "report.md").write_text(_markdown(report))
+    keys = [k for k, _, _ in METRIC_COLUMNS if k not in ("ced_auc", "failure_rate", "wer", "cer")]
+    per_clip = [{"method": method, "clip": r["clip"], **{k: r.get(k, "") for k in keys},
+                 "reference": r["reference"], "hypothesis": r["hypothesis"]}
+                for method, rows in per_method.items() for r in rows]
+    write_report(out, "report", report, _markdown(report), per_clip)
     _plot_ced(per_method, out / "ced.png")
-    with open(out / "per_clip.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        keys = [k for k, _, _ in METRIC_COLUMNS if k not in ("ced_auc", "failure_rate", "wer", "cer")]
-        writer.writerow(["method", "clip", *keys, "reference", "hypothesis"])
-        for method, rows in per_method.items():
-            for r in rows:
-                writer.writerow([method, r["clip"], *[r.get(k, "") for k in keys], r["reference"], r["hypothesis"]])
     return report

@@ -22,6 +22,7 @@ from talkface.lipreading.decode import ctc_greedy_decode, grammar_decode
 from talkface.lipreading.model import Lipreader, LipreaderModelConfig
 from talkface.lipreading.mouth import mouth_crops_from_video
 from talkface.media import VIDEO_SUFFIXES, read_video
+from talkface.report import write_atomic
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "data" / "lipreader.safetensors"
 
@@ -146,11 +147,7 @@ def write_wer_report(videos: list[str | os.PathLike], out_json: str | os.PathLik
                      reader: LipReader | None = None) -> dict:
     """`evaluate_wer`, written as JSON (top-level `wer`, `cer`, `videos`) atomically."""
     report = evaluate_wer(videos, transcripts, reader=reader, checkpoint=checkpoint)
-    out = Path(out_json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=1))
-    os.replace(tmp, out)
+    write_atomic(out_json, json.dumps(report, indent=1))
     return report
 
 
