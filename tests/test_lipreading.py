@@ -16,7 +16,7 @@ import torch
 from talkface.errors import NoFaceError, TalkfaceError
 from talkface.grid import read_split, split_path, transcript_from_id
 from talkface.lipreading.decode import CLASSES, SIL, SLOTS, WORD_CLASS, ctc_greedy_decode, grammar_decode
-from talkface.lipreading.model import Lipreader, LipreaderModelConfig
+from talkface.lipreading.model import LipreaderModelConfig, LipreaderNet
 from talkface.lipreading.mouth import mouth_box, mouth_crops
 from talkface.lipreading.train import LipreaderConfig, frame_labels, train
 from talkface.lipreading.wer import DEFAULT_CHECKPOINT, LipReader, evaluate_wer, list_videos, read_transcripts
@@ -130,7 +130,7 @@ def test_mouth_box_maps_mouth_centre_to_crop_centre():
 
 def test_model_shapes_and_padding():
     torch.manual_seed(0)
-    model = Lipreader(LipreaderModelConfig(channels=(8, 8, 8), embed=16, hidden=8)).eval()
+    model = LipreaderNet(LipreaderModelConfig(channels=(8, 8, 8), embed=16, hidden=8)).eval()
     x = torch.randn(2, 12, 24, 48)
     x[1, 9:] = 0  # padding, as collate writes it
     with torch.no_grad():
@@ -146,7 +146,7 @@ def test_configs_load_and_fit_size_budget(config):
     from talkface.config import load_config
 
     cfg = load_config(LipreaderConfig, REPO / "configs" / "lipreader" / f"{config}.yaml")
-    model = Lipreader(cfg.model_config())
+    model = LipreaderNet(cfg.model_config())
     assert sum(p.numel() for p in model.parameters()) * 4 < 25e6
     out = model(torch.randn(1, 8, cfg.mouth_height, cfg.mouth_width))
     assert out.shape == (1, 8, len(CLASSES))

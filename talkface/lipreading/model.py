@@ -37,7 +37,7 @@ def _conv2d(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
-class Lipreader(nn.Module):
+class LipreaderNet(nn.Module):
     def __init__(self, config: LipreaderModelConfig | None = None):
         super().__init__()
         self.config = config = config or LipreaderModelConfig()
@@ -58,7 +58,7 @@ class Lipreader(nn.Module):
         """(B, T, H, W) mouth crops -> (B, T, len(CLASSES)) log-posteriors. `lengths` (B,) for padded batches."""
         b, t, h, w = mouths.shape
         if (h, w) != (self.config.mouth_height, self.config.mouth_width):
-            raise ValueError(f"Lipreader expects {self.config.mouth_height}x{self.config.mouth_width} mouths, got {h}x{w}")
+            raise ValueError(f"LipreaderNet expects {self.config.mouth_height}x{self.config.mouth_width} mouths, got {h}x{w}")
         x = self.front(mouths.unsqueeze(1))                       # (B, C, T, H/4, W/4)
         x = x.transpose(1, 2).reshape(b * t, *x.shape[1:2], *x.shape[3:])
         x = self.embed(self.frame_cnn(x)).view(b, t, -1)

@@ -25,7 +25,7 @@ from talkface.config import config_dict
 from talkface.errors import TalkfaceError
 from talkface.grid import read_split, split_path
 from talkface.lipreading.decode import SIL, ctc_greedy_decode, grammar_decode, word_class
-from talkface.lipreading.model import Lipreader, LipreaderModelConfig
+from talkface.lipreading.model import LipreaderModelConfig, LipreaderNet
 from talkface.lipreading.mouth import mouth_crops
 from talkface.prepared import PreparedSet, holdout_split
 from talkface.training import (CsvLog, RunCheckpoints, cosine_decay, load_module_tensors, module_tensors,
@@ -188,7 +188,7 @@ def lipreader_loss(log_probs: torch.Tensor, labels: torch.Tensor, lengths: torch
 
 
 @torch.no_grad()
-def evaluate(model: Lipreader, data: MouthData, ids: list[str], device: str, batch_size: int = 64) -> dict:
+def evaluate(model: LipreaderNet, data: MouthData, ids: list[str], device: str, batch_size: int = 64) -> dict:
     """Grammar-decoded WER/CER (jiwer), greedy CTC WER, frame accuracy and loss over clips."""
     model.eval()
     refs, hyps, greedy = [], [], []
@@ -253,7 +253,7 @@ def train(config: LipreaderConfig) -> Path:
     data = load_mouth_data(prepared, ids, size, out / f"mouths_{size[0]}x{size[1]}.npz")
 
     torch.manual_seed(config.seed)
-    model = Lipreader(config.model_config()).to(config.device)
+    model = LipreaderNet(config.model_config()).to(config.device)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     progress = {"epoch": 0, "step": 0, "best_wer": math.inf, "best_loss": math.inf, "best_epoch": 0,
                 "train_seconds": 0.0}

@@ -19,7 +19,7 @@ from talkface.checkpoint import load_checkpoint
 from talkface.errors import CheckpointError, TalkfaceError
 from talkface.grid import transcript_from_id
 from talkface.lipreading.decode import ctc_greedy_decode, grammar_decode
-from talkface.lipreading.model import Lipreader, LipreaderModelConfig
+from talkface.lipreading.model import LipreaderModelConfig, LipreaderNet
 from talkface.lipreading.mouth import mouth_crops_from_video
 from talkface.media import VIDEO_SUFFIXES, read_video
 from talkface.report import write_atomic
@@ -30,7 +30,7 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "data" / "lipreader.safet
 class LipReader:
     """A trained lipreader: frames or mouth crops in, a GRID sentence out."""
 
-    def __init__(self, model: Lipreader, device: str = "cpu", checkpoint: str | None = None):
+    def __init__(self, model: LipreaderNet, device: str = "cpu", checkpoint: str | None = None):
         self.model = model.to(device).eval()
         self.device = device
         self.checkpoint = checkpoint
@@ -44,7 +44,7 @@ class LipReader:
         state, meta = load_checkpoint(path, device)
         if meta.get("kind") != "talkface.lipreader" or "model" not in meta:
             raise CheckpointError(f"{path}: not a lipreader checkpoint")
-        model = Lipreader(LipreaderModelConfig.from_dict(meta["model"]))
+        model = LipreaderNet(LipreaderModelConfig.from_dict(meta["model"]))
         try:
             model.load_state_dict(state)
         except RuntimeError as err:
