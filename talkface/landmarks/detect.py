@@ -37,7 +37,7 @@ class Face:
 class FaceDetector(Protocol):
     """What tracking needs from a backend: full detection, and landmarks inside a given box."""
 
-    def detect(self, image_rgb: np.ndarray) -> list[Face]: ...
+    def detect(self, image_rgb: np.ndarray, min_faces: int = 1) -> list[Face]: ...
 
     def predict_shape(self, image: np.ndarray, box: Box) -> np.ndarray: ...
 
@@ -77,6 +77,15 @@ def _as_gray(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+def _rect_iou(a, b) -> float:
+    w = min(a.right(), b.right()) - max(a.left(), b.left()) + 1
+    h = min(a.bottom(), b.bottom()) - max(a.top(), b.top()) + 1
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    return inter / (a.width() * a.height() + b.width() * b.height() - inter)
+
+
 def _dlib_shape(gray: np.ndarray, box: Box) -> np.ndarray:
     rect = dlib.rectangle(*(int(round(v)) for v in box))
     shape = _shape_predictor()(gray, rect)
@@ -89,24 +98,27 @@ class DlibDetector:
     def __init__(self, max_side: int = 640):
         self.max_side = max_side  # larger images are detected on a downscaled copy
 
-    def _boxes(self, gray: np.ndarray) -> list[Box]:
+    def _boxes(self, gray: np.ndarray, min_faces: int = 1) -> list[Box]:
         scale = min(1.0, self.max_side / max(gray.shape))
         small = gray
         if scale < 1.0:
             small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        rects = _hog_detector()(small, 0)
-        if len(rects) == 0:
-            rects = _hog_detector()(small, 1)  # ~4x slower, so only when faces are too small for one pass
+        rects = list(_hog_detector()(small, 0))
+        if len(rects) < min_faces:
+            # ~4x slower, so only when faces are too small for one pass or fewer than asked for were found;
+            # it finds the large faces again, so those are kept once.
+            rects += [r for r in _hog_detector()(small, 1) if all(_rect_iou(r, q) < 0.5 for q in rects)]
         # dlib's right/bottom are inclusive pixel indices.
         return [
             (r.left() / scale, r.top() / scale, (r.right() + 1) / scale - 1, (r.bottom() + 1) / scale - 1)
             for r in rects
         ]
 
-    def detect(self, image_rgb: np.ndarray) -> list[Face]:
+    def detect(self, image_rgb: np.ndarray, min_faces: int = 1) -> list[Face]:
+        """Faces, largest first; the slower upsampled pass runs when the quick one finds fewer than min_faces."""
         gray = _as_gray(image_rgb)
         # The shape is refined at full resolution even when detection ran downscaled.
-        faces = [Face(box, _dlib_shape(gray, box)) for box in self._boxes(gray)]
+        faces = [Face(box, _dlib_shape(gray, box)) for box in self._boxes(gray, min_faces)]
         return sorted(faces, key=lambda f: f.area, reverse=True)
 
     def predict_shape(self, image: np.ndarray, box: Box) -> np.ndarray:
@@ -153,7 +165,7 @@ class FanDetector:
         kind = getattr(face_alignment.LandmarksType, "TWO_D", None) or face_alignment.LandmarksType._2D
         self._fa = face_alignment.FaceAlignment(kind, device=device, face_detector="sfd")
 
-    def detect(self, image_rgb: np.ndarray) -> list[Face]:
+    def detect(self, image_rgb: np.ndarray, min_faces: int = 1) -> list[Face]:
         image = np.asarray(image_rgb)
         if image.ndim == 2:
             image = np.repeat(image[..., None], 3, axis=2)
@@ -194,12 +206,15 @@ def detect_landmarks(
 
     `name` only labels error messages (e.g. the file the image came from).
     """
-    faces = (detector or get_detector()).detect(image)
+    index = 0 if face_index is None else face_index
+    if index < 0:
+        raise TalkfaceError(f"{name}: face index {index} is negative (0 = the largest face)")
+    faces = (detector or get_detector()).detect(image, min_faces=index + 1)
     if not faces:
         raise NoFaceError(f"{name}: no face found")
-    index = 0 if face_index is None else face_index
-    if not 0 <= index < len(faces):
-        raise NoFaceError(f"{name}: face_index {index} out of range, {len(faces)} face(s) found")
+    if index >= len(faces):
+        raise NoFaceError(f"{name}: face index {index} out of range: {len(faces)} face(s) found "
+                          f"(0 = the largest)")
     return faces[index].landmarks
 
 
