@@ -2,7 +2,10 @@
 
 dlib's model files ship in the `face_recognition_models` wheel; they are located through
 the import system without importing that package (its __init__ needs pkg_resources).
-Loaded models are cached per process because loading the predictor takes ~0.5 s.
+Loaded models are cached per process because loading the predictor takes ~0.5 s. dlib's HOG
+face detector is read from data/frontal_face_detector.svm, the same detector saved by
+`dlib.get_frontal_face_detector().save(...)`: identical detections, loaded in 1 ms instead of the
+~0.4 s dlib takes to decode its built-in copy.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import numpy as np
 from talkface.errors import NoFaceError, TalkfaceError
 
 SHAPE_PREDICTOR_68 = "shape_predictor_68_face_landmarks.dat"
+HOG_DETECTOR = Path(__file__).parent / "data" / "frontal_face_detector.svm"
 FACE_RECOGNITION_RESNET = "dlib_face_recognition_resnet_model_v1.dat"
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
@@ -57,7 +61,7 @@ def dlib_model_path(name: str) -> Path:
 
 @functools.lru_cache(maxsize=None)
 def _hog_detector() -> dlib.fhog_object_detector:
-    return dlib.get_frontal_face_detector()
+    return dlib.fhog_object_detector(str(HOG_DETECTOR))
 
 
 @functools.lru_cache(maxsize=None)
