@@ -279,7 +279,9 @@ def write_video(path: str | os.PathLike, frames, fps: float, audio: AudioSource 
                 cmd += ["-movflags", "+faststart"]
             cmd += ["-f", container, ffmpeg_path(tmp)]
             with tempfile.TemporaryFile() as log:  # a file, not a pipe: ffmpeg can never block on its stderr
-                proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log)
+                # its own session: a terminal's Ctrl-C reaches only us, and we stop ffmpeg and remove its output
+                proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log,
+                                        start_new_session=True)
                 try:
                     proc.stdin.write(np.ascontiguousarray(first, dtype=np.uint8).tobytes())
                     for frame in frames:

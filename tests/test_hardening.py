@@ -263,20 +263,26 @@ def test_animate_with_short_audio_keeps_every_frame(work, env):
 
 # -- 4. signals -------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_mid_render_cleans_up(work, env, sig):
+@pytest.mark.parametrize("sig,group", [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGINT, True),
+                                       (signal.SIGHUP, False)])
+def test_a_signal_mid_render_cleans_up(work, env, sig, group):
+    """SIGTERM (timeout, docker stop), SIGHUP and Ctrl-C (to the process, or a terminal's to the whole group,
+    ffmpeg included) all end with one line, exit 128+signal, and no partial mp4 or temp file."""
     long = work / "long.wav"
     sf.write(long, tone(60.0), 16000)
     out = work / "o.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "talkface.cli", "synth", "--image", work / "face.png", "--audio",
                              long, "--out", out, "--lmk2video", "learned", "--audio2lmk", "phonetic", "--quiet"],
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
     deadline = time.time() + 240
     while time.time() < deadline and not [p for p in work.iterdir() if p.name.startswith(".o.")]:
         time.sleep(0.05)
     assert proc.poll() is None, proc.stderr.read()
     time.sleep(0.5)  # well into the render: the partial mp4 is growing
-    proc.send_signal(sig)
+    if group:
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
     err = proc.stderr.read()
     code = proc.wait(timeout=60)
     one_line(code, err, "interrupted", signal.Signals(sig).name, exit_code=128 + sig)
@@ -319,6 +325,14 @@ def test_files_of_the_wrong_kind_name_themselves(work, env):
     one_line(code, err, "o.mp4")
     assert not (work / "o.mp4").exists()
     no_leftovers(work, env)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (10000, 2), (3, 5000), (60, 9000)])
+def test_tiny_and_extreme_images_have_no_face(work, env, shape):
+    photo = work / "tiny.png"
+    cv2.imwrite(str(photo), np.full((*shape, 3), 128, np.uint8))
+    code, _, err = run_cli(env, "synth", "--image", photo, "--audio", work / "speech.wav", "--out", work / "o.mp4")
+    one_line(code, err, photo, "no face")
 
 
 # -- 8. containers -------------------------------------------------------------------------------------------

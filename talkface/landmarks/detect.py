@@ -25,6 +25,7 @@ SHAPE_PREDICTOR_68 = "shape_predictor_68_face_landmarks.dat"
 HOG_DETECTOR = Path(__file__).parent / "data" / "frontal_face_detector.svm"
 FACE_RECOGNITION_RESNET = "dlib_face_recognition_resnet_model_v1.dat"
 
+MIN_FACE_PIXELS = 20  # a side shorter than this cannot hold a face the detector finds
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels
 
 
@@ -106,7 +107,9 @@ class DlibDetector:
         scale = min(1.0, self.max_side / max(gray.shape))
         small = gray
         if scale < 1.0:
-            small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
+            small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+            scale = size[0] / gray.shape[1]
         rects = list(_hog_detector()(small, 0))
         if len(rects) < min_faces:
             # ~4x slower, so only when faces are too small for one pass or fewer than asked for were found;
@@ -213,6 +216,9 @@ def detect_landmarks(
     index = 0 if face_index is None else face_index
     if index < 0:
         raise TalkfaceError(f"{name}: face index {index} is negative (0 = the largest face)")
+    h, w = np.asarray(image).shape[:2]
+    if min(h, w) < MIN_FACE_PIXELS:
+        raise NoFaceError(f"{name}: no face found (the image is only {w}x{h} pixels)")
     faces = (detector or get_detector()).detect(image, min_faces=index + 1)
     if not faces:
         raise NoFaceError(f"{name}: no face found")
