@@ -42,19 +42,22 @@ LIMITS = (f"Photos and recordings up to {MAX_UPLOAD_MB} MB; speech up to {MAX_AU
 
 # -- shared by every tab ------------------------------------------------------------------------------------
 
-class PhotoInput(gr.Image):
-    """gr.Image whose unreadable uploads give a one-line message naming the file (not Gradio's generic error)."""
+def photo_input(**options) -> gr.Image:
+    """gr.Image (type filepath, image kept as uploaded) whose unreadable uploads give a one-line message naming
+    the file, not Gradio's generic error. (Wrapped on the instance: a subclass would make Gradio write a .pyi.)"""
+    component = gr.Image(type="filepath", image_mode=None, **options)
+    preprocess = component.preprocess
 
-    is_template = True  # rendered by the frontend as a plain Image
-
-    def preprocess(self, payload):
+    def checked(payload):
         try:
-            return super().preprocess(payload)
+            return preprocess(payload)
         except gr.Error:
             raise
         except Exception:
-            name = getattr(payload, "orig_name", None) or "the photo"
-            raise gr.Error(f"{name}: not a readable image") from None
+            raise gr.Error(f"{getattr(payload, 'orig_name', None) or 'the photo'}: not a readable image") from None
+
+    component.preprocess = checked
+    return component
 
 
 @functools.lru_cache(maxsize=4)
@@ -155,7 +158,7 @@ def synth_tab() -> None:
     with gr.Tab("Photo + speech"):
         with gr.Row():
             with gr.Column():
-                image = PhotoInput(label="Face photo", type="filepath", image_mode=None, elem_id="photo")
+                image = photo_input(label="Face photo", elem_id="photo")
                 audio = gr.Audio(label=f"Speech (up to {MAX_AUDIO_SECONDS:g} s)", sources=["upload", "microphone"],
                                  type="filepath", elem_id="speech")
                 with gr.Accordion("Options", open=False):

@@ -210,12 +210,18 @@ def _cmd_animate(args) -> None:
 
 def _cmd_bench(args) -> None:
     from talkface.bench import run_bench
+    from talkface.safe_output import atomic_output, check_output
 
+    out = Path(args.out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)  # bench makes its folder (out/ by default)
+    except OSError:
+        pass  # check_output says why in one line
+    check_output(out, [args.image, args.audio], (".json",))
     report = run_bench(image=args.image, audio=args.audio, size=args.size, device=args.device,
                        repeats=args.repeats)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
+    with atomic_output(out) as tmp:
+        tmp.write_text(json.dumps(report, indent=2))
     for stage, seconds in report["stages_s"].items():
         print(f"{stage:>10}: {seconds * 1000:8.1f} ms")
     print(f"{'total':>10}: {report['total_s'] * 1000:8.1f} ms  -> {out}")

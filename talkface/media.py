@@ -46,7 +46,13 @@ def require_file(path: str | os.PathLike) -> Path:
     """The path of an existing, readable, non-empty regular file, or a one-line MediaError."""
     if str(path).strip() == "":
         raise MediaError("input: empty file name")
-    path = Path(path)
+    try:
+        return _check_input(Path(path))
+    except (OSError, RuntimeError) as err:  # a name too long for the filesystem, a loop of symlinks, ...
+        raise MediaError(f"{path}: unusable file name ({getattr(err, 'strerror', None) or err})") from None
+
+
+def _check_input(path: Path) -> Path:
     if not path.exists():
         raise MediaError(f"{path}: file not found" + (" (broken link)" if path.is_symlink() else ""))
     if path.is_dir():

@@ -51,7 +51,13 @@ def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike | N
     (also through symlinks and hard links)."""
     if str(path).strip() == "":
         raise OutputError("output: empty file name")
-    path = Path(path)
+    try:
+        return _check_output(Path(path), inputs, suffixes)
+    except (OSError, RuntimeError) as err:  # a name too long for the filesystem, a loop of symlinks, ...
+        raise OutputError(f"{path}: unusable output name ({getattr(err, 'strerror', None) or err})") from None
+
+
+def _check_output(path: Path, inputs, suffixes) -> Path:
     if suffixes is not None:
         suffixes = tuple(suffixes)
         if path.suffix.lower() not in suffixes:

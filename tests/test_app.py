@@ -142,3 +142,15 @@ def test_app_sweeps_stale_request_folders_and_queues(tmp_path, monkeypatch):
     demo = app.build()
     assert demo._queue.max_size == app.QUEUE_SIZE and app.QUEUE_SIZE >= 5
     assert app.LIMITS in str(demo.config)  # the caps are stated on the page
+
+
+def test_app_over_http_names_a_non_image_upload(app_url, tmp_path):
+    client_module = pytest.importorskip("gradio_client")
+    notes = tmp_path / "holiday notes.png"
+    notes.write_text("not an image at all")
+    client = client_module.Client(app_url, verbose=False)
+    with pytest.raises(Exception) as err:
+        client.predict(client_module.handle_file(str(notes)), client_module.handle_file(str(REPO / "examples" / "speech.wav")),
+                       "phonetic", "warp", "128", True, True, 0, api_name="/generate")
+    assert "holiday notes.png: not a readable image" in str(err.value)
+    assert "/tmp" not in str(err.value)
