@@ -52,6 +52,16 @@ def _int_at_least(low: int, high: int | None = None):
     return parse
 
 
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
 def _add_stage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lmk2video", default="auto",
                    help="warp | learned | PATH to a checkpoint (default auto = the shipped learned generator, "
@@ -132,7 +142,7 @@ def _parser() -> _Parser:
     e.add_argument("--checkpoint", default=None, help="checkpoint (default: the shipped one)")
     e.add_argument("--split", default="test")
     e.add_argument("--prepared", default="data/prepared")
-    e.add_argument("--voice-shift", type=float, default=0.0, metavar="SEMITONES",
+    e.add_argument("--voice-shift", type=_finite_float, default=0.0, metavar="SEMITONES",
                    help="shift every clip's voice (pitch and formants, duration kept) by this many semitones: "
                         "a stand-in for speakers the models never heard")
     e.add_argument("--out", default="runs/eval_audio2lmk")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import tempfile
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -284,20 +284,22 @@ def write_video(path: str | os.PathLike, frames, fps: float, audio: AudioSource 
             if container in ("mp4", "mov"):
                 cmd += ["-movflags", "+faststart"]
             cmd += ["-f", container, ffmpeg_path(tmp)]
-            with tempfile.TemporaryFile() as log:  # a file, not a pipe: ffmpeg can never block on its stderr
-                # its own session: a terminal's Ctrl-C reaches only us, and we stop ffmpeg and remove its output
-                proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log,
-                                        start_new_session=True)
-                try:
-                    proc.stdin.write(np.ascontiguousarray(first, dtype=np.uint8).tobytes())
-                    for frame in frames:
-                        proc.stdin.write(np.ascontiguousarray(_even_frame(frame), dtype=np.uint8).tobytes())
-                    proc.stdin.close()
-                except BrokenPipeError:
-                    pass
-                code = proc.wait()
-                log.seek(0)
-                err = log.read()
+            # its own session: a terminal's Ctrl-C reaches only us, and we stop ffmpeg and remove its output
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    start_new_session=True)
+            log: list[bytes] = []
+            drain = threading.Thread(target=lambda: log.append(proc.stderr.read()), daemon=True)
+            drain.start()  # ffmpeg never blocks on a full stderr pipe
+            try:
+                proc.stdin.write(np.ascontiguousarray(first, dtype=np.uint8).tobytes())
+                for frame in frames:
+                    proc.stdin.write(np.ascontiguousarray(_even_frame(frame), dtype=np.uint8).tobytes())
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            code = proc.wait()
+            drain.join()
+            err = b"".join(log)
         except BaseException:
             if proc is not None and proc.poll() is None:
                 proc.kill()
