@@ -162,7 +162,8 @@ class Synthesizer:
             raise MediaError(f"{audio_name}: no samples (empty recording)")
         if not np.isfinite(wave).all():
             raise MediaError(f"{audio_name}: audio contains NaN or infinite samples")
-        source = self.source_face(image, face_index, image_name)
+        with phase("finding the face", progress):
+            source = self.source_face(image, face_index, image_name)
         self.load(progress)
         with phase(f"speech -> landmarks ({len(wave) / sample_rate:.1f} s of audio)", progress):
             track = self.landmarks_from_audio(wave, sample_rate, source, seed, blink, head_motion)
@@ -183,7 +184,8 @@ class Synthesizer:
             check_output(options["save_landmarks"], inputs, TRACK_SUFFIXES)
             check_distinct(out, options["save_landmarks"])
         image = read_image(image_path)
-        wave = read_audio(audio_path, SAMPLE_RATE)
+        with phase("reading the recording", options.get("progress", False)):
+            wave = read_audio(audio_path, SAMPLE_RATE)
         return self.synthesize(image, wave, SAMPLE_RATE, out, image_name=str(image_path), audio_name=str(audio_path),
                                audio_file=audio_path, **options)
 
