@@ -153,7 +153,8 @@ def load_checkpoint(path: str | os.PathLike = SHIPPED_CHECKPOINT, device: str = 
     """A LearnedAudio2Lmk from a safetensors checkpoint whose sidecar records the net's `arch`."""
     state, meta = read_checkpoint(path, device)
     if "arch" not in meta or meta.get("kind", "audio2lmk") != "audio2lmk":
-        raise CheckpointError(f"{path}: not an audio2lmk checkpoint (sidecar kind {meta.get('kind')!r})")
+        raise CheckpointError(f"{path}: not an audio2lmk checkpoint (sidecar kind {meta.get('kind')!r}, "
+                              f"{'an' if 'arch' in meta else 'no'} 'arch')")
     net = build_model(meta["arch"])
     try:
         net.load_state_dict(state)
