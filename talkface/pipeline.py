@@ -15,9 +15,10 @@ from typing import Iterator
 
 import numpy as np
 
-from talkface.errors import MediaError
+from talkface.errors import MediaError, TalkfaceError
 from talkface.face_crop import CropTransform, FacePaster, crop_face, crop_transform, default_mask, face_mask
 from talkface.landmarks.detect import detect_landmarks
+from talkface.landmarks.indices import interocular
 from talkface.landmarks.io import check_landmarks, load_track, save_track
 from talkface.landmarks.normalize import Similarity, from_normalised, to_normalised
 from talkface.media import read_audio, read_image, require_file, write_video
@@ -28,6 +29,7 @@ from talkface.stages import check_device, check_stage_spec, load_audio2lmk, load
 SAMPLE_RATE = 16000
 FPS = 25.0
 RENDER_CHUNK = 64  # frames generated and pasted per step: bounds memory for long recordings
+MAX_FACE_GROWTH = 8.0  # a track's face may be at most this many times the photo's (interocular distance)
 MIN_STAGE_SECONDS = 0.2  # shorter recordings reach audio2lmk padded with silence (its track is cut back)
 
 
@@ -203,6 +205,12 @@ class Synthesizer:
             mode = "absolute" if track_starts_on(track, source.landmarks) else "relative"
         if mode == "relative":
             track = retarget(track, source.landmarks)
+        growth = interocular(track) / interocular(source.landmarks)
+        if growth.max() > MAX_FACE_GROWTH:
+            first = int(np.argmax(growth > MAX_FACE_GROWTH))
+            raise TalkfaceError(f"{track_name}: frame {first} puts a face {growth[first]:.0f}x the "
+                                f"size of the photo's ({mode} landmarks); use a track of a similar face size"
+                                + (" or --mode relative" if mode == "absolute" else ""))
         self.load(progress, audio2lmk=False)
         write_video(out, self.render(source, track, progress), fps, audio=audio, sample_rate=audio_rate,
                     n_frames=len(track))

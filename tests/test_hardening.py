@@ -183,6 +183,18 @@ def test_damaged_landmark_tracks_are_one_line_before_any_render(work, env):
     no_leftovers(work, env)
 
 
+def test_a_track_whose_face_balloons_is_one_line(work, env):
+    """A face many times the photo's would take the renderer minutes and gigabytes: refused up front."""
+    track = np.load(_saved_track(work, env))["landmarks"].copy()
+    centre = track[10:].mean(axis=1, keepdims=True)
+    track[10:] = (track[10:] - centre) * 30 + centre
+    path = _track_file(work / "balloon.npz", track)
+    code, _, err = run_cli(env, "animate", "--image", work / "face.png", "--landmarks", path, "--out", work / "b.mp4")
+    one_line(code, err, "balloon.npz", "frame 10", "30x")
+    assert not (work / "b.mp4").exists()
+    no_leftovers(work, env)
+
+
 def _saved_track(work, env):
     path = work / "track.npz"
     if not path.exists():
