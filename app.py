@@ -1,13 +1,26 @@
 """The talkface Gradio demo: a photo and a speech recording in, a talking-face video out.
 
 `python app.py` serves it on http://127.0.0.1:7860 (set GRADIO_SERVER_NAME / GRADIO_SERVER_PORT to change).
-A thin layer over `talkface.pipeline.Synthesizer`; errors are shown as one-line messages.
+A thin layer over `talkface.pipeline.Synthesizer`. Built to be left running in public:
+- errors are one-line messages naming the upload by its own file name (never a server path);
+- uploads are capped (MAX_UPLOAD_MB, MAX_AUDIO_SECONDS, stated on the page);
+- requests queue (QUEUE_SIZE places, CONCURRENCY at a time) and each waiting user sees their position;
+- nothing accumulates: each request's folder is deleted once the browser has the video (or, for API
+  clients and failures, by a sweeper within FOLDER_MAX_AGE_S), and Gradio's own copies of uploads and
+  results after MAX_AGE_S.
+
+Each tab is one function (`synth_tab`); a new tab is one more function added to TABS.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+import re
+import shutil
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -17,6 +30,34 @@ from talkface.pipeline import Synthesizer
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "talkface-app"
+MAX_UPLOAD_MB = int(os.environ.get("TALKFACE_APP_MAX_UPLOAD_MB", 20))
+MAX_AUDIO_SECONDS = float(os.environ.get("TALKFACE_APP_MAX_AUDIO_S", 60))
+CONCURRENCY = int(os.environ.get("TALKFACE_APP_CONCURRENCY", 1))  # renders at once (CPU-bound)
+QUEUE_SIZE = int(os.environ.get("TALKFACE_APP_QUEUE", 32))  # waiting requests beyond which new ones are turned away
+MAX_AGE_S = 3600  # Gradio's cached uploads and results older than this are deleted
+FOLDER_MAX_AGE_S = 600  # a request folder outlives its request (Gradio copied the video) by at most this
+LIMITS = (f"Photos and recordings up to {MAX_UPLOAD_MB} MB; speech up to {MAX_AUDIO_SECONDS:g} s. "
+          f"Requests are served {CONCURRENCY} at a time, in order: your place in the queue is shown.")
+
+
+# -- shared by every tab ------------------------------------------------------------------------------------
+
+def photo_input(**options) -> gr.Image:
+    """gr.Image (type filepath, image kept as uploaded) whose unreadable uploads give a one-line message naming
+    the file, not Gradio's generic error. (Wrapped on the instance: a subclass would make Gradio write a .pyi.)"""
+    component = gr.Image(type="filepath", image_mode=None, **options)
+    preprocess = component.preprocess
+
+    def checked(payload):
+        try:
+            return preprocess(payload)
+        except gr.Error:
+            raise
+        except Exception:
+            raise gr.Error(f"{getattr(payload, 'orig_name', None) or 'the photo'}: not a readable image") from None
+
+    component.preprocess = checked
+    return component
 
 
 @functools.lru_cache(maxsize=4)
@@ -24,43 +65,132 @@ def _synthesizer(audio2lmk: str, lmk2video: str, size: int) -> Synthesizer:
     return Synthesizer(audio2lmk=audio2lmk, lmk2video=lmk2video, size=size)
 
 
+def upload_name(path: str | os.PathLike) -> str:
+    """What the user called an upload: Gradio keeps the original file name inside its cache folder."""
+    return Path(path).name
+
+
+def friendly(message: str, names: dict[str, str]) -> str:
+    """`message` with every server path replaced by what the user knows it as (one line)."""
+    for path, name in sorted(names.items(), key=lambda item: -len(item[0])):
+        message = message.replace(path, name)
+    # anything else under the temp folder (Gradio's cache, our request folders): the bare file name
+    message = re.sub(re.escape(tempfile.gettempdir()) + r"/\S*/([^/\s:]+)", r"\1", message)
+    return " ".join(message.split())
+
+
+def new_request_folder() -> Path:
+    """A private folder for one request's files."""
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=OUTPUT_DIR))
+
+
+def sweep(max_age_s: float) -> None:
+    if not OUTPUT_DIR.is_dir():
+        return
+    cutoff = time.time() - max_age_s
+    for folder in OUTPUT_DIR.iterdir():
+        try:
+            if folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+        except FileNotFoundError:
+            pass
+
+
+def start_sweeper(every_s: float = 60.0) -> None:
+    """Delete request folders older than FOLDER_MAX_AGE_S, every `every_s` seconds, for as long as the app runs."""
+    def loop() -> None:
+        while True:
+            sweep(FOLDER_MAX_AGE_S)
+            time.sleep(every_s)
+
+    if not any(t.name == "talkface-sweeper" for t in threading.enumerate()):
+        threading.Thread(target=loop, name="talkface-sweeper", daemon=True).start()
+
+
+def release(folder: str | None) -> None:
+    """Delete a request's folder once Gradio has its own copy of the result."""
+    if folder and Path(folder).parent == OUTPUT_DIR:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def check_audio_length(path: str) -> None:
+    from talkface.media import probe
+
+    duration = probe(path)["duration"]
+    if duration is not None and duration > MAX_AUDIO_SECONDS:
+        raise gr.Error(f"{upload_name(path)}: {duration:.0f} s of audio; this demo takes up to "
+                       f"{MAX_AUDIO_SECONDS:g} s")
+
+
+# -- the "photo + speech" tab ---------------------------------------------------------------------------------
+
 def generate(image_path: str | None, audio_path: str | None, audio2lmk: str, lmk2video: str, size: str,
-             blink: bool, head_motion: bool, seed: float) -> str:
+             blink: bool, head_motion: bool, seed: float) -> tuple[str, str]:
+    """(result video, its request folder): the folder is released once the video is served."""
     if not image_path:
         raise gr.Error("Please upload a face photo.")
     if not audio_path:
         raise gr.Error("Please upload or record a speech clip.")
-    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-    out = Path(tempfile.mkdtemp(dir=OUTPUT_DIR)) / "talkface.mp4"
+    names = {str(image_path): upload_name(image_path), str(audio_path): upload_name(audio_path)}
+    folder = new_request_folder()
+    out = folder / "talkface.mp4"
+    names[str(out)] = "the result video"
     try:
+        check_audio_length(audio_path)
+        if not 0 <= int(seed) < 2**32:
+            raise gr.Error(f"seed {int(seed)}: must be from 0 to {2**32 - 1}")
         synth = _synthesizer(audio2lmk, lmk2video, int(size))
         synth.synthesize_files(image_path, audio_path, out, seed=int(seed), blink=blink, head_motion=head_motion)
     except TalkfaceError as err:
-        raise gr.Error(str(err)) from None
-    return str(out)
+        release(str(folder))
+        raise gr.Error(friendly(str(err), names)) from None
+    except gr.Error as err:
+        release(str(folder))
+        raise gr.Error(friendly(err.message, names)) from None
+    except Exception as err:  # a bug: still one line, and no server paths
+        release(str(folder))
+        raise gr.Error(friendly(f"internal error ({type(err).__name__}: {err})", names)) from None
+    return str(out), str(folder)
 
 
-def build() -> gr.Blocks:
-    with gr.Blocks(title="talkface") as demo:
-        gr.Markdown("# talkface\nOne face photo + one speech recording → a talking-face video. Runs offline.")
+def synth_tab() -> None:
+    with gr.Tab("Photo + speech"):
         with gr.Row():
             with gr.Column():
-                image = gr.Image(label="Face photo", type="filepath", elem_id="photo")
-                audio = gr.Audio(label="Speech", sources=["upload", "microphone"], type="filepath", elem_id="speech")
+                image = photo_input(label="Face photo", elem_id="photo")
+                audio = gr.Audio(label=f"Speech (up to {MAX_AUDIO_SECONDS:g} s)", sources=["upload", "microphone"],
+                                 type="filepath", elem_id="speech")
                 with gr.Accordion("Options", open=False):
                     audio2lmk = gr.Dropdown(["auto", "phonetic", "learned"], value="auto", label="audio → landmarks")
                     lmk2video = gr.Dropdown(["auto", "warp", "learned"], value="auto", label="landmarks → video")
                     size = gr.Radio(["128", "256"], value="128", label="face crop size")
                     blink = gr.Checkbox(value=True, label="eye blinks")
                     head_motion = gr.Checkbox(value=True, label="head motion")
-                    seed = gr.Number(value=0, precision=0, label="seed")
+                    seed = gr.Number(value=0, precision=0, minimum=0, maximum=2**32 - 1, label="seed")
                 run = gr.Button("Generate", variant="primary", elem_id="generate")
             with gr.Column():
                 video = gr.Video(label="Result", elem_id="result")
         gr.Examples([[str(EXAMPLES / "face.png"), str(EXAMPLES / "speech.wav")]], inputs=[image, audio])
-        run.click(generate, [image, audio, audio2lmk, lmk2video, size, blink, head_motion, seed], video)
+        folder = gr.State(None)
+        run.click(generate, [image, audio, audio2lmk, lmk2video, size, blink, head_motion, seed], [video, folder]) \
+            .then(release, folder, None)
+
+
+TABS = [synth_tab]
+
+
+def build() -> gr.Blocks:
+    with gr.Blocks(title="talkface", delete_cache=(600, MAX_AGE_S)) as demo:
+        gr.Markdown("# talkface\nOne face photo + one speech recording → a talking-face video. Runs offline.\n\n"
+                    + LIMITS)
+        with gr.Tabs():
+            for tab in TABS:
+                tab()
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    start_sweeper()
     return demo
 
 
 if __name__ == "__main__":
-    build().queue().launch()
+    build().launch(max_file_size=f"{MAX_UPLOAD_MB}mb")

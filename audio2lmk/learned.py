@@ -152,8 +152,9 @@ class LearnedAudio2Lmk:
 def load_checkpoint(path: str | os.PathLike = SHIPPED_CHECKPOINT, device: str = "cpu") -> LearnedAudio2Lmk:
     """A LearnedAudio2Lmk from a safetensors checkpoint whose sidecar records the net's `arch`."""
     state, meta = read_checkpoint(path, device)
-    if "arch" not in meta:
-        raise CheckpointError(f"{path}: not an audio2lmk checkpoint (sidecar has no 'arch')")
+    if "arch" not in meta or meta.get("kind", "audio2lmk") != "audio2lmk":
+        raise CheckpointError(f"{path}: not an audio2lmk checkpoint (sidecar kind {meta.get('kind')!r}, "
+                              f"{'an' if 'arch' in meta else 'no'} 'arch')")
     net = build_model(meta["arch"])
     try:
         net.load_state_dict(state)

@@ -12,7 +12,6 @@ from math import gcd
 from typing import NamedTuple, Sequence
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from talkface.errors import MediaError
 
@@ -53,6 +52,8 @@ def to_mono_16k(wave: np.ndarray, sample_rate: int) -> np.ndarray:
         raise MediaError(f"audio: invalid sample rate {sample_rate}")
     sample_rate = int(round(sample_rate))
     if sample_rate != SAMPLE_RATE:
+        from scipy.signal import resample_poly  # ~0.5 s to import: only when a resample is needed
+
         g = gcd(sample_rate, SAMPLE_RATE)
         wave = resample_poly(wave, SAMPLE_RATE // g, sample_rate // g).astype(np.float32)
     return wave

@@ -1,4 +1,9 @@
-"""The `talkface` command. Each subcommand imports what it needs when it runs, so `--help` stays fast."""
+"""The `talkface` command. Each subcommand imports what it needs when it runs, so `--help` stays fast.
+
+Every failure ends in one line on stderr, `talkface: error: <what>: <problem>`, and a non-zero exit:
+1 for bad input or a failed job, 2 for a bad command line, 130 for Ctrl-C, 143 for SIGTERM (SIGHUP: 129);
+nothing partial is left beside the outputs (see talkface.safe_output).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import argparse
 import importlib
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -20,29 +26,69 @@ TRAINERS = {
 }
 
 
+OUT_HELP = ("output video: .mp4 (or .m4v, .mov, .mkv; other types are refused), H.264 + AAC at 25 fps, "
+            "at the photo's size (an odd width or height gains one pixel, a copy of the edge: H.264 4:2:0 "
+            "needs even sizes); never an input or a device")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line is one line (`talkface: error: ...`, exit 2), not usage + error."""
+
+    def error(self, message: str):
+        self.exit(2, f"talkface: error: {message} (see {self.prog} --help)\n")
+
+
+def _int_at_least(low: int, high: int | None = None):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(
+                f"{value} out of range (from {low}" + (f" to {high})" if high is not None else " up)"))
+        return value
+    parse.__name__ = "number"
+    return parse
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
 def _add_stage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lmk2video", default="auto",
                    help="warp | learned | PATH to a checkpoint (default auto = the shipped learned generator, "
                         "else the warp)")
     p.add_argument("--size", type=int, default=128, choices=(128, 256), help="face crop size (default 128)")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
-    p.add_argument("--face-index", type=int, default=None,
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N or mps (default cpu)")
+    p.add_argument("--face-index", type=_int_at_least(0), default=None,
                    help="which face to animate when the photo has several (0 = largest; default largest)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="talkface", description="Talking-face video from one photo and speech.")
+def _parser() -> _Parser:
+    parser = _Parser(prog="talkface", description="Talking-face video from one photo and speech.",
+                     epilog="Errors: one line on stderr naming the file and the problem; exit 1 (bad input), "
+                            "2 (bad command line), 130/143 (Ctrl-C / SIGTERM). Nothing partial is left behind.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("synth", help="photo + speech -> talking-face video")
-    p.add_argument("--image", required=True, help="face photo")
-    p.add_argument("--audio", required=True, help="speech recording (wav, flac, mp3, m4a, or a video's audio)")
-    p.add_argument("--out", required=True, help="output .mp4")
+    p.add_argument("--image", required=True, help="face photo (any common format; transparency over white)")
+    p.add_argument("--audio", required=True, help="speech recording (wav, flac, mp3, m4a, ogg, or a video's audio; "
+                                                  "any rate, any channels: the video carries it as it is)")
+    p.add_argument("--out", required=True, help=OUT_HELP)
     p.add_argument("--audio2lmk", default="auto",
                    help="phonetic | learned | PATH to a checkpoint (default: learned when shipped, else phonetic)")
     _add_stage_options(p)
-    p.add_argument("--seed", type=int, default=0, help="seed for blinks and head motion")
+    p.add_argument("--seed", type=_int_at_least(0, 2**32 - 1), default=0,
+                   help="seed for blinks and head motion (0 to 2^32-1)")
     p.add_argument("--no-blink", action="store_true", help="no eye blinks")
     p.add_argument("--still", action="store_true", help="no head motion")
     p.add_argument("--save-landmarks", default=None, help="also write the landmark track (.npz)")
@@ -50,8 +96,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("animate", help="photo + landmark track -> video (the face follows the track)")
     p.add_argument("--image", required=True, help="face photo")
     p.add_argument("--landmarks", required=True, help="landmark track .npz (see `talkface landmarks`)")
-    p.add_argument("--out", required=True, help="output .mp4")
-    p.add_argument("--audio", default=None, help="audio to mux into the video")
+    p.add_argument("--out", required=True, help=OUT_HELP)
+    p.add_argument("--audio", default=None,
+                   help="audio to mux into the video (its own rate and channels); shorter audio is padded with "
+                        "silence, longer audio is cut: the video always has every frame of the track")
     p.add_argument("--mode", default="auto", choices=("auto", "absolute", "relative"),
                    help="use the track's positions as they are, or transfer its motion onto the photo's face "
                         "(auto: absolute when the track starts on the photo's own face)")
@@ -60,16 +108,16 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("landmarks", help="video -> 68-point landmark track (.npz)")
     p.add_argument("video")
     p.add_argument("--out", required=True, help="output .npz")
-    p.add_argument("--detect-every", type=int, default=5, help="run the face detector every N frames")
+    p.add_argument("--detect-every", type=_int_at_least(1), default=5, help="run the face detector every N frames")
 
     p = sub.add_parser("prepare", help="prepare a corpus for training and evaluation")
     p.add_argument("corpus", choices=("grid",))
     p.add_argument("--root", required=True, help="GRID root folder")
     p.add_argument("--out", required=True, help="output folder (resumable)")
-    p.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1))
+    p.add_argument("--workers", type=_int_at_least(1), default=max(1, os.cpu_count() or 1))
     p.add_argument("--speakers", default=None, help="comma-separated speakers, e.g. s1,s2 (default all)")
     p.add_argument("--size", type=int, default=128, choices=(128, 256))
-    p.add_argument("--limit", type=int, default=None, help="only the first N clips (for a quick look)")
+    p.add_argument("--limit", type=_int_at_least(1), default=None, help="only the first N clips (for a quick look)")
 
     p = sub.add_parser("train", help="train a model from a YAML config (key=value overrides after it)")
     p.add_argument("stage", choices=sorted(TRAINERS))
@@ -87,14 +135,14 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--audio2lmk", default="auto")
     e.add_argument("--lmk2video", default="auto")
     e.add_argument("--oracle", action="store_true", help="also drive each clip with its real landmark track")
-    e.add_argument("--limit", type=int, default=None, help="only the first N clips of the split")
+    e.add_argument("--limit", type=_int_at_least(1), default=None, help="only the first N clips of the split")
     e.add_argument("--device", default="cpu")
     e.add_argument("--out", default="runs/eval_grid", help="folder for report.md/.json, ced.png, report.csv (per clip), videos")
     e = ev.add_parser("audio2lmk", help="landmark accuracy of an audio2lmk checkpoint vs the phonetic default and a still face")
     e.add_argument("--checkpoint", default=None, help="checkpoint (default: the shipped one)")
     e.add_argument("--split", default="test")
     e.add_argument("--prepared", default="data/prepared")
-    e.add_argument("--voice-shift", type=float, default=0.0, metavar="SEMITONES",
+    e.add_argument("--voice-shift", type=_finite_float, default=0.0, metavar="SEMITONES",
                    help="shift every clip's voice (pitch and formants, duration kept) by this many semitones: "
                         "a stand-in for speakers the models never heard")
     e.add_argument("--out", default="runs/eval_audio2lmk")
@@ -103,7 +151,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--split", default="test")
     e.add_argument("--prepared", default="data/prepared")
     e.add_argument("--grid-root", default=str(DEFAULT_GRID_ROOT))
-    e.add_argument("--limit", type=int, default=None)
+    e.add_argument("--limit", type=_int_at_least(1), default=None)
     e.add_argument("--out", default="runs/eval_lmk2video")
     e = ev.add_parser("wer", help="lipreader WER/CER of videos (GRID transcripts follow from the clip id)")
     e.add_argument("--videos", required=True, help="a folder of videos, or a text file listing video paths")
@@ -117,7 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--audio", default=None)
     p.add_argument("--size", type=int, default=128, choices=(128, 256))
     p.add_argument("--device", default="cpu")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=_int_at_least(1), default=3)
     return parser
 
 
@@ -139,11 +187,13 @@ def _cmd_prepare(args) -> None:
 def _cmd_landmarks(args) -> None:
     from talkface.landmarks.io import save_track
     from talkface.landmarks.track import track_video
-    from talkface.media import check_output_path, read_video
+    from talkface.media import read_video, require_file
+    from talkface.safe_output import TRACK_SUFFIXES, check_output
 
-    check_output_path(args.out)
+    require_file(args.video)
+    check_output(args.out, [args.video], TRACK_SUFFIXES)
     video = read_video(args.video, with_audio=False)
-    track = track_video(video.frames, detect_every=args.detect_every)
+    track = track_video(video.frames, detect_every=args.detect_every, name=args.video)
     save_track(args.out, track, video.fps, video.frames.shape[1:3])
     print(f"{args.out}: {len(track)} frames at {video.fps:g} fps")
 
@@ -170,12 +220,18 @@ def _cmd_animate(args) -> None:
 
 def _cmd_bench(args) -> None:
     from talkface.bench import run_bench
+    from talkface.safe_output import atomic_output, check_output
 
+    out = Path(args.out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)  # bench makes its folder (out/ by default)
+    except OSError:
+        pass  # check_output says why in one line
+    check_output(out, [args.image, args.audio], (".json",))
     report = run_bench(image=args.image, audio=args.audio, size=args.size, device=args.device,
                        repeats=args.repeats)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
+    with atomic_output(out) as tmp:
+        tmp.write_text(json.dumps(report, indent=2))
     for stage, seconds in report["stages_s"].items():
         print(f"{stage:>10}: {seconds * 1000:8.1f} ms")
     print(f"{'total':>10}: {report['total_s'] * 1000:8.1f} ms  -> {out}")
@@ -209,7 +265,9 @@ def _cmd_eval(args) -> None:
     elif args.target == "lmk2video":
         from lmk2video.evaluate import run_eval_lmk2video
 
-        run_eval_lmk2video(args.checkpoint, args.prepared, args.grid_root, args.split, args.out, limit=args.limit)
+        from lmk2video.learned import SHIPPED_CHECKPOINT as SHIPPED_GENERATOR
+
+        run_eval_lmk2video(args.checkpoint or SHIPPED_GENERATOR, args.prepared, args.grid_root, args.split, args.out, limit=args.limit)
     else:
         from talkface.lipreading.wer import run_eval_wer
 
@@ -231,16 +289,36 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _exit_code(err: KeyboardInterrupt) -> tuple[int, str]:
+    signum = getattr(err, "signum", signal.SIGINT)
+    return 128 + signum, signal.Signals(signum).name
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
+    from talkface.safe_output import install_signal_handlers
+
+    install_signal_handlers()  # SIGTERM/SIGHUP unwind like Ctrl-C: temp files are removed on the way out
     try:
+        args = parse(argv)
         COMMANDS[args.command](args)
     except TalkfaceError as err:
         print(f"talkface: error: {err}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("talkface: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        code, name = _exit_code(err)
+        out = getattr(locals().get("args"), "out", None)
+        print(f"talkface: error: interrupted ({name})" + (f"; {out} not written" if out else ""), file=sys.stderr)
+        return code
+    except MemoryError:
+        print("talkface: error: out of memory (input too large for this machine)", file=sys.stderr)
+        return 1
+    except Exception as err:  # a bug, not bad input: still one line unless asked for the traceback
+        if os.environ.get("TALKFACE_DEBUG"):
+            raise
+        detail = str(err).strip().splitlines()
+        print(f"talkface: error: internal error ({type(err).__name__}: {detail[0] if detail else 'no message'}); "
+              f"set TALKFACE_DEBUG=1 for the traceback", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -15,3 +15,7 @@ class NoFaceError(TalkfaceError):
 
 class CheckpointError(TalkfaceError):
     """A checkpoint is missing, unsafe or does not match the model."""
+
+
+class OutputError(MediaError):
+    """An output cannot (or must not) be written where asked."""

@@ -2,6 +2,8 @@
 frames pasted back into the photo and streamed to an mp4 with the speech muxed in.
 
 `Synthesizer` is the Python API shared by the CLI, the Gradio app, the benchmark and the evaluations.
+The `*_files` methods check every input and output before any model is loaded (a bad file is reported in
+well under a second), and models load on first use; importing this module imports no stage and no torch.
 """
 
 from __future__ import annotations
@@ -12,19 +14,23 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from tqdm import tqdm
 
-from talkface.errors import TalkfaceError
+from talkface.errors import MediaError, TalkfaceError
 from talkface.face_crop import CropTransform, FacePaster, crop_face, crop_transform, default_mask, face_mask
 from talkface.landmarks.detect import detect_landmarks
-from talkface.landmarks.io import load_track, save_track
+from talkface.landmarks.indices import interocular
+from talkface.landmarks.io import check_landmarks, load_track, save_track
 from talkface.landmarks.normalize import Similarity, from_normalised, to_normalised
-from talkface.media import check_output_path, read_audio, read_image, write_video
-from talkface.stages import load_audio2lmk, load_lmk2video
+from talkface.media import read_audio, read_image, require_file, write_video
+from talkface.progress import bar, phase
+from talkface.safe_output import OUTPUT_VIDEO_SUFFIXES, TRACK_SUFFIXES, check_distinct, check_output
+from talkface.stages import check_device, check_stage_spec, load_audio2lmk, load_lmk2video, require_device
 
 SAMPLE_RATE = 16000
 FPS = 25.0
 RENDER_CHUNK = 64  # frames generated and pasted per step: bounds memory for long recordings
+MAX_FACE_GROWTH = 8.0  # a track's face may be at most this many times the photo's (interocular distance)
+MIN_STAGE_SECONDS = 0.2  # shorter recordings reach audio2lmk padded with silence (its track is cut back)
 
 
 @dataclass
@@ -71,13 +77,37 @@ def track_starts_on(track: np.ndarray, landmarks: np.ndarray, tolerance: float =
 
 
 class Synthesizer:
-    """Photo + speech (or photo + landmark track) -> talking-face frames and mp4."""
+    """Photo + speech (or photo + landmark track) -> talking-face frames and mp4. Stage names and the device
+    are checked at once; the models load when first used."""
 
     def __init__(self, audio2lmk: str = "auto", lmk2video: str = "auto", size: int = 128, device: str = "cpu"):
         self.size = size
-        self.device = device
-        self.audio2lmk_name, self.audio2lmk = load_audio2lmk(audio2lmk, device)
-        self.lmk2video_name, self.lmk2video = load_lmk2video(lmk2video, device)
+        self.device = check_device(device)
+        self._specs = {"audio2lmk": check_stage_spec(audio2lmk, "audio2lmk"),
+                       "lmk2video": check_stage_spec(lmk2video, "lmk2video")}
+        self._stages: dict[str, tuple[str, object]] = {}
+
+    def _stage(self, which: str) -> tuple[str, object]:
+        if which not in self._stages:
+            load = load_audio2lmk if which == "audio2lmk" else load_lmk2video
+            self._stages[which] = load(self._specs[which], self.device)
+        return self._stages[which]
+
+    @property
+    def audio2lmk(self):
+        return self._stage("audio2lmk")[1]
+
+    @property
+    def audio2lmk_name(self) -> str:
+        return self._stage("audio2lmk")[0]
+
+    @property
+    def lmk2video(self):
+        return self._stage("lmk2video")[1]
+
+    @property
+    def lmk2video_name(self) -> str:
+        return self._stage("lmk2video")[0]
 
     # -- stages ---------------------------------------------------------------------------------
     def source_face(self, image: np.ndarray, face_index: int | None = None, name: str = "image") -> SourceFace:
@@ -87,12 +117,15 @@ class Synthesizer:
 
     def landmarks_from_audio(self, wave: np.ndarray, sample_rate: int, source: SourceFace, seed: int = 0,
                              blink: bool = True, head_motion: bool = True) -> np.ndarray:
+        expected = n_video_frames(len(wave), sample_rate)
+        shortest = int(np.ceil(MIN_STAGE_SECONDS * sample_rate))
+        if len(wave) < shortest:  # a few ms of audio: the stages need some context; the extra frames are cut
+            wave = np.concatenate([wave, np.zeros(shortest - len(wave), np.float32)])
         track = self.audio2lmk(wave, sample_rate, source.landmarks, fps=FPS, blink=blink,
                                head_motion=head_motion, seed=seed)
-        expected = n_video_frames(len(wave), sample_rate)
-        if len(track) != expected:  # the contract; a stage that breaks it is a bug, not bad input
-            raise RuntimeError(f"audio2lmk returned {len(track)} frames, expected {expected}")
-        return track
+        if len(track) != n_video_frames(len(wave), sample_rate):  # the contract; breaking it is a bug, not bad input
+            raise RuntimeError(f"audio2lmk returned {len(track)} frames, expected {n_video_frames(len(wave), sample_rate)}")
+        return track[:expected]
 
     def render(self, source: SourceFace, track: np.ndarray, progress: bool = False) -> Iterator[np.ndarray]:
         """Full-resolution frames for a track in photo coordinates, generated chunk by chunk."""
@@ -100,7 +133,7 @@ class Synthesizer:
         base_mask = default_mask(self.size)
         paster = FacePaster(source.image, source.transform, source.crop)
         generate = self.lmk2video.stream(source.crop, source.crop_landmarks)  # carries temporal state
-        bar = tqdm(total=len(track), unit="frame", disable=not progress, desc="render")
+        frames_bar = bar(len(track), "render", progress)
         for start in range(0, len(track), RENDER_CHUNK):
             targets = crop_track[start:start + RENDER_CHUNK]
             crops = generate(targets)
@@ -108,48 +141,92 @@ class Synthesizer:
                 # the default ellipse, widened to wherever the target face moved (head motion, open jaw)
                 mask = np.maximum(base_mask, face_mask(target, self.size))
                 yield paster.paste(crop, mask)
-            bar.update(len(targets))
-        bar.close()
+            frames_bar.update(len(targets))
+        frames_bar.close()
+
+    def load(self, progress: bool = False, audio2lmk: bool = True) -> None:
+        """Load the models now (they otherwise load on first use)."""
+        require_device(self.device)
+        with phase("loading models", progress):
+            if audio2lmk:
+                self._stage("audio2lmk")
+            self._stage("lmk2video")
 
     # -- whole jobs -----------------------------------------------------------------------------
     def synthesize(self, image: np.ndarray, wave: np.ndarray, sample_rate: int, out: str | os.PathLike | None,
                    face_index: int | None = None, seed: int = 0, blink: bool = True, head_motion: bool = True,
                    save_landmarks: str | os.PathLike | None = None, progress: bool = False,
-                   image_name: str = "image") -> Result:
+                   image_name: str = "image", audio_name: str = "audio",
+                   audio_file: str | os.PathLike | None = None) -> Result:
+        """`audio_file`, when given, is the recording `wave` was read from: its own audio (rate, channels)
+        goes into the video; the models always get `wave`."""
         if len(wave) == 0:
-            raise TalkfaceError("audio: no samples (empty recording)")
-        source = self.source_face(image, face_index, image_name)
-        track = self.landmarks_from_audio(wave, sample_rate, source, seed, blink, head_motion)
+            raise MediaError(f"{audio_name}: no samples (empty recording)")
+        if not np.isfinite(wave).all():
+            raise MediaError(f"{audio_name}: audio contains NaN or infinite samples")
+        with phase("finding the face", progress):
+            source = self.source_face(image, face_index, image_name)
+        self.load(progress)
+        with phase(f"speech -> landmarks ({len(wave) / sample_rate:.1f} s of audio)", progress):
+            track = self.landmarks_from_audio(wave, sample_rate, source, seed, blink, head_motion)
         if save_landmarks:
             save_track(save_landmarks, track, FPS, image.shape[:2])
-        write_video(out, self.render(source, track, progress), FPS, audio=wave, sample_rate=sample_rate)
+        write_video(out, self.render(source, track, progress), FPS, n_frames=len(track),
+                    audio=audio_file if audio_file is not None else wave, sample_rate=sample_rate)
         return Result(Path(out), len(track), len(wave) / sample_rate, self.audio2lmk_name, self.lmk2video_name)
 
     def synthesize_files(self, image_path, audio_path, out, **options) -> Result:
-        check_output_path(out)
+        """Check inputs and outputs (before any model loads), then synthesize; the video carries the
+        recording's own audio."""
+        require_file(image_path)
+        require_file(audio_path)
+        inputs = [image_path, audio_path]
+        out = check_output(out, inputs, OUTPUT_VIDEO_SUFFIXES)
         if options.get("save_landmarks"):
-            check_output_path(options["save_landmarks"])
+            check_output(options["save_landmarks"], inputs, TRACK_SUFFIXES)
+            check_distinct(out, options["save_landmarks"])
         image = read_image(image_path)
-        wave = read_audio(audio_path, SAMPLE_RATE)
-        return self.synthesize(image, wave, SAMPLE_RATE, out, image_name=str(image_path), **options)
+        with phase("reading the recording", options.get("progress", False)):
+            wave = read_audio(audio_path, SAMPLE_RATE)
+        return self.synthesize(image, wave, SAMPLE_RATE, out, image_name=str(image_path), audio_name=str(audio_path),
+                               audio_file=audio_path, **options)
 
     def animate(self, image: np.ndarray, track: np.ndarray, out: str | os.PathLike, fps: float = FPS,
-                audio: np.ndarray | None = None, mode: str = "auto", face_index: int | None = None,
-                progress: bool = False, image_name: str = "image") -> Result:
+                audio: np.ndarray | str | os.PathLike | None = None, mode: str = "auto",
+                face_index: int | None = None, progress: bool = False, image_name: str = "image",
+                track_name: str = "track", audio_rate: int = SAMPLE_RATE) -> Result:
+        """Frames following `track`; `audio` (a waveform at audio_rate, or a media file) is muxed in, padded
+        with silence when shorter than the track: the video keeps every frame of the track."""
+        track = check_landmarks(track, track_name)
+        if not (np.isfinite(fps) and fps > 0):
+            raise MediaError(f"{track_name}: invalid frame rate {fps}")
         source = self.source_face(image, face_index, image_name)
         if mode == "auto":
             mode = "absolute" if track_starts_on(track, source.landmarks) else "relative"
         if mode == "relative":
             track = retarget(track, source.landmarks)
-        write_video(out, self.render(source, track, progress), fps, audio=audio, sample_rate=SAMPLE_RATE)
+        growth = interocular(track) / interocular(source.landmarks)
+        if growth.max() > MAX_FACE_GROWTH:
+            first = int(np.argmax(growth > MAX_FACE_GROWTH))
+            raise TalkfaceError(f"{track_name}: frame {first} puts a face {growth[first]:.0f}x the "
+                                f"size of the photo's ({mode} landmarks); use a track of a similar face size"
+                                + (" or --mode relative" if mode == "absolute" else ""))
+        self.load(progress, audio2lmk=False)
+        write_video(out, self.render(source, track, progress), fps, audio=audio, sample_rate=audio_rate,
+                    n_frames=len(track))
         duration = len(track) / fps
         return Result(Path(out), len(track), duration, "given track", self.lmk2video_name, mode)
 
     def animate_files(self, image_path, track_path, out, audio=None, **options) -> Result:
-        check_output_path(out)
+        """Check inputs and outputs (before any model loads), then animate."""
+        require_file(image_path)
+        require_file(track_path)
+        if audio is not None:
+            require_file(audio)
+        out = check_output(out, [image_path, track_path, audio], OUTPUT_VIDEO_SUFFIXES)
         image = read_image(image_path)
         track = load_track(track_path)
-        wave = read_audio(audio, SAMPLE_RATE) if audio else None
-        return self.animate(image, track.landmarks, out, fps=track.fps, audio=wave,
-                            image_name=str(image_path), **options)
-
+        if audio is not None:
+            read_audio(audio, SAMPLE_RATE)  # decodable, finite: checked now rather than after the render
+        return self.animate(image, track.landmarks, out, fps=track.fps, audio=audio,
+                            image_name=str(image_path), track_name=str(track_path), **options)

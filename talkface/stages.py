@@ -3,20 +3,60 @@
 Part of the pipeline layer: the only place besides pipeline.py that imports both stage packages.
 `auto` means the shipped learned checkpoint when there is one, else the training-free default
 (`phonetic` for audio2lmk, `warp` for lmk2video).
+
+The stage packages (and torch) are imported only when a model is loaded: `check_stage_spec` and
+`check_device` are cheap, so a command can reject bad options before loading anything.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Callable
 
-import audio2lmk
-import lmk2video
-from talkface.errors import CheckpointError
+from talkface.errors import CheckpointError, TalkfaceError
+
+DEFAULTS = {"audio2lmk": "phonetic", "lmk2video": "warp"}
+
+
+def check_stage_spec(spec: str, stage: str) -> str:
+    """`spec` unchanged when it is a stage name or an existing .safetensors file; a one-line error otherwise."""
+    if spec in (DEFAULTS[stage], "learned", "auto"):
+        return spec
+    path = Path(spec)
+    if not path.is_file():
+        raise CheckpointError(f"--{stage} {spec}: not '{DEFAULTS[stage]}', 'learned', 'auto' or an existing "
+                              f"checkpoint file")
+    if path.suffix != ".safetensors":
+        raise CheckpointError(f"{path}: expected a .safetensors checkpoint (pickled weights are not loaded)")
+    return spec
+
+
+def check_device(device: str) -> str:
+    """`device` unchanged when it names a torch device kind this project runs on (cpu, cuda, cuda:N, mps)."""
+    if not re.fullmatch(r"cpu|cuda(:\d+)?|mps", str(device)):
+        raise TalkfaceError(f"--device {device}: unknown device; use cpu, cuda, cuda:N or mps")
+    return device
+
+
+def require_device(device: str) -> None:
+    """One-line error when the device is not there (imports torch: call it when loading)."""
+    import torch
+
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise TalkfaceError(f"--device {device}: CUDA is not available here (torch {torch.__version__}, "
+                                f"{'no CUDA build' if torch.version.cuda is None else 'no GPU found'}); use --device cpu")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise TalkfaceError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) found")
+    elif device == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise TalkfaceError("--device mps: MPS is not available here; use --device cpu")
 
 
 def _resolve(spec: str, default_name: str, default_factory: Callable, shipped: Path, loader: Callable,
              stage: str, device: str):
+    require_device(device)
     if spec == default_name or (spec == "auto" and not shipped.is_file()):
         return default_name, default_factory()
     if spec in ("learned", "auto"):
@@ -25,17 +65,19 @@ def _resolve(spec: str, default_name: str, default_factory: Callable, shipped: P
                                   f"use --{stage} {default_name} or give a checkpoint path")
         path = shipped
     else:
-        path = Path(spec)
-        if not path.is_file():
-            raise CheckpointError(f"--{stage} {spec}: not '{default_name}', 'learned' or an existing checkpoint file")
+        path = Path(check_stage_spec(spec, stage))
     return f"learned:{path.name}", loader(path, device=device)
 
 
 def load_audio2lmk(spec: str = "auto", device: str = "cpu"):
+    import audio2lmk
+
     return _resolve(spec, "phonetic", audio2lmk.PhoneticAudio2Lmk, audio2lmk.SHIPPED_CHECKPOINT,
                     audio2lmk.load_checkpoint, "audio2lmk", device)
 
 
 def load_lmk2video(spec: str = "auto", device: str = "cpu"):
+    import lmk2video
+
     return _resolve(spec, "warp", lambda: lmk2video.WarpGenerator(device=device), lmk2video.SHIPPED_CHECKPOINT,
                     lmk2video.load_checkpoint, "lmk2video", device)

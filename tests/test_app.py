@@ -91,3 +91,66 @@ def test_app_shows_a_one_line_error_for_a_photo_without_a_face(tmp_path):
     with pytest.raises(gr.Error) as err:
         app.generate(str(blank), str(REPO / "examples" / "speech.wav"), "phonetic", "warp", "128", True, True, 0)
     assert "no face found" in str(err.value) and "\n" not in str(err.value)
+
+
+def _gradio_upload(tmp_path, name: str) -> Path:
+    """A file where Gradio puts uploads: <temp>/gradio/<hash>/<original name>."""
+    folder = tmp_path / "gradio" / "3f2a9c0d"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
+def test_app_errors_name_the_upload_never_a_server_path(tmp_path, monkeypatch):
+    import numpy as np
+    import soundfile as sf
+    import gradio as gr
+    sys.path.insert(0, str(REPO))
+    import app
+    monkeypatch.setattr(app, "OUTPUT_DIR", tmp_path / "talkface-app")
+    notes = _gradio_upload(tmp_path, "my notes.png")
+    notes.write_text("not an image")
+    click = _gradio_upload(tmp_path, "one sample.wav")
+    sf.write(click, np.full(1, 0.1, np.float32), 16000)
+    long = _gradio_upload(tmp_path, "long talk.wav")
+    sf.write(long, np.zeros(int(16000 * (app.MAX_AUDIO_SECONDS + 1)), np.float32), 16000)
+    face = _gradio_upload(tmp_path, "face.png")
+    face.write_bytes((REPO / "examples" / "face.png").read_bytes())
+    for image, audio, expected in ((notes, click, "my notes.png: not a readable image"),
+                                   (face, long, f"long talk.wav: {app.MAX_AUDIO_SECONDS + 1:.0f} s of audio"),
+                                   (face, notes, "my notes.png: no audio track")):
+        with pytest.raises(gr.Error) as err:
+            app.generate(str(image), str(audio), "phonetic", "warp", "128", True, True, 0)
+        message = err.value.message
+        assert message.startswith(expected) and "\n" not in message and str(tmp_path) not in message, message
+    assert not list((tmp_path / "talkface-app").iterdir())  # failed requests leave no folder
+    # a single sample of audio still makes a video; its folder goes once the result is served
+    out, folder = app.generate(str(face), str(click), "phonetic", "warp", "128", True, True, 0)
+    assert Path(out).is_file() and Path(out).parent == Path(folder)
+    app.release(folder)
+    assert not Path(folder).exists()
+
+
+def test_app_sweeps_stale_request_folders_and_queues(tmp_path, monkeypatch):
+    sys.path.insert(0, str(REPO))
+    import app
+    monkeypatch.setattr(app, "OUTPUT_DIR", tmp_path / "talkface-app")
+    stale, fresh = app.new_request_folder(), app.new_request_folder()
+    old = time.time() - app.FOLDER_MAX_AGE_S - 5
+    os.utime(stale, (old, old))
+    app.sweep(app.FOLDER_MAX_AGE_S)
+    assert not stale.exists() and fresh.exists()
+    demo = app.build()
+    assert demo._queue.max_size == app.QUEUE_SIZE and app.QUEUE_SIZE >= 5
+    assert app.LIMITS in str(demo.config)  # the caps are stated on the page
+
+
+def test_app_over_http_names_a_non_image_upload(app_url, tmp_path):
+    client_module = pytest.importorskip("gradio_client")
+    notes = tmp_path / "holiday notes.png"
+    notes.write_text("not an image at all")
+    client = client_module.Client(app_url, verbose=False)
+    with pytest.raises(Exception) as err:
+        client.predict(client_module.handle_file(str(notes)), client_module.handle_file(str(REPO / "examples" / "speech.wav")),
+                       "phonetic", "warp", "128", True, True, 0, api_name="/generate")
+    assert "holiday notes.png: not a readable image" in str(err.value)
+    assert "/tmp" not in str(err.value)

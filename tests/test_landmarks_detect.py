@@ -1,7 +1,9 @@
 """Detector plumbing that needs no corpus: model files, errors, the FAN guard."""
 import sys
 import types
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -76,3 +78,19 @@ def test_fan_without_the_package_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "face_alignment", None)  # import fails
     with pytest.raises(TalkfaceError, match="pip install face-alignment"):
         FanDetector()
+
+
+def test_the_shipped_hog_detector_is_dlibs_own():
+    import dlib
+
+    from talkface.landmarks.detect import _hog_detector
+    from talkface.media import read_image
+
+    photo = read_image(Path(__file__).resolve().parents[1] / "examples" / "face.png")
+    gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
+    noise = np.random.default_rng(0).integers(0, 255, (240, 320), dtype=np.uint8)
+    for image in (gray, cv2.resize(gray, (200, 200)), noise):
+        for upsample in (0, 1):
+            ours = _hog_detector().run(image, upsample, -0.5)
+            theirs = dlib.get_frontal_face_detector().run(image, upsample, -0.5)
+            assert list(ours[0]) == list(theirs[0]) and np.allclose(ours[1], theirs[1]) and ours[2] == theirs[2]

@@ -71,7 +71,7 @@ def test_landmarks_on_the_first_frame_sit_in_the_face(bbaf2n):
 def test_no_face_in_a_blank_frame(bbaf2n):
     with pytest.raises(NoFaceError, match="grey.png: no face found"):
         detect_landmarks(np.full_like(bbaf2n[0], 128), name="grey.png")
-    with pytest.raises(NoFaceError, match="face_index 1 out of range, 1 face"):
+    with pytest.raises(NoFaceError, match="face index 1 out of range: 1 face"):
         detect_landmarks(bbaf2n[0], face_index=1)
 
 

@@ -1,25 +1,26 @@
 """68-point facial landmarks: detection, tracking, normalisation, heatmaps and track files.
 
-heatmaps is not re-exported: it imports torch (~1 s), which detection and tracking do not need.
+Names are imported on first use (PEP 562), so importing one submodule does not import them all:
+tracking pulls scipy.ndimage (~0.3 s) and heatmaps torch (~1 s), which most callers never need.
 """
-from talkface.landmarks.detect import (
-    DlibDetector,
-    Face,
-    FaceDetector,
-    FanDetector,
-    detect_landmarks,
-    dlib_model_path,
-    get_detector,
-    predict_shape,
-)
-from talkface.landmarks.indices import eye_centres, interocular, mouth_opening
-from talkface.landmarks.io import Track, load_track, save_track
-from talkface.landmarks.normalize import MEAN_SHAPE, Similarity, fit_similarity, from_normalised, to_normalised
-from talkface.landmarks.track import smooth_track, track_video
+from __future__ import annotations
 
-__all__ = [
-    "DlibDetector", "Face", "FaceDetector", "FanDetector", "MEAN_SHAPE", "Similarity", "Track",
-    "detect_landmarks", "dlib_model_path", "eye_centres", "fit_similarity", "from_normalised",
-    "get_detector", "interocular", "load_track", "mouth_opening", "predict_shape", "save_track",
-    "smooth_track", "to_normalised", "track_video",
-]
+import importlib
+
+_EXPORTS = {
+    "DlibDetector": "detect", "Face": "detect", "FaceDetector": "detect", "FanDetector": "detect",
+    "detect_landmarks": "detect", "dlib_model_path": "detect", "get_detector": "detect", "predict_shape": "detect",
+    "eye_centres": "indices", "interocular": "indices", "mouth_opening": "indices",
+    "Track": "io", "load_track": "io", "save_track": "io",
+    "MEAN_SHAPE": "normalize", "Similarity": "normalize", "fit_similarity": "normalize",
+    "from_normalised": "normalize", "to_normalised": "normalize",
+    "smooth_track": "track", "track_video": "track",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
