@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from scipy.ndimage import uniform_filter1d
 
+from audio2lmk.calibration import active_frames, amplitude_gain
 from audio2lmk.features import MODEL_FPS, SAMPLE_RATE, frames_for, model_mel, silence_gate, utterance_level
 from audio2lmk.head_pose import apply_pose
 from audio2lmk.idle import apply_blinks, apply_head_motion, blink_curve
@@ -81,8 +82,11 @@ class LearnedAudio2Lmk:
         self.device = torch.device(device)
         self.net = net.to(self.device).eval()
         self.meta = meta or {}
-        # A scale on the predicted motion fitted after training (amplitude calibration), 1 = as trained.
-        self.motion_gain = float(self.meta.get("calibration", {}).get("motion_gain", 1.0))
+        # Amplitude calibration fitted after training (audio2lmk.calibration): a fixed scale on the motion
+        # and/or the real opening spread each utterance's motion is brought up to.
+        calibration = self.meta.get("calibration", {})
+        self.motion_gain = float(calibration.get("motion_gain", 1.0))
+        self.opening_std = calibration.get("opening_std")
         self._decoder: PhoneDecoder | None = None  # phone-input nets only, built on first use
         self._decoder_lock = threading.Lock()
 
@@ -142,7 +146,9 @@ class LearnedAudio2Lmk:
             total[start:start + size] += w
         outputs /= total
         gate = silence_gate(wave16k, n)
-        motion = self.net.decode(outputs).cpu().numpy() * (self.motion_gain * gate[:, None, None])
+        motion = self.net.decode(outputs).cpu().numpy()
+        gain = self.motion_gain * amplitude_gain(motion, active_frames(mel, gate), self.opening_std)
+        motion = motion * (gain * gate[:, None, None])
         if not self.predicts_head_pose:
             return motion, None
         slow_gate = uniform_filter1d(gate, POSE_GATE_FRAMES, mode="nearest")

@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from talkface import grid
 from talkface.errors import NoFaceError, TalkfaceError
+from talkface.landmarks.indices import STABLE_POINTS, interocular
 from talkface.landmarks.track import track_video
 from talkface.media import VIDEO_SUFFIXES, probe, read_audio, read_image, read_video
 from talkface.metrics.mouth import (amplitude_ratio, excess_opening, opening, pearson, resample_series,
@@ -122,6 +123,7 @@ class Rendered:
     frames: np.ndarray  # (n, H, W, 3) generated at 25 fps (a broadcast view for the copy floor)
     landmarks: np.ndarray  # (n, 68, 2) re-detected on the frames (NaN if no face was found)
     track: np.ndarray | None = None  # the audio2lmk track the frames were rendered from
+    moving_track: np.ndarray | None = None  # voices: the same speech with head motion on (not rendered)
 
     @cached_property
     def opening(self) -> np.ndarray:
@@ -154,7 +156,10 @@ class AudioMethod:
         source = self.synth.source_face(case.photo, name=case.name)
         track = self.synth.landmarks_from_audio(case.audio, SAMPLE_RATE, source, blink=False, head_motion=False)
         frames = np.stack(list(self.synth.render(source, track)))
-        return Rendered(self.name, frames, _redetect(frames, f"{case.name} ({self.name})"), track)
+        moving = None
+        if isinstance(case, VoiceCase):  # how the head moves with speech it never heard
+            moving = self.synth.landmarks_from_audio(case.audio, SAMPLE_RATE, source, blink=False, head_motion=True)
+        return Rendered(self.name, frames, _redetect(frames, f"{case.name} ({self.name})"), track, moving)
 
 
 class CopyFirstFrame:
@@ -200,13 +205,30 @@ def mouth_vs_speech(case: VoiceCase, out: Rendered) -> dict:
             "digit_peaks": peaks}
 
 
+def head_motion(case: VoiceCase, out: Rendered) -> dict:
+    """Head motion of the track with head motion on, from the stable points' centroid in interocular units of
+    the photo: sway (std over time), jitter (mean frame-to-frame change of the velocity) and drift (where the
+    head is over the last 0.5 s vs the photo). Empty for methods without a moving track."""
+    if out.moving_track is None:
+        return {}
+    stable = out.moving_track[:, list(STABLE_POINTS)].astype(np.float64)
+    unit = float(interocular(out.moving_track[0].astype(np.float64)))
+    centre = stable.mean(axis=1) / unit
+    tail = max(1, int(0.5 * FPS))
+    return {"head_sway": float(np.linalg.norm(centre.std(axis=0))),
+            "head_jitter": float(np.linalg.norm(np.diff(centre, 2, axis=0), axis=1).mean()) if len(centre) > 2 else 0.0,
+            "head_drift": float(np.linalg.norm(centre[-tail:].mean(axis=0) - centre[0]))}
+
+
 VIDEO_MEASURES: list[Measure] = [Measure("mouth", [
     ("corr", "mouth-open corr", "{:.3f}"), ("amp_ratio", "amp ratio", "{:.2f}"),
     ("silence_open", "silence open (gen)", "{:.3f}"), ("real_silence_open", "silence open (real)", "{:.3f}")],
     mouth_vs_real)]
 VOICE_MEASURES: list[Measure] = [Measure("mouth", [
     ("env_corr", "corr with envelope", "{:.3f}"), ("gen_std", "opening std", "{:.3f}"),
-    ("silence_open", "silence open", "{:.3f}")], mouth_vs_speech)]
+    ("silence_open", "silence open", "{:.3f}")], mouth_vs_speech),
+    Measure("head", [("head_sway", "head sway", "{:.3f}"), ("head_jitter", "head jitter", "{:.4f}"),
+                     ("head_drift", "head drift", "{:.3f}")], head_motion)]
 
 
 # -- data --------------------------------------------------------------------------------------------
@@ -346,7 +368,9 @@ def markdown(report: dict) -> str:
               "above the clip's closed level (5th percentile), generated and real. Voices: corr with envelope = "
               "Pearson of the opening with the frame RMS level in dB above the noise floor; opening std in "
               "interocular units (real talking clips: see `real_std` in report.json); digit spread = across "
-              "speakers, std / mean of each digit's peak opening, averaged over digits."]
+              "speakers, std / mean of each digit's peak opening, averaged over digits. Head (voices, head motion on, not "
+              "rendered): centroid of the stable points in interocular units: sway = its std, jitter = mean |second "
+              "difference| per frame, drift = last 0.5 s vs the photo."]
     return "\n".join(lines) + "\n"
 
 

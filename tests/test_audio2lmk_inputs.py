@@ -120,3 +120,38 @@ def test_training_smoke_on_speaker_free_inputs_with_the_amplitude_loss(tmp_path)
     log = (tmp_path / "run" / "log.csv").read_text().splitlines()
     assert "amplitude" in log[0] and len(log) == 3
     assert load_checkpoint(best).net.features == "phones+cepstra"
+
+
+def test_amplitude_calibration_scales_up_only_and_only_on_enough_speech():
+    from audio2lmk.calibration import INNER_ROWS, MAX_GAIN, MIN_ACTIVE_FRAMES, amplitude_gain, fit_target, inner_gap
+
+    motion = np.zeros((100, len(MOVING), 2), np.float32)
+    lower = [lo for _, lo in INNER_ROWS]
+    motion[:, lower, 1] = (0.02 * np.sin(np.arange(100) / 3.0))[:, None]  # lower lip down and up
+    spread = inner_gap(motion).std()
+    assert spread == pytest.approx(0.02 / np.sqrt(2), rel=0.05)
+    active = np.ones(100, bool)
+    assert amplitude_gain(motion, active, 1.5 * spread) == pytest.approx(1.5)
+    assert amplitude_gain(motion, active, 0.5 * spread) == 1.0  # never shrinks
+    assert amplitude_gain(motion, active, 10 * spread) == MAX_GAIN
+    assert amplitude_gain(motion, active, None) == 1.0
+    few = np.zeros(100, bool)
+    few[:MIN_ACTIVE_FRAMES - 1] = True
+    assert amplitude_gain(motion, few, 2 * spread) == 1.0  # too little speech to measure
+    mel = model_mel(speech_like(4.0), 100)
+    assert fit_target([(mel, motion), (mel, 2 * motion)]) == pytest.approx(1.5 * spread, rel=0.2)
+
+
+def test_calibrated_checkpoint_opens_wider_on_speech_and_stays_closed_in_silence(tmp_path):
+    net = _tiny("cepstra")
+    plain = LearnedAudio2Lmk(net)
+    wave = speech_like(3.0, seed=3)
+    spread = np.std(mouth_opening(plain(wave, SAMPLE_RATE, face(100.0, 0.0, (200.0, 180.0), 1), blink=False,
+                                        head_motion=False)))
+    path = save_checkpoint(tmp_path / "cal", net.state_dict(), {"arch": net.arch, "calibration": {"opening_std": 1.0}})
+    calibrated = load_checkpoint(path)
+    source = face(100.0, 0.0, (200.0, 180.0), 1)
+    wider = np.std(mouth_opening(calibrated(wave, SAMPLE_RATE, source, blink=False, head_motion=False)))
+    assert wider > 1.5 * spread
+    silent = calibrated(np.zeros(SAMPLE_RATE, np.float32), SAMPLE_RATE, source, blink=False, head_motion=False)
+    assert np.abs(silent - source[None]).max() < 1e-3
