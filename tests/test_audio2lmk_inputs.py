@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from audio2lmk.augment import perturb_phones, warp_frequency
+from audio2lmk.augment import perturb_phones
 from audio2lmk.features import SAMPLE_RATE, model_mel
 from audio2lmk.inputs import (N_CEPSTRA, SILENCE_PHONE, cepstra, envelope, n_inputs, net_input, phone_ids)
 from audio2lmk.learned import LearnedAudio2Lmk, load_checkpoint
