@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from talkface import grid
 from talkface.errors import NoFaceError, TalkfaceError
+from talkface.landmarks.detect import detect_landmarks
 from talkface.landmarks.indices import STABLE_POINTS, interocular
 from talkface.landmarks.track import track_video
 from talkface.media import VIDEO_SUFFIXES, probe, read_audio, read_image, read_video
@@ -148,9 +149,9 @@ class AudioMethod:
 
     def __init__(self, audio2lmk: str, lmk2video: str = "warp", device: str = "cpu"):
         self.synth = Synthesizer(audio2lmk=audio2lmk, lmk2video=lmk2video, device=device)
-        self.name = audio2lmk if audio2lmk in ("phonetic", "auto") else Path(audio2lmk).name
-        if audio2lmk == "auto":
-            self.name = f"auto ({self.synth.audio2lmk_name})"
+        self.name = audio2lmk if audio2lmk == "phonetic" else Path(audio2lmk).name
+        if audio2lmk in ("auto", "learned"):
+            self.name = f"{audio2lmk} ({self.synth.audio2lmk_name})"
 
     def render(self, case) -> Rendered:
         source = self.synth.source_face(case.photo, name=case.name)
@@ -170,8 +171,6 @@ class CopyFirstFrame:
         self._landmarks: dict[str, np.ndarray] = {}
 
     def render(self, case) -> Rendered:
-        from talkface.landmarks.detect import detect_landmarks
-
         key = getattr(case, "photo_name", case.name)
         if key not in self._landmarks:
             self._landmarks[key] = detect_landmarks(case.photo, name=case.name)

@@ -166,3 +166,5 @@ def test_eval_people_on_a_tiny_dev_subset(tmp_path):
     assert 0.1 < grid["phonetic"]["amp_ratio"] < 3.0
     voice = report["voices"]["s2"]["phonetic"]
     assert voice["clips"] == 1 and voice["env_corr"] > 0.3 and voice["gen_std"] > 0.005
+    assert 0.0 < voice["head_sway"] < 0.1 and voice["head_drift"] < 0.1  # the phonetic default's gentle sway
+    assert np.isnan(report["voices"]["s2"]["copy first frame"]["head_sway"])  # no head track for the floor
