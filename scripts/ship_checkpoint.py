@@ -6,6 +6,9 @@
 The sidecar keeps everything training recorded (config, data split, steps, hardware, validation) and
 gains `shipped_from` and `test`: the summary of each evaluation JSON (from `talkface eval audio2lmk`
 or `talkface eval lmk2video`), keyed by its file name, with the command's split and clip count.
+`--people report.json` (from `talkface eval people`) adds the dev-set tables under `people`;
+`--calibrate PREPARED` (audio2lmk) fits the amplitude calibration (audio2lmk.calibration) on the
+checkpoint's own training clips and records it under `calibration`.
 """
 
 from __future__ import annotations
@@ -28,17 +31,45 @@ def evaluation_summary(path: Path) -> dict:
     return summary
 
 
+def people_summary(path: Path) -> dict:
+    report = json.loads(path.read_text())
+    return {k: report[k] for k in ("command", "protocol", "methods", "skipped", "videos", "voices", "seconds")}
+
+
+def fit_calibration(meta: dict, prepared: Path) -> dict:
+    """Real opening spread over speech frames of the checkpoint's training clips (not its validation ones)."""
+    from audio2lmk.calibration import fit_target
+    from audio2lmk.train import load_clips
+    from talkface import grid
+    from talkface.prepared import PreparedSet
+
+    data = PreparedSet(prepared)
+    val = set(meta["data"]["val_ids"])
+    ids = [i for i in data.ids(grid.read_split(meta["data"]["split_file"])) if i not in val]
+    clips = load_clips(data, ids)
+    return {"opening_std": fit_target([(c.mel, c.motion) for c in clips]), "fitted_on": f"{len(ids)} training clips "
+            f"of {meta['data']['split_file']}", "rule": "per utterance, motion scaled by clip(opening_std / predicted "
+            "spread over speech frames, 1, 2)"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", type=Path, help="trained .safetensors (its .json sidecar beside it)")
     parser.add_argument("target", type=Path, help="where the package loads it from")
     parser.add_argument("--eval", type=Path, action="append", default=[], help="evaluation JSON(s) of this checkpoint")
+    parser.add_argument("--people", type=Path, default=None, help="`talkface eval people` report.json with it")
+    parser.add_argument("--calibrate", type=Path, default=None, metavar="PREPARED",
+                        help="fit the audio2lmk amplitude calibration on this prepared set's training clips")
     args = parser.parse_args()
     if args.checkpoint.stat().st_size > MAX_BYTES:
         parser.error(f"{args.checkpoint}: {args.checkpoint.stat().st_size / 2**20:.1f} MB is over the 25 MB limit")
     meta = json.loads(args.checkpoint.with_suffix(".json").read_text())
     meta["shipped_from"] = str(args.checkpoint)
     meta["test"] = {path.name: evaluation_summary(path) for path in args.eval}
+    if args.people:
+        meta["people"] = people_summary(args.people)
+    if args.calibrate:
+        meta["calibration"] = fit_calibration(meta, args.calibrate)
     tmp = args.target.with_name(args.target.name + ".tmp")
     shutil.copyfile(args.checkpoint, tmp)
     os.replace(tmp, args.target)

@@ -1,0 +1,55 @@
+"""Amplitude calibration of the learned nets' mouth motion (issue 13, "real amplitude").
+
+A net trained with a regression loss predicts the expected mouth, which opens less than any real
+one, and less still on a voice it is unsure about. Per utterance, the predicted inner-lip opening's
+spread over the frames with speech is brought up to the spread of real speakers' openings measured
+on the training clips (`opening_std`, stored in the checkpoint's sidecar under "calibration"). The
+motion is only ever scaled up, by at most MAX_GAIN, and never where there is too little speech to
+measure (a cough, a pause): silence stays closed and still whatever the scale.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from audio2lmk.inputs import envelope
+from audio2lmk.pca import MOTION_POINTS
+
+INNER_ROWS = [(MOTION_POINTS.index(a), MOTION_POINTS.index(b)) for a, b in ((61, 67), (62, 66), (63, 65))]
+ACTIVE_LEVEL = 0.5  # envelope (audio2lmk.inputs) above which a frame counts as speech: ~20 dB under loud speech
+MIN_ACTIVE_FRAMES = 12  # about half a second of speech before the spread is trusted
+MAX_GAIN = 2.0
+
+
+def inner_gap(motion: np.ndarray) -> np.ndarray:
+    """(T, P, 2) normalised motion (or points) of MOTION_POINTS -> (T,) mean vertical inner-lip gap."""
+    return np.mean([motion[:, lo, 1] - motion[:, up, 1] for up, lo in INNER_ROWS], axis=0)
+
+
+def active_frames(mel: np.ndarray, gate: np.ndarray | None = None) -> np.ndarray:
+    """(T,) bool: frames with speech, from a (T, 4, 80) log-mel and an optional silence gate."""
+    active = envelope(mel).mean(axis=(1, 2)) > ACTIVE_LEVEL
+    return active if gate is None else active & (np.asarray(gate) > 0.5)
+
+
+def opening_spread(motion: np.ndarray, active: np.ndarray) -> float | None:
+    """Std of the inner-lip gap over the active frames; None with too few of them."""
+    if int(np.sum(active)) < MIN_ACTIVE_FRAMES:
+        return None
+    return float(inner_gap(motion)[np.asarray(active, bool)].std())
+
+
+def amplitude_gain(motion: np.ndarray, active: np.ndarray, target: float | None) -> float:
+    """The scale in [1, MAX_GAIN] bringing the predicted spread to `target` (1 without a target)."""
+    spread = opening_spread(motion, active)
+    if not target or spread is None:
+        return 1.0
+    return float(np.clip(target / max(spread, 1e-6), 1.0, MAX_GAIN))
+
+
+def fit_target(clips: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Mean over (log-mel, real motion) training clips of the real opening's spread over speech frames."""
+    spreads = [s for mel, motion in clips if (s := opening_spread(motion, active_frames(mel))) is not None]
+    if not spreads:
+        raise ValueError("no clip has enough speech to measure the opening's spread")
+    return float(np.mean(spreads))

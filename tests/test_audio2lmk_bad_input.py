@@ -1,0 +1,96 @@
+"""Bad input for the shipped audio2lmk (issue 13): music, noise, whispering, shouting, 8 kHz telephone
+audio and long silences must not crash; the mouth stays closed in silence and does not chatter on
+noise or music. All signals are synthetic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.signal import butter, sosfilt
+
+from audio2lmk.learned import SHIPPED_CHECKPOINT, load_checkpoint
+from talkface.landmarks.indices import mouth_opening
+from test_audio2lmk_learned import face, speech_like
+
+SR = 16000
+pytestmark = pytest.mark.skipif(not SHIPPED_CHECKPOINT.is_file(), reason="no shipped audio2lmk checkpoint")
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.set_num_threads(1)
+    return load_checkpoint()
+
+
+@pytest.fixture(scope="module")
+def source():
+    return face(100.0, 0.0, (200.0, 180.0), 4)
+
+
+def _opening(model, wave, source, sr=SR) -> np.ndarray:
+    track = model(wave, sr, source, blink=False, head_motion=False)
+    assert track.shape == (int(round(len(wave) / sr * 25)), 68, 2) and np.isfinite(track).all()
+    return mouth_opening(track)
+
+
+def _chatter(series: np.ndarray) -> float:
+    """Mean absolute frame-to-frame change of the opening."""
+    return float(np.abs(np.diff(series)).mean())
+
+
+def _music(seconds: float) -> np.ndarray:
+    """Sustained piano-like chords changing every 0.5 s (harmonic, no syllable rhythm)."""
+    t = np.arange(int(seconds * SR)) / SR
+    out = np.zeros_like(t)
+    roots = [220.0, 246.9, 261.6, 293.7, 329.6, 196.0]
+    for k, start in enumerate(np.arange(0, seconds, 0.5)):
+        seg = (t >= start) & (t < start + 0.5)
+        for ratio in (1.0, 1.26, 1.5):
+            for h in range(1, 5):
+                out[seg] += np.sin(2 * np.pi * roots[k % len(roots)] * ratio * h * t[seg]) / h
+        out[seg] *= np.exp(-2.0 * (t[seg] - start))
+    return (0.1 * out / np.abs(out).max()).astype(np.float32)
+
+
+def test_speech_moves_the_mouth_and_long_silence_closes_it(model, source):
+    speech = speech_like(2.5)
+    wave = np.concatenate([speech, np.zeros(4 * SR, np.float32), speech])
+    opening = _opening(model, wave, source)
+    rest = float(mouth_opening(source))
+    silent = opening[int(2.5 * 25) + 8:int(6.5 * 25) - 8]  # the silence, 0.3 s from its edges
+    assert np.abs(silent - silent[0]).max() < 1e-3 and silent.max() < rest + 0.02
+    assert np.ptp(opening[:60]) > 0.03  # the speech does move it
+
+
+@pytest.mark.parametrize("kind", ["white noise", "brown noise", "music"])
+def test_no_chatter_on_noise_or_music(model, source, kind):
+    rng = np.random.default_rng(0)
+    if kind == "music":
+        wave = _music(4.0)
+    else:
+        noise = rng.standard_normal(4 * SR)
+        if kind == "brown noise":
+            noise = np.cumsum(noise)
+            noise -= np.convolve(noise, np.ones(400) / 400, mode="same")
+        wave = (0.05 * noise / noise.std()).astype(np.float32)
+    speech = _chatter(_opening(model, speech_like(4.0), source))
+    other = _chatter(_opening(model, wave, source))
+    assert other < 0.35 * speech, f"{kind}: mouth moves {other:.4f}/frame vs {speech:.4f} on speech"
+
+
+def test_whisper_shout_and_telephone_audio(model, source):
+    speech = speech_like(3.0)
+    normal = _opening(model, speech, source)
+    # whisper: the same syllable envelope on noise, no voicing
+    env = np.abs(speech)
+    env = np.convolve(env, np.ones(400) / 400, mode="same")
+    whisper = (env / env.max() * 0.05 * np.random.default_rng(1).standard_normal(len(speech))).astype(np.float32)
+    assert np.isfinite(_opening(model, whisper, source)).all()
+    shout = np.clip(speech * 20.0, -1.0, 1.0)  # clipped, 26 dB louder
+    loud = _opening(model, shout, source)
+    assert np.ptp(loud) < 2.0 * np.ptp(normal) + 0.02  # loudness is normalised: no blown-up jaw
+    sos = butter(6, [300, 3400], btype="bandpass", fs=SR, output="sos")
+    phone8k = sosfilt(sos, speech)[::2].astype(np.float32)  # 8 kHz band-limited telephone speech
+    tele = _opening(model, phone8k, source, sr=8000)
+    assert np.ptp(tele) > 0.3 * np.ptp(normal)
