@@ -13,11 +13,14 @@ from lmk2video.warp import piecewise_affine_warp
 class WarpGenerator:
     """Animate one face crop along a landmark track, without any learned weights.
 
-    Crop-level: the pipeline crops the photo, calls this, and pastes the frames back.
+    Crop-level: the pipeline crops the photo, calls this, and pastes the frames back. Resolution-free:
+    a crop of any size is warped at that size. interpolation "bicubic" (default) keeps a photo's grain
+    sharper through the warp; "bilinear" is what the learned generator was trained to expect.
     """
 
-    def __init__(self, device: str | torch.device = "cpu") -> None:
+    def __init__(self, device: str | torch.device = "cpu", interpolation: str = "bicubic") -> None:
         self.device = torch.device(device)
+        self.interpolation = interpolation
         self.triangles = triangles()
 
     def stream(self, source_crop: np.ndarray, source_lmk: np.ndarray, batch_size: int = 32):
@@ -54,7 +57,7 @@ class WarpGenerator:
         for start in range(0, len(target_lmks), batch_size):
             lmk = torch.from_numpy(target_lmks[start:start + batch_size]).to(self.device)
             dst_pts = torch.cat([lmk, border.expand(len(lmk), -1, -1)], dim=1)
-            warped = piecewise_affine_warp(image, src_pts, dst_pts, self.triangles)
+            warped = piecewise_affine_warp(image, src_pts, dst_pts, self.triangles, self.interpolation)
             out = render_mouth(warped, lmk, image, src_lmk, look)
             out = (out.clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8)  # round half up
             frames[start:start + len(lmk)] = out.permute(0, 2, 3, 1).cpu().numpy()

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
-from lmk2video.conditioning import WarpStream, mesh_warp, run_generator, to_signed, to_uint8
+from lmk2video.conditioning import WarpStream, mesh_warp, rescale_points, run_generator, to_signed, to_uint8
+from lmk2video.generator import WarpGenerator
+from lmk2video.mouth import estimate_appearance
 from lmk2video.networks import Generator, GeneratorArch
-from lmk2video.regions import eye_masks
+from lmk2video.regions import eye_masks, mouth_masks
 from talkface.checkpoint import load_checkpoint as read_checkpoint
 from talkface.errors import CheckpointError
 
@@ -46,8 +49,13 @@ def generate_frames(g: Generator, source_crop: np.ndarray, source_lmk: np.ndarra
 class LearnedGenerator:
     """Animate one face crop along a landmark track with a trained MotionGAN-style generator.
 
-    Same call as WarpGenerator; crops of any size work (the net runs at its working size and its
-    attention/colour are composited with the full-size warp).
+    Same call as WarpGenerator; crops of any size work. The net runs on the crop at the size it was
+    trained at (`arch.size`, 128 px; it paints at `work_size` inside it). At any other size the output is
+    the warp at full size plus the net's correction (net output minus the warp at 128) upsampled: the
+    photo's fine detail comes from the warp, the net adds only what the warp cannot (mouth interior,
+    teeth, shading of the moving jaw) at its own, coarser scale. Teeth visible in the photo (an open
+    mouth with teeth) are not repainted: inside the lips the full-size warp, which carries the photo's
+    own teeth, is kept.
 
     Identity calibration (on unless calibrate=False): asked for the photo's own landmarks, the right
     output is the photo itself, so whatever the net changes there is its own bias -- for a net trained
@@ -79,10 +87,18 @@ class LearnedGenerator:
     def stream(self, source_crop: np.ndarray, source_lmk: np.ndarray, batch_size: int = 16):
         """A function of successive target chunks (T_i, 68, 2) -> frames, carrying the ConvLSTM state
         across calls, so a long track rendered chunk by chunk equals one call over the whole track."""
+        size, net_size = np.asarray(source_crop).shape[0], int(self.meta["arch"]["size"])
+        if size == net_size:
+            at_net = self._stream_at_net_size(source_crop, source_lmk, batch_size)
+            return lambda target_lmks: _to_uint8(at_net(target_lmks)[0])
+        return self._stream_with_correction(source_crop, source_lmk, batch_size, net_size)
+
+    def _stream_at_net_size(self, source_crop: np.ndarray, source_lmk: np.ndarray, batch_size: int):
+        """Chunks -> (frames, warped) float32 at the net's own crop size."""
         state = None
         bias = self.identity_bias(source_crop, source_lmk) if self.calibrate else None
 
-        def next_chunk(target_lmks: np.ndarray) -> np.ndarray:
+        def next_chunk(target_lmks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             nonlocal state
             frames, warped, state = self._generate(source_crop, source_lmk, target_lmks, batch_size, state)
             out = frames.astype(np.float32)
@@ -91,7 +107,31 @@ class LearnedGenerator:
             if self.keep_eyes:
                 eyes = eye_masks(target_lmks, out.shape[1])[..., None]
                 out = eyes * warped + (1.0 - eyes) * out
-            return np.clip(np.round(out), 0, 255).astype(np.uint8)
+            return out, warped.astype(np.float32)
+
+        return next_chunk
+
+    def _stream_with_correction(self, source_crop: np.ndarray, source_lmk: np.ndarray, batch_size: int,
+                                net_size: int):
+        """Chunks -> uint8 frames at the crop's size: full-size warp + the net's upsampled correction."""
+        crop, src, _ = _check(source_crop, source_lmk, np.zeros((0, 68, 2), np.float32))
+        size = crop.shape[0]
+        small = cv2.resize(crop, (net_size, net_size), interpolation=cv2.INTER_AREA)
+        at_net = self._stream_at_net_size(small, rescale_points(src, size, net_size), batch_size)
+        warp = WarpGenerator(self.device)
+        keep_teeth = estimate_appearance(crop, src).source_teeth
+
+        def next_chunk(target_lmks: np.ndarray) -> np.ndarray:
+            target_lmks = np.asarray(target_lmks, np.float32)
+            small_targets = rescale_points(target_lmks, size, net_size)
+            out, warped = at_net(small_targets)
+            correction = out - warped
+            if keep_teeth:
+                correction *= 1.0 - mouth_masks(small_targets, net_size)[..., None]
+            full = warp(crop, src, target_lmks).astype(np.float32)
+            for frame, c in zip(full, correction):
+                frame += cv2.resize(c, (size, size), interpolation=cv2.INTER_LINEAR)
+            return _to_uint8(full)
 
         return next_chunk
 
@@ -108,6 +148,10 @@ class LearnedGenerator:
         frames, state = generate_frames(self.g, crop, src, tgt, warped, self.heatmaps, self.work_size, batch_size,
                                         self.device, state=state, return_state=True)
         return frames, warped, state
+
+
+def _to_uint8(frames: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(frames), 0, 255).astype(np.uint8)
 
 
 def _check(crop: np.ndarray, src: np.ndarray, tgt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

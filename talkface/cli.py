@@ -24,7 +24,9 @@ def _add_stage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lmk2video", default="auto",
                    help="warp | learned | PATH to a checkpoint (default auto = the shipped learned generator, "
                         "else the warp)")
-    p.add_argument("--size", type=int, default=128, choices=(128, 256), help="face crop size (default 128)")
+    p.add_argument("--size", default="auto",
+                   help="face crop size in pixels (multiple of 8, at most 512), or auto (default): the face's own "
+                        "size in the photo, so it keeps the photo's resolution")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     p.add_argument("--face-index", type=int, default=None,
                    help="which face to animate when the photo has several (0 = largest; default largest)")
@@ -115,7 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/bench.json")
     p.add_argument("--image", default=None)
     p.add_argument("--audio", default=None)
-    p.add_argument("--size", type=int, default=128, choices=(128, 256))
+    p.add_argument("--size", default="auto", help="face crop size or auto (default)")
+    p.add_argument("--sizes", type=int, nargs="*", default=None,
+                   help="also time the generator alone at these crop sizes (e.g. 128 256 512): frames/s each")
     p.add_argument("--device", default="cpu")
     p.add_argument("--repeats", type=int, default=3)
     return parser
@@ -172,12 +176,14 @@ def _cmd_bench(args) -> None:
     from talkface.bench import run_bench
 
     report = run_bench(image=args.image, audio=args.audio, size=args.size, device=args.device,
-                       repeats=args.repeats)
+                       repeats=args.repeats, generator_sizes=args.sizes or ())
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     for stage, seconds in report["stages_s"].items():
         print(f"{stage:>10}: {seconds * 1000:8.1f} ms")
+    for size, fps in report.get("generator_fps", {}).items():
+        print(f"{'generator':>10}: {fps:8.1f} frames/s at {size} px")
     print(f"{'total':>10}: {report['total_s'] * 1000:8.1f} ms  -> {out}")
 
 

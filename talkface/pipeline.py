@@ -7,6 +7,7 @@ frames pasted back into the photo and streamed to an mp4 with the speech muxed i
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -15,12 +16,15 @@ import numpy as np
 from tqdm import tqdm
 
 from talkface.errors import TalkfaceError
-from talkface.face_crop import CropTransform, FacePaster, crop_face, crop_transform, default_mask, face_mask
+import cv2
+
+from talkface.face_crop import MAX_CROP_SIZE, CropTransform, FacePaster, auto_crop_size, crop_face, crop_transform
 from talkface.landmarks.detect import detect_landmarks
 from talkface.landmarks.io import load_track, save_track
 from talkface.landmarks.normalize import Similarity, from_normalised, to_normalised
 from talkface.media import check_output_path, read_audio, read_image, write_video
 from talkface.stages import load_audio2lmk, load_lmk2video
+from talkface.video_limits import H264_LEVEL, fit_frame
 
 SAMPLE_RATE = 16000
 FPS = 25.0
@@ -70,11 +74,47 @@ def track_starts_on(track: np.ndarray, landmarks: np.ndarray, tolerance: float =
     return bool(error < tolerance)
 
 
-class Synthesizer:
-    """Photo + speech (or photo + landmark track) -> talking-face frames and mp4."""
+def notice(message: str) -> None:
+    """A one-line note to the user on stderr (the output is still made)."""
+    print(f"talkface: note: {message}", file=sys.stderr)
 
-    def __init__(self, audio2lmk: str = "auto", lmk2video: str = "auto", size: int = 128, device: str = "cpu"):
-        self.size = size
+
+def check_crop_size(size: int | str) -> int | str:
+    """'auto' or a crop size in pixels (a multiple of 8 in [64, MAX_CROP_SIZE])."""
+    if size == "auto":
+        return size
+    try:
+        value = int(size)
+    except (TypeError, ValueError):
+        raise TalkfaceError(f"--size {size}: not 'auto' or a number of pixels") from None
+    if value > MAX_CROP_SIZE:
+        raise TalkfaceError(f"--size {value}: the face is worked on at most {MAX_CROP_SIZE} px "
+                            f"(larger faces are pasted back at the photo's full resolution anyway); use --size auto")
+    if value < 64 or value % 8:
+        raise TalkfaceError(f"--size {value}: must be a multiple of 8 from 64 to {MAX_CROP_SIZE}, or auto")
+    return value
+
+
+def fit_photo(image: np.ndarray, fps: float, name: str = "image") -> np.ndarray:
+    """The photo, downscaled (with a note) when the video would exceed H.264 level 5.1 at this fps."""
+    h, w = image.shape[:2]
+    fh, fw = fit_frame(h, w, fps)
+    if (fh, fw) == (h, w):
+        return image
+    notice(f"{name}: {w}x{h} is beyond H.264 level {H264_LEVEL} for video; the video is made at {fw}x{fh}")
+    return cv2.resize(image, (fw, fh), interpolation=cv2.INTER_AREA)
+
+
+class Synthesizer:
+    """Photo + speech (or photo + landmark track) -> talking-face frames and mp4.
+
+    size: the face crop's side in pixels, or "auto" (default): the face's own size in the photo (one crop
+    pixel per photo pixel, 128 to 512), so nothing is upsampled from a small crop.
+    """
+
+    def __init__(self, audio2lmk: str = "auto", lmk2video: str = "auto", size: int | str = "auto",
+                 device: str = "cpu"):
+        self.size = check_crop_size(size)
         self.device = device
         self.audio2lmk_name, self.audio2lmk = load_audio2lmk(audio2lmk, device)
         self.lmk2video_name, self.lmk2video = load_lmk2video(lmk2video, device)
@@ -82,8 +122,10 @@ class Synthesizer:
     # -- stages ---------------------------------------------------------------------------------
     def source_face(self, image: np.ndarray, face_index: int | None = None, name: str = "image") -> SourceFace:
         landmarks = detect_landmarks(image, face_index=face_index, name=name)
-        transform = crop_transform(landmarks, size=self.size)
-        return SourceFace(image, landmarks, transform, crop_face(image, transform), transform.to_crop(landmarks))
+        size = auto_crop_size(landmarks) if self.size == "auto" else self.size
+        transform = crop_transform(landmarks, size=size)
+        crop = crop_face(image, transform, interpolation=cv2.INTER_CUBIC)
+        return SourceFace(image, landmarks, transform, crop, transform.to_crop(landmarks))
 
     def landmarks_from_audio(self, wave: np.ndarray, sample_rate: int, source: SourceFace, seed: int = 0,
                              blink: bool = True, head_motion: bool = True) -> np.ndarray:
@@ -94,20 +136,21 @@ class Synthesizer:
             raise RuntimeError(f"audio2lmk returned {len(track)} frames, expected {expected}")
         return track
 
+    def paste_alpha(self, source: SourceFace) -> np.ndarray:
+        """(H, W) float32: where render's frames take the generated face (the paste mask in photo pixels)."""
+        return FacePaster(source.image, source.transform, source.crop).frame_alpha()
+
     def render(self, source: SourceFace, track: np.ndarray, progress: bool = False) -> Iterator[np.ndarray]:
         """Full-resolution frames for a track in photo coordinates, generated chunk by chunk."""
         crop_track = source.transform.to_crop(track).astype(np.float32)
-        base_mask = default_mask(self.size)
         paster = FacePaster(source.image, source.transform, source.crop)
         generate = self.lmk2video.stream(source.crop, source.crop_landmarks)  # carries temporal state
         bar = tqdm(total=len(track), unit="frame", disable=not progress, desc="render")
         for start in range(0, len(track), RENDER_CHUNK):
             targets = crop_track[start:start + RENDER_CHUNK]
             crops = generate(targets)
-            for crop, target in zip(crops, targets):
-                # the default ellipse, widened to wherever the target face moved (head motion, open jaw)
-                mask = np.maximum(base_mask, face_mask(target, self.size))
-                yield paster.paste(crop, mask)
+            for crop in crops:
+                yield paster.paste(crop)
             bar.update(len(targets))
         bar.close()
 
@@ -118,6 +161,7 @@ class Synthesizer:
                    image_name: str = "image") -> Result:
         if len(wave) == 0:
             raise TalkfaceError("audio: no samples (empty recording)")
+        image = fit_photo(image, FPS, image_name)
         source = self.source_face(image, face_index, image_name)
         track = self.landmarks_from_audio(wave, sample_rate, source, seed, blink, head_motion)
         if save_landmarks:
@@ -136,6 +180,11 @@ class Synthesizer:
     def animate(self, image: np.ndarray, track: np.ndarray, out: str | os.PathLike, fps: float = FPS,
                 audio: np.ndarray | None = None, mode: str = "auto", face_index: int | None = None,
                 progress: bool = False, image_name: str = "image") -> Result:
+        fitted = fit_photo(image, fps, image_name)
+        if fitted.shape != image.shape:  # the track is in the photo's pixels: scale it with the photo
+            scale = np.array([fitted.shape[1] / image.shape[1], fitted.shape[0] / image.shape[0]], np.float32)
+            track = (np.asarray(track, np.float32) + 0.5) * scale - 0.5
+        image = fitted
         source = self.source_face(image, face_index, image_name)
         if mode == "auto":
             mode = "absolute" if track_starts_on(track, source.landmarks) else "relative"
