@@ -20,7 +20,7 @@ OUTPUT_DIR = Path(tempfile.gettempdir()) / "talkface-app"
 
 
 @functools.lru_cache(maxsize=4)
-def _synthesizer(audio2lmk: str, lmk2video: str, size: int) -> Synthesizer:
+def _synthesizer(audio2lmk: str, lmk2video: str, size: int | str) -> Synthesizer:
     return Synthesizer(audio2lmk=audio2lmk, lmk2video=lmk2video, size=size)
 
 
@@ -33,7 +33,7 @@ def generate(image_path: str | None, audio_path: str | None, audio2lmk: str, lmk
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     out = Path(tempfile.mkdtemp(dir=OUTPUT_DIR)) / "talkface.mp4"
     try:
-        synth = _synthesizer(audio2lmk, lmk2video, int(size))
+        synth = _synthesizer(audio2lmk, lmk2video, size if size == "auto" else int(size))
         synth.synthesize_files(image_path, audio_path, out, seed=int(seed), blink=blink, head_motion=head_motion)
     except TalkfaceError as err:
         raise gr.Error(str(err)) from None
@@ -50,7 +50,8 @@ def build() -> gr.Blocks:
                 with gr.Accordion("Options", open=False):
                     audio2lmk = gr.Dropdown(["auto", "phonetic", "learned"], value="auto", label="audio → landmarks")
                     lmk2video = gr.Dropdown(["auto", "warp", "learned"], value="auto", label="landmarks → video")
-                    size = gr.Radio(["128", "256"], value="128", label="face crop size")
+                    size = gr.Radio(["auto", "128", "256", "512"], value="auto",
+                                    label="face crop size (auto: the face's own resolution)")
                     blink = gr.Checkbox(value=True, label="eye blinks")
                     head_motion = gr.Checkbox(value=True, label="head motion")
                     seed = gr.Number(value=0, precision=0, label="seed")

@@ -7,7 +7,7 @@ import torch
 
 from lmk2video.mouth import estimate_appearance, render_mouth
 from lmk2video.triangulation import N_LANDMARKS, border_points, triangles
-from lmk2video.warp import piecewise_affine_warp
+from lmk2video.warp import mesh_coordinates, piecewise_affine_warp, sample
 
 
 class WarpGenerator:
@@ -41,6 +41,23 @@ class WarpGenerator:
             return self._generate(source_crop, source_lmk, target_lmks, batch_size)
         finally:
             torch.set_num_threads(threads)
+
+    @torch.no_grad()
+    def motion(self, source_crop: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """The warp's geometry alone, for a renderer that moves the full-resolution photo itself:
+        (T, N, N, 2) float32 source-crop coordinates each target pixel is read from, and (T, N, N, 3)
+        float32 the source crop moved by them (0-255, no mouth painting) -- what the frames of any
+        generator differ from only where it paints (mouth interior, learned corrections)."""
+        source_crop, source_lmk, target_lmks = _check(source_crop, source_lmk, target_lmks)
+        size = source_crop.shape[0]
+        border = torch.from_numpy(border_points(size))
+        src_pts = torch.cat([torch.from_numpy(source_lmk), border])
+        dst_pts = torch.cat([torch.from_numpy(target_lmks), border.expand(len(target_lmks), -1, -1)], dim=1)
+        coords = mesh_coordinates(src_pts, dst_pts, self.triangles, size)
+        image = torch.from_numpy(source_crop).permute(2, 0, 1)[None].float()
+        plain = sample(image, coords, self.interpolation).permute(0, 2, 3, 1)
+        return coords.numpy(), plain.numpy()
 
     @torch.no_grad()
     def _generate(self, source_crop: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray,

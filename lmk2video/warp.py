@@ -98,9 +98,14 @@ def piecewise_affine_warp(image: torch.Tensor, src_pts: torch.Tensor, dst_pts: t
     Returns (B, C, N, N). Pixels outside every target triangle keep their place. mode "bicubic" keeps
     more of a sharp photo's grain than "bilinear" (each resampling softens; the pipeline does several).
     """
-    size = image.shape[-1]
+    return sample(image, mesh_coordinates(src_pts, dst_pts, tri, image.shape[-1]).to(image.device), mode)
+
+
+def mesh_coordinates(src_pts: torch.Tensor, dst_pts: torch.Tensor, tri: np.ndarray, size: int) -> torch.Tensor:
+    """(B, size, size, 2): for each pixel of each target mesh dst_pts (B, P, 2), the source pixel
+    coordinates (x, y) the piecewise-affine warp from src_pts (P, 2) reads it from."""
     ids = rasterize_triangle_ids(dst_pts.detach().cpu().numpy(), tri, size)
-    ids = torch.from_numpy(ids).to(image.device)
+    ids = torch.from_numpy(ids).to(dst_pts.device)
     tri_t = torch.tensor(tri, device=dst_pts.device)  # a copy: the shared mesh is read-only
-    affines = triangle_affines(src_pts, dst_pts, tri_t).to(image.device)
-    return sample(image, source_coordinates(affines, ids), mode)
+    affines = triangle_affines(src_pts, dst_pts, tri_t)
+    return source_coordinates(affines, ids)

@@ -28,6 +28,7 @@ MAX_CROP_SIZE = 512  # above this the face is worked on downscaled (cost grows w
 # Default paste-back mask: an ellipse over cheeks, eyes, mouth and chin (normalised units).
 _MASK_CENTRE = (0.0, 0.72)
 _MASK_AXES = (1.18, 1.25)
+DETAIL_SIGMA = 1.0  # photo pixels: finer than this is the grain paste_moved carries by nearest pixel
 PASTE_INSET = 0.06  # paste_mask fades out over this fraction of the crop at each side
 
 
@@ -215,13 +216,56 @@ class FacePaster:
             self.region = self.frame[rows, cols].astype(np.float32)
             self.detail = self.region - _to_roi(self.source_crop, back, roi_size, cv2.BORDER_REPLICATE, cv2.INTER_CUBIC)
             self.alpha = _to_roi(self.mask, back, roi_size, cv2.BORDER_CONSTANT)
+            self._moving = None  # set up on the first paste_moved
 
+    def _moving_setup(self):
+        """Per-photo constants of paste_moved: ROI pixel grid, its crop coordinates, photo split in bands."""
+        if self._moving is None:
+            h, w = self.region.shape[:2]
+            x0, y0 = self.roi[1].start, self.roi[0].start
+            ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+            in_crop = self.transform.to_crop(np.stack([xs + x0, ys + y0], axis=-1)).astype(np.float32)
+            to_photo = np.linalg.inv(self.transform.matrix[:, :2]).astype(np.float32)  # crop -> photo vectors
+            low = cv2.GaussianBlur(self.region, (0, 0), DETAIL_SIGMA)
+            self._moving = (xs, ys, in_crop, to_photo, low, self.region - low)
+        return self._moving
     def frame_alpha(self) -> np.ndarray:
         """(H, W) float32: the paste mask in photo pixels (0 outside the crop's reach)."""
         out = np.zeros(self.frame.shape[:2], np.float32)
         if self.roi is not None:
             rows, cols = self.roi[:2]
             out[rows, cols] = self.alpha
+        return out
+
+    def paste_moved(self, painted: np.ndarray, coords: np.ndarray) -> np.ndarray:
+        """A copy of the photo with its face moved and painted, resampled once from the photo itself.
+
+        coords (size, size, 2): for each crop pixel, the source-crop coordinates a mesh warp reads it from
+        (WarpGenerator.motion); painted (size, size, 3) float32: what the generator added on top of that
+        warp (mouth interior, learned correction; 0 elsewhere). The motion is carried to photo pixels and
+        the photo is read there directly -- its smooth layer bicubically, its finest layer (grain, pores,
+        paint cracks) by nearest pixel so it keeps its contrast -- so the face moves at the photo's full
+        resolution whatever the crop size; the painted part is added at crop resolution.
+        """
+        size = self.transform.size
+        if coords.shape != (size, size, 2) or painted.shape != (size, size, 3):
+            raise TalkfaceError(f"paste_moved: coords must be {(size, size, 2)} and painted {(size, size, 3)}, "
+                                f"got {coords.shape} and {painted.shape}")
+        out = self.frame.copy()
+        if self.roi is None:
+            return out
+        rows, cols, back, roi_size = self.roi
+        xs, ys, in_crop, to_photo, low, high = self._moving_setup()
+        grid = np.stack(np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32)), -1)
+        shift = np.ascontiguousarray(coords - grid, np.float32)  # crop pixels, 0 at the crop border
+        shift = cv2.remap(shift, in_crop[..., 0], in_crop[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        shift = shift @ to_photo.T
+        map_x, map_y = xs + shift[..., 0], ys + shift[..., 1]
+        moved = cv2.remap(low, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        moved += cv2.remap(high, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+        moved += _to_roi(np.ascontiguousarray(painted, np.float32), back, roi_size, cv2.BORDER_CONSTANT, cv2.INTER_CUBIC)
+        blended = multiband_blend(self.region, moved, self.alpha)
+        out[rows, cols] = np.clip(np.rint(blended), 0, 255).astype(out.dtype)
         return out
 
     def paste(self, crop: np.ndarray) -> np.ndarray:

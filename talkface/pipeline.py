@@ -23,6 +23,7 @@ from talkface.landmarks.detect import detect_landmarks
 from talkface.landmarks.io import load_track, save_track
 from talkface.landmarks.normalize import Similarity, from_normalised, to_normalised
 from talkface.media import check_output_path, read_audio, read_image, write_video
+from lmk2video import WarpGenerator
 from talkface.stages import load_audio2lmk, load_lmk2video
 from talkface.video_limits import H264_LEVEL, fit_frame
 
@@ -118,6 +119,7 @@ class Synthesizer:
         self.device = device
         self.audio2lmk_name, self.audio2lmk = load_audio2lmk(audio2lmk, device)
         self.lmk2video_name, self.lmk2video = load_lmk2video(lmk2video, device)
+        self._motion = WarpGenerator().motion  # the mesh geometry every lmk2video stage moves the face by
 
     # -- stages ---------------------------------------------------------------------------------
     def source_face(self, image: np.ndarray, face_index: int | None = None, name: str = "image") -> SourceFace:
@@ -149,8 +151,10 @@ class Synthesizer:
         for start in range(0, len(track), RENDER_CHUNK):
             targets = crop_track[start:start + RENDER_CHUNK]
             crops = generate(targets)
-            for crop in crops:
-                yield paster.paste(crop)
+            # The photo itself is moved at full resolution; from the crops only what they paint on top.
+            coords, plain = self._motion(source.crop, source.crop_landmarks, targets)
+            for crop, where, moved in zip(crops, coords, plain):
+                yield paster.paste_moved(crop.astype(np.float32) - moved, where)
             bar.update(len(targets))
         bar.close()
 

@@ -133,7 +133,7 @@ def test_untrained_generator_reproduces_the_warp_at_full_resolution():
     targets = np.stack([face_landmarks(size, o) for o in (0.0, 0.5, 1.0)])
     source = face_image(size, lmk)
     warped = WarpStream(mouth=True)(source, lmk, targets)
-    np.testing.assert_array_equal(warped, WarpGenerator()(source, lmk, targets))
+    np.testing.assert_array_equal(warped, WarpGenerator(interpolation="bilinear")(source, lmk, targets))
     with torch.no_grad():
         out, *_ = run_generator(g, to_signed(torch.from_numpy(source))[None], torch.from_numpy(lmk)[None],
                                 torch.from_numpy(targets)[None], to_signed(torch.from_numpy(warped))[None],
@@ -405,8 +405,35 @@ def test_keep_eyes_takes_the_eye_regions_from_the_warp_and_the_rest_from_the_net
     targets = np.stack([face_landmarks(size, o) for o in (0.4, 0.8)])
     net = load_checkpoint(path, calibrate=False, keep_eyes=False)(source, lmk, targets).astype(int)
     kept = load_checkpoint(path, calibrate=False)(source, lmk, targets).astype(int)
-    warped = WarpGenerator()(source, lmk, targets).astype(int)
+    warped = WarpGenerator(interpolation="bilinear")(source, lmk, targets).astype(int)  # the net's warp
     eyes = eye_masks(targets, size)
     assert np.abs(kept - warped)[eyes > 0.999].max() <= 1
     assert np.array_equal(kept[eyes == 0], net[eyes == 0])
     assert np.abs(net - warped)[eyes > 0.999].max() > 3  # the net alone does change the eyes
+
+
+def test_larger_crops_get_the_full_size_warp_plus_the_nets_upsampled_correction(tmp_path):
+    """At twice the net's size: untrained (zero colour head, A = 1) gives the full-size warp itself; a net
+    that paints gives the full-size warp plus its own change at its size, upsampled (a low-frequency
+    correction: the photo's fine detail is the warp's)."""
+    net_size, size = 64, 128
+    lmk = face_landmarks(size)
+    source = face_image(size, lmk)
+    targets = np.stack([face_landmarks(size, o) for o in (0.3, 0.9)])
+    full_warp = WarpGenerator()(source, lmk, targets).astype(int)
+    untrained = load_checkpoint(save_tiny(tmp_path / "u", tiny_generator(), net_size), keep_eyes=False)
+    out = untrained(source, lmk, targets)
+    assert out.shape == (2, size, size, 3) and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - full_warp).max() <= 3
+
+    path, _, _ = trained_looking_checkpoint(tmp_path, seed=6, size=net_size)
+    painter = load_checkpoint(path, calibrate=False, keep_eyes=False)
+    small = cv2.resize(source, (net_size, net_size), interpolation=cv2.INTER_AREA)
+    small_targets = (targets + 0.5) * (net_size / size) - 0.5
+    small_lmk = (lmk + 0.5) * (net_size / size) - 0.5
+    change = painter(small, small_lmk, small_targets).astype(np.float32) - WarpGenerator(interpolation="bilinear")(
+        small, small_lmk, small_targets)
+    expected = full_warp + np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_LINEAR) for c in change])
+    got = painter(source, lmk, targets).astype(int)
+    assert np.abs(got - full_warp).max() > 10  # the net does change the frame
+    assert np.abs(got - np.clip(np.round(expected), 0, 255)).max() <= 2
