@@ -13,7 +13,7 @@ from lmk2video.conditioning import WarpStream, mesh_warp, rescale_points, run_ge
 from lmk2video.generator import WarpGenerator
 from lmk2video.mouth import estimate_appearance
 from lmk2video.networks import Generator, GeneratorArch
-from lmk2video.regions import eye_masks, mouth_masks
+from lmk2video.regions import eye_masks, lips_masks, mouth_masks
 from talkface.checkpoint import load_checkpoint as read_checkpoint
 from talkface.errors import CheckpointError
 
@@ -125,9 +125,11 @@ class LearnedGenerator:
             target_lmks = np.asarray(target_lmks, np.float32)
             small_targets = rescale_points(target_lmks, size, net_size)
             out, warped = at_net(small_targets)
-            correction = out - warped
+            # Only around the mouth: elsewhere the net's change is mostly the training face's look.
+            region = lips_masks(small_targets, net_size)
             if keep_teeth:
-                correction *= 1.0 - mouth_masks(small_targets, net_size)[..., None]
+                region *= 1.0 - mouth_masks(small_targets, net_size)
+            correction = (out - warped) * region[..., None]
             full = warp(crop, src, target_lmks).astype(np.float32)
             for frame, c in zip(full, correction):
                 frame += cv2.resize(c, (size, size), interpolation=cv2.INTER_LINEAR)

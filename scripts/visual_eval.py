@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from talkface.face_crop import auto_crop_size, crop_face, crop_transform, default_mask
+from talkface.face_crop import CropTransform, auto_crop_size, crop_face, crop_transform, default_mask
 from talkface.landmarks.track import track_video
 from talkface.media import read_audio, read_image
 from talkface.metrics.identity import FaceDescriber, fms
@@ -32,6 +32,7 @@ DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"
 TALK = ["talk/d6.mp4", "talk/d10.mp4", "talk/d12.mp4", "talk/d14.mp4", "talk/s13.mp4",
         "grid_other/swwp2s.mpg", "grid_other/priazn.mpg"]
 SHEET_SIDE = 320
+SHEET_ZOOM = 0.8  # the sheet shows a little more than the crop: the paste mask's whole fade
 ID_EVERY = 8
 
 
@@ -61,7 +62,7 @@ def photo_scores(synth: Synthesizer, path: Path, wave: np.ndarray, describer: Fa
     track = synth.landmarks_from_audio(wave, SAMPLE_RATE, source)
     widest = set(widest_mouth_frames(track, 3).tolist())
     photo_desc = describer.describe(photo, source.landmarks)
-    view = crop_transform(source.landmarks, SHEET_SIDE)
+    view = sheet_view(source.landmarks)
     alpha = frame_alpha(synth, source)
     mouth, eyes, seam, descs, shots = [], [], [], [], [crop_face(photo, view)]
     start = time.perf_counter()
@@ -100,6 +101,15 @@ def talk_scores(synth: Synthesizer, path: Path, limit: int, describer: FaceDescr
             "id_distance": ident["mean_distance"], "fms": ident["fms"]}
 
 
+def sheet_view(landmarks: np.ndarray) -> CropTransform:
+    """The crop window around a face, zoomed out by SHEET_ZOOM about its centre."""
+    t = crop_transform(landmarks, SHEET_SIDE)
+    c = (SHEET_SIDE - 1) / 2
+    matrix = t.matrix * SHEET_ZOOM
+    matrix[:, 2] += c * (1 - SHEET_ZOOM)
+    return CropTransform(matrix, SHEET_SIDE)
+
+
 def sheet(rows: list[list[np.ndarray]]) -> np.ndarray:
     width = max(len(r) for r in rows)
     blank = np.zeros((SHEET_SIDE, SHEET_SIDE, 3), np.uint8)
@@ -136,7 +146,8 @@ def main() -> None:
             rows.append(scores)
             shots.append(pics)
             print(stage, json.dumps(scores), flush=True)
-        cv2.imwrite(f"{out}_sheet_{stage}.png", cv2.cvtColor(sheet(shots), cv2.COLOR_RGB2BGR))
+        if shots:
+            cv2.imwrite(f"{out}_sheet_{stage}.png", cv2.cvtColor(sheet(shots), cv2.COLOR_RGB2BGR))
         talk = []
         if not args.no_talk:
             for name in TALK:

@@ -29,7 +29,12 @@ from talkface.video_limits import H264_LEVEL, fit_frame
 
 SAMPLE_RATE = 16000
 FPS = 25.0
-RENDER_CHUNK = 64  # frames generated and pasted per step: bounds memory for long recordings
+RENDER_CHUNK = 64  # frames generated and pasted per step at a 128 crop: bounds memory for long recordings
+
+
+def render_chunk(size: int) -> int:
+    """Frames per render step at a crop size: the chunk's pixels stay what 64 frames of 128 px are."""
+    return max(4, RENDER_CHUNK * 128 * 128 // (size * size))
 
 
 @dataclass
@@ -148,8 +153,9 @@ class Synthesizer:
         paster = FacePaster(source.image, source.transform, source.crop)
         generate = self.lmk2video.stream(source.crop, source.crop_landmarks)  # carries temporal state
         bar = tqdm(total=len(track), unit="frame", disable=not progress, desc="render")
-        for start in range(0, len(track), RENDER_CHUNK):
-            targets = crop_track[start:start + RENDER_CHUNK]
+        chunk = render_chunk(source.transform.size)
+        for start in range(0, len(track), chunk):
+            targets = crop_track[start:start + chunk]
             crops = generate(targets)
             # The photo itself is moved at full resolution; from the crops only what they paint on top.
             coords, plain = self._motion(source.crop, source.crop_landmarks, targets)
