@@ -18,6 +18,7 @@ import librosa
 import numpy as np
 
 from audio2lmk.features import SAMPLE_RATE, mel_energy
+from audio2lmk.phonemes import PHONE_SET
 from talkface.audio_features import LOG_FLOOR, N_MELS, log_mel
 
 NOISE_JITTER = 0.5  # std of the log-normal fluctuation of noise power per mel bin and 10 ms
@@ -77,3 +78,22 @@ def augment_mel(mel: np.ndarray, rng: np.random.Generator, noise_prob: float, sn
     if rng.random() < noise_prob:
         out = add_noise(out, rng.uniform(*snr_db), rng.uniform(0.0, 2.0), rng)
     return np.maximum(out, np.float32(np.log(LOG_FLOOR)))
+
+
+def perturb_phones(ids: np.ndarray, rng: np.random.Generator, substitute: float, max_shift: int = 2) -> np.ndarray:
+    """(T, 4) decoded phone ids with the decoder's kinds of error on another voice: a fraction
+    `substitute` of the phone segments replaced by random phones, and the whole sequence shifted by up
+    to `max_shift` 10 ms sub-frames (boundaries off by a frame or two)."""
+    flat = ids.reshape(-1).copy()
+    if substitute > 0 and len(flat):
+        starts = np.flatnonzero(np.diff(flat, prepend=-1))
+        ends = np.append(starts[1:], len(flat))
+        for a, b in zip(starts, ends):
+            if rng.random() < substitute:
+                flat[a:b] = rng.integers(0, len(PHONE_SET))
+    shift = int(rng.integers(-max_shift, max_shift + 1)) if max_shift else 0
+    if shift > 0:
+        flat = np.concatenate([np.full(shift, flat[0]), flat[:-shift]])
+    elif shift < 0:
+        flat = np.concatenate([flat[-shift:], np.full(-shift, flat[-1])])
+    return flat.reshape(ids.shape)

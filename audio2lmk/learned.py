@@ -13,6 +13,7 @@ random idle sway, and `head_motion=False` keeps the head exactly where the photo
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,8 @@ from scipy.ndimage import uniform_filter1d
 from audio2lmk.features import MODEL_FPS, SAMPLE_RATE, frames_for, model_mel, silence_gate, utterance_level
 from audio2lmk.head_pose import apply_pose
 from audio2lmk.idle import apply_blinks, apply_head_motion, blink_curve
-from audio2lmk.phonemes import to_mono_16k
+from audio2lmk.inputs import net_input, phone_ids
+from audio2lmk.phonemes import PhoneDecoder, to_mono_16k
 from audio2lmk.models import Audio2LmkNet, build_model
 from audio2lmk.pca import MOTION_POINTS
 from talkface.checkpoint import load_checkpoint as read_checkpoint
@@ -79,6 +81,16 @@ class LearnedAudio2Lmk:
         self.device = torch.device(device)
         self.net = net.to(self.device).eval()
         self.meta = meta or {}
+        # A scale on the predicted motion fitted after training (amplitude calibration), 1 = as trained.
+        self.motion_gain = float(self.meta.get("calibration", {}).get("motion_gain", 1.0))
+        self._decoder: PhoneDecoder | None = None  # phone-input nets only, built on first use
+        self._decoder_lock = threading.Lock()
+
+    def _phones(self, wave16k: np.ndarray, n_frames: int) -> np.ndarray:
+        with self._decoder_lock:
+            if self._decoder is None:
+                self._decoder = PhoneDecoder()
+            return phone_ids(self._decoder(wave16k, SAMPLE_RATE), n_frames)
 
     @property
     def predicts_head_pose(self) -> bool:
@@ -117,18 +129,20 @@ class LearnedAudio2Lmk:
         n = frames_for(wave16k) if n_frames is None else n_frames
         mel = model_mel(wave16k, n)
         level = torch.tensor([utterance_level(mel)], dtype=torch.float32, device=self.device)
-        mel_t = torch.as_tensor(mel, device=self.device)
+        kind = self.net.features
+        ids = self._phones(wave16k, n) if kind.startswith("phones") else None
+        x = torch.as_tensor(net_input(kind, mel, ids), device=self.device)
         starts = chunk_starts(n)
         size = min(n, CHUNK_FRAMES)
         outputs = torch.zeros(n, self.net.head.out_features, device=self.device)
         total = torch.zeros(n, 1, device=self.device)
         for start, w in zip(starts, chunk_weights(starts, size)):
             w = torch.as_tensor(w, dtype=torch.float32, device=self.device)[:, None]
-            outputs[start:start + size] += w * self.net(mel_t[None, start:start + size], level)[0]
+            outputs[start:start + size] += w * self.net(x[None, start:start + size], level)[0]
             total[start:start + size] += w
         outputs /= total
         gate = silence_gate(wave16k, n)
-        motion = self.net.decode(outputs).cpu().numpy() * gate[:, None, None]
+        motion = self.net.decode(outputs).cpu().numpy() * (self.motion_gain * gate[:, None, None])
         if not self.predicts_head_pose:
             return motion, None
         slow_gate = uniform_filter1d(gate, POSE_GATE_FRAMES, mode="nearest")

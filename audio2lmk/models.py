@@ -1,5 +1,8 @@
 """Learned audio -> landmark-motion networks: log-mel frames in, PCA motion coefficients out.
 
+The input is log-mel (the original nets) or a speaker-independent representation (audio2lmk.inputs:
+phones decoded by a multi-speaker model, per-utterance normalised cepstra, and a loudness-normalised
+envelope), recorded in the arch as `features`.
 Both see the whole (non-causal) context and predict, per 25 fps video frame, the whitened
 coefficients of audio2lmk.pca.MotionPCA:
 - "lstm": the 4 mel frames of each video frame in a +-context window, projected, through a
@@ -19,6 +22,7 @@ import torch
 from torch import nn
 
 from audio2lmk.head_pose import POSE_DIMS
+from audio2lmk.inputs import n_inputs
 from audio2lmk.pca import MotionPCA, OpenMouthCorrection
 from talkface.errors import CheckpointError
 
@@ -41,6 +45,13 @@ class MelFrontend(nn.Module):
         """mel (B, T, 4, 80) natural-log power, level (B,) utterance level -> (B, T, 320)."""
         shift = (level - self.level_ref).clamp(-MAX_LEVEL_SHIFT, MAX_LEVEL_SHIFT)
         x = (mel - shift[:, None, None, None] - self.mel_mean) / self.mel_std
+        return x.flatten(2)
+
+
+class FlatFrontend(nn.Module):
+    """Speaker-independent inputs (audio2lmk.inputs) are normalised already: only flattened."""
+
+    def forward(self, x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
         return x.flatten(2)
 
 
@@ -103,14 +114,17 @@ class Audio2LmkNet(nn.Module):
 
     def __init__(self, kind: str = "tcn", n_components: int = 20, n_points: int = 29, hidden: int = 128,
                  layers: int = 2, dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2, 4, 8), kernel: int = 3,
-                 dropout: float = 0.1, context: int = 0, head_pose: bool = False):
+                 dropout: float = 0.1, context: int = 0, head_pose: bool = False, features: str = "mel"):
         super().__init__()
         self.arch = dict(kind=kind, n_components=n_components, n_points=n_points, hidden=hidden, layers=layers,
                          dilations=list(dilations), kernel=kernel, dropout=dropout, context=context,
-                         head_pose=head_pose)
+                         head_pose=head_pose, features=features)
         self.n_components = n_components
-        in_dim = MELS_PER_FRAME * N_MELS
-        self.frontend = MelFrontend()
+        try:
+            in_dim = MELS_PER_FRAME * n_inputs(features)
+        except ValueError as err:
+            raise CheckpointError(f"audio2lmk: {err}") from None
+        self.frontend = MelFrontend() if features == "mel" else FlatFrontend()
         if kind == "lstm":
             self.backbone = LSTMBackbone(in_dim, hidden, layers, dropout, context)
         elif kind == "tcn":
@@ -131,9 +145,15 @@ class Audio2LmkNet(nn.Module):
     def head_pose(self) -> bool:
         return bool(self.arch["head_pose"])
 
-    def forward(self, mel: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
-        """-> (B, T, K) whitened motion coefficients, followed by 4 whitened pose values with head_pose."""
-        return self.head(self.backbone(self.frontend(mel, level)))
+    @property
+    def features(self) -> str:
+        """The input kind (audio2lmk.inputs): "mel", or a speaker-independent one."""
+        return self.arch["features"]
+
+    def forward(self, x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        """x (B, T, 4, n_inputs) audio2lmk.inputs.net_input, level (B,) utterance level (used by "mel" only)
+        -> (B, T, K) whitened motion coefficients, followed by 4 whitened pose values with head_pose."""
+        return self.head(self.backbone(self.frontend(x, level)))
 
     def decode(self, out: torch.Tensor) -> torch.Tensor:
         """(..., K[+4]) outputs -> (..., P, 2) normalised motion (differentiable)."""
@@ -146,6 +166,8 @@ class Audio2LmkNet(nn.Module):
 
     # The statistics below are fitted by the trainer on the training split and saved with the weights.
     def set_input_statistics(self, mel_mean: np.ndarray, mel_std: np.ndarray, level_ref: float) -> None:
+        if not isinstance(self.frontend, MelFrontend):
+            return
         self.frontend.mel_mean.copy_(torch.as_tensor(mel_mean, dtype=torch.float32))
         self.frontend.mel_std.copy_(torch.as_tensor(np.maximum(mel_std, 1e-3), dtype=torch.float32))
         self.frontend.level_ref.fill_(float(level_ref))

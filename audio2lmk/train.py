@@ -23,8 +23,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from audio2lmk.augment import augment_mel, silence_like
+from audio2lmk.augment import augment_mel, perturb_phones, silence_like
 from audio2lmk.features import utterance_level
+from audio2lmk.inputs import SILENCE_PHONE, decode_cached, net_input, phone_ids
+from audio2lmk.phonemes import PhoneDecoder
 from audio2lmk.head_pose import apply_pose, in_first_frame, posed_points, relative_pose
 from audio2lmk.models import MAX_LEVEL_SHIFT, Audio2LmkNet
 from audio2lmk.pca import MOTION_POINTS, MotionPCA, OpenMouthCorrection, clip_motion
@@ -45,6 +47,9 @@ class Audio2LmkConfig:
     speaker: str = "s1"
     out_dir: str = "runs/audio2lmk/tcn"
     model: str = "tcn"  # "tcn" or "lstm"
+    features: str = "mel"  # net input (audio2lmk.inputs): mel | phones | cepstra | phones+cepstra
+    phone_cache: str = "runs/audio2lmk/phones"  # decoded phones of the training clips (JSON per clip)
+    phone_noise: float = 0.0  # fraction of decoded phone segments replaced by random phones (decoder errors)
     hidden: int = 128
     layers: int = 2  # lstm only
     context: int = 0  # lstm only: input window of +-context video frames
@@ -63,6 +68,7 @@ class Audio2LmkConfig:
     mouth_weight: float = 3.0
     velocity_weight: float = 2.0
     opening_weight: float = 1.0
+    amplitude_weight: float = 0.0  # per clip |std(predicted opening) - std(real opening)|: against shrinkage
     head_pose: bool = True  # also predict the speech-related head pose
     pose_weight: float = 1.0
     noise_prob: float = 0.5
@@ -83,16 +89,24 @@ class Clip:
     rest: np.ndarray  # (68, 2) normalised rest shape
     pose: np.ndarray  # (T, 4) head pose relative to the first frame
     frame0: np.ndarray  # (T, 68, 2) the real track in the first frame's normalised frame
+    phones: np.ndarray | None = None  # (T, 4) decoded phone ids, for phone-input nets
+
+    def net_input(self, kind: str) -> np.ndarray:
+        return net_input(kind, self.mel, self.phones)
 
 
-def load_clips(prepared: PreparedSet, ids: list[str]) -> list[Clip]:
+def load_clips(prepared: PreparedSet, ids: list[str], phone_cache: str | None = None) -> list[Clip]:
+    """Clips of the prepared set; with phone_cache, also their decoded phones (decoded once, then cached)."""
     clips = []
+    decoder = PhoneDecoder() if phone_cache else None
     for clip_id in tqdm(ids, desc="loading clips", leave=False):
-        c = prepared.load(clip_id, crops=False, audio=False)
+        cached = Path(phone_cache or ".") / f"{clip_id}.json"
+        c = prepared.load(clip_id, crops=False, audio=bool(phone_cache) and not cached.is_file())
         n = min(len(c.mel), len(c.landmarks))
         motion, rest = clip_motion(c.landmarks[:n])
+        phones = phone_ids(decode_cached(decoder, c.audio, cached), n) if phone_cache else None
         clips.append(Clip(clip_id, c.mel[:n], motion, rest, relative_pose(c.landmarks[:n]),
-                          in_first_frame(c.landmarks[:n]).astype(np.float32)))
+                          in_first_frame(c.landmarks[:n]).astype(np.float32), phones))
     return clips
 
 
@@ -142,13 +156,18 @@ def make_batch(clips: list[Clip], config: Audio2LmkConfig, rng: np.random.Genera
         after = length - len(c.mel) - before
         mel = np.concatenate([silence_like(c.mel, before, rng), c.mel, silence_like(c.mel, after, rng)])
         mel = augment_mel(mel, rng, config.noise_prob, tuple(config.snr_db), config.gain_db, config.voice_warp)
+        ids = None
+        if c.phones is not None:
+            ids = np.pad(perturb_phones(c.phones, rng, config.phone_noise), ((before, after), (0, 0)),
+                         constant_values=SILENCE_PHONE)
+        levels.append(utterance_level(mel))
+        mel = net_input(config.features, mel, ids)
         motion = np.zeros((length, *c.motion.shape[1:]), np.float32)
         motion[before:before + len(c.motion)] = c.motion
         pose = np.zeros((length, c.pose.shape[1]), np.float32)
         pose[before:before + len(c.pose)] = c.pose
         pose[before + len(c.pose):] = c.pose[-1]
         mels.append(mel)
-        levels.append(utterance_level(mel))
         motions.append(motion)
         poses.append(pose)
     return (torch.as_tensor(np.stack(mels)), torch.as_tensor(np.array(levels, np.float32)),
@@ -176,9 +195,14 @@ def motion_loss(pred: torch.Tensor, target: torch.Tensor, config: Audio2LmkConfi
                 weights: torch.Tensor) -> tuple[torch.Tensor, dict]:
     position = _distance(pred, target, weights)
     velocity = _distance(pred.diff(dim=1), target.diff(dim=1), weights)
-    opening = (inner_gap(pred) - inner_gap(target)).abs().mean()
-    total = position + config.velocity_weight * velocity + config.opening_weight * opening
-    return total, {"position": position.item(), "velocity": velocity.item(), "opening": opening.item()}
+    gap_pred, gap_real = inner_gap(pred), inner_gap(target)
+    opening = (gap_pred - gap_real).abs().mean()
+    # A mean-regressing net shrinks the opening's range: compare each clip's spread directly.
+    amplitude = (gap_pred.std(dim=1) - gap_real.std(dim=1)).abs().mean()
+    total = (position + config.velocity_weight * velocity + config.opening_weight * opening
+             + config.amplitude_weight * amplitude)
+    return total, {"position": position.item(), "velocity": velocity.item(), "opening": opening.item(),
+                   "amplitude": amplitude.item()}
 
 
 def pose_loss(pred: torch.Tensor, target: torch.Tensor, config: Audio2LmkConfig) -> tuple[torch.Tensor, dict]:
@@ -199,10 +223,10 @@ def validate(net: Audio2LmkNet, clips: list[Clip]) -> dict:
     head pose, the mouth LMD of the posed face against the real one in the first frame's frame."""
     net.eval()
     points = list(MOTION_POINTS)
-    lmds, jaw_lmds, corrs, posed_lmds = [], [], [], []
+    lmds, jaw_lmds, corrs, posed_lmds, amps = [], [], [], [], []
     for c in clips:
         level = torch.tensor([utterance_level(c.mel)])
-        outputs = net(torch.as_tensor(c.mel)[None], level)
+        outputs = net(torch.as_tensor(c.net_input(net.features))[None], level)
         pred = net.decode(outputs)[0].numpy()
         err = np.linalg.norm(pred - c.motion, axis=-1)
         lmds.append(err[:, LIP_ROWS].mean())
@@ -212,13 +236,14 @@ def validate(net: Audio2LmkNet, clips: list[Clip]) -> dict:
         full_pred[:, points] += pred
         full_real[:, points] += c.motion
         a, b = mouth_opening(full_pred), mouth_opening(full_real)
+        amps.append(float(np.std(a) / max(np.std(b), 1e-9)))
         corrs.append(float(np.corrcoef(a, b)[0, 1]) if np.ptp(a) > 1e-9 and np.ptp(b) > 1e-9 else 0.0)
         if net.head_pose:
             posed = apply_pose(full_pred, net.decode_pose(outputs)[0].numpy())
             posed_lmds.append(np.linalg.norm(posed - c.frame0, axis=-1)[:, list(MOUTH)].mean())
     net.train()
     val = {"val_mouth_lmd": float(np.mean(lmds)), "val_motion_lmd": float(np.mean(jaw_lmds)),
-           "val_opening_corr": float(np.mean(corrs))}
+           "val_opening_corr": float(np.mean(corrs)), "val_amp_ratio": float(np.median(amps))}
     # early stopping watches what the evaluation measures: the posed mouth when the pose is predicted
     val["val_score"] = float(np.mean(posed_lmds)) if posed_lmds else val["val_mouth_lmd"]
     return val
@@ -257,12 +282,13 @@ def train(config: Audio2LmkConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     prepared = PreparedSet(config.prepared)
     train_ids, val_ids, provenance = split_ids(config, prepared)
-    train_clips, val_clips = load_clips(prepared, train_ids), load_clips(prepared, val_ids)
+    phone_cache = config.phone_cache if config.features.startswith("phones") else None
+    train_clips, val_clips = load_clips(prepared, train_ids, phone_cache), load_clips(prepared, val_ids, phone_cache)
 
     net = Audio2LmkNet(kind=config.model, n_components=config.n_components, n_points=len(MOTION_POINTS),
                        hidden=config.hidden, layers=config.layers, dilations=tuple(config.dilations),
                        kernel=config.kernel, dropout=config.dropout, context=config.context,
-                       head_pose=config.head_pose)
+                       head_pose=config.head_pose, features=config.features)
     stats = fit_statistics(net, train_clips, config.n_components)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     weights = point_weights(config.mouth_weight)
@@ -282,8 +308,8 @@ def train(config: Audio2LmkConfig) -> Path:
     meta_base = {"kind": "audio2lmk", "arch": net.arch, "config": dataclasses.asdict(config), "data": provenance,
                  "statistics": stats, "hardware": hardware_summary("cpu"), "fps": 25.0}
     log_path = out / "log.csv"
-    fields = ["epoch", "step", "lr", "loss", "position", "velocity", "opening", "pose", "val_mouth_lmd",
-              "val_motion_lmd", "val_opening_corr", "val_score", "elapsed_s"]
+    fields = ["epoch", "step", "lr", "loss", "position", "velocity", "opening", "amplitude", "pose", "val_mouth_lmd",
+              "val_motion_lmd", "val_opening_corr", "val_amp_ratio", "val_score", "elapsed_s"]
     if not log_path.is_file() or progress["epoch"] < 0:
         with open(log_path, "w", newline="") as f:
             csv.writer(f).writerow(fields)
@@ -318,8 +344,8 @@ def train(config: Audio2LmkConfig) -> Path:
         progress["elapsed_s"] = time.monotonic() - start_time
         with open(log_path, "a", newline="") as f:
             csv.writer(f).writerow([epoch, progress["step"], f"{lr:.6g}"]
-                                   + [f"{sums[k]:.6f}" if k in sums else "" for k in fields[3:8]]
-                                   + [f"{val[k]:.6f}" for k in fields[8:12]] + [f"{progress['elapsed_s']:.1f}"])
+                                   + [f"{sums[k]:.6f}" if k in sums else "" for k in fields[3:9]]
+                                   + [f"{val[k]:.6f}" for k in fields[9:14]] + [f"{progress['elapsed_s']:.1f}"])
         bar.set_postfix(loss=f"{sums['loss']:.4f}", val_mouth=f"{val['val_mouth_lmd']:.4f}",
                         corr=f"{val['val_opening_corr']:.3f}")
         if val["val_score"] < progress["best_score"]:

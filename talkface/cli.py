@@ -33,6 +33,24 @@ def _add_stage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _add_people_options(e: argparse.ArgumentParser) -> None:
+    e.add_argument("--videos", action="append", default=None, metavar="DIR",
+                   help="folder of talking videos with speech (repeatable; default: dev grid_other/ and talk/)")
+    e.add_argument("--voices", default=None, metavar="DIR",
+                   help="folder of speech files (default: dev voices/); 'none' to skip")
+    e.add_argument("--voice-photo", action="append", default=None, metavar="IMAGE",
+                   help="photo the speech files drive (repeatable; default: dev photos s2.jpg, closed mouth, and s42.jpg, "
+                        "parted lips)")
+    e.add_argument("--audio2lmk", action="append", default=None, metavar="SPEC",
+                   help="audio2lmk stages to compare (repeatable; default: auto and phonetic; the copy-first-frame "
+                        "floor is always added)")
+    e.add_argument("--lmk2video", default="warp", help="lmk2video stage (default warp: only mouth geometry is measured)")
+    e.add_argument("--max-seconds", type=float, default=15.0, help="only the first N s of each video (default 15)")
+    e.add_argument("--limit", type=int, default=None, help="only the first N videos and N voice runs")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--out", default="runs/eval_people", help="folder for report.md/.json and contact_sheet.png")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="talkface", description="Talking-face video from one photo and speech.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -107,6 +125,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--grid-root", default=str(DEFAULT_GRID_ROOT))
     e.add_argument("--limit", type=int, default=None)
     e.add_argument("--out", default="runs/eval_lmk2video")
+    e = ev.add_parser("people", help="the product on people who are not s1: mouth motion against real talking videos "
+                                     "and speech of unknown speakers (../shared/data/dev by default)")
+    _add_people_options(e)
     e = ev.add_parser("wer", help="lipreader WER/CER of videos (GRID transcripts follow from the clip id)")
     e.add_argument("--videos", required=True, help="a folder of videos, or a text file listing video paths")
     e.add_argument("--transcripts", default=None, help="lines '<id or path> <sentence>' (default: from GRID ids)")
@@ -216,6 +237,21 @@ def _cmd_eval(args) -> None:
         from lmk2video.evaluate import run_eval_lmk2video
 
         run_eval_lmk2video(args.checkpoint, args.prepared, args.grid_root, args.split, args.out, limit=args.limit)
+    elif args.target == "people":
+        from talkface.people import PeopleConfig, run_eval_people
+
+        config = PeopleConfig(lmk2video=args.lmk2video, max_seconds=args.max_seconds, limit=args.limit,
+                              device=args.device, out=args.out, command="talkface " + " ".join(sys.argv[1:]))
+        if args.voices == "none":
+            config.voices = None
+        for option, name in ((args.videos, "videos"), (args.voices if args.voices != "none" else None, "voices"),
+                             (args.voice_photo, "voice_photos"), (args.audio2lmk, "audio2lmk")):
+            if option:
+                setattr(config, name, option)
+        report = run_eval_people(config)
+        print((Path(args.out) / "report.md").read_text())
+        print(f"{len(report['video_clips'])} video and {len(report['voice_clips'])} voice runs in "
+              f"{report['seconds']:.0f} s -> {args.out}")
     else:
         from talkface.lipreading.wer import run_eval_wer
 

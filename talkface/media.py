@@ -70,31 +70,38 @@ def probe(path: str | os.PathLike) -> dict:
     }
 
 
-def read_audio(path: str | os.PathLike, sample_rate: int = 16000) -> np.ndarray:
-    """Any audio (or the audio track of a video) as float32 mono at `sample_rate`."""
+def _limit(max_seconds: float | None) -> list[str]:
+    return [] if max_seconds is None else ["-t", f"{max_seconds:g}"]
+
+
+def read_audio(path: str | os.PathLike, sample_rate: int = 16000, max_seconds: float | None = None) -> np.ndarray:
+    """Any audio (or the audio track of a video) as float32 mono at `sample_rate` (the first
+    `max_seconds` only, if given)."""
     path = _require_file(path)
-    raw = _run_ffmpeg(["-i", str(path), "-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-"], path, "audio")
+    raw = _run_ffmpeg([*_limit(max_seconds), "-i", str(path), "-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-"], path, "audio")
     wave = np.frombuffer(raw, dtype=np.float32).copy()
     if wave.size == 0:
         raise MediaError(f"{path}: no audio samples (empty or not an audio file)")
     return wave
 
 
-def read_video(path: str | os.PathLike, sample_rate: int = 16000, with_audio: bool = True) -> Video:
-    """All frames (RGB) of a video plus its audio track resampled to mono `sample_rate`."""
+def read_video(path: str | os.PathLike, sample_rate: int = 16000, with_audio: bool = True,
+               max_seconds: float | None = None) -> Video:
+    """All frames (RGB) of a video plus its audio track resampled to mono `sample_rate` (the first
+    `max_seconds` only, if given)."""
     path = _require_file(path)
     info = probe(path)
     if not info["width"]:
         raise MediaError(f"{path}: no video stream (not a video file?)")
     w, h = info["width"], info["height"]
     raw = _run_ffmpeg(
-        ["-i", str(path), "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        [*_limit(max_seconds), "-i", str(path), "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
         path, "video frames")
     n = len(raw) // (w * h * 3)
     if n == 0:
         raise MediaError(f"{path}: video has no decodable frames")
     frames = np.frombuffer(raw, dtype=np.uint8)[: n * w * h * 3].reshape(n, h, w, 3)
-    audio = read_audio(path, sample_rate) if with_audio and info["has_audio"] else None
+    audio = read_audio(path, sample_rate, max_seconds) if with_audio and info["has_audio"] else None
     return Video(frames=frames, fps=info["fps"] or 25.0, audio=audio, sample_rate=sample_rate)
 
 

@@ -1,0 +1,93 @@
+"""Speaker-independent inputs of the learned audio2lmk nets (issue 13): what was said and how loud,
+not who said it. Per 25 fps video frame, 4 sub-frames of 10 ms, each a vector of:
+
+- "phones": a one-hot of the phone pocketsphinx's multi-speaker en-us model decodes there (the
+  phonetic default's knowledge, no transcript), plus the envelope;
+- "cepstra": mel cepstra 1-19 (c0, the loudness, left out; the low quefrencies keep the vocal tract's
+  shape and drop most of the pitch harmonics) normalised per utterance over its speech frames, which
+  removes the speaker's and the channel's average spectrum, plus the envelope;
+- "phones+cepstra": both, plus the envelope;
+- "mel" (the original nets): log-mels as they are, normalised by the net's MelFrontend.
+Envelope: the 10 ms energy relative to the utterance's loud speech (95th percentile), in [0, 1] over
+ENVELOPE_RANGE nats: loudness-normalised, so a whisper and a shout of the same speech look alike.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from scipy.fft import dct
+
+from audio2lmk.features import MELS_PER_FRAME, mel_energy
+from audio2lmk.phonemes import PHONE_RATE, PHONE_SET, Phone, PhoneDecoder
+
+FEATURE_KINDS = ("mel", "phones", "cepstra", "phones+cepstra")
+N_CEPSTRA = 19
+ENVELOPE_RANGE = 9.0  # nats below the utterance's loud speech (~39 dB) that the envelope spans
+SPEECH_MARGIN = 5.0  # frames within this many nats of loud speech count as speech for the normalisation
+SILENCE_PHONE = PHONE_SET.index("SIL")
+
+
+def n_inputs(kind: str) -> int:
+    """Values per 10 ms sub-frame for a feature kind."""
+    sizes = {"mel": 80, "phones": len(PHONE_SET) + 1, "cepstra": N_CEPSTRA + 1,
+             "phones+cepstra": len(PHONE_SET) + N_CEPSTRA + 1}
+    if kind not in sizes:
+        raise ValueError(f"unknown audio2lmk input kind {kind!r} (expected one of {', '.join(FEATURE_KINDS)})")
+    return sizes[kind]
+
+
+def envelope(mel: np.ndarray) -> np.ndarray:
+    """(T, 4, 80) log-mel -> (T, 4, 1) loudness-normalised envelope in [0, 1]."""
+    energy = mel_energy(mel)
+    ref = np.percentile(energy, 95)
+    return np.clip(1.0 + (energy - ref) / ENVELOPE_RANGE, 0.0, 1.0)[..., None].astype(np.float32)
+
+
+def cepstra(mel: np.ndarray) -> np.ndarray:
+    """(T, 4, 80) log-mel -> (T, 4, N_CEPSTRA) cepstra normalised by the utterance's speech frames."""
+    c = dct(np.asarray(mel, np.float64), type=2, norm="ortho", axis=-1)[..., 1:N_CEPSTRA + 1]
+    energy = mel_energy(mel)
+    speech = energy > np.percentile(energy, 95) - SPEECH_MARGIN
+    ref = c[speech] if speech.sum() > 10 else c.reshape(-1, N_CEPSTRA)
+    return ((c - ref.mean(axis=0)) / (ref.std(axis=0) + 1e-3)).astype(np.float32)
+
+
+def phone_ids(phones: list[Phone], n_frames: int) -> np.ndarray:
+    """(n_frames, 4) int: index into PHONE_SET of the phone at each 10 ms sub-frame (SIL where none)."""
+    ids = np.full(n_frames * MELS_PER_FRAME, SILENCE_PHONE, np.int64)
+    for p in phones:
+        a, b = int(round(p.start * PHONE_RATE)), int(round(p.end * PHONE_RATE))
+        ids[max(0, a):max(0, min(b, len(ids)))] = PHONE_SET.index(p.phone)
+    return ids.reshape(n_frames, MELS_PER_FRAME)
+
+
+def one_hot(ids: np.ndarray) -> np.ndarray:
+    return np.eye(len(PHONE_SET), dtype=np.float32)[ids]
+
+
+def net_input(kind: str, mel: np.ndarray, ids: np.ndarray | None = None) -> np.ndarray:
+    """(T, 4, n_inputs(kind)) from a (T, 4, 80) log-mel and, for phone kinds, (T, 4) phone ids."""
+    if kind == "mel":
+        return np.asarray(mel, np.float32)
+    parts = []
+    if kind.startswith("phones"):
+        parts.append(one_hot(ids))
+    if kind.endswith("cepstra"):
+        parts.append(cepstra(mel))
+    n_inputs(kind)  # rejects an unknown kind
+    return np.concatenate(parts + [envelope(mel)], axis=-1)
+
+
+def decode_cached(decoder: PhoneDecoder, wave16k: np.ndarray, path: Path) -> list[Phone]:
+    """Phones of a clip, decoded once and kept as JSON at `path` (decoding is the slow part)."""
+    if path.is_file():
+        return [Phone(*p) for p in json.loads(path.read_text())]
+    phones = decoder(wave16k, 16000)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps([list(p) for p in phones]))
+    tmp.replace(path)
+    return phones

@@ -1,0 +1,122 @@
+"""Speaker-independent inputs of the learned audio2lmk nets (audio2lmk.inputs), their augmentation,
+nets and inference on them, and a training smoke run on phones + cepstra with the amplitude loss."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from audio2lmk.augment import perturb_phones, warp_frequency
+from audio2lmk.features import SAMPLE_RATE, model_mel
+from audio2lmk.inputs import (N_CEPSTRA, SILENCE_PHONE, cepstra, envelope, n_inputs, net_input, phone_ids)
+from audio2lmk.learned import LearnedAudio2Lmk, load_checkpoint
+from audio2lmk.models import Audio2LmkNet
+from audio2lmk.pca import MOTION_POINTS, MotionPCA, OpenMouthCorrection
+from audio2lmk.phonemes import PHONE_SET, Phone
+from audio2lmk.train import Audio2LmkConfig, train
+from talkface.checkpoint import save_checkpoint
+from talkface.errors import CheckpointError
+from talkface.landmarks.indices import mouth_opening
+from test_audio2lmk_learned import face, make_prepared_set, speech_like
+
+MOVING = list(MOTION_POINTS)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_envelope_and_cepstra_ignore_loudness_and_the_voices_average_spectrum():
+    mel = model_mel(speech_like(2.0), 50)
+    tilt = np.linspace(-2.0, 1.5, 80, dtype=np.float32)  # another channel / vocal tract on average
+    np.testing.assert_allclose(envelope(mel + 2.0), envelope(mel), atol=1e-5)
+    np.testing.assert_allclose(cepstra(mel + 2.0 + tilt), cepstra(mel), atol=1e-3)
+    env = envelope(mel)
+    assert env.shape == (50, 4, 1) and env.min() >= 0 and env.max() <= 1 and env.max() == 1.0
+    assert cepstra(mel).shape == (50, 4, N_CEPSTRA)
+
+
+def test_phone_ids_and_net_input_layout():
+    phones = [Phone("M", 0.10, 0.18), Phone("AA", 0.18, 0.40)]
+    ids = phone_ids(phones, 5)  # 5 video frames = 20 sub-frames of 10 ms
+    flat = ids.reshape(-1)
+    assert ids.shape == (5, 4)
+    assert (flat[:10] == SILENCE_PHONE).all() and (flat[10:18] == PHONE_SET.index("M")).all()
+    assert (flat[18:] == PHONE_SET.index("AA")).all()
+    mel = model_mel(speech_like(0.2), 5)
+    for kind in ("phones", "cepstra", "phones+cepstra", "mel"):
+        x = net_input(kind, mel, ids)
+        assert x.shape == (5, 4, n_inputs(kind)) and np.isfinite(x).all()
+    assert np.array_equal(net_input("phones", mel, ids)[..., :len(PHONE_SET)].argmax(-1), ids)
+    with pytest.raises(ValueError):
+        n_inputs("pitch")
+    with pytest.raises(CheckpointError):
+        Audio2LmkNet(features="pitch")
+
+
+def test_perturb_phones_substitutes_segments_and_shifts_time():
+    rng = np.random.default_rng(0)
+    ids = np.repeat(np.arange(10) % len(PHONE_SET), 8).reshape(20, 4)
+    assert np.array_equal(perturb_phones(ids, rng, 0.0, max_shift=0), ids)
+    changed = [np.mean(perturb_phones(ids, np.random.default_rng(s), 1.0, max_shift=0) != ids) for s in range(5)]
+    assert np.mean(changed) > 0.8  # nearly every segment replaced (a random draw may hit the same phone)
+    shifted = perturb_phones(ids, rng, 0.0, max_shift=2)
+    assert shifted.shape == ids.shape
+    assert np.mean(shifted != ids) <= 2 * 10 / ids.size + 1e-9  # at most 2 sub-frames at each of 10 boundaries
+
+
+def _tiny(features: str) -> Audio2LmkNet:
+    torch.manual_seed(0)
+    net = Audio2LmkNet("tcn", n_components=6, n_points=len(MOVING), hidden=16, dilations=(1, 2), features=features)
+    torch.nn.init.normal_(net.head.weight, std=0.3)
+    basis = np.linalg.qr(np.random.default_rng(0).standard_normal((2 * len(MOVING), 6)))[0].T
+    net.set_pca(MotionPCA(basis.astype(np.float32), np.full(6, 0.05, np.float32)))
+    net.set_open_correction(OpenMouthCorrection(np.zeros((len(MOVING), 2), np.float32), 0.15))
+    return net.eval()
+
+
+@pytest.mark.parametrize("features", ["phones", "cepstra"])
+def test_speaker_free_nets_run_the_stage_contract(features, tmp_path):
+    source = face(100.0, 0.0, (200.0, 180.0), 1)
+    model = LearnedAudio2Lmk(_tiny(features))
+    track = model(speech_like(2.0, 8000), 8000, source, fps=30.0, blink=False, head_motion=False)
+    assert track.shape == (60, 68, 2) and np.isfinite(track).all()
+    assert np.ptp(mouth_opening(track)) > 1e-3
+    silent = model(np.zeros(2 * SAMPLE_RATE, np.float32), SAMPLE_RATE, source, blink=False, head_motion=False)
+    assert np.abs(silent - source[None]).max() < 1e-3
+
+    net = _tiny(features)
+    path = save_checkpoint(tmp_path / "a2l", net.state_dict(),
+                           {"arch": net.arch, "calibration": {"motion_gain": 2.0}})
+    loaded = load_checkpoint(path)
+    assert loaded.motion_gain == 2.0
+    wave = speech_like(1.5, seed=2)
+    np.testing.assert_allclose(loaded.motion(wave), 2.0 * model.motion(wave), atol=1e-6)
+
+
+def test_training_smoke_on_speaker_free_inputs_with_the_amplitude_loss(tmp_path):
+    ids = ["bbaf2n", "bbaf3s", "bgaa6n", "lrae3s", "pgwr6p"]
+    make_prepared_set(tmp_path / "prepared", ids)
+    splits = tmp_path / "grid" / "splits"
+    splits.mkdir(parents=True)
+    (splits / "s1_train.txt").write_text("\n".join(ids) + "\n")
+    (splits / "s1_test.txt").write_text("lwaz5a\n")
+    config = Audio2LmkConfig(prepared=str(tmp_path / "prepared"), grid_root=str(tmp_path / "grid"),
+                             out_dir=str(tmp_path / "run"), features="phones+cepstra",
+                             phone_cache=str(tmp_path / "phones"), phone_noise=0.2, amplitude_weight=1.0,
+                             hidden=16, dilations=[1, 2], n_components=4, batch_size=2, val_fraction=0.2,
+                             max_epochs=2, max_pad_frames=5, threads=1)
+    best = train(config)
+    meta = json.loads(best.with_suffix(".json").read_text())
+    assert meta["arch"]["features"] == "phones+cepstra" and "val_amp_ratio" in meta["val"]
+    assert len(list((tmp_path / "phones").glob("*.json"))) == len(ids)  # decoded once, cached
+    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert "amplitude" in log[0] and len(log) == 3
+    assert load_checkpoint(best).net.features == "phones+cepstra"
