@@ -45,6 +45,9 @@ def _add_people_options(e: argparse.ArgumentParser) -> None:
                    help="audio2lmk stages to compare (repeatable; default: auto and phonetic; the copy-first-frame "
                         "floor is always added)")
     e.add_argument("--lmk2video", default="warp", help="lmk2video stage (default warp: only mouth geometry is measured)")
+    e.add_argument("--real-track", action="append", default=None, metavar="SPEC",
+                   help="lmk2video stages that animate each video's first frame by its own landmark track, compared "
+                        "pixel for pixel with the real frames (repeatable; default: warp and auto; 'none' to skip)")
     e.add_argument("--max-seconds", type=float, default=15.0, help="only the first N s of each video (default 15)")
     e.add_argument("--limit", type=int, default=None, help="only the first N videos and N voice runs")
     e.add_argument("--device", default="cpu")
@@ -244,6 +247,8 @@ def _cmd_eval(args) -> None:
                               device=args.device, out=args.out, command="talkface " + " ".join(sys.argv[1:]))
         if args.voices == "none":
             config.voices = None
+        if args.real_track:
+            config.real_track = [] if args.real_track == ["none"] else args.real_track
         for option, name in ((args.videos, "videos"), (args.voices if args.voices != "none" else None, "voices"),
                              (args.voice_photo, "voice_photos"), (args.audio2lmk, "audio2lmk")):
             if option:
