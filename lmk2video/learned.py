@@ -13,7 +13,7 @@ from lmk2video.conditioning import WarpStream, mesh_warp, rescale_points, run_ge
 from lmk2video.generator import WarpGenerator
 from lmk2video.mouth import estimate_appearance
 from lmk2video.networks import Generator, GeneratorArch
-from lmk2video.regions import eye_masks, lips_masks, mouth_masks
+from lmk2video.regions import eye_masks, mouth_masks
 from talkface.checkpoint import load_checkpoint as read_checkpoint
 from talkface.errors import CheckpointError
 
@@ -50,12 +50,15 @@ class LearnedGenerator:
     """Animate one face crop along a landmark track with a trained MotionGAN-style generator.
 
     Same call as WarpGenerator; crops of any size work. The net runs on the crop at the size it was
-    trained at (`arch.size`, 128 px; it paints at `work_size` inside it). At any other size the output is
-    the warp at full size plus the net's correction (net output minus the warp at 128) upsampled: the
+    trained at (`arch.size`, 128 px; it paints at `work_size` inside it). With mouth_only (the default) the
+    output is the warp at full size plus the net's correction (net output minus the warp at 128) upsampled: the
     photo's fine detail comes from the warp, the net adds only what the warp cannot (mouth interior,
     teeth, shading of the moving jaw) at its own, coarser scale. Teeth visible in the photo (an open
     mouth with teeth) are not repainted: inside the lips the full-size warp, which carries the photo's
     own teeth, is kept.
+
+    mouth_only=False gives the net's own frames (at any size, composited over the warp at that size's 128
+    version): what it was trained to produce, for evaluating the net itself.
 
     Identity calibration (on unless calibrate=False): asked for the photo's own landmarks, the right
     output is the photo itself, so whatever the net changes there is its own bias -- for a net trained
@@ -69,8 +72,8 @@ class LearnedGenerator:
     """
 
     def __init__(self, g: Generator, meta: dict, device: str | torch.device = "cpu", calibrate: bool = True,
-                 keep_eyes: bool = True):
-        self.calibrate, self.keep_eyes = calibrate, keep_eyes
+                 keep_eyes: bool = True, mouth_only: bool = True):
+        self.calibrate, self.keep_eyes, self.mouth_only = calibrate, keep_eyes, mouth_only
         self.device = torch.device(device)
         self.g = g.to(self.device).eval()
         self.meta = meta
@@ -87,8 +90,8 @@ class LearnedGenerator:
     def stream(self, source_crop: np.ndarray, source_lmk: np.ndarray, batch_size: int = 16):
         """A function of successive target chunks (T_i, 68, 2) -> frames, carrying the ConvLSTM state
         across calls, so a long track rendered chunk by chunk equals one call over the whole track."""
-        size, net_size = np.asarray(source_crop).shape[0], int(self.meta["arch"]["size"])
-        if size == net_size:
+        net_size = int(self.meta["arch"]["size"])
+        if not self.mouth_only:
             at_net = self._stream_at_net_size(source_crop, source_lmk, batch_size)
             return lambda target_lmks: _to_uint8(at_net(target_lmks)[0])
         return self._stream_with_correction(source_crop, source_lmk, batch_size, net_size)
@@ -125,11 +128,7 @@ class LearnedGenerator:
             target_lmks = np.asarray(target_lmks, np.float32)
             small_targets = rescale_points(target_lmks, size, net_size)
             out, warped = at_net(small_targets)
-            # Only around the mouth: elsewhere the net's change is mostly the training face's look.
-            region = lips_masks(small_targets, net_size)
-            if keep_teeth:
-                region *= 1.0 - mouth_masks(small_targets, net_size)
-            correction = (out - warped) * region[..., None]
+            correction = (out - warped) * correction_region(small_targets, net_size, keep_teeth)[..., None]
             full = warp(crop, src, target_lmks).astype(np.float32)
             for frame, c in zip(full, correction):
                 frame += cv2.resize(c, (size, size), interpolation=cv2.INTER_LINEAR)
@@ -150,6 +149,19 @@ class LearnedGenerator:
         frames, state = generate_frames(self.g, crop, src, tgt, warped, self.heatmaps, self.work_size, batch_size,
                                         self.device, state=state, return_state=True)
         return frames, warped, state
+
+
+CORRECTION_MARGIN = 0.1  # interoculars around the inner lips where the net's correction counts
+
+
+def correction_region(targets: np.ndarray, size: int, keep_teeth: bool) -> np.ndarray:
+    """(T, size, size) weight of the net's correction: the mouth opening (inner lips, a little grown) only --
+    elsewhere its change is mostly the training face's look (measured on the dev set's talking videos driven
+    by their real tracks: around the whole lips it lowered mouth PSNR below the warp's, inside them it raised
+    it) -- and nothing when the photo's own teeth are to be kept."""
+    if keep_teeth:
+        return np.zeros((len(targets), size, size), np.float32)
+    return mouth_masks(targets, size, CORRECTION_MARGIN)
 
 
 def _to_uint8(frames: np.ndarray) -> np.ndarray:
@@ -173,7 +185,7 @@ def build_generator(arch: dict) -> Generator:
 
 
 def load_checkpoint(path: str | os.PathLike = SHIPPED_CHECKPOINT, device: str = "cpu",
-                    calibrate: bool = True, keep_eyes: bool = True) -> LearnedGenerator:
+                    calibrate: bool = True, keep_eyes: bool = True, mouth_only: bool = True) -> LearnedGenerator:
     """A LearnedGenerator from a safetensors checkpoint whose sidecar records the net's `arch`."""
     state, meta = read_checkpoint(path, device)
     if meta.get("kind") != "lmk2video" or "arch" not in meta:
@@ -184,4 +196,4 @@ def load_checkpoint(path: str | os.PathLike = SHIPPED_CHECKPOINT, device: str = 
     except (TypeError, KeyError, RuntimeError) as err:
         first = str(err).strip().splitlines()[0]
         raise CheckpointError(f"{path}: weights do not match the recorded model ({first})") from None
-    return LearnedGenerator(g, meta, device, calibrate, keep_eyes)
+    return LearnedGenerator(g, meta, device, calibrate, keep_eyes, mouth_only)

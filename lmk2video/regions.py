@@ -5,14 +5,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from talkface.landmarks.indices import INNER_LIPS, LEFT_BROW, LEFT_EYE, OUTER_LIPS, RIGHT_BROW, RIGHT_EYE, interocular
+from talkface.landmarks.indices import INNER_LIPS, LEFT_BROW, LEFT_EYE, RIGHT_BROW, RIGHT_EYE, interocular
 
 EYE_AREAS = (list(RIGHT_EYE) + list(RIGHT_BROW), list(LEFT_EYE) + list(LEFT_BROW))
 EYE_MARGIN = 0.15  # dilation around each eye + brow hull, in interocular distances
 MOUTH_AREAS = (list(INNER_LIPS),)
 MOUTH_MARGIN = 0.05
-LIPS_AREAS = (list(OUTER_LIPS),)
-LIPS_MARGIN = 0.25  # around the outer lips: the lips, their corners and the shading of the opening
 
 
 def eye_masks(landmarks: np.ndarray, size: int, margin: float = EYE_MARGIN) -> np.ndarray:
@@ -25,12 +23,6 @@ def mouth_masks(landmarks: np.ndarray, size: int, margin: float = MOUTH_MARGIN) 
     """(T, 68, 2) crop landmarks -> (T, size, size) float32: 1 inside the inner lips (grown by margin x
     interocular), feathered like eye_masks."""
     return hull_masks(landmarks, size, MOUTH_AREAS, margin)
-
-
-def lips_masks(landmarks: np.ndarray, size: int, margin: float = LIPS_MARGIN) -> np.ndarray:
-    """(T, 68, 2) crop landmarks -> (T, size, size) float32: 1 over the outer lips grown by margin x
-    interocular, feathered like eye_masks."""
-    return hull_masks(landmarks, size, LIPS_AREAS, margin)
 
 
 def hull_masks(landmarks: np.ndarray, size: int, areas, margin: float) -> np.ndarray:

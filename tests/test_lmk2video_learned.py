@@ -15,7 +15,7 @@ from lmk2video import LearnedGenerator, WarpGenerator, load_checkpoint
 from lmk2video import losses
 from lmk2video.conditioning import WarpStream, mesh_warp, run_generator, to_signed
 from lmk2video.data import FLIP_ORDER, mirror, pick_frames, recolour
-from lmk2video.regions import eye_masks, lips_masks
+from lmk2video.regions import eye_masks, mouth_masks
 from lmk2video.networks import (FrameCritic, FrameCriticArch, Generator, GeneratorArch, VideoCritic,
                                 VideoCriticArch, composite)
 from lmk2video.train import Lmk2VideoConfig, learning_rate, train
@@ -373,8 +373,8 @@ def test_identity_calibration_gives_the_photo_back_for_its_own_landmarks(tmp_pat
     size = 64
     path, lmk, source = trained_looking_checkpoint(tmp_path, seed=4, size=size)
     own = np.repeat(lmk[None], 3, axis=0)
-    raw = load_checkpoint(path, calibrate=False, keep_eyes=False)
-    calibrated = load_checkpoint(path, keep_eyes=False)
+    raw = load_checkpoint(path, calibrate=False, keep_eyes=False, mouth_only=False)
+    calibrated = load_checkpoint(path, keep_eyes=False, mouth_only=False)
     assert np.abs(raw(source, lmk, own).astype(int) - source.astype(int)).max() > 5  # the net alters the photo
     assert np.abs(calibrated(source, lmk, own[:1]).astype(int) - source.astype(int)).max() <= 1
     targets = np.stack([face_landmarks(size, o) for o in (0.5, 1.0)])
@@ -403,8 +403,8 @@ def test_keep_eyes_takes_the_eye_regions_from_the_warp_and_the_rest_from_the_net
     size = 64
     path, lmk, source = trained_looking_checkpoint(tmp_path, seed=5, size=size)
     targets = np.stack([face_landmarks(size, o) for o in (0.4, 0.8)])
-    net = load_checkpoint(path, calibrate=False, keep_eyes=False)(source, lmk, targets).astype(int)
-    kept = load_checkpoint(path, calibrate=False)(source, lmk, targets).astype(int)
+    net = load_checkpoint(path, calibrate=False, keep_eyes=False, mouth_only=False)(source, lmk, targets).astype(int)
+    kept = load_checkpoint(path, calibrate=False, mouth_only=False)(source, lmk, targets).astype(int)
     warped = WarpGenerator(interpolation="bilinear")(source, lmk, targets).astype(int)  # the net's warp
     eyes = eye_masks(targets, size)
     assert np.abs(kept - warped)[eyes > 0.999].max() <= 1
@@ -414,8 +414,10 @@ def test_keep_eyes_takes_the_eye_regions_from_the_warp_and_the_rest_from_the_net
 
 def test_larger_crops_get_the_full_size_warp_plus_the_nets_upsampled_correction(tmp_path):
     """At twice the net's size: untrained (zero colour head, A = 1) gives the full-size warp itself; a net
-    that paints gives the full-size warp plus its own change around the lips at its size, upsampled (a
-    low-frequency correction: the photo's fine detail is the warp's)."""
+    that paints gives the full-size warp plus its own change inside the mouth opening at its size, upsampled
+    (a low-frequency correction: the photo's fine detail is the warp's)."""
+    from lmk2video.learned import CORRECTION_MARGIN
+
     net_size, size = 64, 128
     lmk = face_landmarks(size)
     source = face_image(size, lmk)
@@ -431,12 +433,13 @@ def test_larger_crops_get_the_full_size_warp_plus_the_nets_upsampled_correction(
     small = cv2.resize(source, (net_size, net_size), interpolation=cv2.INTER_AREA)
     small_targets = (targets + 0.5) * (net_size / size) - 0.5
     small_lmk = (lmk + 0.5) * (net_size / size) - 0.5
-    change = painter(small, small_lmk, small_targets).astype(np.float32) - WarpGenerator(interpolation="bilinear")(
+    net_alone = load_checkpoint(path, calibrate=False, keep_eyes=False, mouth_only=False)
+    change = net_alone(small, small_lmk, small_targets).astype(np.float32) - WarpGenerator(interpolation="bilinear")(
         small, small_lmk, small_targets)
-    change *= lips_masks(small_targets, net_size)[..., None]  # the net's change counts only around the lips
+    change *= mouth_masks(small_targets, net_size, CORRECTION_MARGIN)[..., None]  # only in the mouth opening
     expected = full_warp + np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_LINEAR) for c in change])
     got = painter(source, lmk, targets).astype(int)
     assert np.abs(got - full_warp).max() > 10  # the net does change the frame
     assert np.abs(got - np.clip(np.round(expected), 0, 255)).max() <= 2
-    far = lips_masks(targets, size)[..., None].repeat(3, -1) == 0  # away from the lips: the warp alone
+    far = mouth_masks(targets, size, 0.3)[..., None].repeat(3, -1) == 0  # away from the mouth: the warp alone
     assert np.abs(got - full_warp)[far].max() <= 1
