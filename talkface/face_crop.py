@@ -4,6 +4,15 @@ A crop is a similarity of the frame chosen from the stable landmarks (brows, eye
 jaw sides) of one reference frame, so it stays fixed over a clip and lip motion shows as
 motion inside the crop. The template places the normalised face frame (see
 landmarks.normalize: eye centres at (-/+0.5, 0), unit interocular) in the crop.
+
+Paste-back API (all blending is multi-band, talkface.blend, and only inside the crop's region):
+- `paste_back(frame, crop, transform, mask=None)`: any crop into any frame (default_mask ellipse).
+- `FacePaster(frame, transform, source_crop)`, for crops generated from that frame's own crop:
+  `.paste(crop)` keeps the frame's exact pixels wherever the crop did not change;
+  `.paste_moved(painted, coords)` moves the frame itself at full resolution by a mesh warp's
+  coordinates and adds what the generator painted (what the pipeline uses);
+  `.frame_alpha()` is the paste mask in frame pixels.
+- `auto_crop_size(landmarks)`: the crop size that keeps a face at its own resolution.
 """
 from __future__ import annotations
 
@@ -125,17 +134,6 @@ def paste_mask(size: int) -> np.ndarray:
     cv2.rectangle(hard, (inset, inset), (size - 1 - inset, size - 1 - inset), 255, thickness=-1)
     k = 2 * inset + 1
     return cv2.GaussianBlur(hard.astype(np.float32) / 255.0, (k, k), 0)
-
-
-def face_mask(landmarks_crop: np.ndarray, size: int) -> np.ndarray:
-    """(size, size) float32 mask: convex hull of the 68 crop landmarks, dilated and blurred."""
-    pts = np.round(np.asarray(landmarks_crop, dtype=np.float64) * 16).astype(np.int32)
-    hull = cv2.convexHull(pts)
-    hard = np.zeros((size, size), np.uint8)
-    cv2.fillConvexPoly(hard, hull, 255, lineType=cv2.LINE_AA, shift=4)
-    r = max(1, round(size / 32))
-    hard = cv2.dilate(hard, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    return _feather(hard, size)
 
 
 def _crop_roi(frame_shape: tuple[int, ...], transform: CropTransform) -> tuple[slice, slice, np.ndarray, tuple[int, int]] | None:
