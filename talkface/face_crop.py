@@ -38,7 +38,7 @@ MAX_CROP_SIZE = 512  # above this the face is worked on downscaled (cost grows w
 _MASK_CENTRE = (0.0, 0.72)
 _MASK_AXES = (1.18, 1.25)
 DETAIL_SIGMA = 1.0  # photo pixels: finer than this is the grain paste_moved carries by nearest pixel
-PASTE_INSET = 0.06  # paste_mask fades out over this fraction of the crop at each side
+PASTE_INSET = 0.015  # paste_mask fades out over this fraction of the crop at each side (the motion is ~0 there)
 
 
 @dataclass(frozen=True)
