@@ -331,7 +331,7 @@ def test_training_smoke_run_resume_and_evaluation(tmp_path):
 
     report = run_eval_lmk2video(best, tmp_path / "prepared", grid_root, "test", tmp_path / "eval", limit=1)
     assert report["clips"] == test_ids and report["real_crops_from"]["crops.mp4"] == 1
-    for method in ("learned", "warp", "copy"):
+    for method in ("learned", "learned_mouth_only", "warp", "copy"):
         assert np.isfinite(report["summary"][method]["psnr"])
     assert report["summary"]["copy"]["psnr"] < 100.0
     assert (tmp_path / "eval" / "lmk2video_eval.md").read_text().count("|") > 10
