@@ -151,14 +151,15 @@ class LearnedGenerator:
         return frames, warped, state
 
 
-CORRECTION_MARGIN = 0.1  # interoculars around the inner lips where the net's correction counts
+CORRECTION_MARGIN = 0.0  # interoculars around the inner lips where the net's correction counts (0: 1 px)
 
 
 def correction_region(targets: np.ndarray, size: int, keep_teeth: bool) -> np.ndarray:
-    """(T, size, size) weight of the net's correction: the mouth opening (inner lips, a little grown) only --
+    """(T, size, size) weight of the net's correction: the mouth opening (inside the inner lips) only --
     elsewhere its change is mostly the training face's look (measured on the dev set's talking videos driven
-    by their real tracks: around the whole lips it lowered mouth PSNR below the warp's, inside them it raised
-    it) -- and nothing when the photo's own teeth are to be kept."""
+    by their real tracks: around the whole lips it lowered mouth PSNR below the warp's; inside the opening it
+    raised it with SSIM and identity distance equal to the warp's) -- and nothing when the photo's own teeth
+    are to be kept."""
     if keep_teeth:
         return np.zeros((len(targets), size, size), np.float32)
     return mouth_masks(targets, size, CORRECTION_MARGIN)
