@@ -443,3 +443,24 @@ def test_larger_crops_get_the_full_size_warp_plus_the_nets_upsampled_correction(
     assert np.abs(got - np.clip(np.round(expected), 0, 255)).max() <= 2
     far = mouth_masks(targets, size, 0.3)[..., None].repeat(3, -1) == 0  # away from the mouth: the warp alone
     assert np.abs(got - full_warp)[far].max() <= 1
+
+
+def test_teeth_in_the_photo_are_reused_not_repainted(tmp_path):
+    """A photo with an open mouth showing teeth: the learned stage adds nothing (the warp carries the photo's
+    own teeth with their lips); the same net on a closed-mouth photo does paint the opening."""
+    from lmk2video.mouth import estimate_appearance
+
+    net_size, size = 64, 128
+    path, _, _ = trained_looking_checkpoint(tmp_path, seed=7, size=net_size)
+    painter = load_checkpoint(path, calibrate=False, keep_eyes=False)
+    targets = np.stack([face_landmarks(size, o) for o in (1.0, 1.5)])
+    smiling_lmk = face_landmarks(size, 0.8)
+    smiling = face_image(size, smiling_lmk)
+    cv2.fillPoly(smiling, [np.round(smiling_lmk[60:68]).astype(np.int32)], (245, 245, 235))  # teeth
+    assert estimate_appearance(smiling, smiling_lmk).source_teeth
+    reused = painter(smiling, smiling_lmk, targets).astype(int)
+    assert np.abs(reused - WarpGenerator()(smiling, smiling_lmk, targets).astype(int)).max() <= 1
+    closed_lmk = face_landmarks(size)
+    closed = face_image(size, closed_lmk)
+    painted = painter(closed, closed_lmk, targets).astype(int)
+    assert np.abs(painted - WarpGenerator()(closed, closed_lmk, targets).astype(int)).max() > 5
