@@ -61,7 +61,7 @@ def photo_input(**options) -> gr.Image:
 
 
 @functools.lru_cache(maxsize=4)
-def _synthesizer(audio2lmk: str, lmk2video: str, size: int) -> Synthesizer:
+def _synthesizer(audio2lmk: str, lmk2video: str, size: int | str) -> Synthesizer:
     return Synthesizer(audio2lmk=audio2lmk, lmk2video=lmk2video, size=size)
 
 
@@ -140,7 +140,7 @@ def generate(image_path: str | None, audio_path: str | None, audio2lmk: str, lmk
         check_audio_length(audio_path)
         if not 0 <= int(seed) < 2**32:
             raise gr.Error(f"seed {int(seed)}: must be from 0 to {2**32 - 1}")
-        synth = _synthesizer(audio2lmk, lmk2video, int(size))
+        synth = _synthesizer(audio2lmk, lmk2video, size if size == "auto" else int(size))
         synth.synthesize_files(image_path, audio_path, out, seed=int(seed), blink=blink, head_motion=head_motion)
     except TalkfaceError as err:
         release(str(folder))
@@ -164,7 +164,8 @@ def synth_tab() -> None:
                 with gr.Accordion("Options", open=False):
                     audio2lmk = gr.Dropdown(["auto", "phonetic", "learned"], value="auto", label="audio → landmarks")
                     lmk2video = gr.Dropdown(["auto", "warp", "learned"], value="auto", label="landmarks → video")
-                    size = gr.Radio(["128", "256"], value="128", label="face crop size")
+                    size = gr.Radio(["auto", "128", "256", "512"], value="auto",
+                                    label="face crop size (auto: the face's own resolution)")
                     blink = gr.Checkbox(value=True, label="eye blinks")
                     head_motion = gr.Checkbox(value=True, label="head motion")
                     seed = gr.Number(value=0, precision=0, minimum=0, maximum=2**32 - 1, label="seed")

@@ -54,7 +54,7 @@ class WarpStream:
 
     def __init__(self, mouth: bool = True):
         self.mouth = mouth
-        self._warp = WarpGenerator() if mouth else None
+        self._warp = WarpGenerator(interpolation="bilinear") if mouth else None  # as in training
 
     def __call__(self, source_crop: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray) -> np.ndarray:
         if self._warp is not None:

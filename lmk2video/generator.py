@@ -7,17 +7,20 @@ import torch
 
 from lmk2video.mouth import estimate_appearance, render_mouth
 from lmk2video.triangulation import N_LANDMARKS, border_points, triangles
-from lmk2video.warp import piecewise_affine_warp
+from lmk2video.warp import mesh_coordinates, piecewise_affine_warp, sample
 
 
 class WarpGenerator:
     """Animate one face crop along a landmark track, without any learned weights.
 
-    Crop-level: the pipeline crops the photo, calls this, and pastes the frames back.
+    Crop-level: the pipeline crops the photo, calls this, and pastes the frames back. Resolution-free:
+    a crop of any size is warped at that size. interpolation "bicubic" (default) keeps a photo's grain
+    sharper through the warp; "bilinear" is what the learned generator was trained to expect.
     """
 
-    def __init__(self, device: str | torch.device = "cpu") -> None:
+    def __init__(self, device: str | torch.device = "cpu", interpolation: str = "bicubic") -> None:
         self.device = torch.device(device)
+        self.interpolation = interpolation
         self.triangles = triangles()
 
     def stream(self, source_crop: np.ndarray, source_lmk: np.ndarray, batch_size: int = 32):
@@ -40,6 +43,23 @@ class WarpGenerator:
             torch.set_num_threads(threads)
 
     @torch.no_grad()
+    def motion(self, source_crop: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """The warp's geometry alone, for a renderer that moves the full-resolution photo itself:
+        (T, N, N, 2) float32 source-crop coordinates each target pixel is read from, and (T, N, N, 3)
+        float32 the source crop moved by them (0-255, no mouth painting) -- what the frames of any
+        generator differ from only where it paints (mouth interior, learned corrections)."""
+        source_crop, source_lmk, target_lmks = _check(source_crop, source_lmk, target_lmks)
+        size = source_crop.shape[0]
+        border = torch.from_numpy(border_points(size))
+        src_pts = torch.cat([torch.from_numpy(source_lmk), border])
+        dst_pts = torch.cat([torch.from_numpy(target_lmks), border.expand(len(target_lmks), -1, -1)], dim=1)
+        coords = mesh_coordinates(src_pts, dst_pts, self.triangles, size)
+        image = torch.from_numpy(source_crop).permute(2, 0, 1)[None].float()
+        plain = sample(image, coords, self.interpolation).permute(0, 2, 3, 1)
+        return coords.numpy(), plain.numpy()
+
+    @torch.no_grad()
     def _generate(self, source_crop: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray,
                   batch_size: int) -> np.ndarray:
         source_crop, source_lmk, target_lmks = _check(source_crop, source_lmk, target_lmks)
@@ -54,7 +74,7 @@ class WarpGenerator:
         for start in range(0, len(target_lmks), batch_size):
             lmk = torch.from_numpy(target_lmks[start:start + batch_size]).to(self.device)
             dst_pts = torch.cat([lmk, border.expand(len(lmk), -1, -1)], dim=1)
-            warped = piecewise_affine_warp(image, src_pts, dst_pts, self.triangles)
+            warped = piecewise_affine_warp(image, src_pts, dst_pts, self.triangles, self.interpolation)
             out = render_mouth(warped, lmk, image, src_lmk, look)
             out = (out.clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8)  # round half up
             frames[start:start + len(lmk)] = out.permute(0, 2, 3, 1).cpu().numpy()

@@ -5,19 +5,33 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from talkface.landmarks.indices import LEFT_BROW, LEFT_EYE, RIGHT_BROW, RIGHT_EYE, interocular
+from talkface.landmarks.indices import INNER_LIPS, LEFT_BROW, LEFT_EYE, RIGHT_BROW, RIGHT_EYE, interocular
 
 EYE_AREAS = (list(RIGHT_EYE) + list(RIGHT_BROW), list(LEFT_EYE) + list(LEFT_BROW))
 EYE_MARGIN = 0.15  # dilation around each eye + brow hull, in interocular distances
+MOUTH_AREAS = (list(INNER_LIPS),)
+MOUTH_MARGIN = 0.05
 
 
 def eye_masks(landmarks: np.ndarray, size: int, margin: float = EYE_MARGIN) -> np.ndarray:
     """(T, 68, 2) crop landmarks -> (T, size, size) float32 in [0, 1]: 1 over each eye and its brow
     (their convex hull grown by margin x interocular), feathered to 0 over about as far again."""
+    return hull_masks(landmarks, size, EYE_AREAS, margin)
+
+
+def mouth_masks(landmarks: np.ndarray, size: int, margin: float = MOUTH_MARGIN) -> np.ndarray:
+    """(T, 68, 2) crop landmarks -> (T, size, size) float32: 1 inside the inner lips (grown by margin x
+    interocular), feathered like eye_masks."""
+    return hull_masks(landmarks, size, MOUTH_AREAS, margin)
+
+
+def hull_masks(landmarks: np.ndarray, size: int, areas, margin: float) -> np.ndarray:
+    """1 over the convex hull of each landmark group in `areas`, grown by margin x interocular and
+    feathered to 0 over about as far again; (T, size, size) float32."""
     out = np.zeros((len(landmarks), size, size), np.float32)
     for i, points in enumerate(np.asarray(landmarks, np.float32)):
         hard = np.zeros((size, size), np.uint8)
-        for area in EYE_AREAS:
+        for area in areas:
             cv2.fillConvexPoly(hard, cv2.convexHull(points[area]).round().astype(np.int32), 1)
         grow = max(1, int(round(float(interocular(points)) * margin)))
         hard = cv2.dilate(hard, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))

@@ -82,24 +82,30 @@ def source_coordinates(affines: torch.Tensor, ids: torch.Tensor) -> torch.Tensor
     return torch.stack([a * x + bb * y + c, d * x + e * y + f], dim=-1)
 
 
-def sample(image: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
-    """Bilinear read of image (1 or B, C, H, W) at (B, h, w, 2) pixel coordinates -> (B, C, h, w)."""
+def sample(image: torch.Tensor, coords: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """Bilinear (or `mode`) read of image (1 or B, C, H, W) at (B, h, w, 2) pixel coordinates -> (B, C, h, w)."""
     h, w = image.shape[-2:]
     scale = torch.tensor([2.0 / (w - 1), 2.0 / (h - 1)], device=coords.device)
     grid = coords * scale - 1.0
     image = image.expand(coords.shape[0], -1, -1, -1)
-    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return F.grid_sample(image, grid, mode=mode, padding_mode="border", align_corners=True)
 
 
 def piecewise_affine_warp(image: torch.Tensor, src_pts: torch.Tensor, dst_pts: torch.Tensor,
-                          tri: np.ndarray) -> torch.Tensor:
+                          tri: np.ndarray, mode: str = "bilinear") -> torch.Tensor:
     """Warp image (1, C, N, N) float so that src_pts (P, 2) land on each of dst_pts (B, P, 2).
 
-    Returns (B, C, N, N). Pixels outside every target triangle keep their place.
+    Returns (B, C, N, N). Pixels outside every target triangle keep their place. mode "bicubic" keeps
+    more of a sharp photo's grain than "bilinear" (each resampling softens; the pipeline does several).
     """
-    size = image.shape[-1]
+    return sample(image, mesh_coordinates(src_pts, dst_pts, tri, image.shape[-1]).to(image.device), mode)
+
+
+def mesh_coordinates(src_pts: torch.Tensor, dst_pts: torch.Tensor, tri: np.ndarray, size: int) -> torch.Tensor:
+    """(B, size, size, 2): for each pixel of each target mesh dst_pts (B, P, 2), the source pixel
+    coordinates (x, y) the piecewise-affine warp from src_pts (P, 2) reads it from."""
     ids = rasterize_triangle_ids(dst_pts.detach().cpu().numpy(), tri, size)
-    ids = torch.from_numpy(ids).to(image.device)
+    ids = torch.from_numpy(ids).to(dst_pts.device)
     tri_t = torch.tensor(tri, device=dst_pts.device)  # a copy: the shared mesh is read-only
-    affines = triangle_affines(src_pts, dst_pts, tri_t).to(image.device)
-    return sample(image, source_coordinates(affines, ids))
+    affines = triangle_affines(src_pts, dst_pts, tri_t)
+    return source_coordinates(affines, ids)

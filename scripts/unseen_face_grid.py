@@ -62,7 +62,7 @@ def main() -> None:
     size = source.crop.shape[0]
     checkpoint = args.checkpoint or SHIPPED_CHECKPOINT
     stages = {"warp": WarpGenerator(), "learned": load_checkpoint(checkpoint),
-              "learned_net_alone": load_checkpoint(checkpoint, calibrate=False, keep_eyes=False)}
+              "learned_net_alone": load_checkpoint(checkpoint, calibrate=False, keep_eyes=False, mouth_only=False)}
     prepared = PreparedSet(args.prepared)
     ids = prepared.ids(grid.read_split(grid.split_path(args.grid_root, "s1", "test")))[:args.clips]
     source_descriptor = describer.describe(source.crop, source.crop_landmarks)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from talkface.face_crop import crop_face, crop_transform
 from talkface.media import read_audio, read_image, write_video
 from talkface.pipeline import SAMPLE_RATE, Synthesizer
 
@@ -30,8 +31,21 @@ def _median_time(fn, repeats: int):
     return statistics.median(times), result
 
 
-def run_bench(image: str | None = None, audio: str | None = None, size: int = 128, device: str = "cpu",
-              repeats: int = 3, audio2lmk: str = "auto", lmk2video: str = "auto") -> dict:
+def generator_fps(synth: Synthesizer, photo, track, sizes, repeats: int) -> dict[str, float]:
+    """lmk2video frames/s alone (no paste, no encoding) with the face cropped at each size."""
+    out = {}
+    for size in sizes:
+        transform = crop_transform(track[0], size)
+        crop, targets = crop_face(photo, transform), transform.to_crop(track).astype("float32")
+        source_lmk = transform.to_crop(track[0])
+        seconds, _ = _median_time(lambda: synth.lmk2video.stream(crop, source_lmk)(targets), repeats)
+        out[str(size)] = round(len(track) / seconds, 1)
+    return out
+
+
+def run_bench(image: str | None = None, audio: str | None = None, size: int | str = "auto", device: str = "cpu",
+              repeats: int = 3, audio2lmk: str = "auto", lmk2video: str = "auto",
+              generator_sizes: tuple[int, ...] = ()) -> dict:
     image_path = Path(image or EXAMPLES / "face.png")
     audio_path = Path(audio or EXAMPLES / "speech.wav")
     stages = {}
@@ -50,14 +64,17 @@ def run_bench(image: str | None = None, audio: str | None = None, size: int = 12
             lambda: write_video(Path(tmp) / "bench.mp4", frames, 25.0, audio=wave, sample_rate=SAMPLE_RATE), repeats)
     duration = len(wave) / SAMPLE_RATE
     total = sum(stages.values())
+    sized = generator_fps(synth, photo, track, generator_sizes, repeats) if generator_sizes else None
     return {
         "inputs": {"image": str(image_path), "image_size": list(photo.shape[:2]), "audio": str(audio_path),
                    "audio_seconds": round(duration, 3), "frames": len(track)},
-        "models": {"audio2lmk": synth.audio2lmk_name, "lmk2video": synth.lmk2video_name, "size": size},
+        "models": {"audio2lmk": synth.audio2lmk_name, "lmk2video": synth.lmk2video_name, "size": size,
+                   "crop": source.transform.size},
         "stages_s": {k: round(v, 4) for k, v in stages.items()},
         "total_s": round(total, 4),
         "seconds_per_audio_second": round(total / duration, 4),
         "lmk2video_fps": round(len(track) / stages["lmk2video"], 1),
+        **({"generator_fps": sized} if sized else {}),
         "hardware": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                      "torch_threads": torch.get_num_threads(), "device": device,
                      "gpu": torch.cuda.get_device_name() if device.startswith("cuda") else None},

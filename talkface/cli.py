@@ -52,6 +52,15 @@ def _int_at_least(low: int, high: int | None = None):
     return parse
 
 
+def _crop_size(text: str) -> int | str:
+    from talkface.face_crop import check_crop_size  # imported only when --size is given
+
+    try:
+        return check_crop_size(text)
+    except TalkfaceError as err:
+        raise argparse.ArgumentTypeError(str(err).split(": ", 1)[-1]) from None
+
+
 def _finite_float(text: str) -> float:
     try:
         value = float(text)
@@ -66,7 +75,9 @@ def _add_stage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lmk2video", default="auto",
                    help="warp | learned | PATH to a checkpoint (default auto = the shipped learned generator, "
                         "else the warp)")
-    p.add_argument("--size", type=int, default=128, choices=(128, 256), help="face crop size (default 128)")
+    p.add_argument("--size", type=_crop_size, default="auto",
+                   help="face crop size in pixels (multiple of 8, at most 512), or auto (default): the face's own "
+                        "size in the photo, so it keeps the photo's resolution")
     p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N or mps (default cpu)")
     p.add_argument("--face-index", type=_int_at_least(0), default=None,
                    help="which face to animate when the photo has several (0 = largest; default largest)")
@@ -85,6 +96,9 @@ def _add_people_options(e: argparse.ArgumentParser) -> None:
                    help="audio2lmk stages to compare (repeatable; default: auto and phonetic; the copy-first-frame "
                         "floor is always added)")
     e.add_argument("--lmk2video", default="warp", help="lmk2video stage (default warp: only mouth geometry is measured)")
+    e.add_argument("--real-track", action="append", default=None, metavar="SPEC",
+                   help="lmk2video stages that animate each video's first frame by its own landmark track, compared "
+                        "pixel for pixel with the real frames (repeatable; default: warp and auto; 'none' to skip)")
     e.add_argument("--max-seconds", type=float, default=15.0, help="only the first N s of each video (default 15)")
     e.add_argument("--limit", type=int, default=None, help="only the first N videos and N voice runs")
     e.add_argument("--device", default="cpu")
@@ -184,7 +198,9 @@ def _parser() -> _Parser:
     p.add_argument("--out", default="out/bench.json")
     p.add_argument("--image", default=None)
     p.add_argument("--audio", default=None)
-    p.add_argument("--size", type=int, default=128, choices=(128, 256))
+    p.add_argument("--size", type=_crop_size, default="auto", help="face crop size or auto (default)")
+    p.add_argument("--sizes", type=_int_at_least(8, 512), nargs="*", default=None,
+                   help="also time the generator alone at these crop sizes (e.g. 128 256 512): frames/s each")
     p.add_argument("--device", default="cpu")
     p.add_argument("--repeats", type=_int_at_least(1), default=3)
     return parser
@@ -250,11 +266,13 @@ def _cmd_bench(args) -> None:
         pass  # check_output says why in one line
     check_output(out, [args.image, args.audio], (".json",))
     report = run_bench(image=args.image, audio=args.audio, size=args.size, device=args.device,
-                       repeats=args.repeats)
+                       repeats=args.repeats, generator_sizes=args.sizes or ())
     with atomic_output(out) as tmp:
         tmp.write_text(json.dumps(report, indent=2))
     for stage, seconds in report["stages_s"].items():
         print(f"{stage:>10}: {seconds * 1000:8.1f} ms")
+    for size, fps in report.get("generator_fps", {}).items():
+        print(f"{'generator':>10}: {fps:8.1f} frames/s at {size} px")
     print(f"{'total':>10}: {report['total_s'] * 1000:8.1f} ms  -> {out}")
 
 
@@ -296,6 +314,8 @@ def _cmd_eval(args) -> None:
                               device=args.device, out=args.out, command="talkface " + " ".join(sys.argv[1:]))
         if args.voices == "none":
             config.voices = None
+        if args.real_track:
+            config.real_track = [] if args.real_track == ["none"] else args.real_track
         for option, name in ((args.videos, "videos"), (args.voices if args.voices != "none" else None, "voices"),
                              (args.voice_photo, "voice_photos"), (args.audio2lmk, "audio2lmk")):
             if option:

@@ -1,9 +1,18 @@
-"""Aligned face crops and feathered paste-back.
+"""Aligned face crops and seam-free paste-back.
 
 A crop is a similarity of the frame chosen from the stable landmarks (brows, eyes, nose,
 jaw sides) of one reference frame, so it stays fixed over a clip and lip motion shows as
 motion inside the crop. The template places the normalised face frame (see
 landmarks.normalize: eye centres at (-/+0.5, 0), unit interocular) in the crop.
+
+Paste-back API (all blending is multi-band, talkface.blend, and only inside the crop's region):
+- `paste_back(frame, crop, transform, mask=None)`: any crop into any frame (default_mask ellipse).
+- `FacePaster(frame, transform, source_crop)`, for crops generated from that frame's own crop:
+  `.paste(crop)` keeps the frame's exact pixels wherever the crop did not change;
+  `.paste_moved(painted, coords)` moves the frame itself at full resolution by a mesh warp's
+  coordinates and adds what the generator painted (what the pipeline uses);
+  `.frame_alpha()` is the paste mask in frame pixels.
+- `auto_crop_size(landmarks)`: the crop size that keeps a face at its own resolution.
 """
 from __future__ import annotations
 
@@ -12,6 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from talkface.blend import multiband_blend
 from talkface.errors import TalkfaceError
 from talkface.landmarks.normalize import MEAN_SHAPE, STABLE_WEIGHTS, fit_similarity
 
@@ -21,10 +31,14 @@ from talkface.landmarks.normalize import MEAN_SHAPE, STABLE_WEIGHTS, fit_similar
 CROP_SPAN = 3.0
 CROP_LEFT = -CROP_SPAN / 2
 CROP_TOP = -0.8
+MIN_AUTO_SIZE = 128  # the learned generator's own crop size
+MAX_CROP_SIZE = 512  # above this the face is worked on downscaled (cost grows with the square)
 
 # Default paste-back mask: an ellipse over cheeks, eyes, mouth and chin (normalised units).
 _MASK_CENTRE = (0.0, 0.72)
 _MASK_AXES = (1.18, 1.25)
+DETAIL_SIGMA = 1.0  # photo pixels: finer than this is the grain paste_moved carries by nearest pixel
+PASTE_INSET = 0.015  # paste_mask fades out over this fraction of the crop at each side (the motion is ~0 there)
 
 
 @dataclass(frozen=True)
@@ -73,8 +87,8 @@ def crop_transform(landmarks: np.ndarray, size: int = 128) -> CropTransform:
     return CropTransform(matrix, size)
 
 
-def crop_face(frame: np.ndarray, transform: CropTransform) -> np.ndarray:
-    """(size, size, 3) uint8 crop of a (H, W, 3) uint8 frame (bilinear, border replicated)."""
+def crop_face(frame: np.ndarray, transform: CropTransform, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """(size, size, 3) uint8 crop of a (H, W, 3) uint8 frame (bilinear, or `interpolation`; border replicated)."""
     src = np.asarray(frame)
     matrix = transform.matrix.copy()
     factor = transform.scale
@@ -90,7 +104,7 @@ def crop_face(frame: np.ndarray, transform: CropTransform) -> np.ndarray:
             [lin / [fx, fy], (lin @ [0.5 / fx - 0.5, 0.5 / fy - 0.5] + matrix[:, 2])[:, None]], axis=1
         )
     size = transform.size
-    return cv2.warpAffine(src, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(src, matrix, (size, size), flags=interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 
 def _feather(hard: np.ndarray, size: int) -> np.ndarray:
@@ -109,15 +123,17 @@ def default_mask(size: int) -> np.ndarray:
     return _feather(hard, size)
 
 
-def face_mask(landmarks_crop: np.ndarray, size: int) -> np.ndarray:
-    """(size, size) float32 mask: convex hull of the 68 crop landmarks, dilated and blurred."""
-    pts = np.round(np.asarray(landmarks_crop, dtype=np.float64) * 16).astype(np.int32)
-    hull = cv2.convexHull(pts)
+def paste_mask(size: int) -> np.ndarray:
+    """(size, size) float32 mask over the whole crop, fading to 0 towards its border.
+
+    The warp keeps the crop border in place, so the generated crop meets the photo there by itself: the
+    mask can cover everything, and no ellipse is left where a face moved inside a fixed paste region.
+    """
+    inset = max(2, round(size * PASTE_INSET))
     hard = np.zeros((size, size), np.uint8)
-    cv2.fillConvexPoly(hard, hull, 255, lineType=cv2.LINE_AA, shift=4)
-    r = max(1, round(size / 32))
-    hard = cv2.dilate(hard, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    return _feather(hard, size)
+    cv2.rectangle(hard, (inset, inset), (size - 1 - inset, size - 1 - inset), 255, thickness=-1)
+    k = 2 * inset + 1
+    return cv2.GaussianBlur(hard.astype(np.float32) / 255.0, (k, k), 0)
 
 
 def _crop_roi(frame_shape: tuple[int, ...], transform: CropTransform) -> tuple[slice, slice, np.ndarray, tuple[int, int]] | None:
@@ -135,8 +151,9 @@ def _crop_roi(frame_shape: tuple[int, ...], transform: CropTransform) -> tuple[s
     return slice(y0, y1), slice(x0, x1), back, (int(x1 - x0), int(y1 - y0))
 
 
-def _to_roi(image: np.ndarray, back: np.ndarray, roi_size: tuple[int, int], border: int) -> np.ndarray:
-    return cv2.warpAffine(image, back, roi_size, flags=cv2.INTER_LINEAR, borderMode=border, borderValue=0)
+def _to_roi(image: np.ndarray, back: np.ndarray, roi_size: tuple[int, int], border: int,
+            interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    return cv2.warpAffine(image, back, roi_size, flags=interpolation, borderMode=border, borderValue=0)
 
 
 def _check_crop(frame: np.ndarray, crop: np.ndarray, size: int) -> None:
@@ -147,10 +164,11 @@ def _check_crop(frame: np.ndarray, crop: np.ndarray, size: int) -> None:
 def paste_back(
     frame: np.ndarray, crop: np.ndarray, transform: CropTransform, mask: np.ndarray | None = None
 ) -> np.ndarray:
-    """Blend a (size, size, 3) crop back into a copy of frame through a soft mask.
+    """Blend any (size, size, 3) crop back into a copy of frame through a soft mask, band by band.
 
-    mask: (size, size) in [0, 1] in crop coordinates (default_mask if None). Pixels where
-    the warped mask is 0 keep the frame's exact values, so no seam and no background change.
+    mask: (size, size) in [0, 1] in crop coordinates (default_mask if None). Only the crop's bounding box
+    in the frame changes. For a crop that is a generated version of the frame's own crop, FacePaster
+    keeps more of the frame (its exact pixels wherever nothing moved).
     """
     frame = np.asarray(frame)
     _check_crop(frame, crop, transform.size)
@@ -160,47 +178,130 @@ def paste_back(
     if roi is None:
         return out
     rows, cols, back, roi_size = roi
-    warped = _to_roi(crop, back, roi_size, cv2.BORDER_REPLICATE).astype(np.float32)
+    warped = _to_roi(crop.astype(np.float32), back, roi_size, cv2.BORDER_REPLICATE, cv2.INTER_CUBIC)
     alpha = _to_roi(mask, back, roi_size, cv2.BORDER_CONSTANT)
     region = out[rows, cols].astype(np.float32)
-    out[rows, cols] = np.clip(np.rint(region + (warped - region) * alpha[..., None]), 0, 255).astype(frame.dtype)
+    out[rows, cols] = np.clip(np.rint(multiband_blend(region, warped, alpha)), 0, 255).astype(frame.dtype)
     return out
 
 
 class FacePaster:
-    """Pastes generated crops of one source photo back into it without losing the photo's resolution.
+    """Pastes generated crops of one source photo back into it at the photo's own resolution.
 
-    A 128² crop of a face that is larger in the photo loses its fine detail (skin, hair, eyes). The
-    detail layer (photo minus its own crop pasted back) is added back wherever the generated crop
-    did not change from the source crop, so only the moving parts (lips, jaw) come at crop resolution.
+    Only the change a crop makes to the source crop is carried into the photo: where nothing moved the
+    output is the photo's own pixels (not its crop resampled back), and where something moved, the photo's
+    fine detail at the old place (photo minus its crop pasted back) is dropped so it does not ghost. The
+    change is blended in band by band (multi-band blending) through `mask` (paste_mask by default), so
+    colour, grain and sharpness meet the photo without a seam. All work happens inside the crop's
+    bounding box in the photo (its ROI): the cost per frame follows the face, not the photo.
+
+    For a video (dubbing), make one FacePaster per frame: its constructor is cheap next to a paste.
     """
 
     CHANGE_LEVEL = 6.0  # grey levels of change at which the photo's own detail is fully dropped
 
-    def __init__(self, frame: np.ndarray, transform: CropTransform, source_crop: np.ndarray):
+    def __init__(self, frame: np.ndarray, transform: CropTransform, source_crop: np.ndarray,
+                 mask: np.ndarray | None = None):
         self.frame = np.asarray(frame)
         self.transform = transform
         self.source_crop = np.asarray(source_crop, dtype=np.float32)
+        size = transform.size
+        self.mask = paste_mask(size) if mask is None else np.asarray(mask, dtype=np.float32)
         self.roi = _crop_roi(self.frame.shape, transform)
+        self._blur = 2 * max(1, round(size / 64)) + 1
         if self.roi is not None:
             rows, cols, back, roi_size = self.roi
             self.region = self.frame[rows, cols].astype(np.float32)
-            self.detail = self.region - _to_roi(self.source_crop, back, roi_size, cv2.BORDER_REPLICATE)
-        self._blur = 2 * max(1, round(transform.size / 64)) + 1
+            self.detail = self.region - _to_roi(self.source_crop, back, roi_size, cv2.BORDER_REPLICATE, cv2.INTER_CUBIC)
+            self.alpha = _to_roi(self.mask, back, roi_size, cv2.BORDER_CONSTANT)
+            self._moving = None  # set up on the first paste_moved
 
-    def paste(self, crop: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    def _moving_setup(self):
+        """Per-photo constants of paste_moved: ROI pixel grid, its crop coordinates, photo split in bands."""
+        if self._moving is None:
+            h, w = self.region.shape[:2]
+            x0, y0 = self.roi[1].start, self.roi[0].start
+            ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+            in_crop = self.transform.to_crop(np.stack([xs + x0, ys + y0], axis=-1)).astype(np.float32)
+            to_photo = np.linalg.inv(self.transform.matrix[:, :2]).astype(np.float32)  # crop -> photo vectors
+            low = cv2.GaussianBlur(self.region, (0, 0), DETAIL_SIGMA)
+            self._moving = (xs, ys, in_crop, to_photo, low, self.region - low)
+        return self._moving
+    def frame_alpha(self) -> np.ndarray:
+        """(H, W) float32: the paste mask in photo pixels (0 outside the crop's reach)."""
+        out = np.zeros(self.frame.shape[:2], np.float32)
+        if self.roi is not None:
+            rows, cols = self.roi[:2]
+            out[rows, cols] = self.alpha
+        return out
+
+    def paste_moved(self, painted: np.ndarray, coords: np.ndarray) -> np.ndarray:
+        """A copy of the photo with its face moved and painted, resampled once from the photo itself.
+
+        coords (size, size, 2): for each crop pixel, the source-crop coordinates a mesh warp reads it from
+        (WarpGenerator.motion); painted (size, size, 3) float32: what the generator added on top of that
+        warp (mouth interior, learned correction; 0 elsewhere). The motion is carried to photo pixels and
+        the photo is read there directly -- its smooth layer bicubically, its finest layer (grain, pores,
+        paint cracks) by nearest pixel so it keeps its contrast -- so the face moves at the photo's full
+        resolution whatever the crop size; the painted part is added at crop resolution.
+        """
+        size = self.transform.size
+        if coords.shape != (size, size, 2) or painted.shape != (size, size, 3):
+            raise TalkfaceError(f"paste_moved: coords must be {(size, size, 2)} and painted {(size, size, 3)}, "
+                                f"got {coords.shape} and {painted.shape}")
+        out = self.frame.copy()
+        if self.roi is None:
+            return out
+        rows, cols, back, roi_size = self.roi
+        xs, ys, in_crop, to_photo, low, high = self._moving_setup()
+        grid = np.stack(np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32)), -1)
+        shift = np.ascontiguousarray(coords - grid, np.float32)  # crop pixels, 0 at the crop border
+        shift = cv2.remap(shift, in_crop[..., 0], in_crop[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        shift = shift @ to_photo.T
+        map_x, map_y = xs + shift[..., 0], ys + shift[..., 1]
+        moved = cv2.remap(low, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        moved += cv2.remap(high, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+        moved += _to_roi(np.ascontiguousarray(painted, np.float32), back, roi_size, cv2.BORDER_CONSTANT, cv2.INTER_CUBIC)
+        blended = multiband_blend(self.region, moved, self.alpha)
+        out[rows, cols] = np.clip(np.rint(blended), 0, 255).astype(out.dtype)
+        return out
+
+    def paste(self, crop: np.ndarray) -> np.ndarray:
+        """A copy of the photo with `crop` ((size, size, 3) uint8, a generated version of source_crop) pasted in."""
         _check_crop(self.frame, crop, self.transform.size)
         out = self.frame.copy()
         if self.roi is None:
             return out
         rows, cols, back, roi_size = self.roi
-        mask = default_mask(self.transform.size) if mask is None else np.asarray(mask, dtype=np.float32)
-        change = np.abs(crop.astype(np.float32) - self.source_crop).max(axis=-1)
-        change = cv2.GaussianBlur(cv2.dilate(change, None), (self._blur, self._blur), 0)
-        keep = np.clip(1.0 - change / self.CHANGE_LEVEL, 0.0, 1.0)
-        generated = _to_roi(crop, back, roi_size, cv2.BORDER_REPLICATE).astype(np.float32)
-        generated += _to_roi(keep, back, roi_size, cv2.BORDER_REPLICATE)[..., None] * self.detail
-        alpha = _to_roi(mask, back, roi_size, cv2.BORDER_CONSTANT)[..., None]
-        blended = self.region + (generated - self.region) * alpha
+        change = crop.astype(np.float32) - self.source_crop
+        moved = cv2.GaussianBlur(cv2.dilate(np.abs(change).max(axis=-1), None), (self._blur, self._blur), 0)
+        lost = np.clip(moved / self.CHANGE_LEVEL, 0.0, 1.0)  # 1 where the photo's own detail is dropped
+        diff = _to_roi(change, back, roi_size, cv2.BORDER_CONSTANT, cv2.INTER_CUBIC)
+        diff -= _to_roi(lost, back, roi_size, cv2.BORDER_CONSTANT)[..., None] * self.detail
+        blended = multiband_blend(self.region, self.region + diff, self.alpha)
         out[rows, cols] = np.clip(np.rint(blended), 0, 255).astype(out.dtype)
         return out
+
+
+def check_crop_size(size: int | str) -> int | str:
+    """'auto' or a crop size in pixels (a multiple of 8 in [64, MAX_CROP_SIZE])."""
+    if size == "auto":
+        return size
+    try:
+        value = int(size)
+    except (TypeError, ValueError):
+        raise TalkfaceError(f"--size {size}: not 'auto' or a number of pixels") from None
+    if value > MAX_CROP_SIZE:
+        raise TalkfaceError(f"--size {value}: the face is worked on at most {MAX_CROP_SIZE} px "
+                            f"(larger faces are pasted back at the photo's full resolution anyway); use --size auto")
+    if value < 64 or value % 8:
+        raise TalkfaceError(f"--size {value}: must be a multiple of 8 from 64 to {MAX_CROP_SIZE}, or auto")
+    return value
+
+
+def auto_crop_size(landmarks: np.ndarray) -> int:
+    """The crop size at which a face of (68, 2) landmarks keeps its own resolution: one crop pixel per photo
+    pixel, rounded up to a multiple of 8, at least MIN_AUTO_SIZE and at most MAX_CROP_SIZE."""
+    probe = crop_transform(landmarks, 1)
+    native = 1.0 / max(probe.scale, 1e-9)  # photo pixels across the crop window
+    return int(min(max(8 * np.ceil(native / 8), MIN_AUTO_SIZE), MAX_CROP_SIZE))

@@ -9,13 +9,19 @@ compared with the speech envelope, and the same digit should open the mouth alik
 
 Floors in every table: `copy first frame` (the photo, unmoving) and the phonetic default.
 
-Extension points (issue 14 adds visual measures here):
+Visual measures (issue 14): on the photos driven by the voices, mouth and eye sharpness kept, seam visibility
+and identity (FMS, dlib distance to the photo), plus `photo_sheet.png` with each method's widest mouth
+openings per photo; on talking videos, PSNR/SSIM/mouth PSNR of the face crop against the real frames and
+identity distance, for every method and for the real-track animations (`RealTrackMethod`: the first frame
+animated by the video's own landmark track through each lmk2video stage in `real_track`).
+
+Extension points:
 - VIDEO_MEASURES / VOICE_MEASURES: `Measure(name, columns, fn)`, fn(case, rendered) -> dict of numbers,
   one per clip and method; the report averages each column per group and method;
 - methods: objects with a `name` and `render(case) -> Rendered` (AudioMethod, CopyFirstFrame; e.g. a
   real-track animation can be added the same way);
 - Rendered keeps the generated frames and VideoCase the real ones, so pixel measures need no re-run.
-Outputs: report.json (every per-clip record), report.md (tables), contact_sheet.png (dev-set pixels:
+Outputs: report.json (every per-clip record), report.md (tables), contact_sheet.png and photo_sheet.png (dev-set pixels:
 never commit it).
 """
 
@@ -39,10 +45,13 @@ from talkface import grid
 from talkface.errors import NoFaceError, TalkfaceError
 from talkface.landmarks.detect import detect_landmarks
 from talkface.landmarks.indices import STABLE_POINTS, interocular
+from talkface.face_crop import auto_crop_size, crop_face, crop_transform
 from talkface.landmarks.track import track_video
 from talkface.media import VIDEO_SUFFIXES, probe, read_audio, read_image, read_video
 from talkface.metrics.mouth import (amplitude_ratio, excess_opening, opening, pearson, resample_series,
                                     silence_mask, speech_envelope, voice_activity)
+from talkface.metrics.image import mouth_psnr_ssim, video_psnr_ssim
+from talkface.metrics.visual import eye_sharpness, mouth_sharpness, seam_visibility, widest_mouth_frames
 from talkface.pipeline import FPS, SAMPLE_RATE, Synthesizer
 
 DEFAULT_DEV_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dev"
@@ -125,6 +134,8 @@ class Rendered:
     landmarks: np.ndarray  # (n, 68, 2) re-detected on the frames (NaN if no face was found)
     track: np.ndarray | None = None  # the audio2lmk track the frames were rendered from
     moving_track: np.ndarray | None = None  # voices: the same speech with head motion on (not rendered)
+    alpha: np.ndarray | None = None  # (H, W) the paste mask in photo pixels (for seam visibility)
+    source_landmarks: np.ndarray | None = None  # (68, 2) the photo's landmarks the render started from
 
     @cached_property
     def opening(self) -> np.ndarray:
@@ -160,7 +171,32 @@ class AudioMethod:
         moving = None
         if isinstance(case, VoiceCase):  # how the head moves with speech it never heard
             moving = self.synth.landmarks_from_audio(case.audio, SAMPLE_RATE, source, blink=False, head_motion=True)
-        return Rendered(self.name, frames, _redetect(frames, f"{case.name} ({self.name})"), track, moving)
+        return Rendered(self.name, frames, _redetect(frames, f"{case.name} ({self.name})"), track, moving_track=moving,
+                        alpha=self.synth.paste_alpha(source), source_landmarks=source.landmarks)
+
+
+def resample_track(track: np.ndarray, src_fps: float, n_out: int) -> np.ndarray:
+    """(T, 68, 2) landmarks at src_fps -> (n_out, 68, 2) at the generated videos' 25 fps (linear in time)."""
+    flat = np.asarray(track, np.float64).reshape(len(track), -1)
+    out = np.stack([resample_series(col, src_fps, FPS, n_out) for col in flat.T], axis=1)
+    return out.reshape(n_out, *track.shape[1:]).astype(np.float32)
+
+
+class RealTrackMethod:
+    """A talking video's first frame animated by the video's own landmark track (no audio2lmk): what the
+    lmk2video stage alone does with true motion; its frames can be compared pixel for pixel with the real ones."""
+    videos_only = True
+
+    def __init__(self, lmk2video: str, device: str = "cpu"):
+        self.synth = Synthesizer(audio2lmk="phonetic", lmk2video=lmk2video, device=device)
+        self.name = f"real track ({self.synth.lmk2video_name})"
+
+    def render(self, case: VideoCase) -> Rendered:
+        source = self.synth.source_face(case.photo, name=case.name)
+        track = resample_track(case.landmarks, case.fps, case.n)
+        frames = np.stack(list(self.synth.render(source, track)))
+        return Rendered(self.name, frames, _redetect(frames, f"{case.name} ({self.name})"), track,
+                        alpha=self.synth.paste_alpha(source), source_landmarks=source.landmarks)
 
 
 class CopyFirstFrame:
@@ -217,17 +253,89 @@ def head_motion(case: VoiceCase, out: Rendered) -> dict:
     return {"head_sway": float(np.linalg.norm(centre.std(axis=0))),
             "head_jitter": float(np.linalg.norm(np.diff(centre, 2, axis=0), axis=1).mean()) if len(centre) > 2 else 0.0,
             "head_drift": float(np.linalg.norm(centre[-tail:].mean(axis=0) - centre[0]))}
+_DESCRIBER = None
+ID_EVERY = 5  # identity on every 5th frame (the dlib ResNet costs ~75 ms a face)
+
+
+def _describer():
+    global _DESCRIBER
+    if _DESCRIBER is None:
+        from talkface.metrics.identity import FaceDescriber
+
+        _DESCRIBER = FaceDescriber()
+    return _DESCRIBER
+
+
+def identity_distance(frames: np.ndarray, landmarks: np.ndarray, photo: np.ndarray, photo_landmarks: np.ndarray
+                      ) -> dict:
+    """Mean dlib descriptor distance of every ID_EVERY-th frame to the photo, and FMS (% within 0.6)."""
+    from talkface.metrics.identity import fms
+
+    describer = _describer()
+    picks = np.arange(0, len(frames), ID_EVERY)
+    found = [i for i in picks if np.isfinite(landmarks[i]).all()]
+    if not found:
+        return {"id_distance": float("nan"), "fms": 0.0}
+    descs = describer.describe_batch(np.stack([frames[i] for i in found]), landmarks[found])
+    scores = fms(np.concatenate([descs, np.full((len(picks) - len(found), descs.shape[1]), np.nan)]),
+                 describer.describe(photo, photo_landmarks))
+    return {"id_distance": scores["mean_distance"], "fms": scores["fms"]}
+
+
+def pixels_vs_real(case: VideoCase, out: Rendered) -> dict:
+    """Face crop (at the face's own resolution, placed by the first real frame) against the real frame at the
+    same time: PSNR/SSIM, mouth PSNR/SSIM; identity distance to the photo."""
+    view = crop_transform(case.landmarks[0], auto_crop_size(case.landmarks[0]))
+    times = np.minimum(np.round(np.arange(case.n) / FPS * case.fps).astype(int), len(case.frames) - 1)
+    gen = np.stack([crop_face(f, view) for f in out.frames[:case.n]])
+    real = np.stack([crop_face(case.frames[t], view) for t in times])
+    scores = video_psnr_ssim(gen, real)
+    mouth = mouth_psnr_ssim(gen, real, view.to_crop(case.landmarks[0]))
+    ident = identity_distance(out.frames, out.landmarks, case.photo, case.landmarks[0])
+    return {**scores, "mouth_psnr": mouth["psnr"], "mouth_ssim": mouth["ssim"], "id_distance": ident["id_distance"]}
+
+
+def visual_vs_photo(case: VoiceCase, out: Rendered) -> dict:
+    """Sharpness kept around mouth and eyes (each frame's box from the track it was rendered from), seam
+    visibility along the paste mask, identity (FMS, distance) against the photo."""
+    photo_lmk = out.source_landmarks if out.source_landmarks is not None else out.landmarks[0]
+    track = out.track if out.track is not None else out.landmarks
+    mouth = [mouth_sharpness(f, t, case.photo, photo_lmk) for f, t in zip(out.frames, track)]
+    eyes = [eye_sharpness(f, t, case.photo, photo_lmk) for f, t in zip(out.frames, track)]
+    seam = [seam_visibility(f, case.photo, out.alpha) for f in out.frames] if out.alpha is not None else [np.nan]
+    ident = identity_distance(out.frames, out.landmarks, case.photo, photo_lmk)
+    return {"mouth_sharpness": float(np.mean(mouth)), "eye_sharpness": float(np.mean(eyes)),
+            "seam": float(np.mean(seam)), **ident}
+
+
+def photo_sheet_row(case: VoiceCase, out: Rendered, tile: int = 192, count: int = 4) -> np.ndarray:
+    """The photo and the method's `count` widest mouth openings, cropped around the face (a little wider than
+    the paste region, so its fade is in view)."""
+    track = out.track if out.track is not None else out.landmarks
+    photo_lmk = out.source_landmarks if out.source_landmarks is not None else out.landmarks[0]
+    view = crop_transform(photo_lmk, tile)
+    view = type(view)(view.matrix * 0.8 + np.array([[0, 0, 0.1 * (tile - 1)], [0, 0, 0.1 * (tile - 1)]]), tile)
+    tiles = [crop_face(case.photo, view)] + [crop_face(out.frames[i], view) for i in widest_mouth_frames(track, count)]
+    row = np.concatenate(tiles, axis=1)
+    cv2.putText(row, f"{case.photo_name}: {out.method}"[:60], (2, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 0), 1)
+    return row
 
 
 VIDEO_MEASURES: list[Measure] = [Measure("mouth", [
     ("corr", "mouth-open corr", "{:.3f}"), ("amp_ratio", "amp ratio", "{:.2f}"),
     ("silence_open", "silence open (gen)", "{:.3f}"), ("real_silence_open", "silence open (real)", "{:.3f}")],
-    mouth_vs_real)]
+    mouth_vs_real), Measure("pixels", [
+    ("psnr", "face PSNR", "{:.2f}"), ("ssim", "face SSIM", "{:.3f}"), ("mouth_psnr", "mouth PSNR", "{:.2f}"),
+    ("id_distance", "id distance", "{:.3f}")], pixels_vs_real)]
 VOICE_MEASURES: list[Measure] = [Measure("mouth", [
     ("env_corr", "corr with envelope", "{:.3f}"), ("gen_std", "opening std", "{:.3f}"),
     ("silence_open", "silence open", "{:.3f}")], mouth_vs_speech),
     Measure("head", [("head_sway", "head sway", "{:.3f}"), ("head_jitter", "head jitter", "{:.4f}"),
-                     ("head_drift", "head drift", "{:.3f}")], head_motion)]
+                     ("head_drift", "head drift", "{:.3f}")], head_motion),
+    Measure("visual", [
+    ("mouth_sharpness", "mouth sharpness", "{:.2f}"), ("eye_sharpness", "eye sharpness", "{:.2f}"),
+    ("seam", "seam", "{:.2f}"), ("fms", "FMS", "{:.0f}"), ("id_distance", "id distance", "{:.3f}")],
+    visual_vs_photo)]
 
 
 # -- data --------------------------------------------------------------------------------------------
@@ -402,6 +510,7 @@ class PeopleConfig:
     voice_photos: list[str] = field(default_factory=lambda: [str(DEFAULT_DEV_ROOT / "photos" / p) for p in VOICE_PHOTOS])
     audio2lmk: list[str] = field(default_factory=lambda: ["auto", "phonetic"])
     lmk2video: str = "warp"
+    real_track: list[str] = field(default_factory=lambda: ["warp", "auto"])  # lmk2video stages animated by real tracks
     max_seconds: float = MAX_SECONDS
     limit: int | None = None
     device: str = "cpu"
@@ -415,6 +524,7 @@ def run_eval_people(config: PeopleConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     methods: list = [AudioMethod(spec, config.lmk2video, config.device) for spec in dict.fromkeys(config.audio2lmk)]
     methods.append(CopyFirstFrame())
+    methods += [RealTrackMethod(spec, config.device) for spec in dict.fromkeys(config.real_track)]
     skipped: dict[str, str] = {}
     video_records, sheet = [], []
     videos = find_videos([Path(v) for v in config.videos])[:config.limit]
@@ -434,23 +544,34 @@ def run_eval_people(config: PeopleConfig) -> dict:
             video_records.append(record)
     if sheet:
         cv2.imwrite(str(out / "contact_sheet.png"), cv2.cvtColor(np.concatenate(sheet, axis=0), cv2.COLOR_RGB2BGR))
-    voice_records = []
+    voice_records, photo_rows = [], {}
     if config.voices:
         voice_cases = load_voice_cases(Path(config.voices), [Path(p) for p in config.voice_photos])
         for case in tqdm(voice_cases[:config.limit], unit="voice", desc="eval people: voices"):
             for m in methods:
+                if getattr(m, "videos_only", False):
+                    continue
                 r = m.render(case)
+                if (case.photo_name, r.method) not in photo_rows:  # one speaker's run per photo and method
+                    photo_rows[(case.photo_name, r.method)] = photo_sheet_row(case, r)
                 record = {"clip": case.name, "speaker": case.speaker, "photo": case.photo_name, "method": r.method,
                           "frames": case.n}
                 for measure in VOICE_MEASURES:
                     record.update(measure.fn(case, r))
                 voice_records.append(record)
+    if photo_rows:
+        rows = list(photo_rows.values())
+        width = max(r.shape[1] for r in rows)
+        rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
+        cv2.imwrite(str(out / "photo_sheet.png"), cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
     report = {
         "command": config.command, "config": {k: v for k, v in vars(config).items() if k != "command"},
         "hardware": f"{platform.machine()} CPU x{os.cpu_count()}" if config.device == "cpu" else config.device,
         "protocol": (f"photo = first frame (downscaled to <= {MAX_SIDE} px), speech = the clip's own audio, first "
-                     f"{config.max_seconds:g} s; every method rendered with lmk2video `{config.lmk2video}` "
-                     "(only mouth geometry is measured), still head, no blinks, 25 fps; voices: digits 0-9 of each "
+                     f"{config.max_seconds:g} s; every audio method rendered with lmk2video `{config.lmk2video}`, "
+                     "still head, no blinks, 25 fps; real track: the first frame animated by the video's own "
+                     f"landmarks (lmk2video {', '.join(config.real_track) or 'none'}); face PSNR/SSIM on the face "
+                     "crop at the face's own resolution against the real frame at the same time; voices: digits 0-9 of each "
                      f"speaker joined with {VOICE_PAUSE_S:g} s pauses, on photos "
                      + ", ".join(Path(p).stem for p in config.voice_photos)),
         "methods": [m.name for m in methods], "skipped": skipped,

@@ -9,14 +9,18 @@ well under a second), and models load on first use; importing this module import
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
+import cv2
+
 from talkface.errors import MediaError, TalkfaceError
-from talkface.face_crop import CropTransform, FacePaster, crop_face, crop_transform, default_mask, face_mask
+from talkface.face_crop import (CropTransform, FacePaster, auto_crop_size, check_crop_size, crop_face,
+                                crop_transform)
 from talkface.landmarks.detect import detect_landmarks
 from talkface.landmarks.indices import interocular
 from talkface.landmarks.io import check_landmarks, load_track, save_track
@@ -24,13 +28,19 @@ from talkface.landmarks.normalize import Similarity, from_normalised, to_normali
 from talkface.media import read_audio, read_image, require_file, write_video
 from talkface.progress import bar, phase
 from talkface.safe_output import OUTPUT_VIDEO_SUFFIXES, TRACK_SUFFIXES, check_distinct, check_output
-from talkface.stages import check_device, check_stage_spec, load_audio2lmk, load_lmk2video, require_device
+from talkface.stages import check_device, check_stage_spec, load_audio2lmk, load_lmk2video, mesh_motion, require_device
+from talkface.video_limits import H264_LEVEL, fit_frame
 
 SAMPLE_RATE = 16000
 FPS = 25.0
-RENDER_CHUNK = 64  # frames generated and pasted per step: bounds memory for long recordings
+RENDER_CHUNK = 64  # frames generated and pasted per step at a 128 crop: bounds memory for long recordings
 MAX_FACE_GROWTH = 8.0  # a track's face may be at most this many times the photo's (interocular distance)
 MIN_STAGE_SECONDS = 0.2  # shorter recordings reach audio2lmk padded with silence (its track is cut back)
+
+
+def render_chunk(size: int) -> int:
+    """Frames per render step at a crop size: the chunk's pixels stay what 64 frames of 128 px are."""
+    return max(4, RENDER_CHUNK * 128 * 128 // (size * size))
 
 
 @dataclass
@@ -76,12 +86,33 @@ def track_starts_on(track: np.ndarray, landmarks: np.ndarray, tolerance: float =
     return bool(error < tolerance)
 
 
-class Synthesizer:
-    """Photo + speech (or photo + landmark track) -> talking-face frames and mp4. Stage names and the device
-    are checked at once; the models load when first used."""
+def notice(message: str) -> None:
+    """A one-line note to the user on stderr (the output is still made)."""
+    print(f"talkface: note: {message}", file=sys.stderr)
 
-    def __init__(self, audio2lmk: str = "auto", lmk2video: str = "auto", size: int = 128, device: str = "cpu"):
-        self.size = size
+
+def fit_photo(image: np.ndarray, fps: float, name: str = "image") -> tuple[np.ndarray, str | None]:
+    """The photo, downscaled when the video would exceed H.264 level 5.1 at this fps, and the note that says
+    so (shown once the job is sure to make its video, so an error stays one line)."""
+    h, w = image.shape[:2]
+    fh, fw = fit_frame(h, w, fps)
+    if (fh, fw) == (h, w):
+        return image, None
+    note = f"{name}: {w}x{h} is beyond H.264 level {H264_LEVEL} for video; the video is made at {fw}x{fh}"
+    return cv2.resize(image, (fw, fh), interpolation=cv2.INTER_AREA), note
+
+
+class Synthesizer:
+    """Photo + speech (or photo + landmark track) -> talking-face frames and mp4. Stage names, the crop size
+    and the device are checked at once; the models load when first used.
+
+    size: the face crop's side in pixels, or "auto" (default): the face's own size in the photo (one crop
+    pixel per photo pixel, 128 to 512), so nothing is upsampled from a small crop.
+    """
+
+    def __init__(self, audio2lmk: str = "auto", lmk2video: str = "auto", size: int | str = "auto",
+                 device: str = "cpu"):
+        self.size = check_crop_size(size)
         self.device = check_device(device)
         self._specs = {"audio2lmk": check_stage_spec(audio2lmk, "audio2lmk"),
                        "lmk2video": check_stage_spec(lmk2video, "lmk2video")}
@@ -112,8 +143,10 @@ class Synthesizer:
     # -- stages ---------------------------------------------------------------------------------
     def source_face(self, image: np.ndarray, face_index: int | None = None, name: str = "image") -> SourceFace:
         landmarks = detect_landmarks(image, face_index=face_index, name=name)
-        transform = crop_transform(landmarks, size=self.size)
-        return SourceFace(image, landmarks, transform, crop_face(image, transform), transform.to_crop(landmarks))
+        size = auto_crop_size(landmarks) if self.size == "auto" else self.size
+        transform = crop_transform(landmarks, size=size)
+        crop = crop_face(image, transform, interpolation=cv2.INTER_CUBIC)
+        return SourceFace(image, landmarks, transform, crop, transform.to_crop(landmarks))
 
     def landmarks_from_audio(self, wave: np.ndarray, sample_rate: int, source: SourceFace, seed: int = 0,
                              blink: bool = True, head_motion: bool = True) -> np.ndarray:
@@ -127,20 +160,25 @@ class Synthesizer:
             raise RuntimeError(f"audio2lmk returned {len(track)} frames, expected {n_video_frames(len(wave), sample_rate)}")
         return track[:expected]
 
+    def paste_alpha(self, source: SourceFace) -> np.ndarray:
+        """(H, W) float32: where render's frames take the generated face (the paste mask in photo pixels)."""
+        return FacePaster(source.image, source.transform, source.crop).frame_alpha()
+
     def render(self, source: SourceFace, track: np.ndarray, progress: bool = False) -> Iterator[np.ndarray]:
         """Full-resolution frames for a track in photo coordinates, generated chunk by chunk."""
         crop_track = source.transform.to_crop(track).astype(np.float32)
-        base_mask = default_mask(self.size)
         paster = FacePaster(source.image, source.transform, source.crop)
         generate = self.lmk2video.stream(source.crop, source.crop_landmarks)  # carries temporal state
         frames_bar = bar(len(track), "render", progress)
-        for start in range(0, len(track), RENDER_CHUNK):
-            targets = crop_track[start:start + RENDER_CHUNK]
+        chunk = render_chunk(source.transform.size)
+        motion = mesh_motion()  # the mesh geometry every lmk2video stage moves the face by
+        for start in range(0, len(track), chunk):
+            targets = crop_track[start:start + chunk]
             crops = generate(targets)
-            for crop, target in zip(crops, targets):
-                # the default ellipse, widened to wherever the target face moved (head motion, open jaw)
-                mask = np.maximum(base_mask, face_mask(target, self.size))
-                yield paster.paste(crop, mask)
+            # The photo itself is moved at full resolution; from the crops only what they paint on top.
+            coords, plain = motion(source.crop, source.crop_landmarks, targets)
+            for crop, where, moved in zip(crops, coords, plain):
+                yield paster.paste_moved(crop.astype(np.float32) - moved, where)
             frames_bar.update(len(targets))
         frames_bar.close()
 
@@ -164,6 +202,7 @@ class Synthesizer:
             raise MediaError(f"{audio_name}: no samples (empty recording)")
         if not np.isfinite(wave).all():
             raise MediaError(f"{audio_name}: audio contains NaN or infinite samples")
+        image, note = fit_photo(image, FPS, image_name)
         with phase("finding the face", progress):
             source = self.source_face(image, face_index, image_name)
         self.load(progress)
@@ -171,6 +210,8 @@ class Synthesizer:
             track = self.landmarks_from_audio(wave, sample_rate, source, seed, blink, head_motion)
         if save_landmarks:
             save_track(save_landmarks, track, FPS, image.shape[:2])
+        if note:
+            notice(note)
         write_video(out, self.render(source, track, progress), FPS, n_frames=len(track),
                     audio=audio_file if audio_file is not None else wave, sample_rate=sample_rate)
         return Result(Path(out), len(track), len(wave) / sample_rate, self.audio2lmk_name, self.lmk2video_name)
@@ -200,6 +241,11 @@ class Synthesizer:
         track = check_landmarks(track, track_name)
         if not (np.isfinite(fps) and fps > 0):
             raise MediaError(f"{track_name}: invalid frame rate {fps}")
+        fitted, note = fit_photo(image, fps, image_name)
+        if fitted.shape != image.shape:  # the track is in the photo's pixels: scale it with the photo
+            scale = np.array([fitted.shape[1] / image.shape[1], fitted.shape[0] / image.shape[0]], np.float32)
+            track = (np.asarray(track, np.float32) + 0.5) * scale - 0.5
+        image = fitted
         source = self.source_face(image, face_index, image_name)
         if mode == "auto":
             mode = "absolute" if track_starts_on(track, source.landmarks) else "relative"
@@ -212,6 +258,8 @@ class Synthesizer:
                                 f"size of the photo's ({mode} landmarks); use a track of a similar face size"
                                 + (" or --mode relative" if mode == "absolute" else ""))
         self.load(progress, audio2lmk=False)
+        if note:
+            notice(note)
         write_video(out, self.render(source, track, progress), fps, audio=audio, sample_rate=audio_rate,
                     n_frames=len(track))
         duration = len(track) / fps

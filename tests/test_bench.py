@@ -11,3 +11,13 @@ def test_bench_writes_every_stage_to_json(tmp_path):
     assert all(v > 0 for v in report["stages_s"].values())
     assert report["inputs"]["frames"] == round(report["inputs"]["audio_seconds"] * 25)
     assert abs(report["total_s"] - sum(report["stages_s"].values())) < 1e-3
+    assert report["models"]["size"] == "auto" and report["models"]["crop"] == 128  # the example's face: 128 px
+    assert "generator_fps" not in report
+
+
+def test_bench_times_the_generator_at_each_requested_crop_size(tmp_path):
+    from talkface.bench import run_bench
+
+    report = run_bench(repeats=1, audio2lmk="phonetic", lmk2video="warp", generator_sizes=(128, 256))
+    assert set(report["generator_fps"]) == {"128", "256"}
+    assert all(fps > 0 for fps in report["generator_fps"].values())

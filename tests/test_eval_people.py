@@ -155,11 +155,13 @@ def test_eval_people_on_a_tiny_dev_subset(tmp_path):
         pytest.skip(f"dev set not found at {DEV}")
     from talkface.people import PeopleConfig, run_eval_people
 
-    config = PeopleConfig(videos=[str(DEV / "grid_other")], audio2lmk=["phonetic"], limit=1,
+    config = PeopleConfig(videos=[str(DEV / "grid_other")], audio2lmk=["phonetic"], limit=1, real_track=["warp"],
                           voice_photos=[str(DEV / "photos" / "s2.jpg")], out=str(tmp_path / "out"))
     report = run_eval_people(config)
-    assert {p.name for p in (tmp_path / "out").iterdir()} == {"report.json", "report.md", "contact_sheet.png"}
-    assert json.loads((tmp_path / "out" / "report.json").read_text())["methods"] == ["phonetic", "copy first frame"]
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"report.json", "report.md", "contact_sheet.png",
+                                                              "photo_sheet.png"}
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["methods"] == [
+        "phonetic", "copy first frame", "real track (warp)"]
     grid = report["videos"]["grid_other"]
     # the phonetic default follows a GRID speaker's mouth; the unmoving photo is the floor
     assert grid["phonetic"]["corr"] > 0.2 and grid["copy first frame"]["corr"] == 0.0
@@ -168,3 +170,11 @@ def test_eval_people_on_a_tiny_dev_subset(tmp_path):
     assert voice["clips"] == 1 and voice["env_corr"] > 0.3 and voice["gen_std"] > 0.005
     assert 0.0 < voice["head_sway"] < 0.1 and voice["head_drift"] < 0.1  # the phonetic default's gentle sway
     assert np.isnan(report["voices"]["s2"]["copy first frame"]["head_sway"])  # no head track for the floor
+    # visual measures: the real track animates the GRID speaker closer to the real frames than the still photo
+    real = grid["real track (warp)"]
+    assert real["psnr"] > grid["copy first frame"]["psnr"] and real["mouth_psnr"] > grid["copy first frame"]["mouth_psnr"]
+    assert real["corr"] > 0.5 and real["id_distance"] < 0.45
+    # the photo talking keeps the photo's sharpness and identity, with no seam
+    assert voice["mouth_sharpness"] > 0.8 and voice["eye_sharpness"] > 0.8 and 0.8 < voice["seam"] < 1.2
+    assert voice["fms"] == 100.0 and voice["id_distance"] < 0.3
+    assert "real track (warp)" not in report["voices"]["s2"]  # needs a real video

@@ -11,7 +11,6 @@ from talkface.face_crop import (
     crop_face,
     crop_transform,
     default_mask,
-    face_mask,
     paste_back,
 )
 from talkface.landmarks.indices import eye_centres
@@ -92,8 +91,9 @@ def test_paste_back_of_the_crop_restores_the_frame():
     inside = alpha > 0.5
     mse = np.mean((out[inside].astype(float) - frame[inside]) ** 2)
     assert 10 * np.log10(255**2 / max(mse, 1e-9)) > 38
-    outside = alpha == 0
-    assert outside.mean() > 0.5
+    # multi-band blending spreads the coarsest band a little past the mask; beyond that, nothing changes
+    outside = cv2.dilate((alpha > 0).astype(np.uint8), np.ones((33, 33), np.uint8)) == 0
+    assert outside.mean() > 0.4
     np.testing.assert_array_equal(out[outside], frame[outside])
 
 
@@ -108,15 +108,8 @@ def test_paste_back_blends_without_a_seam():
         paste_back(frame, np.zeros((64, 64, 3), np.uint8), t)
 
 
-def test_face_mask_covers_the_face_and_fades_out():
+def test_default_mask_covers_the_face_and_fades_out():
     lmk = crop_transform(face_in_frame(), 128).to_crop(face_in_frame())
-    mask = face_mask(lmk, 128)
-    assert mask.shape == (128, 128) and mask.dtype == np.float32
-    assert mask.min() == 0.0 and mask.max() == pytest.approx(1.0)
-    for i in (8, 30, 57, 36, 19):  # chin, nose, lower lip, eye corner, brow
-        x, y = np.rint(lmk[i]).astype(int)
-        assert mask[y, x] > 0.5
-    assert mask[0, 0] == 0 and mask[-1, -1] == 0
     soft = default_mask(128)
     assert soft[0].max() == 0 and soft[-1].max() == 0 and soft[:, 0].max() == 0 and soft[:, -1].max() == 0
     x, y = np.rint(lmk[62]).astype(int)
@@ -155,3 +148,60 @@ def test_face_paster_shows_the_generated_change():
     assert out[centre[1] - 5:centre[1] + 5, centre[0] - 5:centre[0] + 5].max() < 30
     far = t.to_frame(np.array([[64.0, 20.0]]))[0].round().astype(int)  # forehead: untouched detail
     np.testing.assert_allclose(out[far[1], far[0]].astype(int), frame[far[1], far[0]].astype(int), atol=1)
+
+
+def test_auto_crop_size_follows_the_face_within_bounds():
+    from talkface.face_crop import MAX_CROP_SIZE, MIN_AUTO_SIZE, auto_crop_size
+
+    sizes = [auto_crop_size(face_in_frame(scale=s, centre=(2000.0, 2000.0))) for s in (20.0, 80.0, 160.0, 1000.0)]
+    assert sizes[0] == MIN_AUTO_SIZE and sizes[-1] == MAX_CROP_SIZE
+    assert all(s % 8 == 0 for s in sizes)
+    # one crop pixel per photo pixel (or a little more) for a face in range
+    assert 0.999 <= crop_transform(face_in_frame(scale=80.0), sizes[1]).scale < 1.05
+    assert sizes[2] == pytest.approx(2 * sizes[1], abs=8)
+
+
+def test_paste_mask_covers_the_crop_and_is_zero_at_its_border():
+    from talkface.face_crop import paste_mask
+
+    mask = paste_mask(200)
+    assert mask.shape == (200, 200) and mask.dtype == np.float32
+    assert mask[100, 100] == pytest.approx(1.0) and mask[30, 30] == pytest.approx(1.0)
+    assert mask[0].max() < 0.1 and mask[:, -1].max() < 0.1 and mask[8, 100] == pytest.approx(1.0)
+
+
+def _identity_coords(size):
+    return np.stack(np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32)), -1)
+
+
+def test_paste_moved_without_motion_or_paint_returns_the_photo_exactly():
+    frame = _detailed_frame()
+    t = crop_transform(face_in_frame(scale=300.0, angle=0.1, centre=(450.0, 350.0)), 128)
+    paster = FacePaster(frame, t, crop_face(frame, t))
+    out = paster.paste_moved(np.zeros((128, 128, 3), np.float32), _identity_coords(128))
+    np.testing.assert_array_equal(out, frame)
+    with pytest.raises(TalkfaceError, match="paste_moved"):
+        paster.paste_moved(np.zeros((64, 64, 3), np.float32), _identity_coords(64))
+
+
+def test_paste_moved_moves_the_photo_at_its_own_resolution_and_adds_the_paint():
+    """A crop at a seventh of the face's resolution: a shift of 2 crop pixels moves the photo by 14 of its
+    own pixels with its pixel-level grain intact (no resampling blur), and paint shows where painted."""
+    frame = _detailed_frame()
+    lmk = face_in_frame(scale=300.0, angle=0.0, centre=(450.0, 350.0))
+    t = crop_transform(lmk, 128)
+    step = 1.0 / t.scale  # photo pixels per crop pixel
+    coords = _identity_coords(128)
+    shift = 14
+    coords[..., 0] -= shift / step  # every pixel reads from 2 crop pixels to its left: the face moves right
+    painted = np.zeros((128, 128, 3), np.float32)
+    painted[80:90, 60:70] = 100.0
+    out = FacePaster(frame, t, crop_face(frame, t)).paste_moved(painted, coords).astype(int)
+    cx, cy = np.rint(t.to_frame(np.array([[64.0, 40.0]]))[0]).astype(int)
+    window = np.s_[cy - 20:cy + 20, cx - 20:cx + 20]
+    moved = frame[cy - 20:cy + 20, cx - 20 - shift:cx + 20 - shift].astype(int)
+    assert np.abs(out[window] - moved).mean() < 2.0
+    px, py = np.rint(t.to_frame(np.array([[65.0, 85.0]]))[0]).astype(int)
+    assert (out[py, px] - frame[py - 0, px - shift]).min() > 60
+    corner = t.to_frame(np.array([[1.0, 1.0]]))[0].astype(int)
+    np.testing.assert_array_equal(out[:corner[1] - 40], frame[:corner[1] - 40])  # well above the crop: untouched

@@ -15,7 +15,7 @@ from lmk2video import LearnedGenerator, WarpGenerator, load_checkpoint
 from lmk2video import losses
 from lmk2video.conditioning import WarpStream, mesh_warp, run_generator, to_signed
 from lmk2video.data import FLIP_ORDER, mirror, pick_frames, recolour
-from lmk2video.regions import eye_masks
+from lmk2video.regions import eye_masks, mouth_masks
 from lmk2video.networks import (FrameCritic, FrameCriticArch, Generator, GeneratorArch, VideoCritic,
                                 VideoCriticArch, composite)
 from lmk2video.train import Lmk2VideoConfig, learning_rate, train
@@ -133,7 +133,7 @@ def test_untrained_generator_reproduces_the_warp_at_full_resolution():
     targets = np.stack([face_landmarks(size, o) for o in (0.0, 0.5, 1.0)])
     source = face_image(size, lmk)
     warped = WarpStream(mouth=True)(source, lmk, targets)
-    np.testing.assert_array_equal(warped, WarpGenerator()(source, lmk, targets))
+    np.testing.assert_array_equal(warped, WarpGenerator(interpolation="bilinear")(source, lmk, targets))
     with torch.no_grad():
         out, *_ = run_generator(g, to_signed(torch.from_numpy(source))[None], torch.from_numpy(lmk)[None],
                                 torch.from_numpy(targets)[None], to_signed(torch.from_numpy(warped))[None],
@@ -331,7 +331,7 @@ def test_training_smoke_run_resume_and_evaluation(tmp_path):
 
     report = run_eval_lmk2video(best, tmp_path / "prepared", grid_root, "test", tmp_path / "eval", limit=1)
     assert report["clips"] == test_ids and report["real_crops_from"]["crops.mp4"] == 1
-    for method in ("learned", "warp", "copy"):
+    for method in ("learned", "learned_mouth_only", "warp", "copy"):
         assert np.isfinite(report["summary"][method]["psnr"])
     assert report["summary"]["copy"]["psnr"] < 100.0
     assert (tmp_path / "eval" / "lmk2video_eval.md").read_text().count("|") > 10
@@ -373,8 +373,8 @@ def test_identity_calibration_gives_the_photo_back_for_its_own_landmarks(tmp_pat
     size = 64
     path, lmk, source = trained_looking_checkpoint(tmp_path, seed=4, size=size)
     own = np.repeat(lmk[None], 3, axis=0)
-    raw = load_checkpoint(path, calibrate=False, keep_eyes=False)
-    calibrated = load_checkpoint(path, keep_eyes=False)
+    raw = load_checkpoint(path, calibrate=False, keep_eyes=False, mouth_only=False)
+    calibrated = load_checkpoint(path, keep_eyes=False, mouth_only=False)
     assert np.abs(raw(source, lmk, own).astype(int) - source.astype(int)).max() > 5  # the net alters the photo
     assert np.abs(calibrated(source, lmk, own[:1]).astype(int) - source.astype(int)).max() <= 1
     targets = np.stack([face_landmarks(size, o) for o in (0.5, 1.0)])
@@ -403,10 +403,64 @@ def test_keep_eyes_takes_the_eye_regions_from_the_warp_and_the_rest_from_the_net
     size = 64
     path, lmk, source = trained_looking_checkpoint(tmp_path, seed=5, size=size)
     targets = np.stack([face_landmarks(size, o) for o in (0.4, 0.8)])
-    net = load_checkpoint(path, calibrate=False, keep_eyes=False)(source, lmk, targets).astype(int)
-    kept = load_checkpoint(path, calibrate=False)(source, lmk, targets).astype(int)
-    warped = WarpGenerator()(source, lmk, targets).astype(int)
+    net = load_checkpoint(path, calibrate=False, keep_eyes=False, mouth_only=False)(source, lmk, targets).astype(int)
+    kept = load_checkpoint(path, calibrate=False, mouth_only=False)(source, lmk, targets).astype(int)
+    warped = WarpGenerator(interpolation="bilinear")(source, lmk, targets).astype(int)  # the net's warp
     eyes = eye_masks(targets, size)
     assert np.abs(kept - warped)[eyes > 0.999].max() <= 1
     assert np.array_equal(kept[eyes == 0], net[eyes == 0])
     assert np.abs(net - warped)[eyes > 0.999].max() > 3  # the net alone does change the eyes
+
+
+def test_larger_crops_get_the_full_size_warp_plus_the_nets_upsampled_correction(tmp_path):
+    """At twice the net's size: untrained (zero colour head, A = 1) gives the full-size warp itself; a net
+    that paints gives the full-size warp plus its own change inside the mouth opening at its size, upsampled
+    (a low-frequency correction: the photo's fine detail is the warp's)."""
+    from lmk2video.learned import CORRECTION_MARGIN
+
+    net_size, size = 64, 128
+    lmk = face_landmarks(size)
+    source = face_image(size, lmk)
+    targets = np.stack([face_landmarks(size, o) for o in (0.3, 0.9)])
+    full_warp = WarpGenerator()(source, lmk, targets).astype(int)
+    untrained = load_checkpoint(save_tiny(tmp_path / "u", tiny_generator(), net_size), keep_eyes=False)
+    out = untrained(source, lmk, targets)
+    assert out.shape == (2, size, size, 3) and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - full_warp).max() <= 3
+
+    path, _, _ = trained_looking_checkpoint(tmp_path, seed=6, size=net_size)
+    painter = load_checkpoint(path, calibrate=False, keep_eyes=False)
+    small = cv2.resize(source, (net_size, net_size), interpolation=cv2.INTER_AREA)
+    small_targets = (targets + 0.5) * (net_size / size) - 0.5
+    small_lmk = (lmk + 0.5) * (net_size / size) - 0.5
+    net_alone = load_checkpoint(path, calibrate=False, keep_eyes=False, mouth_only=False)
+    change = net_alone(small, small_lmk, small_targets).astype(np.float32) - WarpGenerator(interpolation="bilinear")(
+        small, small_lmk, small_targets)
+    change *= mouth_masks(small_targets, net_size, CORRECTION_MARGIN)[..., None]  # only in the mouth opening
+    expected = full_warp + np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_LINEAR) for c in change])
+    got = painter(source, lmk, targets).astype(int)
+    assert np.abs(got - full_warp).max() > 10  # the net does change the frame
+    assert np.abs(got - np.clip(np.round(expected), 0, 255)).max() <= 2
+    far = mouth_masks(targets, size, 0.3)[..., None].repeat(3, -1) == 0  # away from the mouth: the warp alone
+    assert np.abs(got - full_warp)[far].max() <= 1
+
+
+def test_teeth_in_the_photo_are_reused_not_repainted(tmp_path):
+    """A photo with an open mouth showing teeth: the learned stage adds nothing (the warp carries the photo's
+    own teeth with their lips); the same net on a closed-mouth photo does paint the opening."""
+    from lmk2video.mouth import estimate_appearance
+
+    net_size, size = 64, 128
+    path, _, _ = trained_looking_checkpoint(tmp_path, seed=7, size=net_size)
+    painter = load_checkpoint(path, calibrate=False, keep_eyes=False)
+    targets = np.stack([face_landmarks(size, o) for o in (1.0, 1.5)])
+    smiling_lmk = face_landmarks(size, 0.8)
+    smiling = face_image(size, smiling_lmk)
+    cv2.fillPoly(smiling, [np.round(smiling_lmk[60:68]).astype(np.int32)], (245, 245, 235))  # teeth
+    assert estimate_appearance(smiling, smiling_lmk).source_teeth
+    reused = painter(smiling, smiling_lmk, targets).astype(int)
+    assert np.abs(reused - WarpGenerator()(smiling, smiling_lmk, targets).astype(int)).max() <= 1
+    closed_lmk = face_landmarks(size)
+    closed = face_image(size, closed_lmk)
+    painted = painter(closed, closed_lmk, targets).astype(int)
+    assert np.abs(painted - WarpGenerator()(closed, closed_lmk, targets).astype(int)).max() > 5

@@ -123,3 +123,47 @@ def test_auto_stages_are_the_shipped_learned_models_when_present():
     name, _ = load_lmk2video("auto")
     assert name == ("learned:lmk2video.safetensors" if lmk2video.SHIPPED_CHECKPOINT.is_file() else "warp")
     assert load_lmk2video("warp")[0] == "warp"
+
+
+def test_crop_size_auto_follows_the_face_and_explicit_sizes_are_checked(synth, photo):
+    from talkface.errors import TalkfaceError
+    from talkface.pipeline import check_crop_size
+
+    small = synth.source_face(photo)  # 256-px photo: a small face, the 128 floor
+    big = synth.source_face(cv2.resize(photo, (1536, 1536), interpolation=cv2.INTER_CUBIC))
+    assert small.transform.size == 128 and small.crop.shape == (128, 128, 3)
+    assert 256 <= big.transform.size <= 512 and 0.999 <= big.transform.scale < 1.1
+    assert check_crop_size("auto") == "auto" and check_crop_size("256") == 256
+    with pytest.raises(TalkfaceError, match="at most 512"):
+        check_crop_size(1024)
+    with pytest.raises(TalkfaceError, match="multiple of 8"):
+        check_crop_size(130)
+    with pytest.raises(TalkfaceError, match="auto"):
+        check_crop_size("big")
+
+
+def test_moving_face_keeps_the_photos_sharpness(synth):
+    """A face twice the 128 crop, talking: the mouth and eyes stay about as sharp as in the photo
+    (a 128 crop pasted back would keep well under half of the Laplacian variance)."""
+    from talkface.metrics.visual import eye_sharpness, mouth_sharpness
+
+    photo = cv2.resize(read_image(EXAMPLES / "face.png"), (1024, 1024), interpolation=cv2.INTER_CUBIC)
+    grain = np.random.default_rng(0).normal(0, 6, photo.shape)  # photo grain the warp must carry
+    photo = np.clip(photo + grain, 0, 255).astype(np.uint8)
+    source = synth.source_face(photo)
+    track = synth.landmarks_from_audio(vowel_bursts(1.0), 16000, source)
+    frames = list(synth.render(source, track))
+    assert np.mean([mouth_sharpness(f, t, photo, source.landmarks) for f, t in zip(frames, track)]) > 0.8
+    assert np.mean([eye_sharpness(f, t, photo, source.landmarks) for f, t in zip(frames, track)]) > 0.8
+
+
+def test_photo_beyond_h264_level_is_downscaled_with_a_note(synth):
+    from talkface.pipeline import fit_photo
+    from talkface.video_limits import fits_level
+
+    wide = np.zeros((3000, 5000, 3), np.uint8)
+    fitted, note = fit_photo(wide, 25.0, "big.jpg")
+    assert fits_level(*fitted.shape[:2], 25.0) and fitted.shape[0] % 2 == 0 and fitted.shape[1] % 2 == 0
+    assert note.startswith("big.jpg: 5000x3000 is beyond H.264 level 5.1")
+    small, note = fit_photo(wide[:1000, :1000], 25.0)
+    assert small.shape == (1000, 1000, 3) and note is None
