@@ -12,7 +12,6 @@ resume, `best` checkpoint (+ JSON sidecar) as the result; scalars in log.csv.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 import time
@@ -31,9 +30,11 @@ from audio2lmk.head_pose import apply_pose, in_first_frame, posed_points, relati
 from audio2lmk.models import MAX_LEVEL_SHIFT, Audio2LmkNet
 from audio2lmk.pca import MOTION_POINTS, MotionPCA, OpenMouthCorrection, clip_motion
 from talkface import grid
-from talkface.checkpoint import hardware_summary, load_checkpoint, save_checkpoint
+from talkface.checkpoint import hardware_summary
 from talkface.landmarks.indices import MOUTH, mouth_opening
 from talkface.prepared import PreparedSet, holdout_split
+from talkface.training import (CsvLog, RunCheckpoints, cosine_decay, load_module_tensors, module_tensors,
+                               optimizer_tensors, restore_optimizer, set_lr)
 
 # Rows of MOTION_POINTS that are lips (48-67), and the inner-lip (upper, lower) pairs.
 LIP_ROWS = [i for i, p in enumerate(MOTION_POINTS) if p >= 48]
@@ -249,19 +250,8 @@ def validate(net: Audio2LmkNet, clips: list[Clip]) -> dict:
     return val
 
 
-def _optimizer_tensors(opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    return {f"optim.{idx}.{name}": torch.as_tensor(value) for idx, state in opt.state_dict()["state"].items()
-            for name, value in state.items()}
-
-
-def _restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
-    state: dict[int, dict] = {}
-    for key, value in tensors.items():
-        _, idx, name = key.split(".", 2)
-        state.setdefault(int(idx), {})[name] = value
-    full = opt.state_dict()
-    full["state"] = state
-    opt.load_state_dict(full)
+LOG_FIELDS = ["epoch", "step", "lr", "loss", "position", "velocity", "opening", "amplitude", "pose", "val_mouth_lmd",
+              "val_motion_lmd", "val_opening_corr", "val_amp_ratio", "val_score", "elapsed_s"]
 
 
 def _lr(config: Audio2LmkConfig, epoch: float, elapsed_s: float) -> float:
@@ -270,8 +260,7 @@ def _lr(config: Audio2LmkConfig, epoch: float, elapsed_s: float) -> float:
     if epoch < config.warmup_epochs:
         return config.lr * (epoch + 1) / (config.warmup_epochs + 1)
     by_epochs = (epoch - config.warmup_epochs) / max(1, config.max_epochs - config.warmup_epochs)
-    progress = min(1.0, max(by_epochs, elapsed_s / (60 * config.max_minutes)))
-    return config.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return cosine_decay(config.lr, max(by_epochs, elapsed_s / (60 * config.max_minutes)), floor=0.05)
 
 
 def train(config: Audio2LmkConfig) -> Path:
@@ -294,25 +283,18 @@ def train(config: Audio2LmkConfig) -> Path:
     weights = point_weights(config.mouth_weight)
     progress = {"epoch": -1, "step": 0, "best_score": float("inf"), "best_epoch": -1, "elapsed_s": 0.0,
                 "done": False}
-    last = out / "last.safetensors"
-    if config.resume and last.is_file():
-        state, meta = load_checkpoint(last)
-        net.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
-        _restore_optimizer(opt, {k: v for k, v in state.items() if k.startswith("optim.")})
-        progress = meta["progress"]
+    run = RunCheckpoints(out, {"kind": "audio2lmk", "arch": net.arch, "config": dataclasses.asdict(config),
+                               "data": provenance, "statistics": stats, "hardware": hardware_summary("cpu"), "fps": 25.0})
+    saved = run.load_last() if config.resume else None
+    if saved is not None:
+        load_module_tensors(net, saved[0], "model")
+        restore_optimizer(opt, saved[0])
+        progress = saved[1]["progress"]
         if progress["done"]:
-            print(f"{last}: run already stopped early (best epoch {progress['best_epoch']})")
-            return out / "best.safetensors"
-        print(f"resuming {last} after epoch {progress['epoch']}")
-
-    meta_base = {"kind": "audio2lmk", "arch": net.arch, "config": dataclasses.asdict(config), "data": provenance,
-                 "statistics": stats, "hardware": hardware_summary("cpu"), "fps": 25.0}
-    log_path = out / "log.csv"
-    fields = ["epoch", "step", "lr", "loss", "position", "velocity", "opening", "amplitude", "pose", "val_mouth_lmd",
-              "val_motion_lmd", "val_opening_corr", "val_amp_ratio", "val_score", "elapsed_s"]
-    if not log_path.is_file() or progress["epoch"] < 0:
-        with open(log_path, "w", newline="") as f:
-            csv.writer(f).writerow(fields)
+            print(f"{run.last}: run already stopped early (best epoch {progress['best_epoch']})")
+            return run.best
+        print(f"resuming {run.last} after epoch {progress['epoch']}")
+    log = CsvLog(out / "log.csv", LOG_FIELDS, fresh=progress["epoch"] < 0)
 
     start_time = time.monotonic() - progress["elapsed_s"]
     n_batches = math.ceil(len(train_clips) / config.batch_size)
@@ -324,8 +306,7 @@ def train(config: Audio2LmkConfig) -> Path:
         sums: dict[str, float] = {}
         for b in range(n_batches):
             lr = _lr(config, epoch + b / n_batches, time.monotonic() - start_time)
-            for group in opt.param_groups:
-                group["lr"] = lr
+            set_lr(lr, opt)
             mel, level, target, target_pose = make_batch([train_clips[i] for i in order[b::n_batches]], config, rng)
             outputs = net(mel, level)
             loss, parts = motion_loss(net.decode(outputs), target, config, weights)
@@ -342,25 +323,21 @@ def train(config: Audio2LmkConfig) -> Path:
         val = validate(net, val_clips)
         progress["epoch"] = epoch
         progress["elapsed_s"] = time.monotonic() - start_time
-        with open(log_path, "a", newline="") as f:
-            csv.writer(f).writerow([epoch, progress["step"], f"{lr:.6g}"]
-                                   + [f"{sums[k]:.6f}" if k in sums else "" for k in fields[3:9]]
-                                   + [f"{val[k]:.6f}" for k in fields[9:14]] + [f"{progress['elapsed_s']:.1f}"])
+        log.write({"epoch": epoch, "step": progress["step"], "lr": lr, **sums, **val,
+                   "elapsed_s": round(progress["elapsed_s"], 1)})
         bar.set_postfix(loss=f"{sums['loss']:.4f}", val_mouth=f"{val['val_mouth_lmd']:.4f}",
                         corr=f"{val['val_opening_corr']:.3f}")
         if val["val_score"] < progress["best_score"]:
             progress.update(best_score=val["val_score"], best_epoch=epoch)
-            save_checkpoint(out / "best", net.state_dict(),
-                            {**meta_base, "epoch": epoch, "step": progress["step"], "val": val,
-                             "train_time_s": round(progress["elapsed_s"], 1)})
+            run.save_model("best", net.state_dict(), epoch=epoch, step=progress["step"], val=val,
+                           train_time_s=round(progress["elapsed_s"], 1))
         # Early stopping is final; a run cut by the time limit (or max_epochs) can be resumed and extended.
         progress["done"] = epoch - progress["best_epoch"] >= config.patience
         stop = f"early stop: no validation gain for {config.patience} epochs" if progress["done"] else None
         if not stop and progress["elapsed_s"] > 60 * config.max_minutes:
             stop = f"time limit of {config.max_minutes} min reached"
-        save_checkpoint(last, {**{f"model.{k}": v for k, v in net.state_dict().items()}, **_optimizer_tensors(opt)},
-                        {**meta_base, "progress": progress})
+        run.save_last({**module_tensors("model", net), **optimizer_tensors(opt)}, progress)
         if stop:
             print(f"{stop} after epoch {epoch} (best epoch {progress['best_epoch']})")
             break
-    return out / "best.safetensors"
+    return run.best
