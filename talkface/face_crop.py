@@ -111,11 +111,17 @@ def default_mask(size: int) -> np.ndarray:
 
 def face_mask(landmarks_crop: np.ndarray, size: int) -> np.ndarray:
     """(size, size) float32 mask: convex hull of the 68 crop landmarks, dilated and blurred."""
-    pts = np.round(np.asarray(landmarks_crop, dtype=np.float64) * 16).astype(np.int32)
-    hull = cv2.convexHull(pts)
+    return hull_mask([landmarks_crop], size, max(1, round(size / 32)))
+
+
+def hull_mask(point_sets: list[np.ndarray], size: int, grow: float) -> np.ndarray:
+    """(size, size) float32 mask: union of the convex hulls of each (P, 2) crop point set, dilated by
+    `grow` px and blurred."""
     hard = np.zeros((size, size), np.uint8)
-    cv2.fillConvexPoly(hard, hull, 255, lineType=cv2.LINE_AA, shift=4)
-    r = max(1, round(size / 32))
+    for pts in point_sets:
+        hull = cv2.convexHull(np.round(np.asarray(pts, dtype=np.float64) * 16).astype(np.int32))
+        cv2.fillConvexPoly(hard, hull, 255, lineType=cv2.LINE_AA, shift=4)
+    r = max(1, round(grow))
     hard = cv2.dilate(hard, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     return _feather(hard, size)
 
