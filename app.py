@@ -40,6 +40,45 @@ def generate(image_path: str | None, audio_path: str | None, audio2lmk: str, lmk
     return str(out)
 
 
+@functools.lru_cache(maxsize=2)
+def _dubber(mouth: str):
+    from talkface.dub import Dubber
+
+    return Dubber(mouth=mouth)
+
+
+def dub(video_path: str | None, audio_path: str | None, mouth: str, loop: bool) -> str:
+    if not video_path:
+        raise gr.Error("Please upload a video of a face.")
+    if not audio_path:
+        raise gr.Error("Please upload or record the new speech.")
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    out = Path(tempfile.mkdtemp(dir=OUTPUT_DIR)) / "dubbed.mp4"
+    try:
+        _dubber(mouth).dub_files(video_path, audio_path, out, fit="loop" if loop else "trim")
+    except TalkfaceError as err:
+        raise gr.Error(str(err)) from None
+    return str(out)
+
+
+def dub_tab() -> None:
+    """The "Dub a video" tab: a video of a face + new speech -> the video lip-synced to it (talkface.dub)."""
+    with gr.Tabs(), gr.Tab("Dub a video"):
+        gr.Markdown("Keep a video's frames, head motion and background; re-render mouth and jaw to new speech.")
+        with gr.Row():
+            with gr.Column():
+                video_in = gr.Video(label="Video of a face", sources=["upload"], elem_id="dub-video")
+                speech = gr.Audio(label="New speech", sources=["upload", "microphone"], type="filepath",
+                                  elem_id="dub-speech")
+                with gr.Accordion("Options", open=False):
+                    mouth = gr.Radio(["generate", "fetch"], value="generate", label="mouth interior")
+                    loop = gr.Checkbox(value=True, label="speech longer than the video: play the video back and forth")
+                run = gr.Button("Dub", variant="primary", elem_id="dub")
+            with gr.Column():
+                result = gr.Video(label="Dubbed", elem_id="dub-result")
+        run.click(dub, [video_in, speech, mouth, loop], result)
+
+
 def build() -> gr.Blocks:
     with gr.Blocks(title="talkface") as demo:
         gr.Markdown("# talkface\nOne face photo + one speech recording → a talking-face video. Runs offline.")
@@ -59,6 +98,7 @@ def build() -> gr.Blocks:
                 video = gr.Video(label="Result", elem_id="result")
         gr.Examples([[str(EXAMPLES / "face.png"), str(EXAMPLES / "speech.wav")]], inputs=[image, audio])
         run.click(generate, [image, audio, audio2lmk, lmk2video, size, blink, head_motion, seed], video)
+        dub_tab()
     return demo
 
 

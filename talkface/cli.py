@@ -20,11 +20,12 @@ TRAINERS = {
 }
 
 
-def _add_stage_options(p: argparse.ArgumentParser) -> None:
+def _add_stage_options(p: argparse.ArgumentParser, sizes=(128, 256), default_size: int | None = 128) -> None:
     p.add_argument("--lmk2video", default="auto",
                    help="warp | learned | PATH to a checkpoint (default auto = the shipped learned generator, "
                         "else the warp)")
-    p.add_argument("--size", type=int, default=128, choices=(128, 256), help="face crop size (default 128)")
+    p.add_argument("--size", type=int, default=default_size, choices=sizes,
+                   help=f"face crop size (default {default_size or 'from the face size in the video'})")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     p.add_argument("--face-index", type=int, default=None,
                    help="which face to animate when the photo has several (0 = largest; default largest)")
@@ -56,6 +57,22 @@ def _parser() -> argparse.ArgumentParser:
                    help="use the track's positions as they are, or transfer its motion onto the photo's face "
                         "(auto: absolute when the track starts on the photo's own face)")
     _add_stage_options(p)
+
+    p = sub.add_parser("dub", help="video + new speech -> the same video lip-synced to the speech")
+    p.add_argument("--video", required=True, help="video of a face (its frames, head motion and background are kept)")
+    p.add_argument("--audio", required=True, help="the new speech (any audio file, or a video's audio)")
+    p.add_argument("--out", required=True, help="output .mp4 (the video's size and fps, the speech as audio)")
+    fit = p.add_mutually_exclusive_group()
+    fit.add_argument("--loop", dest="fit", action="store_const", const="loop",
+                     help="speech longer than the video: the video plays on back and forth (default)")
+    fit.add_argument("--trim", dest="fit", action="store_const", const="trim",
+                     help="stop at the end of the shorter of video and speech")
+    p.set_defaults(fit="loop")
+    p.add_argument("--audio2lmk", default="auto", help="phonetic | learned | PATH (default: learned when shipped)")
+    p.add_argument("--mouth", default="generate", choices=("generate", "fetch"),
+                   help="inside the lips: the lmk2video generator (default; reads best) or the video's own frames "
+                        "fetched by mouth shape (the generator only where no frame matches)")
+    _add_stage_options(p, sizes=(128, 256), default_size=None)
 
     p = sub.add_parser("landmarks", help="video -> 68-point landmark track (.npz)")
     p.add_argument("video")
@@ -105,6 +122,18 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--grid-root", default=str(DEFAULT_GRID_ROOT))
     e.add_argument("--limit", type=int, default=None)
     e.add_argument("--out", default="runs/eval_lmk2video")
+    e = ev.add_parser("dub", help="dubbing on GRID: self-dub quality, cross-dub lipreader WER with floors")
+    e.add_argument("--split", default="test")
+    e.add_argument("--speaker", default="s1")
+    e.add_argument("--grid-root", default=str(DEFAULT_GRID_ROOT), help="GRID root (raw clips, alignments, splits)")
+    e.add_argument("--limit", type=int, default=None, help="only the first N clips of the split")
+    e.add_argument("--other", default=None, help="glob of videos of unseen people to self-dub too, "
+                                                 "e.g. '../shared/data/dev/grid_other/*.mpg'")
+    e.add_argument("--audio2lmk", default="auto")
+    e.add_argument("--lmk2video", default="auto")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--mouth", default="generate", choices=("generate", "fetch"))
+    e.add_argument("--out", default="runs/eval_dub", help="folder for report.md/.json")
     e = ev.add_parser("wer", help="lipreader WER/CER of videos (GRID transcripts follow from the clip id)")
     e.add_argument("--videos", required=True, help="a folder of videos, or a text file listing video paths")
     e.add_argument("--transcripts", default=None, help="lines '<id or path> <sentence>' (default: from GRID ids)")
@@ -168,6 +197,19 @@ def _cmd_animate(args) -> None:
     print(f"{args.out}: {result.n_frames} frames ({result.lmk2video}, {result.mode} landmarks)")
 
 
+def _cmd_dub(args) -> None:
+    from talkface.dub import Dubber
+
+    dubber = Dubber(audio2lmk=args.audio2lmk, lmk2video=args.lmk2video, size=args.size, device=args.device,
+                    mouth=args.mouth)
+    r = dubber.dub_files(args.video, args.audio, args.out, face_index=args.face_index, fit=args.fit,
+                         progress=not args.quiet)
+    lost = f", face lost in {r.lost_frames} video frames (left untouched)" if r.lost_frames else ""
+    loop = ", video looped back and forth to cover the speech" if r.looped else ""
+    print(f"{args.out}: {r.n_frames} frames at {r.fps:g} fps, {r.size[0]}x{r.size[1]}, "
+          f"{r.bank_size} mouth shapes fetched from the video{lost}{loop}")
+
+
 def _cmd_bench(args) -> None:
     from talkface.bench import run_bench
 
@@ -199,6 +241,13 @@ def _cmd_eval(args) -> None:
                                limit=args.limit, device=args.device, command="talkface " + " ".join(sys.argv[1:]))
         print((Path(args.out) / "report.md").read_text())
         print(f"{report['n_clips']} clips in {report['seconds']:.0f} s -> {args.out}")
+    elif args.target == "dub":
+        from talkface.dub_eval import run_eval_dub
+
+        run_eval_dub(args.grid_root, args.out, split=args.split, speaker=args.speaker, limit=args.limit,
+                              other=args.other, audio2lmk=args.audio2lmk, lmk2video=args.lmk2video,
+                              device=args.device, mouth=args.mouth, command="talkface " + " ".join(sys.argv[1:]))
+        print((Path(args.out) / "report.md").read_text())
     elif args.target == "audio2lmk":
         from audio2lmk.evaluate import run_eval_audio2lmk
 
@@ -217,7 +266,7 @@ def _cmd_eval(args) -> None:
 
 
 COMMANDS = {"prepare": _cmd_prepare, "train": _cmd_train, "eval": _cmd_eval, "landmarks": _cmd_landmarks, "synth": _cmd_synth,
-            "animate": _cmd_animate, "bench": _cmd_bench}
+            "animate": _cmd_animate, "bench": _cmd_bench, "dub": _cmd_dub}
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:

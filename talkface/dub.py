@@ -49,7 +49,9 @@ FADE_FRAMES = 6          # the edit fades out over this many frames before a los
 CHUNK = 16               # frames rendered per step
 MAX_LOOP_SECONDS = 10.0  # longest stretch replayed back and forth when the speech outlasts the video
 FETCH_K = 3              # candidates blended per frame (FLNet uses five source images)
-GENERATOR_FROM, GENERATOR_FULL = 0.05, 0.10  # best fetch distance where the generator starts / takes over
+GENERATOR_FROM, GENERATOR_FULL = 0.05, 0.10  # fetch mode: best fetch distance where the generator starts / takes over
+MOTION_GAIN = 1.3        # the learned audio2lmk under-shoots the mouth's range; 1.3 read best (docs/results.md)
+MOUTHS = ("generate", "fetch")
 
 
 @dataclass
@@ -151,8 +153,12 @@ class Dubber:
     """Video + speech -> the same video speaking the speech."""
 
     def __init__(self, audio2lmk: str = "auto", lmk2video: str = "auto", size: int | None = None,
-                 device: str = "cpu"):
+                 device: str = "cpu", mouth: str = "generate", motion_gain: float = MOTION_GAIN):
+        if mouth not in MOUTHS:
+            raise TalkfaceError(f"mouth must be one of {', '.join(MOUTHS)}, got {mouth!r}")
         self.size = size
+        self.mouth = mouth              # inside the lips: the generator over the fetched frames, or the fetch alone
+        self.motion_gain = motion_gain  # >1 widens the speech's mouth motion
         self.device = device
         self.audio2lmk_name, self.audio2lmk = load_audio2lmk(audio2lmk, device)
         self.lmk2video_name, self.lmk2video = load_lmk2video(lmk2video, device)
@@ -202,6 +208,8 @@ class Dubber:
                                 head_motion=False, seed=0)
         speech = np.concatenate([speech, np.repeat(speech[-1:], max(0, n_out - len(speech)), 0)])[:n_out]
         speech_norm, _ = to_normalised(speech.astype(np.float64))
+        rest_norm, _ = to_normalised(track.landmarks[rest].astype(np.float64))
+        speech_norm = rest_norm + self.motion_gain * (speech_norm - rest_norm)
         video_norm, sims = to_normalised(video.astype(np.float64))
         target_norm = video_norm.copy()
         target_norm[:, SPEECH_POINTS] = speech_norm[:, SPEECH_POINTS]
@@ -276,7 +284,9 @@ class Dubber:
             jobs.append((transform, crop, v, l, first, len(picks)))
         if images:
             warped = self._warp_pairs(images, src_pts, [np.concatenate([jobs[d][3], border]) for d in dst_index])
-        use_generator = np.any((best > GENERATOR_FROM) & (alpha > 0))
+        paint = np.ones(len(frames)) if self.mouth == "generate" else \
+            np.clip((best - GENERATOR_FROM) / (GENERATOR_FULL - GENERATOR_FROM), 0.0, 1.0)
+        use_generator = np.any((paint > 0) & (alpha > 0))
         painted = generate(np.stack([self._crop_target(video[j], target[j], size) for j in range(len(frames))])) \
             if use_generator else None
         out = []
@@ -296,9 +306,8 @@ class Dubber:
                     candidate = candidate + (own[band].mean(0) - candidate[band].mean(0) if band.any() else 0.0)
                 fetched += pair_weights[i] * candidate
             result = own + lips[..., None] * (fetched - own)
-            if painted is not None and best[j] > GENERATOR_FROM:
-                g = min(1.0, (best[j] - GENERATOR_FROM) / (GENERATOR_FULL - GENERATOR_FROM))
-                result = result + g * lips[..., None] * (painted[j].astype(np.float32) - result)
+            if painted is not None and paint[j] > 0:
+                result = result + paint[j] * lips[..., None] * (painted[j].astype(np.float32) - result)
             result = np.clip(np.rint(result), 0, 255).astype(np.uint8)
             edit = hull_mask([v[JAW_REGION], l[JAW_REGION]], size, size / 32) * alpha[j]
             out.append(FacePaster(frame, transform, crop).paste(result, edit))

@@ -102,7 +102,7 @@ def fetch_weights(targets: np.ndarray, bank_shapes: np.ndarray, self_shapes: np.
     """
     d_self = shape_distance(targets, self_shapes)
     d_bank = shape_distance(targets[:, None], bank_shapes[None]) if len(bank_shapes) else np.zeros((len(targets), 0))
-    d = np.concatenate([np.maximum(d_self - self_bonus, 0.0)[:, None], d_bank], axis=1)
+    d = np.concatenate([(np.maximum(d_self - self_bonus, 0.0) if self_bonus >= 0 else d_self + 10.0)[:, None], d_bank], axis=1)
     best = np.concatenate([d_self[:, None], d_bank], axis=1).min(1)
     # Subtract each row's best before exponentiating: a target far from everything still gets weights.
     w = np.exp(-((d / sigma) ** 2 - (d.min(1, keepdims=True) / sigma) ** 2))
