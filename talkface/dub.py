@@ -45,6 +45,7 @@ SAMPLE_RATE = 16000
 SPEECH_POINTS = [i for i in range(68) if i not in STABLE_POINTS]  # jaw 4-12 and lips: what speech moves
 JAW_REGION = [*range(2, 15), *range(29, 36)]                        # lower face up to the nose: the edit mask
 OUTER_LIPS = list(range(48, 60))
+CHIN_TO_NOSE = [*range(3, 14), *range(31, 36)]                      # what the generator paints in "generate" mode
 FADE_FRAMES = 6          # the edit fades out over this many frames before a lost face, and back in after
 CHUNK = 16               # frames rendered per step
 MAX_LOOP_SECONDS = 10.0  # longest stretch replayed back and forth when the speech outlasts the video
@@ -307,7 +308,10 @@ class Dubber:
                 fetched += pair_weights[i] * candidate
             result = own + lips[..., None] * (fetched - own)
             if painted is not None and paint[j] > 0:
-                result = result + paint[j] * lips[..., None] * (painted[j].astype(np.float32) - result)
+                # Generate mode paints lips, chin and the skin up to the nose (jaw and lips as one piece
+                # read best); in fetch mode the generator fills only the lips no frame shows.
+                region = hull_mask([l[CHIN_TO_NOSE]], size, size / 42) if self.mouth == "generate" else lips
+                result = result + paint[j] * region[..., None] * (painted[j].astype(np.float32) - result)
             result = np.clip(np.rint(result), 0, 255).astype(np.uint8)
             edit = hull_mask([v[JAW_REGION], l[JAW_REGION]], size, size / 32) * alpha[j]
             out.append(FacePaster(frame, transform, crop).paste(result, edit))
