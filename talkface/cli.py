@@ -206,8 +206,8 @@ def _cmd_dub(args) -> None:
                          progress=not args.quiet)
     lost = f", face lost in {r.lost_frames} video frames (left untouched)" if r.lost_frames else ""
     loop = ", video looped back and forth to cover the speech" if r.looped else ""
-    print(f"{args.out}: {r.n_frames} frames at {r.fps:g} fps, {r.size[0]}x{r.size[1]}, "
-          f"{r.bank_size} mouth shapes fetched from the video{lost}{loop}")
+    mouth = f"mouths fetched from {r.bank_size} of its frames" if r.mouth == "fetch" else f"mouth by {r.lmk2video}"
+    print(f"{args.out}: {r.n_frames} frames at {r.fps:g} fps, {r.size[0]}x{r.size[1]}, {mouth}{lost}{loop}")
 
 
 def _cmd_bench(args) -> None:

@@ -90,6 +90,7 @@ class DubResult:
     lost_frames: int
     bank_size: int
     looped: bool
+    mouth: str
     audio2lmk: str
     lmk2video: str
 
@@ -274,8 +275,9 @@ class Dubber:
             transform = crop_transform(video[j], size)
             crop = crop_face(frame, transform)
             v, l = transform.to_crop(video[j]), transform.to_crop(target[j])
-            picks = [(0, crop, v)] + [(c, bank.crops[c - 1], bank.landmarks[c - 1])
-                                      for c in np.flatnonzero(weights[j][1:]) + 1]
+            picks = [(0, crop, v)]
+            if self.mouth == "fetch":  # in generate mode the generator covers the lips: nothing to fetch
+                picks += [(c, bank.crops[c - 1], bank.landmarks[c - 1]) for c in np.flatnonzero(weights[j][1:]) + 1]
             first = len(images)
             for c, image, pts in picks:
                 images.append(image)
@@ -306,6 +308,8 @@ class Dubber:
                 if i > first:  # a bank frame: match its colour to this frame's around the lips
                     candidate = candidate + (own[band].mean(0) - candidate[band].mean(0) if band.any() else 0.0)
                 fetched += pair_weights[i] * candidate
+            total = sum(pair_weights[first:first + count])
+            fetched = fetched / total if total > 0 else own
             result = own + lips[..., None] * (fetched - own)
             if painted is not None and paint[j] > 0:
                 # Generate mode paints lips, chin and the skin up to the nose (jaw and lips as one piece
@@ -348,7 +352,7 @@ class Dubber:
         track = self.track(info, face_index, progress)
         plan = self.plan(track, wave, fit)
         result = DubResult(Path(out) if out else None, len(plan.source_index), info.fps, (info.width, info.height),
-                           int((~track.found).sum()), len(track.bank), plan.loop is not None,
+                           int((~track.found).sum()), len(track.bank), plan.loop is not None, self.mouth,
                            self.audio2lmk_name, self.lmk2video_name)
         frames = self.frames(track, plan, progress)
         if out is None:

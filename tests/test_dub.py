@@ -260,3 +260,23 @@ def test_dub_face_index_beyond_the_faces_is_one_line(grid_root, speech, tmp_path
                            "--face-index", "3", "--quiet")
     assert_one_line_error(code, err, "--face-index 3", "at most 1 face")
     assert not out.exists()
+
+
+def test_dub_interrupted_leaves_no_output_and_no_decoder(grid_root, tmp_path):
+    import os
+    import signal
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "talkface.cli", "dub", "--video", grid_root / "s1" / "bbaf2n.mp4",
+                             "--audio", grid_root / "s1" / "bbaf3s.mp4", "--out", out], stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    seen = b""
+    while b"dub:" not in seen:  # the render pass has started: the encoder is writing
+        chunk = proc.stderr.read1(4096)
+        assert chunk, seen.decode(errors="replace")
+        seen += chunk
+    proc.send_signal(signal.SIGINT)
+    seen += proc.communicate()[1]
+    assert proc.returncode == 130, seen.decode(errors="replace")
+    assert os.listdir(tmp_path) == []
+    left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout
+    assert left.strip() == ""  # no encoder still writing into the folder
