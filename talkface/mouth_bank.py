@@ -101,7 +101,10 @@ def fetch_weights(targets: np.ndarray, bank_shapes: np.ndarray, self_shapes: np.
     of the best candidate (how well the video shows this mouth at all).
     """
     d_self = shape_distance(targets, self_shapes)
-    d_bank = shape_distance(targets[:, None], bank_shapes[None]) if len(bank_shapes) else np.zeros((len(targets), 0))
+    # In blocks of targets: (T, K, 20, 2) at once would be gigabytes for a long video.
+    d_bank = np.zeros((len(targets), len(bank_shapes)), np.float32)
+    for start in range(0, len(targets), 1024):
+        d_bank[start:start + 1024] = shape_distance(targets[start:start + 1024, None], bank_shapes[None])
     d = np.concatenate([(np.maximum(d_self - self_bonus, 0.0) if self_bonus >= 0 else d_self + 10.0)[:, None], d_bank], axis=1)
     best = np.concatenate([d_self[:, None], d_bank], axis=1).min(1)
     # Subtract each row's best before exponentiating: a target far from everything still gets weights.
