@@ -280,3 +280,18 @@ def test_dub_interrupted_leaves_no_output_and_no_decoder(grid_root, tmp_path):
     assert os.listdir(tmp_path) == []
     left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout
     assert left.strip() == ""  # no encoder still writing into the folder
+
+
+def test_dub_face_index_picks_the_other_face(grid_root, dubber, tmp_path):
+    clip = read_video(grid_root / "s1" / "bbaf2n.mp4")
+    small = [cv2.resize(f, (270, 216), interpolation=cv2.INTER_AREA) for f in clip.frames]
+    pair = [np.concatenate([f, np.pad(s, ((36, 36), (0, 0), (0, 0)), mode="edge")], axis=1)
+            for f, s in zip(clip.frames, small)]  # the large face left, a smaller one right
+    path = write_video(tmp_path / "two.mp4", pair, 25.0, crf=0, pix_fmt="yuv444p")
+    decoded = np.stack(list(iter_frames(probe_video(path))))
+    speech = read_video(grid_root / "s1" / "bbaf3s.mp4").audio
+    for index, edited, kept in ((None, slice(0, 360), slice(360, 630)), (1, slice(360, 630), slice(0, 360))):
+        frames, _ = dubber.dub(path, speech, None, face_index=index)
+        changed = [np.abs(f.astype(int) - d)[:, edited].max() for f, d in zip(frames, decoded)]
+        np.testing.assert_array_equal(np.stack(frames)[:, :, kept], decoded[:len(frames), :, kept])
+        assert max(changed) > 10
