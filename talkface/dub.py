@@ -6,10 +6,11 @@ Two streamed passes over the video (so memory does not grow with its length):
    noted, and a bank of the video's own face crops with distinct mouth shapes collected (talkface.mouth_bank).
 2. *Render*: audio2lmk (the stage contract: speech + a rest face -> track) gives the mouth and jaw motion in
    the normalised face frame; it replaces the video's own mouth and jaw points on the tracked head of each
-   frame (head pose, blinks and brows stay the video's). The frame's face crop is warped onto that target,
-   and inside the lips the texture is *fetched* (FLNet's fetching stream): the frames whose mouths best
-   match the target, the frame itself included, warped onto it and blended by shape-distance weights.
-   Where no frame of the video shows such a mouth, the lmk2video generator paints it. The result is pasted
+   frame (head pose, blinks and brows stay the video's). The frame's face crop is warped onto that target.
+   Then, `mouth="generate"` (default): the lmk2video generator paints lips, chin and skin up to the nose;
+   `mouth="fetch"`: inside the lips the texture is *fetched* (FLNet's fetching stream): the frames whose
+   mouths best match the target, the frame itself included, warped onto it and blended by shape-distance
+   weights, and the generator paints only mouths no frame of the video shows. The result is pasted
    back through a feathered mask around mouth and jaw only; faces that are lost pass through untouched,
    with the edit faded out before and in after them.
 
