@@ -9,7 +9,7 @@ A thin layer over `talkface.pipeline.Synthesizer`. Built to be left running in p
   clients and failures, by a sweeper within FOLDER_MAX_AGE_S), and Gradio's own copies of uploads and
   results after MAX_AGE_S.
 
-Each tab is one function (`synth_tab`); a new tab is one more function added to TABS.
+Each tab is one function (`synth_tab`, `dub_tab`); a new tab is one more function added to TABS.
 """
 
 from __future__ import annotations
@@ -123,25 +123,15 @@ def check_audio_length(path: str) -> None:
                        f"{MAX_AUDIO_SECONDS:g} s")
 
 
-# -- the "photo + speech" tab ---------------------------------------------------------------------------------
-
-def generate(image_path: str | None, audio_path: str | None, audio2lmk: str, lmk2video: str, size: str,
-             blink: bool, head_motion: bool, seed: float) -> tuple[str, str]:
-    """(result video, its request folder): the folder is released once the video is served."""
-    if not image_path:
-        raise gr.Error("Please upload a face photo.")
-    if not audio_path:
-        raise gr.Error("Please upload or record a speech clip.")
-    names = {str(image_path): upload_name(image_path), str(audio_path): upload_name(audio_path)}
+def run_request(job, uploads: list[str], out_name: str) -> tuple[str, str]:
+    """Run `job(out)` in a new request folder; (result video, its folder) or one friendly gr.Error line (the
+    folder removed). Every tab goes through here, so errors and clean-up are the same everywhere."""
+    names = {str(path): upload_name(path) for path in uploads}
     folder = new_request_folder()
-    out = folder / "talkface.mp4"
+    out = folder / out_name
     names[str(out)] = "the result video"
     try:
-        check_audio_length(audio_path)
-        if not 0 <= int(seed) < 2**32:
-            raise gr.Error(f"seed {int(seed)}: must be from 0 to {2**32 - 1}")
-        synth = _synthesizer(audio2lmk, lmk2video, size if size == "auto" else int(size))
-        synth.synthesize_files(image_path, audio_path, out, seed=int(seed), blink=blink, head_motion=head_motion)
+        job(out)
     except TalkfaceError as err:
         release(str(folder))
         raise gr.Error(friendly(str(err), names)) from None
@@ -152,6 +142,26 @@ def generate(image_path: str | None, audio_path: str | None, audio2lmk: str, lmk
         release(str(folder))
         raise gr.Error(friendly(f"internal error ({type(err).__name__}: {err})", names)) from None
     return str(out), str(folder)
+
+
+# -- the "photo + speech" tab ---------------------------------------------------------------------------------
+
+def generate(image_path: str | None, audio_path: str | None, audio2lmk: str, lmk2video: str, size: str,
+             blink: bool, head_motion: bool, seed: float) -> tuple[str, str]:
+    """(result video, its request folder): the folder is released once the video is served."""
+    if not image_path:
+        raise gr.Error("Please upload a face photo.")
+    if not audio_path:
+        raise gr.Error("Please upload or record a speech clip.")
+
+    def job(out: Path) -> None:
+        check_audio_length(audio_path)
+        if not 0 <= int(seed) < 2**32:
+            raise gr.Error(f"seed {int(seed)}: must be from 0 to {2**32 - 1}")
+        synth = _synthesizer(audio2lmk, lmk2video, size if size == "auto" else int(size))
+        synth.synthesize_files(image_path, audio_path, out, seed=int(seed), blink=blink, head_motion=head_motion)
+
+    return run_request(job, [image_path, audio_path], "talkface.mp4")
 
 
 def synth_tab() -> None:
@@ -178,7 +188,49 @@ def synth_tab() -> None:
             .then(release, folder, None)
 
 
-TABS = [synth_tab]
+# -- the "dub a video" tab ------------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=2)
+def _dubber(mouth: str):
+    from talkface.dub import Dubber
+
+    return Dubber(mouth=mouth)
+
+
+def dub(video_path: str | None, audio_path: str | None, mouth: str, loop: bool) -> tuple[str, str]:
+    """(dubbed video, its request folder): the folder is released once the video is served."""
+    if not video_path:
+        raise gr.Error("Please upload a video of a face.")
+    if not audio_path:
+        raise gr.Error("Please upload or record the new speech.")
+
+    def job(out: Path) -> None:
+        check_audio_length(audio_path)
+        _dubber(mouth).dub_files(video_path, audio_path, out, fit="loop" if loop else "trim")
+
+    return run_request(job, [video_path, audio_path], "dubbed.mp4")
+
+
+def dub_tab() -> None:
+    """A video of a face + new speech -> the video lip-synced to it (talkface.dub)."""
+    with gr.Tab("Dub a video"):
+        gr.Markdown("Keep a video's frames, head motion and background; re-render mouth and jaw to new speech.")
+        with gr.Row():
+            with gr.Column():
+                video_in = gr.Video(label="Video of a face", sources=["upload"], elem_id="dub-video")
+                speech = gr.Audio(label=f"New speech (up to {MAX_AUDIO_SECONDS:g} s)", sources=["upload", "microphone"],
+                                  type="filepath", elem_id="dub-speech")
+                with gr.Accordion("Options", open=False):
+                    mouth = gr.Radio(["generate", "fetch"], value="generate", label="mouth interior")
+                    loop = gr.Checkbox(value=True, label="speech longer than the video: play the video back and forth")
+                run = gr.Button("Dub", variant="primary", elem_id="dub")
+            with gr.Column():
+                result = gr.Video(label="Dubbed", elem_id="dub-result")
+        folder = gr.State(None)
+        run.click(dub, [video_in, speech, mouth, loop], [result, folder]).then(release, folder, None)
+
+
+TABS = [synth_tab, dub_tab]
 
 
 def build() -> gr.Blocks:

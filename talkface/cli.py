@@ -137,6 +137,22 @@ def _parser() -> _Parser:
                         "(auto: absolute when the track starts on the photo's own face)")
     _add_stage_options(p)
 
+    p = sub.add_parser("dub", help="video + new speech -> the same video lip-synced to the speech")
+    p.add_argument("--video", required=True, help="video of a face (its frames, head motion and background are kept)")
+    p.add_argument("--audio", required=True, help="the new speech (any audio file, or a video's audio)")
+    p.add_argument("--out", required=True, help="output .mp4 (the video's size and fps, the speech as audio)")
+    fit = p.add_mutually_exclusive_group()
+    fit.add_argument("--loop", dest="fit", action="store_const", const="loop",
+                     help="speech longer than the video: the video plays on back and forth (default)")
+    fit.add_argument("--trim", dest="fit", action="store_const", const="trim",
+                     help="stop at the end of the shorter of video and speech")
+    p.set_defaults(fit="loop")
+    p.add_argument("--audio2lmk", default="auto", help="phonetic | learned | PATH (default: learned when shipped)")
+    p.add_argument("--mouth", default="generate", choices=("generate", "fetch"),
+                   help="inside the lips: the lmk2video generator (default; reads best) or the video's own frames "
+                        "fetched by mouth shape (the generator only where no frame matches)")
+    _add_stage_options(p)
+
     p = sub.add_parser("landmarks", help="video -> 68-point landmark track (.npz)")
     p.add_argument("video")
     p.add_argument("--out", required=True, help="output .npz")
@@ -188,6 +204,18 @@ def _parser() -> _Parser:
     e = ev.add_parser("people", help="the product on people who are not s1: mouth motion against real talking videos "
                                      "and speech of unknown speakers (../shared/data/dev by default)")
     _add_people_options(e)
+    e = ev.add_parser("dub", help="dubbing on GRID: self-dub quality, cross-dub lipreader WER with floors")
+    e.add_argument("--split", default="test")
+    e.add_argument("--speaker", default="s1")
+    e.add_argument("--grid-root", default=str(DEFAULT_GRID_ROOT), help="GRID root (raw clips, alignments, splits)")
+    e.add_argument("--limit", type=_int_at_least(1), default=None, help="only the first N clips of the split")
+    e.add_argument("--other", default=None, help="glob of videos of unseen people to self-dub too, "
+                                                 "e.g. '../shared/data/dev/grid_other/*.mpg'")
+    e.add_argument("--audio2lmk", default="auto")
+    e.add_argument("--lmk2video", default="auto")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--mouth", default="generate", choices=("generate", "fetch"))
+    e.add_argument("--out", default="runs/eval_dub", help="folder for report.md/.json")
     e = ev.add_parser("wer", help="lipreader WER/CER of videos (GRID transcripts follow from the clip id)")
     e.add_argument("--videos", required=True, help="a folder of videos, or a text file listing video paths")
     e.add_argument("--transcripts", default=None, help="lines '<id or path> <sentence>' (default: from GRID ids)")
@@ -255,6 +283,20 @@ def _cmd_animate(args) -> None:
     print(f"{args.out}: {result.n_frames} frames ({result.lmk2video}, {result.mode} landmarks)")
 
 
+def _cmd_dub(args) -> None:
+    from talkface.dub import Dubber
+
+    dubber = Dubber(audio2lmk=args.audio2lmk, lmk2video=args.lmk2video,
+                    size=None if args.size == "auto" else args.size, device=args.device,
+                    mouth=args.mouth)
+    r = dubber.dub_files(args.video, args.audio, args.out, face_index=args.face_index, fit=args.fit,
+                         progress=not args.quiet)
+    lost = f", face lost in {r.lost_frames} video frames (left untouched)" if r.lost_frames else ""
+    loop = ", video looped back and forth to cover the speech" if r.looped else ""
+    mouth = f"mouths fetched from {r.bank_size} of its frames" if r.mouth == "fetch" else f"mouth by {r.lmk2video}"
+    print(f"{args.out}: {r.n_frames} frames at {r.fps:g} fps, {r.size[0]}x{r.size[1]}, {mouth}{lost}{loop}")
+
+
 def _cmd_bench(args) -> None:
     from talkface.bench import run_bench
     from talkface.safe_output import atomic_output, check_output
@@ -294,6 +336,13 @@ def _cmd_eval(args) -> None:
                                limit=args.limit, device=args.device, command="talkface " + " ".join(sys.argv[1:]))
         print((Path(args.out) / "report.md").read_text())
         print(f"{report['n_clips']} clips in {report['seconds']:.0f} s -> {args.out}")
+    elif args.target == "dub":
+        from talkface.dub_eval import run_eval_dub
+
+        run_eval_dub(args.grid_root, args.out, split=args.split, speaker=args.speaker, limit=args.limit,
+                     other=args.other, audio2lmk=args.audio2lmk, lmk2video=args.lmk2video,
+                     device=args.device, mouth=args.mouth, command="talkface " + " ".join(sys.argv[1:]))
+        print((Path(args.out) / "report.md").read_text())
     elif args.target == "audio2lmk":
         from audio2lmk.evaluate import run_eval_audio2lmk
 
@@ -331,7 +380,7 @@ def _cmd_eval(args) -> None:
 
 
 COMMANDS = {"prepare": _cmd_prepare, "train": _cmd_train, "eval": _cmd_eval, "landmarks": _cmd_landmarks, "synth": _cmd_synth,
-            "animate": _cmd_animate, "bench": _cmd_bench}
+            "animate": _cmd_animate, "bench": _cmd_bench, "dub": _cmd_dub}
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:

@@ -136,6 +136,18 @@ def paste_mask(size: int) -> np.ndarray:
     return cv2.GaussianBlur(hard.astype(np.float32) / 255.0, (k, k), 0)
 
 
+def hull_mask(point_sets: list[np.ndarray], size: int, grow: float) -> np.ndarray:
+    """(size, size) float32 mask: union of the convex hulls of each (P, 2) crop point set, dilated by
+    `grow` px and blurred."""
+    hard = np.zeros((size, size), np.uint8)
+    for pts in point_sets:
+        hull = cv2.convexHull(np.round(np.asarray(pts, dtype=np.float64) * 16).astype(np.int32))
+        cv2.fillConvexPoly(hard, hull, 255, lineType=cv2.LINE_AA, shift=4)
+    r = max(1, round(grow))
+    hard = cv2.dilate(hard, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    return _feather(hard, size)
+
+
 def _crop_roi(frame_shape: tuple[int, ...], transform: CropTransform) -> tuple[slice, slice, np.ndarray, tuple[int, int]] | None:
     """The frame region a crop covers: (rows, cols, crop->roi matrix, roi (w, h)), or None if off-frame."""
     size = transform.size

@@ -154,3 +154,49 @@ def test_app_over_http_names_a_non_image_upload(app_url, tmp_path):
                        "phonetic", "warp", "128", True, True, 0, api_name="/generate")
     assert "holiday notes.png: not a readable image" in str(err.value)
     assert "/tmp" not in str(err.value)
+def test_app_dub_tab_lip_syncs_a_video(app_url, tmp_path):
+    if CHROMIUM is None:
+        pytest.skip("no chromium installed (apt-get install chromium) — browser test skipped")
+    playwright = pytest.importorskip("playwright.sync_api")
+    import numpy as np
+    from talkface.media import read_image, read_video, write_video
+
+    # A 2 s video of the example face drifting slowly sideways (a moving head, not a still image).
+    photo = read_image(REPO / "examples" / "face.png")
+    frames = [np.roll(photo, t // 5, axis=1) for t in range(50)]
+    video_in = write_video(tmp_path / "face.mp4", frames, 25.0)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        page = browser.new_page()
+        page.goto(app_url)
+        page.get_by_role("tab", name="Dub a video").click()
+        page.locator("#dub-video input[type=file]").set_input_files(str(video_in))
+        page.locator("#dub-speech input[type=file]").set_input_files(str(REPO / "examples" / "speech.wav"))
+        page.wait_for_timeout(1500)
+        page.locator("#dub").click()
+        video = page.locator("#dub-result video")
+        video.wait_for(state="attached", timeout=300_000)
+        src = video.get_attribute("src")
+        assert src
+        data = page.request.get(src if src.startswith("http") else app_url.rstrip("/") + "/" + src.lstrip("/")).body()
+        browser.close()
+    out = tmp_path / "dubbed.mp4"
+    out.write_bytes(data)
+    result = read_video(out)
+    assert len(result.frames) >= 180  # the 7.4 s speech: the 2 s video played on back and forth
+    assert result.frames.shape[1:3] == photo.shape[:2]
+    assert result.audio is not None
+
+
+def test_app_dub_reports_a_video_without_a_face_in_one_line(tmp_path):
+    import numpy as np
+    import gradio as gr
+    from talkface.media import write_video
+    sys.path.insert(0, str(REPO))
+    import app
+    wall = write_video(tmp_path / "wall.mp4", [np.full((96, 128, 3), 90, np.uint8)] * 10, 25.0)
+    with pytest.raises(gr.Error) as err:
+        app.dub(str(wall), str(REPO / "examples" / "speech.wav"), "generate", True)
+    assert "no face found" in str(err.value) and "\n" not in str(err.value)

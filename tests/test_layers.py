@@ -13,8 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("audio2lmk", "lmk2video")
 # The pipeline layer: the only modules of the `talkface` package allowed to import a stage.
-WIRING = {"talkface.pipeline", "talkface.stages", "talkface.cli", "talkface.evaluation", "talkface.bench",
-          "talkface.people"}
+WIRING = {"talkface.pipeline", "talkface.stages", "talkface.cli", "talkface.dub", "talkface.bench",
+          "talkface.evaluation", "talkface.people", "talkface.dub_eval"}
 
 
 def _module_name(path: Path, root: Path = ROOT) -> str:

@@ -125,3 +125,68 @@ def track_video(
     _follow(frames, range(start + 1, len(frames)), start, face, model, detector, detect_every, out)
     _follow(frames, range(start - 1, -1, -1), start, face, model, detector, detect_every, out)
     return smooth_track(out, stable_sigma, speech_sigma)
+
+
+class StreamTracker:
+    """Frame-by-frame tracking for videos too long to hold: `update(frame)` -> (68, 2) landmarks or None.
+
+    Same scheme as track_video (detect every `detect_every` frames, shape predictor in between), but
+    forwards only and aware of losing the face: a re-detection that finds nothing near the tracked face
+    marks the frame lost, and while lost every frame is searched until a face comes back (the one
+    overlapping the last known box, else the `face_index`-th largest). Frames before the first face are lost.
+    """
+
+    def __init__(self, detector: FaceDetector | None = None, detect_every: int = 5, face_index: int | None = None,
+                 name: str = "video"):
+        if detect_every < 1:
+            raise TalkfaceError(f"StreamTracker: detect_every must be >= 1, got {detect_every}")
+        self.detector = detector or get_detector()
+        self.detect_every, self.face_index, self.name = detect_every, face_index or 0, name
+        self.model: _BoxModel | None = None
+        self.prev: np.ndarray | None = None   # last tracked landmarks; None while lost
+        self.last_box: Box | None = None
+        self.since_detect = 0
+        self.n_faces_seen = 0                 # most faces found in one detection (for the face-index check)
+
+    def _acquire(self, frame: np.ndarray) -> np.ndarray | None:
+        faces = self.detector.detect(frame)
+        self.n_faces_seen = max(self.n_faces_seen, len(faces))
+        if not faces:
+            return None
+        if self.last_box is not None:
+            near = [f for f in faces if _iou(f.box, self.last_box) >= _MIN_IOU]
+            if near:
+                face = max(near, key=lambda f: _iou(f.box, self.last_box))
+                return face.landmarks
+        if self.face_index >= len(faces):
+            return None
+        face = faces[self.face_index]
+        if self.model is None:
+            self.model = _BoxModel(face.landmarks, face.box)
+        return face.landmarks
+
+    def update(self, frame: np.ndarray) -> np.ndarray | None:
+        if self.prev is None:
+            found = self._acquire(frame)
+            self.since_detect = 0
+        else:
+            self.since_detect += 1
+            box = self.model.box(self.prev)
+            if self.since_detect % self.detect_every == 0:
+                self.last_box = box
+                found = self._acquire(frame)
+            else:
+                found = self.detector.predict_shape(frame, box)
+        self.prev = found
+        if found is not None:
+            self.last_box = self.model.box(found)
+        return found
+
+
+def smooth_runs(landmarks: np.ndarray, found: np.ndarray, **sigmas) -> np.ndarray:
+    """smooth_track over each run of consecutive found frames separately (lost frames are left as they are)."""
+    out = np.array(landmarks, dtype=np.float32, copy=True)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], found.astype(np.int8), [0]])))
+    for start, stop in zip(edges[::2], edges[1::2]):
+        out[start:stop] = smooth_track(out[start:stop], **sigmas)
+    return out

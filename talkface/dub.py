@@ -1,0 +1,376 @@
+"""Dubbing: lip-sync an existing video to new speech, keeping everything but the mouth and jaw.
+
+Two streamed passes over the video (so memory does not grow with its length):
+
+1. *Track*: 68 landmarks per frame (talkface.landmarks.track.StreamTracker), frames where the face is lost
+   noted, and a bank of the video's own face crops with distinct mouth shapes collected (talkface.mouth_bank).
+2. *Render*: audio2lmk (the stage contract: speech + a rest face -> track) gives the mouth and jaw motion in
+   the normalised face frame; it replaces the video's own mouth and jaw points on the tracked head of each
+   frame (head pose, blinks and brows stay the video's). The frame's face crop is warped onto that target.
+   Then, `mouth="generate"` (default): the lmk2video generator paints lips, chin and skin up to the nose;
+   `mouth="fetch"`: inside the lips the texture is *fetched* (FLNet's fetching stream): the frames whose
+   mouths best match the target, the frame itself included, warped onto it and blended by shape-distance
+   weights, and the generator paints only mouths no frame of the video shows. The result is pasted
+   back through a feathered mask around mouth and jaw only; faces that are lost pass through untouched,
+   with the edit faded out before and in after them.
+
+Speech longer than the video: the video continues forwards and backwards (ping-pong) between two of its
+calmest frames, replayed from a temporary file; shorter: the video is cut at the speech's end.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from scipy.ndimage import distance_transform_edt, uniform_filter1d
+from tqdm import tqdm
+
+from lmk2video.triangulation import border_points, triangles
+from lmk2video.warp import rasterize_triangle_ids, sample, source_coordinates, triangle_affines
+from talkface.errors import MediaError, NoFaceError, TalkfaceError
+from talkface.face_crop import FacePaster, crop_face, crop_transform, hull_mask
+from talkface.landmarks.indices import STABLE_POINTS, interocular, mouth_opening
+from talkface.landmarks.normalize import from_normalised, to_normalised
+from talkface.landmarks.track import StreamTracker, smooth_runs
+from talkface.media import read_audio, require_file, write_video
+from talkface.safe_output import OUTPUT_VIDEO_SUFFIXES, check_output
+from talkface.mouth_bank import MouthBank, fetch_weights, mouth_shapes
+from talkface.stages import load_audio2lmk, load_lmk2video
+from talkface.video_stream import FrameSpill, VideoInfo, iter_frames, probe_video
+
+SAMPLE_RATE = 16000
+SPEECH_POINTS = [i for i in range(68) if i not in STABLE_POINTS]  # jaw 4-12 and lips: what speech moves
+JAW_REGION = [*range(2, 15), *range(29, 36)]                        # lower face up to the nose: the edit mask
+OUTER_LIPS = list(range(48, 60))
+CHIN_TO_NOSE = [*range(3, 14), *range(31, 36)]                      # what the generator paints in "generate" mode
+FADE_FRAMES = 6          # the edit fades out over this many frames before a lost face, and back in after
+CHUNK = 16               # frames rendered per step
+MAX_LOOP_SECONDS = 10.0  # longest stretch replayed back and forth when the speech outlasts the video
+FETCH_K = 3              # candidates blended per frame (FLNet uses five source images)
+GENERATOR_FROM, GENERATOR_FULL = 0.05, 0.10  # fetch mode: best fetch distance where the generator starts / takes over
+MOTION_GAIN = 1.3        # the learned audio2lmk under-shoots the mouth's range; 1.3 read best (docs/results.md)
+MOUTHS = ("generate", "fetch")
+
+
+@dataclass
+class Track:
+    """Pass 1: what the video shows."""
+    info: VideoInfo
+    landmarks: np.ndarray    # (T, 68, 2) frame coordinates, lost frames filled from the nearest found one
+    found: np.ndarray        # (T,) bool
+    bank: MouthBank
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.found)
+
+
+@dataclass
+class Plan:
+    """What to render: for each output frame, which video frame, where its landmarks go, what to fetch."""
+    source_index: np.ndarray  # (N,) video frame shown at each output frame
+    video: np.ndarray         # (N, 68, 2) the video's landmarks there
+    target: np.ndarray        # (N, 68, 2) the same head with the speech's mouth and jaw
+    alpha: np.ndarray         # (N,) edit strength: 0 where the face is lost, fading in/out around it
+    weights: np.ndarray       # (N, 1 + K) fetch weights: the frame itself, then the bank entries
+    best: np.ndarray          # (N,) shape distance of the best fetch candidate
+    wave: np.ndarray          # the speech as muxed (cut when the output is shorter)
+    loop: tuple[int, int] | None  # (first, last) video frame of the ping-pong stretch
+
+
+@dataclass
+class DubResult:
+    path: Path | None
+    n_frames: int
+    fps: float
+    size: tuple[int, int]  # (width, height)
+    lost_frames: int
+    bank_size: int
+    looped: bool
+    mouth: str
+    audio2lmk: str
+    lmk2video: str
+
+
+def crop_size_for(landmarks: np.ndarray) -> int:
+    """128 px crops for faces about that size in the frame, 256 for larger ones (keeps their detail)."""
+    return 128 if 3.0 * float(np.median(interocular(landmarks))) < 192 else 256
+
+
+def fade_weights(found: np.ndarray, fade: int = FADE_FRAMES) -> np.ndarray:
+    """(T,) 1 far from lost frames, 0 on them, linear over `fade` frames on either side."""
+    found = np.asarray(found, bool)
+    if found.all():
+        return np.ones(len(found), np.float32)
+    distance = distance_transform_edt(found)
+    return np.clip(distance / (fade + 1), 0.0, 1.0).astype(np.float32)
+
+
+def head_speed(landmarks: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """(T,) motion of the stable points per frame in interoculars, smoothed; inf where the face is lost."""
+    stable = landmarks[:, list(STABLE_POINTS)]
+    step = np.zeros(len(landmarks))
+    if len(landmarks) > 1:
+        step[1:] = np.linalg.norm(np.diff(stable, axis=0), axis=-1).mean(-1) / interocular(landmarks[1:])
+        step[0] = step[1]
+    step = uniform_filter1d(step, 5, mode="nearest")
+    return np.where(found, step, np.inf)
+
+
+def pingpong_timeline(n_video: int, n_out: int, cost: np.ndarray, max_segment: int) -> tuple[np.ndarray, tuple | None]:
+    """Video frame for each of n_out output frames: straight through, then back and forth between two calm
+    frames (lowest `cost`: the head barely moves there, so reversing does not show). Never jumps."""
+    if n_out <= n_video:
+        return np.arange(n_out), None
+    if n_video == 1:
+        return np.zeros(n_out, int), (0, 0)
+    cost = np.nan_to_num(np.asarray(cost, float), posinf=1e9)
+    lo = int(np.ceil(0.6 * (n_video - 1)))
+    last = lo + int(np.argmin(cost[lo:]))
+    last = max(last, 1)
+    span = max(1, min(max_segment, last))
+    a, b = max(0, last - span), max(0, last - max(1, span // 4))
+    first = a + int(np.argmin(cost[a:b + 1]))
+    first = min(first, last - 1)
+    period = 2 * (last - first)
+    k = np.arange(n_out - last - 1) + 1
+    phase = k % period
+    bounce = np.where(phase <= last - first, last - phase, first + phase - (last - first))
+    return np.concatenate([np.arange(last + 1), bounce]).astype(int), (first, last)
+
+
+def _nearest_found(found: np.ndarray) -> np.ndarray:
+    """(T,) index of the nearest frame where the face was found (itself when found)."""
+    idx = np.flatnonzero(found)
+    t = np.arange(len(found))
+    pos = np.clip(np.searchsorted(idx, t), 1, max(1, len(idx) - 1))
+    left, right = idx[np.minimum(pos - 1, len(idx) - 1)], idx[np.minimum(pos, len(idx) - 1)]
+    return np.where(np.abs(t - left) <= np.abs(right - t), left, right)
+
+
+class Dubber:
+    """Video + speech -> the same video speaking the speech."""
+
+    def __init__(self, audio2lmk: str = "auto", lmk2video: str = "auto", size: int | None = None,
+                 device: str = "cpu", mouth: str = "generate", motion_gain: float = MOTION_GAIN):
+        if mouth not in MOUTHS:
+            raise TalkfaceError(f"mouth must be one of {', '.join(MOUTHS)}, got {mouth!r}")
+        self.size = size
+        self.mouth = mouth              # inside the lips: the generator over the fetched frames, or the fetch alone
+        self.motion_gain = motion_gain  # >1 widens the speech's mouth motion
+        self.device = device
+        self.audio2lmk_name, self.audio2lmk = load_audio2lmk(audio2lmk, device)
+        self.lmk2video_name, self.lmk2video = load_lmk2video(lmk2video, device)
+        self.mesh = triangles()
+
+    # -- pass 1 ---------------------------------------------------------------------------------
+    def track(self, info: VideoInfo, face_index: int | None = None, progress: bool = False) -> Track:
+        tracker = StreamTracker(face_index=face_index, name=str(info.path))
+        raw, found, bank = [], [], None
+        frames = iter_frames(info)
+        for t, frame in enumerate(tqdm(frames, total=info.expected_frames, unit="frame", desc="track",
+                                       disable=not progress)):
+            lmk = tracker.update(frame)
+            found.append(lmk is not None)
+            raw.append(lmk if lmk is not None else np.full((68, 2), np.nan, np.float32))
+            if lmk is not None:
+                if bank is None:
+                    bank = MouthBank(self.size or crop_size_for(lmk))
+                bank.offer(frame, lmk, t)
+        found = np.array(found, bool)
+        if bank is None:
+            if face_index and tracker.n_faces_seen:
+                raise NoFaceError(f"{info.path}: --face-index {face_index}: the video shows at most "
+                                  f"{tracker.n_faces_seen} face(s) (0 = the largest)")
+            raise NoFaceError(f"{info.path}: no face found in any of its {len(found)} frames")
+        landmarks = smooth_runs(np.stack(raw), found)
+        # Lost frames take the nearest found frame's landmarks: they are never edited, only indexed.
+        landmarks = landmarks[_nearest_found(found)]
+        return Track(info, landmarks.astype(np.float32), found, bank)
+
+    # -- the plan -------------------------------------------------------------------------------
+    def plan(self, track: Track, wave: np.ndarray, fit: str = "loop") -> Plan:
+        fps = track.info.fps
+        n_speech = max(1, int(round(len(wave) / SAMPLE_RATE * fps)))
+        n_video = track.n_frames
+        n_out = n_speech if fit == "loop" else min(n_speech, n_video)
+        wave = wave[: int(round(n_out / fps * SAMPLE_RATE))] if n_out < n_speech else wave
+        source_index, loop = pingpong_timeline(n_video, n_out, head_speed(track.landmarks, track.found),
+                                               max(2, int(MAX_LOOP_SECONDS * fps)))
+        video = track.landmarks[source_index]
+        alpha = fade_weights(track.found)[source_index]
+
+        # The rest face for audio2lmk: the bank frame with the most closed mouth.
+        bank = track.bank
+        rest = bank.frame_index[int(np.argmin(mouth_opening(track.landmarks[bank.frame_index])))]
+        speech = self.audio2lmk(wave, SAMPLE_RATE, track.landmarks[rest], fps=fps, blink=False,
+                                head_motion=False, seed=0)
+        speech = np.concatenate([speech, np.repeat(speech[-1:], max(0, n_out - len(speech)), 0)])[:n_out]
+        speech_norm, _ = to_normalised(speech.astype(np.float64))
+        rest_norm, _ = to_normalised(track.landmarks[rest].astype(np.float64))
+        speech_norm = rest_norm + self.motion_gain * (speech_norm - rest_norm)
+        video_norm, sims = to_normalised(video.astype(np.float64))
+        target_norm = video_norm.copy()
+        target_norm[:, SPEECH_POINTS] = speech_norm[:, SPEECH_POINTS]
+        target = from_normalised(target_norm, sims).astype(np.float32)
+        target = video + alpha[:, None, None] * (target - video)
+        weights, best = fetch_weights(mouth_shapes(target), bank.shapes, mouth_shapes(video), k=FETCH_K)
+        return Plan(source_index, video, target, alpha, weights, best, wave, loop)
+
+    # -- pass 2 ---------------------------------------------------------------------------------
+    def frames(self, track: Track, plan: Plan, progress: bool = False) -> Iterator[np.ndarray]:
+        """The dubbed frames in order, rendered CHUNK at a time."""
+        bank = track.bank
+        rest = int(np.argmin(mouth_opening(np.stack(bank.landmarks))))
+        generate = self.lmk2video.stream(bank.crops[rest], bank.landmarks[rest])
+        bar = tqdm(total=len(plan.source_index), unit="frame", desc="dub", disable=not progress)
+        try:
+            chunk_frames: list[np.ndarray] = []
+            for n, frame in enumerate(self._video_frames(track.info, plan)):
+                chunk_frames.append(frame)
+                if len(chunk_frames) == CHUNK or n == len(plan.source_index) - 1:
+                    start = n + 1 - len(chunk_frames)
+                    yield from self.render_chunk(chunk_frames, plan, slice(start, n + 1), bank, generate)
+                    bar.update(len(chunk_frames))
+                    chunk_frames = []
+        finally:
+            bar.close()
+
+    def _video_frames(self, info: VideoInfo, plan: Plan) -> Iterator[np.ndarray]:
+        """Video frames in the plan's order: streamed straight through, the ping-pong stretch replayed from disk."""
+        straight = int(np.argmax(np.diff(plan.source_index) != 1)) + 1 if plan.loop else len(plan.source_index)
+        first = plan.loop[0] if plan.loop else straight
+        spill = FrameSpill(info.height, info.width) if plan.loop else None
+        reader = iter_frames(info, stop=straight)
+        try:
+            n = 0
+            for n, frame in enumerate(reader):
+                if spill is not None and n >= first:
+                    spill.append(frame)
+                yield frame
+            if n + 1 < straight:
+                raise MediaError(f"{info.path}: the video ended early on the second read ({n + 1} of {straight} frames)")
+            for index in plan.source_index[straight:]:
+                yield spill[int(index) - first]
+        finally:
+            reader.close()
+            if spill is not None:
+                spill.close()
+
+    @torch.no_grad()
+    def render_chunk(self, frames: list[np.ndarray], plan: Plan, span: slice, bank: MouthBank, generate) -> list[np.ndarray]:
+        size = bank.size
+        border = border_points(size)
+        video, target, alpha = plan.video[span], plan.target[span], plan.alpha[span]
+        weights, best = plan.weights[span], plan.best[span]
+        jobs = []  # per frame: (transform, crop, crop landmarks of video and target, candidates)
+        images, src_pts, dst_index, pair_weights = [], [], [], []
+        for j, frame in enumerate(frames):
+            if alpha[j] <= 0:
+                jobs.append(None)
+                continue
+            transform = crop_transform(video[j], size)
+            crop = crop_face(frame, transform)
+            v, l = transform.to_crop(video[j]), transform.to_crop(target[j])
+            picks = [(0, crop, v)]
+            if self.mouth == "fetch":  # in generate mode the generator covers the lips: nothing to fetch
+                picks += [(c, bank.crops[c - 1], bank.landmarks[c - 1]) for c in np.flatnonzero(weights[j][1:]) + 1]
+            first = len(images)
+            for c, image, pts in picks:
+                images.append(image)
+                src_pts.append(np.concatenate([pts, border]))
+                dst_index.append(len(jobs))
+                pair_weights.append(weights[j][c])
+            jobs.append((transform, crop, v, l, first, len(picks)))
+        if images:
+            warped = self._warp_pairs(images, src_pts, [np.concatenate([jobs[d][3], border]) for d in dst_index])
+        paint = np.ones(len(frames)) if self.mouth == "generate" else \
+            np.clip((best - GENERATOR_FROM) / (GENERATOR_FULL - GENERATOR_FROM), 0.0, 1.0)
+        use_generator = np.any((paint > 0) & (alpha > 0))
+        painted = generate(np.stack([self._crop_target(video[j], target[j], size) for j in range(len(frames))])) \
+            if use_generator else None
+        out = []
+        for j, frame in enumerate(frames):
+            job = jobs[j]
+            if job is None:
+                out.append(frame)
+                continue
+            transform, crop, v, l, first, count = job
+            own = warped[first]
+            lips = hull_mask([l[OUTER_LIPS]], size, size / 42)
+            band = (hull_mask([l[OUTER_LIPS]], size, size / 16) - lips) > 0.5
+            fetched = np.zeros_like(own)
+            for i in range(first, first + count):
+                candidate = warped[i]
+                if i > first:  # a bank frame: match its colour to this frame's around the lips
+                    candidate = candidate + (own[band].mean(0) - candidate[band].mean(0) if band.any() else 0.0)
+                fetched += pair_weights[i] * candidate
+            total = sum(pair_weights[first:first + count])
+            fetched = fetched / total if total > 0 else own
+            result = own + lips[..., None] * (fetched - own)
+            if painted is not None and paint[j] > 0:
+                # Generate mode paints lips, chin and the skin up to the nose (jaw and lips as one piece
+                # read best); in fetch mode the generator fills only the lips no frame shows.
+                region = hull_mask([l[CHIN_TO_NOSE]], size, size / 42) if self.mouth == "generate" else lips
+                result = result + paint[j] * region[..., None] * (painted[j].astype(np.float32) - result)
+            result = np.clip(np.rint(result), 0, 255).astype(np.uint8)
+            edit = hull_mask([v[JAW_REGION], l[JAW_REGION]], size, size / 32) * alpha[j]
+            out.append(FacePaster(frame, transform, crop, mask=edit).paste(result))
+        return out
+
+    @staticmethod
+    def _crop_target(video_lmk: np.ndarray, target_lmk: np.ndarray, size: int) -> np.ndarray:
+        return crop_transform(video_lmk, size).to_crop(target_lmk).astype(np.float32)
+
+    def _warp_pairs(self, images: list[np.ndarray], src_pts: list[np.ndarray], dst_pts: list[np.ndarray]) -> np.ndarray:
+        """Piecewise-affine warp of each image (its src points onto its dst points) -> (B, N, N, 3) float32."""
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # small tensors: extra threads cost more than they give (see WarpGenerator)
+        try:
+            tri = torch.from_numpy(np.array(self.mesh))
+            dst = np.stack(dst_pts).astype(np.float32)
+            ids = torch.from_numpy(rasterize_triangle_ids(dst, self.mesh, images[0].shape[0]))
+            affines = torch.cat([triangle_affines(torch.from_numpy(s.astype(np.float32)), torch.from_numpy(d)[None], tri)
+                                 for s, d in zip(src_pts, dst)])
+            stack = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
+            return sample(stack, source_coordinates(affines, ids)).permute(0, 2, 3, 1).numpy()
+        finally:
+            torch.set_num_threads(threads)
+
+    # -- whole job ------------------------------------------------------------------------------
+    def dub(self, video: str | os.PathLike, wave: np.ndarray, out: str | os.PathLike | None,
+            face_index: int | None = None, fit: str = "loop", progress: bool = False,
+            audio_file: str | os.PathLike | None = None):
+        """Dub a video file with a 16 kHz mono waveform. out=None returns (frames list, DubResult) instead.
+        `audio_file`, when given, is the recording `wave` was read from: its own audio (rate, channels) goes
+        into the video, cut or padded to the frames."""
+        if fit not in ("loop", "trim"):
+            raise TalkfaceError(f"fit must be 'loop' or 'trim', got {fit!r}")
+        if len(wave) == 0:
+            raise TalkfaceError("audio: no samples (empty recording)")
+        info = probe_video(video)
+        track = self.track(info, face_index, progress)
+        plan = self.plan(track, wave, fit)
+        result = DubResult(Path(out) if out else None, len(plan.source_index), info.fps, (info.width, info.height),
+                           int((~track.found).sum()), len(track.bank), plan.loop is not None, self.mouth,
+                           self.audio2lmk_name, self.lmk2video_name)
+        frames = self.frames(track, plan, progress)
+        if out is None:
+            return list(frames), result
+        # n_frames: the frames stream straight into the encoder (never all in memory)
+        write_video(out, frames, info.fps, audio=audio_file if audio_file is not None else plan.wave,
+                    sample_rate=SAMPLE_RATE, n_frames=len(plan.source_index))
+        return result
+
+    def dub_files(self, video: str | os.PathLike, audio: str | os.PathLike, out: str | os.PathLike,
+                  face_index: int | None = None, fit: str = "loop", progress: bool = False) -> DubResult:
+        require_file(video)
+        require_file(audio)
+        out = check_output(out, [video, audio], OUTPUT_VIDEO_SUFFIXES)
+        wave = read_audio(audio, SAMPLE_RATE)
+        return self.dub(video, wave, out, face_index=face_index, fit=fit, progress=progress, audio_file=audio)

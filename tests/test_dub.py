@@ -1,0 +1,297 @@
+"""Dubbing (`talkface dub`): timeline, fades, streamed reading, mouth bank, tracking with lost faces, bad input,
+and on GRID clips (skipped without the corpus) the whole job: size, fps, length, untouched pixels."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import soundfile as sf
+from imageio_ffmpeg import get_ffmpeg_exe
+
+from talkface.dub import fade_weights, pingpong_timeline
+from talkface.errors import MediaError
+from talkface.landmarks.detect import Face
+from talkface.landmarks.normalize import MEAN_SHAPE
+from talkface.landmarks.track import StreamTracker
+from talkface.media import read_video, write_video
+from talkface.mouth_bank import MouthBank, fetch_weights, mouth_shapes
+from talkface.video_stream import FrameSpill, iter_frames, probe_video
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def run_cli(*args):
+    proc = subprocess.run([sys.executable, "-m", "talkface.cli", *map(str, args)], capture_output=True, text=True)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def assert_one_line_error(code, err, *fragments):
+    assert code == 1, err
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("talkface: error:"), err
+    for fragment in fragments:
+        assert str(fragment) in lines[0], lines[0]
+
+
+def ffmpeg(*args):
+    subprocess.run([get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *map(str, args)], check=True)
+
+
+@pytest.fixture
+def speech(tmp_path):
+    path = tmp_path / "speech.wav"
+    t = np.arange(16000) / 16000
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
+    return path
+
+
+# -- timeline and fades -------------------------------------------------------------------------
+def test_pingpong_timeline_never_jumps_and_turns_at_calm_frames():
+    cost = np.full(100, 1.0)
+    cost[85], cost[40] = 0.0, 0.0  # the calmest frames in the tail and before it
+    src, loop = pingpong_timeline(100, 400, cost, max_segment=60)
+    assert len(src) == 400 and src.min() >= 0 and src.max() < 100
+    assert np.all(np.abs(np.diff(src)) == 1)  # no cut anywhere, only reversals
+    assert loop == (40, 85)
+    turns = np.flatnonzero(np.diff(np.sign(np.diff(src)))) + 1
+    assert set(src[turns]) == {40, 85}
+    np.testing.assert_array_equal(src[:86], np.arange(86))
+
+
+def test_pingpong_timeline_short_speech_is_a_cut():
+    src, loop = pingpong_timeline(100, 30, np.zeros(100), 50)
+    np.testing.assert_array_equal(src, np.arange(30))
+    assert loop is None
+    src, loop = pingpong_timeline(1, 5, np.zeros(1), 50)
+    np.testing.assert_array_equal(src, np.zeros(5))
+
+
+def test_fade_weights_ramp_around_lost_frames():
+    found = np.ones(40, bool)
+    found[20:23] = False
+    alpha = fade_weights(found, fade=4)
+    assert np.all(alpha[20:23] == 0)
+    assert alpha[0] == 1 and alpha[-1] == 1
+    np.testing.assert_allclose(alpha[15:20], [1.0, 0.8, 0.6, 0.4, 0.2])  # fades out before ...
+    np.testing.assert_allclose(alpha[23:28], [0.2, 0.4, 0.6, 0.8, 1.0])  # ... and back in after
+    assert np.all(fade_weights(np.ones(5, bool)) == 1)
+
+
+# -- streamed reading -----------------------------------------------------------------------------
+def test_iter_frames_matches_read_video_and_spill_round_trips(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (12, 48, 64, 3), dtype=np.uint8)
+    frames = np.stack([cv2.GaussianBlur(f, (9, 9), 3) for f in frames])
+    path = write_video(tmp_path / "v.mp4", frames, 25.0, crf=0, pix_fmt="yuv444p")
+    info = probe_video(path)
+    assert (info.width, info.height, info.fps) == (64, 48, 25.0)
+    streamed = np.stack(list(iter_frames(info)))
+    np.testing.assert_array_equal(streamed, read_video(path).frames)
+    assert len(list(iter_frames(info, stop=5))) == 5
+    with FrameSpill(48, 64) as spill:
+        for f in streamed:
+            spill.append(f)
+        np.testing.assert_array_equal(spill[7], streamed[7])
+        with pytest.raises(IndexError):
+            spill[12]
+
+
+def test_rotated_video_comes_upright(tmp_path):
+    plain = tmp_path / "plain.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=96x64:rate=25", "-t", "0.4", "-c:v", "libx264", "-pix_fmt", "yuv420p", plain)
+    rotated = tmp_path / "rotated.mp4"
+    ffmpeg("-display_rotation", "90", "-i", plain, "-c", "copy", rotated)
+    info = probe_video(rotated)
+    assert info.rotation == 90 and (info.width, info.height) == (64, 96)
+    frames = list(iter_frames(info))
+    assert len(frames) == 10 and frames[0].shape == (96, 64, 3)
+
+
+def test_variable_frame_rate_is_read_at_a_constant_rate(tmp_path):
+    vfr = tmp_path / "vfr.mp4"
+    # 20 frames whose timestamps speed up half way: 0.08 s apart, then 0.02 s apart.
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=25", "-frames:v", "20",
+           "-vf", "setpts='if(lt(N,10),N*2,20+(N-10)/2)/25/TB'", "-fps_mode", "vfr",
+           "-c:v", "libx264", "-pix_fmt", "yuv420p", vfr)
+    info = probe_video(vfr)
+    frames = list(iter_frames(info))
+    # Frame n lies at n / fps seconds: the count follows the duration, not the number of coded frames.
+    assert abs(len(frames) - info.duration * info.fps) <= 2
+
+
+def test_probe_rejects_images_audio_and_non_media(tmp_path):
+    image = tmp_path / "face.png"
+    cv2.imwrite(str(image), np.full((64, 64, 3), 100, np.uint8))
+    with pytest.raises(MediaError, match="still image"):
+        probe_video(image)
+    audio = tmp_path / "speech.wav"
+    sf.write(audio, np.zeros(1600, np.float32), 16000)
+    with pytest.raises(MediaError, match="no video stream"):
+        probe_video(audio)
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video " * 50)
+    with pytest.raises(MediaError, match="not a readable video"):
+        probe_video(text)
+
+
+# -- mouth bank -----------------------------------------------------------------------------------
+def _face(opening: float, frame_size: int = 200) -> np.ndarray:
+    """A (68, 2) face in frame pixels with the lower lip lowered by `opening` interoculars."""
+    pts = MEAN_SHAPE.astype(np.float32).copy()
+    pts[[*range(55, 60), *range(65, 68)]] += [0.0, opening]
+    return pts * 40 + frame_size / 2
+
+
+def test_mouth_bank_keeps_distinct_mouths_and_fetch_picks_the_match():
+    rng = np.random.default_rng(1)
+    frame = rng.integers(0, 255, (200, 200, 3), dtype=np.uint8)
+    bank = MouthBank(size=64)
+    openings = [0.0, 0.0, 0.2, 0.4]
+    for i, o in enumerate(openings):
+        bank.offer(frame, _face(o), i)
+    assert len(bank) == 3  # the same mouth twice is kept once
+    assert all(c.shape == (64, 64, 3) for c in bank.crops)
+    targets = mouth_shapes(np.stack([_face(0.2), _face(0.4), _face(0.0)]))
+    own = mouth_shapes(np.stack([_face(0.0)] * 3))  # the frames themselves show a closed mouth
+    weights, best = fetch_weights(targets, bank.shapes, own, k=2, time_sigma=0)
+    np.testing.assert_allclose(weights.sum(1), 1, rtol=1e-5)
+    assert bank.frame_index[int(np.argmax(weights[0, 1:]))] == 2
+    assert bank.frame_index[int(np.argmax(weights[1, 1:]))] == 3
+    assert weights[2, 0] >= weights[2, 1:].max()  # a mouth the frame already shows: the frame itself counts most
+    assert np.all(best < 1e-4)
+    assert np.count_nonzero(weights[0]) <= 2
+
+
+# -- tracking with a lost face --------------------------------------------------------------------
+class FakeDetector:
+    """Finds a face at a known place in frames whose first pixel is non-zero; the predictor returns it."""
+
+    def __init__(self):
+        self.face = _face(0.0)
+        lo, hi = self.face.min(0), self.face.max(0)
+        self.box = (*lo, *hi)
+
+    def detect(self, frame):
+        return [Face(self.box, self.face)] if frame[0, 0, 0] else []
+
+    def predict_shape(self, frame, box):
+        return self.face
+
+
+def test_stream_tracker_marks_lost_frames_and_reacquires():
+    frames = [np.full((8, 8, 3), 0 if 10 <= t < 14 or t < 2 else 1, np.uint8) for t in range(30)]
+    tracker = StreamTracker(detector=FakeDetector(), detect_every=2)
+    found = np.array([tracker.update(f) is not None for f in frames])
+    assert not found[:2].any()            # no face yet
+    assert found[2:10].all()
+    assert not found[10:14].any()         # detection at 10 and 12 finds nothing: lost until it comes back
+    assert found[14:].all()
+
+
+# -- the command on bad input ---------------------------------------------------------------------
+def test_dub_bad_inputs_give_one_line_and_leave_nothing(tmp_path, speech):
+    out = tmp_path / "out.mp4"
+    wall = tmp_path / "wall.mp4"
+    write_video(wall, [np.full((96, 128, 3), 90, np.uint8)] * 10, 25.0)
+    code, _, err = run_cli("dub", "--video", wall, "--audio", speech, "--out", out, "--quiet")
+    assert_one_line_error(code, err, wall, "no face")
+    image = tmp_path / "face.png"
+    cv2.imwrite(str(image), cv2.imread(str(EXAMPLES / "face.png")))
+    code, _, err = run_cli("dub", "--video", image, "--audio", speech, "--out", out, "--quiet")
+    assert_one_line_error(code, err, image, "still image")
+    code, _, err = run_cli("dub", "--video", speech, "--audio", speech, "--out", out, "--quiet")
+    assert_one_line_error(code, err, speech, "no video stream")
+    code, _, err = run_cli("dub", "--video", wall, "--audio", wall, "--out", out, "--quiet")
+    assert_one_line_error(code, err, wall)  # a video without an audio track given as the speech
+    code, _, err = run_cli("dub", "--video", wall, "--audio", speech, "--out", tmp_path / "nope" / "o.mp4")
+    assert_one_line_error(code, err, "does not exist")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["face.png", "speech.wav", "wall.mp4"]
+
+
+# -- whole job on GRID --------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def dubber():
+    from talkface.dub import Dubber
+    return Dubber()
+
+
+def test_dub_grid_clip_keeps_size_fps_background_and_follows_the_speech_length(grid_root, dubber, tmp_path):
+    video = grid_root / "s1" / "bbaf2n.mp4"
+    other = read_video(grid_root / "s1" / "bbaf3s.mp4")
+    original = read_video(video).frames
+    # Shorter speech: the video is cut at its end.
+    out = tmp_path / "short.mp4"
+    result = dubber.dub(video, other.audio[:24000], out)
+    dubbed = read_video(out)
+    assert dubbed.frames.shape[1:] == original.shape[1:] and dubbed.fps == 25.0
+    assert len(dubbed.frames) == 38 and result.n_frames == 38 and not result.looped
+    assert dubbed.audio is not None and abs(len(dubbed.audio) - 24000) < 1600
+    # Longer speech: the video plays on back and forth, without a cut.
+    longer = np.concatenate([other.audio, other.audio])
+    frames, result = dubber.dub(video, longer, None)
+    assert len(frames) == round(len(longer) / 16000 * 25) > 140 and result.looped
+    # Background far from the mouth is the video's own (in memory: no encoding loss).
+    top = slice(0, 60)
+    np.testing.assert_array_equal(frames[10][top], original[10][top])
+    # The mouth region changed (the speech differs from the clip's own).
+    diff = [np.abs(f.astype(int) - o.astype(int))[150:230, 140:220].mean() for f, o in zip(frames[:75], original)]
+    assert np.mean(diff) > 1.0
+
+
+def test_dub_leaves_frames_with_a_lost_face_untouched(grid_root, dubber, tmp_path):
+    original = read_video(grid_root / "s1" / "bbaf2n.mp4")
+    frames = original.frames.copy()
+    frames[40:46] = 128  # the face is cut away for six frames
+    path = write_video(tmp_path / "cut.mp4", frames, 25.0, crf=0, pix_fmt="yuv444p")
+    decoded = np.stack(list(iter_frames(probe_video(path))))
+    out, result = dubber.dub(path, read_video(grid_root / "s1" / "bbaf3s.mp4").audio, None)
+    assert result.lost_frames >= 6
+    for t in range(40, 46):
+        np.testing.assert_array_equal(out[t], decoded[t])
+    assert np.abs(out[20].astype(int) - decoded[20]).max() > 0  # edited elsewhere
+
+
+def test_dub_face_index_beyond_the_faces_is_one_line(grid_root, speech, tmp_path):
+    out = tmp_path / "out.mp4"
+    code, _, err = run_cli("dub", "--video", grid_root / "s1" / "bbaf2n.mp4", "--audio", speech, "--out", out,
+                           "--face-index", "3", "--quiet")
+    assert_one_line_error(code, err, "--face-index 3", "at most 1 face")
+    assert not out.exists()
+
+
+def test_dub_interrupted_leaves_no_output_and_no_decoder(grid_root, tmp_path):
+    import os
+    import signal
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "talkface.cli", "dub", "--video", grid_root / "s1" / "bbaf2n.mp4",
+                             "--audio", grid_root / "s1" / "bbaf3s.mp4", "--out", out], stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    seen = b""
+    while b"dub:" not in seen:  # the render pass has started: the encoder is writing
+        chunk = proc.stderr.read1(4096)
+        assert chunk, seen.decode(errors="replace")
+        seen += chunk
+    proc.send_signal(signal.SIGINT)
+    seen += proc.communicate()[1]
+    assert proc.returncode == 130, seen.decode(errors="replace")
+    assert os.listdir(tmp_path) == []
+    left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout
+    assert left.strip() == ""  # no encoder still writing into the folder
+
+
+def test_dub_face_index_picks_the_other_face(grid_root, dubber, tmp_path):
+    clip = read_video(grid_root / "s1" / "bbaf2n.mp4")
+    small = [cv2.resize(f, (270, 216), interpolation=cv2.INTER_AREA) for f in clip.frames]
+    pair = [np.concatenate([f, np.pad(s, ((36, 36), (0, 0), (0, 0)), mode="edge")], axis=1)
+            for f, s in zip(clip.frames, small)]  # the large face left, a smaller one right
+    path = write_video(tmp_path / "two.mp4", pair, 25.0, crf=0, pix_fmt="yuv444p")
+    decoded = np.stack(list(iter_frames(probe_video(path))))
+    speech = read_video(grid_root / "s1" / "bbaf3s.mp4").audio
+    for index, edited, kept in ((None, slice(0, 360), slice(360, 630)), (1, slice(360, 630), slice(0, 360))):
+        frames, _ = dubber.dub(path, speech, None, face_index=index)
+        changed = [np.abs(f.astype(int) - d)[:, edited].max() for f, d in zip(frames, decoded)]
+        np.testing.assert_array_equal(np.stack(frames)[:, :, kept], decoded[:len(frames), :, kept])
+        assert max(changed) > 10
