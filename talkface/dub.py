@@ -165,7 +165,9 @@ class Dubber:
         self.motion_gain = motion_gain  # >1 widens the speech's mouth motion
         self.device = device
         self.audio2lmk_name, self.audio2lmk = load_audio2lmk(audio2lmk, device)
-        self.lmk2video_name, self.lmk2video = load_lmk2video(lmk2video, device)
+        # The generator's own frames (not synth's lips-only correction): dubbing paints chin to nose with them,
+        # which a lipreader reads far better on GRID (WER 36 % vs 67 % self-dub on the first 6 s1 test clips).
+        self.lmk2video_name, self.lmk2video = load_lmk2video(lmk2video, device, mouth_only=False)
         self.mesh = triangles()
 
     # -- pass 1 ---------------------------------------------------------------------------------

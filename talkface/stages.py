@@ -56,7 +56,7 @@ def require_device(device: str) -> None:
 
 
 def _resolve(spec: str, default_name: str, default_factory: Callable, shipped: Path, loader: Callable,
-             stage: str, device: str):
+             stage: str, device: str, **options):
     require_device(device)
     if spec == default_name or (spec == "auto" and not shipped.is_file()):
         return default_name, default_factory()
@@ -67,7 +67,7 @@ def _resolve(spec: str, default_name: str, default_factory: Callable, shipped: P
         path = shipped
     else:
         path = Path(check_stage_spec(spec, stage))
-    return f"learned:{path.name}", loader(path, device=device)
+    return f"learned:{path.name}", loader(path, device=device, **options)
 
 
 def load_audio2lmk(spec: str = "auto", device: str = "cpu"):
@@ -77,11 +77,12 @@ def load_audio2lmk(spec: str = "auto", device: str = "cpu"):
                     audio2lmk.load_checkpoint, "audio2lmk", device)
 
 
-def load_lmk2video(spec: str = "auto", device: str = "cpu"):
+def load_lmk2video(spec: str = "auto", device: str = "cpu", **options):
+    """`options` go to a learned generator's loader (e.g. mouth_only=False); the warp takes none."""
     import lmk2video
 
     return _resolve(spec, "warp", lambda: lmk2video.WarpGenerator(device=device), lmk2video.SHIPPED_CHECKPOINT,
-                    lmk2video.load_checkpoint, "lmk2video", device)
+                    lmk2video.load_checkpoint, "lmk2video", device, **options)
 
 
 @functools.lru_cache(maxsize=1)
