@@ -17,7 +17,9 @@ from pathlib import Path
 
 from talkface.errors import TalkfaceError
 
-DEFAULT_GRID_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "grid"
+# The GRID corpus: $TALKFACE_GRID_ROOT, else ../shared/data/grid beside the repository (--grid-root overrides).
+DEFAULT_GRID_ROOT = Path(os.environ.get("TALKFACE_GRID_ROOT",
+                                        Path(__file__).resolve().parents[1].parent / "shared" / "data" / "grid"))
 # stage -> (module with `train(config)`, its config dataclass)
 TRAINERS = {
     "audio2lmk": ("audio2lmk.train", "Audio2LmkConfig"),

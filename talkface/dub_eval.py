@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import glob
-import json
 import os
 import platform
 import time
@@ -32,6 +31,7 @@ from talkface.lipreading.wer import LipReader
 from talkface.media import read_video
 from talkface.metrics import lmd, mouth_opening_correlation, mouth_psnr_ssim, video_psnr_ssim
 from talkface.prepare import damage_reason
+from talkface.report import write_report
 
 MOUTH = list(range(48, 68))
 
@@ -177,6 +177,6 @@ def run_eval_dub(grid_root: str, out_dir: str, split: str = "test", speaker: str
               "models": f"{dubber.audio2lmk_name} + {dubber.lmk2video_name}, lipreader {Path(reader.checkpoint).name}",
               "methods": summaries, "seconds": round(time.perf_counter() - start, 1),
               "per_clip": {**methods, "other": other_rows}}
-    (out / "report.json").write_text(json.dumps(report, indent=2))
-    (out / "report.md").write_text(_markdown(report))
+    rows = [{"method": method, **row} for method, method_rows in report["per_clip"].items() for row in method_rows]
+    write_report(out, "report", report, _markdown(report), rows)
     return report

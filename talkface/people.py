@@ -27,7 +27,6 @@ never commit it).
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import re
@@ -53,6 +52,7 @@ from talkface.metrics.mouth import (amplitude_ratio, excess_opening, opening, pe
 from talkface.metrics.image import mouth_psnr_ssim, video_psnr_ssim
 from talkface.metrics.visual import eye_sharpness, mouth_sharpness, seam_visibility, widest_mouth_frames
 from talkface.pipeline import FPS, SAMPLE_RATE, Synthesizer
+from talkface.report import write_report
 
 DEFAULT_DEV_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dev"
 MAX_SECONDS = 15.0  # long videos: only their first 15 s
@@ -580,6 +580,5 @@ def run_eval_people(config: PeopleConfig) -> dict:
         "video_clips": video_records, "voice_clips": voice_records,
     }
     report["seconds"] = round(time.perf_counter() - start, 1)
-    (out / "report.json").write_text(json.dumps(report, indent=2))
-    (out / "report.md").write_text(markdown(report))
+    write_report(out, "report", report, markdown(report))
     return report
