@@ -25,3 +25,14 @@ def grid_mpg_samples() -> Path:
     if not (root / "bbaf3s.mpg").is_file():
         pytest.skip(f"GRID MPEG-1 samples not found at {root}")
     return root
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny nets: one torch thread avoids oversubscribing the shared cores (much faster)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

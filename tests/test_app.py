@@ -51,28 +51,38 @@ def test_app_builds_without_a_browser():
     assert demo is not None
 
 
-def test_app_turns_the_example_into_a_playable_video(app_url, tmp_path):
+def _run_in_browser(app_url: str, uploads: dict[str, Path], button: str, result: str, tab: str | None = None) -> bytes:
+    """Drive the served app in headless Chromium: open `tab`, upload each file into the input with that
+    element id, click `button`, and return the bytes of the video shown in `result`."""
     if CHROMIUM is None:
         pytest.skip("no chromium installed (apt-get install chromium) — browser test skipped")
     playwright = pytest.importorskip("playwright.sync_api")
-    from talkface.media import read_video
-
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
             "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
             "--disable-component-update", "--disable-sync"])
         page = browser.new_page()
         page.goto(app_url)
-        page.locator("#photo input[type=file]").set_input_files(str(REPO / "examples" / "face.png"))
-        page.locator("#speech input[type=file]").set_input_files(str(REPO / "examples" / "speech.wav"))
+        if tab is not None:
+            page.get_by_role("tab", name=tab).click()
+        for element, path in uploads.items():
+            page.locator(f"#{element} input[type=file]").set_input_files(str(path))
         page.wait_for_timeout(1500)
-        page.locator("#generate").click()
-        video = page.locator("#result video")
+        page.locator(f"#{button}").click()
+        video = page.locator(f"#{result} video")
         video.wait_for(state="attached", timeout=300_000)
         src = video.get_attribute("src")
         assert src
         data = page.request.get(src if src.startswith("http") else app_url.rstrip("/") + "/" + src.lstrip("/")).body()
         browser.close()
+    return data
+
+
+def test_app_turns_the_example_into_a_playable_video(app_url, tmp_path):
+    from talkface.media import read_video
+
+    data = _run_in_browser(app_url, {"photo": REPO / "examples" / "face.png",
+                                     "speech": REPO / "examples" / "speech.wav"}, "generate", "result")
     out = tmp_path / "result.mp4"
     out.write_bytes(data)
     result = read_video(out)
@@ -155,9 +165,6 @@ def test_app_over_http_names_a_non_image_upload(app_url, tmp_path):
     assert "holiday notes.png: not a readable image" in str(err.value)
     assert "/tmp" not in str(err.value)
 def test_app_dub_tab_lip_syncs_a_video(app_url, tmp_path):
-    if CHROMIUM is None:
-        pytest.skip("no chromium installed (apt-get install chromium) — browser test skipped")
-    playwright = pytest.importorskip("playwright.sync_api")
     import numpy as np
     from talkface.media import read_image, read_video, write_video
 
@@ -165,23 +172,8 @@ def test_app_dub_tab_lip_syncs_a_video(app_url, tmp_path):
     photo = read_image(REPO / "examples" / "face.png")
     frames = [np.roll(photo, t // 5, axis=1) for t in range(50)]
     video_in = write_video(tmp_path / "face.mp4", frames, 25.0)
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        page = browser.new_page()
-        page.goto(app_url)
-        page.get_by_role("tab", name="Dub a video").click()
-        page.locator("#dub-video input[type=file]").set_input_files(str(video_in))
-        page.locator("#dub-speech input[type=file]").set_input_files(str(REPO / "examples" / "speech.wav"))
-        page.wait_for_timeout(1500)
-        page.locator("#dub").click()
-        video = page.locator("#dub-result video")
-        video.wait_for(state="attached", timeout=300_000)
-        src = video.get_attribute("src")
-        assert src
-        data = page.request.get(src if src.startswith("http") else app_url.rstrip("/") + "/" + src.lstrip("/")).body()
-        browser.close()
+    data = _run_in_browser(app_url, {"dub-video": video_in, "dub-speech": REPO / "examples" / "speech.wav"},
+                           "dub", "dub-result", tab="Dub a video")
     out = tmp_path / "dubbed.mp4"
     out.write_bytes(data)
     result = read_video(out)

@@ -25,12 +25,7 @@ from test_audio2lmk_learned import face, make_prepared_set, speech_like
 MOVING = list(MOTION_POINTS)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_envelope_and_cepstra_ignore_loudness_and_the_voices_average_spectrum():

@@ -27,13 +27,7 @@ MOVING = list(MOTION_POINTS)
 UPPER_INNER, LOWER_INNER = [61, 62, 63], [67, 66, 65]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The nets here are tiny: one thread avoids oversubscribing the shared cores (much faster)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def face(scale: float, angle: float, shift: tuple[float, float], seed: int) -> np.ndarray:
