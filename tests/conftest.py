@@ -36,3 +36,15 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def speech(tmp_path):
+    """A 1 s, 220 Hz tone at 16 kHz written as speech.wav: audio any command accepts."""
+    import numpy as np
+    import soundfile as sf
+
+    path = tmp_path / "speech.wav"
+    t = np.arange(16000) / 16000
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
+    return path

@@ -16,14 +16,6 @@ def run_cli(*args):
     return proc.returncode, proc.stdout, proc.stderr
 
 
-@pytest.fixture
-def speech(tmp_path):
-    path = tmp_path / "speech.wav"
-    t = np.arange(16000) / 16000
-    sf.write(path, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
-    return path
-
-
 def assert_one_line_error(code, err, *fragments):
     assert code == 1
     lines = [line for line in err.strip().splitlines() if line.strip()]

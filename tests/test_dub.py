@@ -40,14 +40,6 @@ def ffmpeg(*args):
     subprocess.run([get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *map(str, args)], check=True)
 
 
-@pytest.fixture
-def speech(tmp_path):
-    path = tmp_path / "speech.wav"
-    t = np.arange(16000) / 16000
-    sf.write(path, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
-    return path
-
-
 # -- timeline and fades -------------------------------------------------------------------------
 def test_pingpong_timeline_never_jumps_and_turns_at_calm_frames():
     cost = np.full(100, 1.0)
