@@ -13,17 +13,11 @@ from __future__ import annotations
 import numpy as np
 
 from audio2lmk.inputs import envelope
-from audio2lmk.pca import MOTION_POINTS
+from audio2lmk.pca import inner_gap
 
-INNER_ROWS = [(MOTION_POINTS.index(a), MOTION_POINTS.index(b)) for a, b in ((61, 67), (62, 66), (63, 65))]
 ACTIVE_LEVEL = 0.5  # envelope (audio2lmk.inputs) above which a frame counts as speech: ~20 dB under loud speech
 MIN_ACTIVE_FRAMES = 12  # about half a second of speech before the spread is trusted
 MAX_GAIN = 2.0
-
-
-def inner_gap(motion: np.ndarray) -> np.ndarray:
-    """(T, P, 2) normalised motion (or points) of MOTION_POINTS -> (T,) mean vertical inner-lip gap."""
-    return np.mean([motion[:, lo, 1] - motion[:, up, 1] for up, lo in INNER_ROWS], axis=0)
 
 
 def active_frames(mel: np.ndarray, gate: np.ndarray | None = None) -> np.ndarray:

@@ -17,10 +17,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from talkface.errors import TalkfaceError
-from talkface.landmarks.indices import STABLE_POINTS, mouth_opening
+from talkface.landmarks.indices import INNER_LIP_PAIRS, STABLE_POINTS, mouth_opening
 from talkface.landmarks.normalize import to_normalised
 
 MOTION_POINTS: tuple[int, ...] = tuple(i for i in range(68) if i not in STABLE_POINTS)  # jaw 4-12, lips
+# (upper, lower) rows of the facing inner-lip points within MOTION_POINTS
+INNER_ROWS = [(MOTION_POINTS.index(a), MOTION_POINTS.index(b)) for a, b in INNER_LIP_PAIRS]
+
+
+def inner_gap(motion):
+    """(..., P, 2) motion (or points) of MOTION_POINTS, numpy or torch -> (...) mean vertical inner-lip gap."""
+    return sum(motion[..., lo, 1] - motion[..., up, 1] for up, lo in INNER_ROWS) / len(INNER_ROWS)
 
 
 def clip_motion(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -22,10 +22,11 @@ from audio2lmk.phonemes import (SAMPLE_RATE, Phone, PhoneDecoder, as_mono, speec
                                 to_mono_16k)
 from audio2lmk.visemes import BREATH, MOTION_POINTS, VisemeTable
 from talkface.errors import MediaError, TalkfaceError
+from talkface.landmarks.indices import INNER_LIP_PAIRS
 from talkface.landmarks.normalize import Similarity, to_normalised
 
 _IDX = {p: i for i, p in enumerate(MOTION_POINTS)}  # iBUG index -> row of the motion points
-INNER_LIP_PAIRS = tuple((_IDX[a], _IDX[b]) for a, b in ((61, 67), (62, 66), (63, 65)))
+INNER_LIP_ROWS = tuple((_IDX[a], _IDX[b]) for a, b in INNER_LIP_PAIRS)
 MOUTH_CORNERS = (_IDX[48], _IDX[54])
 
 LEAD_S = 0.0  # the mouth shape for frame k is taken from the phones at k / fps + LEAD_S
@@ -56,7 +57,7 @@ def breath_weights(envelope: np.ndarray, fps: float) -> np.ndarray:
 
 def _inner_gap(points: np.ndarray) -> np.ndarray:
     """(..., 27, 2) -> (...): mean vertical inner-lip gap (y down, positive = open)."""
-    return np.mean([points[..., lo, 1] - points[..., up, 1] for up, lo in INNER_LIP_PAIRS], axis=0)
+    return np.mean([points[..., lo, 1] - points[..., up, 1] for up, lo in INNER_LIP_ROWS], axis=0)
 
 
 def _linear_part(sim: Similarity) -> np.ndarray:
@@ -151,7 +152,7 @@ class PhoneticAudio2Lmk:
     @staticmethod
     def _uncross_lips(points: np.ndarray) -> None:
         """Lips may press together but never pass through each other (in place, (T, 27, 2))."""
-        for up, lo in INNER_LIP_PAIRS:
+        for up, lo in INNER_LIP_ROWS:
             crossed = points[:, lo, 1] < points[:, up, 1]
             mid = 0.5 * (points[:, lo, 1] + points[:, up, 1])
             points[crossed, up, 1] = mid[crossed]

@@ -28,7 +28,7 @@ from audio2lmk.inputs import SILENCE_PHONE, decode_cached, net_input, phone_ids
 from audio2lmk.phonemes import PhoneDecoder
 from audio2lmk.head_pose import apply_pose, in_first_frame, posed_points, relative_pose
 from audio2lmk.models import MAX_LEVEL_SHIFT, Audio2LmkNet
-from audio2lmk.pca import MOTION_POINTS, MotionPCA, OpenMouthCorrection, clip_motion
+from audio2lmk.pca import MOTION_POINTS, MotionPCA, OpenMouthCorrection, clip_motion, inner_gap
 from talkface import grid
 from talkface.checkpoint import hardware_summary
 from talkface.landmarks.indices import MOUTH, mouth_opening
@@ -36,9 +36,8 @@ from talkface.prepared import PreparedSet, holdout_split
 from talkface.training import (CsvLog, RunCheckpoints, cosine_decay, load_module_tensors, module_tensors,
                                optimizer_tensors, restore_optimizer, set_lr)
 
-# Rows of MOTION_POINTS that are lips (48-67), and the inner-lip (upper, lower) pairs.
+# Rows of MOTION_POINTS that are lips (48-67).
 LIP_ROWS = [i for i, p in enumerate(MOTION_POINTS) if p >= 48]
-INNER_PAIRS = [(MOTION_POINTS.index(a), MOTION_POINTS.index(b)) for a, b in ((61, 67), (62, 66), (63, 65))]
 
 
 @dataclass
@@ -185,11 +184,6 @@ def _distance(a: torch.Tensor, b: torch.Tensor, weights: torch.Tensor) -> torch.
     """Weighted mean Euclidean distance of (..., P, 2) point sets (smooth at zero)."""
     d = ((a - b) ** 2).sum(-1).add(1e-8).sqrt()
     return (d * weights).mean()
-
-
-def inner_gap(motion: torch.Tensor) -> torch.Tensor:
-    """(..., P, 2) motion -> (...) change of the vertical inner-lip gap."""
-    return torch.stack([motion[..., lo, 1] - motion[..., up, 1] for up, lo in INNER_PAIRS]).mean(0)
 
 
 def motion_loss(pred: torch.Tensor, target: torch.Tensor, config: Audio2LmkConfig,

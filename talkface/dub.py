@@ -34,19 +34,18 @@ from lmk2video.triangulation import border_points, triangles
 from lmk2video.warp import rasterize_triangle_ids, sample, source_coordinates, triangle_affines
 from talkface.errors import MediaError, NoFaceError, TalkfaceError
 from talkface.face_crop import FacePaster, crop_face, crop_transform, hull_mask
-from talkface.landmarks.indices import STABLE_POINTS, interocular, mouth_opening
+from talkface.landmarks.indices import OUTER_LIPS, STABLE_POINTS, interocular, mouth_opening
 from talkface.landmarks.normalize import from_normalised, to_normalised
 from talkface.landmarks.track import StreamTracker, smooth_runs
 from talkface.media import read_audio, require_file, write_video
 from talkface.safe_output import OUTPUT_VIDEO_SUFFIXES, check_output
 from talkface.mouth_bank import MouthBank, fetch_weights, mouth_shapes
+from talkface.pipeline import SAMPLE_RATE
 from talkface.stages import load_audio2lmk, load_lmk2video
 from talkface.video_stream import FrameSpill, VideoInfo, iter_frames, probe_video
 
-SAMPLE_RATE = 16000
 SPEECH_POINTS = [i for i in range(68) if i not in STABLE_POINTS]  # jaw 4-12 and lips: what speech moves
 JAW_REGION = [*range(2, 15), *range(29, 36)]                        # lower face up to the nose: the edit mask
-OUTER_LIPS = list(range(48, 60))
 CHIN_TO_NOSE = [*range(3, 14), *range(31, 36)]                      # what the generator paints in "generate" mode
 FADE_FRAMES = 6          # the edit fades out over this many frames before a lost face, and back in after
 CHUNK = 16               # frames rendered per step

@@ -25,6 +25,7 @@ from talkface import grid
 from talkface.dub import SAMPLE_RATE, Dubber
 from talkface.errors import TalkfaceError
 from talkface.face_crop import crop_face, crop_transform
+from talkface.landmarks.indices import MOUTH
 from talkface.landmarks.track import track_video
 from talkface.lipreading.mouth import mouth_crops
 from talkface.lipreading.wer import LipReader
@@ -33,7 +34,6 @@ from talkface.metrics import lmd, mouth_opening_correlation, mouth_psnr_ssim, vi
 from talkface.prepare import damage_reason
 from talkface.report import write_report
 
-MOUTH = list(range(48, 68))
 
 
 class _Clip:

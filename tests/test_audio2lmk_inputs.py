@@ -118,7 +118,8 @@ def test_training_smoke_on_speaker_free_inputs_with_the_amplitude_loss(tmp_path)
 
 
 def test_amplitude_calibration_scales_up_only_and_only_on_enough_speech():
-    from audio2lmk.calibration import INNER_ROWS, MAX_GAIN, MIN_ACTIVE_FRAMES, amplitude_gain, fit_target, inner_gap
+    from audio2lmk.calibration import MAX_GAIN, MIN_ACTIVE_FRAMES, amplitude_gain, fit_target
+    from audio2lmk.pca import INNER_ROWS, inner_gap
 
     motion = np.zeros((100, len(MOVING), 2), np.float32)
     lower = [lo for _, lo in INNER_ROWS]

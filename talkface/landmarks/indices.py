@@ -27,7 +27,7 @@ STABLE_POINTS: tuple[int, ...] = (
 )
 
 # Upper/lower inner-lip pairs whose distance measures how open the mouth is.
-_LIP_PAIRS = ((61, 67), (62, 66), (63, 65))
+INNER_LIP_PAIRS = ((61, 67), (62, 66), (63, 65))  # (upper, lower) inner-lip points facing each other
 
 
 def _stack(parts: list[Any], axis: int) -> Any:
@@ -58,5 +58,5 @@ def interocular(lmk: Any) -> Any:
 
 def mouth_opening(lmk: Any) -> Any:
     """(..., 68, 2) -> (...): mean inner-lip gap divided by the interocular distance."""
-    gaps = [_norm(lmk[..., a, :] - lmk[..., b, :]) for a, b in _LIP_PAIRS]
+    gaps = [_norm(lmk[..., a, :] - lmk[..., b, :]) for a, b in INNER_LIP_PAIRS]
     return (gaps[0] + gaps[1] + gaps[2]) / 3 / interocular(lmk)
