@@ -1,13 +1,19 @@
 """audio2lmk: speech -> landmark motion on a source face.
 
-`PhoneticAudio2Lmk` is the training-free default (phones -> visemes estimated from GRID).
+`PhoneticAudio2Lmk` is the training-free default (phones -> visemes estimated from GRID); `LearnedAudio2Lmk`
+(`load_checkpoint`, `SHIPPED_CHECKPOINT`) a trained net with the same call. The names load on first use, so
+`audio2lmk.phonemes` (pocketsphinx phones) can be imported without torch.
 """
 
-from audio2lmk.phonetic import PhoneticAudio2Lmk
+import importlib
 
-__all__ = ["PhoneticAudio2Lmk"]
+_HOMES = {"PhoneticAudio2Lmk": "audio2lmk.phonetic", "LearnedAudio2Lmk": "audio2lmk.learned",
+          "load_checkpoint": "audio2lmk.learned", "SHIPPED_CHECKPOINT": "audio2lmk.learned"}
 
-# Learned models (issue 4): a trained net predicts the motion; same call as PhoneticAudio2Lmk.
-from audio2lmk.learned import SHIPPED_CHECKPOINT, LearnedAudio2Lmk, load_checkpoint  # noqa: E402
+__all__ = list(_HOMES)
 
-__all__ += ["LearnedAudio2Lmk", "load_checkpoint", "SHIPPED_CHECKPOINT"]
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'audio2lmk' has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)

@@ -25,7 +25,7 @@ from audio2lmk.features import MODEL_FPS, SAMPLE_RATE, frames_for, model_mel, si
 from audio2lmk.head_pose import apply_pose
 from audio2lmk.idle import apply_blinks, apply_head_motion, blink_curve
 from audio2lmk.inputs import net_input, phone_ids
-from audio2lmk.phonemes import PhoneDecoder, to_mono_16k
+from audio2lmk.phonemes import Phone, PhoneDecoder, to_mono_16k
 from audio2lmk.models import Audio2LmkNet, build_model
 from audio2lmk.pca import MOTION_POINTS
 from talkface.checkpoint import load_checkpoint as read_checkpoint
@@ -102,7 +102,10 @@ class LearnedAudio2Lmk:
         return self.net.head_pose
 
     def __call__(self, wave: np.ndarray, sample_rate: int, source_landmarks: np.ndarray, fps: float = 25.0,
-                 blink: bool = True, head_motion: bool = True, seed: int = 0) -> np.ndarray:
+                 blink: bool = True, head_motion: bool = True, seed: int = 0,
+                 phones: list[Phone] | None = None) -> np.ndarray:
+        """phones: the recording's phones if already decoded (PhoneDecoder on its 16 kHz mono copy); only
+        phone-input nets use them."""
         source = np.asarray(source_landmarks, np.float32)
         if source.shape != (68, 2) or not np.all(np.isfinite(source)):
             raise TalkfaceError(f"source landmarks: expected finite (68, 2) points, got shape {source.shape}")
@@ -113,7 +116,7 @@ class LearnedAudio2Lmk:
         if n_out == 0:
             return np.zeros((0, 68, 2), np.float32)
         n_model = n_out if fps == MODEL_FPS else int(np.ceil((n_out - 1) * MODEL_FPS / fps)) + 1
-        motion, pose = self.predict(wave16k, n_model)
+        motion, pose = self.predict(wave16k, n_model, phones)
         pose = resample_time(pose, n_out, fps) if pose is not None and head_motion else None
         track = self.place(resample_time(motion, n_out, fps), source, pose)
         if blink:
@@ -127,14 +130,17 @@ class LearnedAudio2Lmk:
         return self.predict(wave16k, n_frames)[0]
 
     @torch.no_grad()
-    def predict(self, wave16k: np.ndarray, n_frames: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    def predict(self, wave16k: np.ndarray, n_frames: int | None = None,
+                phones: list[Phone] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Normalised motion (n_frames, P, 2) and, for nets with a pose output, head poses (n_frames, 4)
         at 25 fps. Windows of CHUNK_FRAMES are crossfaded; digital silence returns mouth and head to rest."""
         n = frames_for(wave16k) if n_frames is None else n_frames
         mel = model_mel(wave16k, n)
         level = torch.tensor([utterance_level(mel)], dtype=torch.float32, device=self.device)
         kind = self.net.features
-        ids = self._phones(wave16k, n) if kind.startswith("phones") else None
+        ids = None
+        if kind.startswith("phones"):
+            ids = self._phones(wave16k, n) if phones is None else phone_ids(phones, n)
         x = torch.as_tensor(net_input(kind, mel, ids), device=self.device)
         starts = chunk_starts(n)
         size = min(n, CHUNK_FRAMES)

@@ -88,13 +88,15 @@ class PhoneticAudio2Lmk:
             return self._decoder(wave16k, SAMPLE_RATE)
 
     def __call__(self, wave: np.ndarray, sample_rate: int, source_landmarks: np.ndarray,
-                 fps: float = 25.0, blink: bool = True, head_motion: bool = True, seed: int = 0) -> np.ndarray:
+                 fps: float = 25.0, blink: bool = True, head_motion: bool = True, seed: int = 0,
+                 phones: list[Phone] | None = None) -> np.ndarray:
+        """phones: the recording's phones if already decoded (PhoneDecoder on its 16 kHz mono copy)."""
         mono = as_mono(wave)
         wave16k = to_mono_16k(mono, sample_rate)  # also rejects a bad sample rate
         n_frames = int(round(len(mono) / sample_rate * fps))
         if n_frames < 1:
             raise MediaError(f"audio: {len(mono) / sample_rate:.3f} s is too short for one frame at {fps} fps")
-        return self.synthesise(self.phones(wave16k), wave16k, source_landmarks, n_frames, fps,
+        return self.synthesise(self.phones(wave16k) if phones is None else phones, wave16k, source_landmarks, n_frames, fps,
                                blink=blink, head_motion=head_motion, seed=seed)
 
     def synthesise(self, phones: list[Phone], wave16k: np.ndarray, source_landmarks: np.ndarray,

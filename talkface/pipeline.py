@@ -18,10 +18,11 @@ import numpy as np
 
 import cv2
 
+from talkface.background import Background
 from talkface.errors import MediaError, TalkfaceError
 from talkface.face_crop import (CropTransform, FacePaster, auto_crop_size, check_crop_size, crop_face,
                                 crop_transform)
-from talkface.landmarks.detect import detect_landmarks
+from talkface.landmarks.detect import detect_landmarks, face_box, predict_shape
 from talkface.landmarks.indices import interocular
 from talkface.landmarks.io import check_landmarks, load_track, save_track
 from talkface.landmarks.normalize import Similarity, from_normalised, to_normalised
@@ -65,6 +66,23 @@ class Result:
 def n_video_frames(n_samples: int, sample_rate: int, fps: float = FPS) -> int:
     """T = round(duration x fps): the output covers the whole recording."""
     return max(1, int(round(n_samples / sample_rate * fps)))
+
+
+def stage_wave(wave: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The recording as audio2lmk gets it: a few ms of audio are padded with silence to MIN_STAGE_SECONDS (the
+    stages need some context; the extra frames are cut from the track)."""
+    shortest = int(np.ceil(MIN_STAGE_SECONDS * sample_rate))
+    if len(wave) >= shortest:
+        return wave
+    return np.concatenate([wave, np.zeros(shortest - len(wave), np.float32)])
+
+
+def landmarks_and_phones(image: np.ndarray, box: tuple, wave: np.ndarray, sample_rate: int) -> tuple:
+    """The face's 68 landmarks inside `box` and the speech's phones: what a synth needs besides the models,
+    computed while they load (talkface.background)."""
+    from audio2lmk.phonemes import PhoneDecoder  # pocketsphinx only; no torch
+
+    return predict_shape(image, box), PhoneDecoder()(wave, sample_rate)
 
 
 def retarget(track: np.ndarray, source_landmarks: np.ndarray) -> np.ndarray:
@@ -142,20 +160,22 @@ class Synthesizer:
 
     # -- stages ---------------------------------------------------------------------------------
     def source_face(self, image: np.ndarray, face_index: int | None = None, name: str = "image") -> SourceFace:
-        landmarks = detect_landmarks(image, face_index=face_index, name=name)
+        return self.source_face_at(image, detect_landmarks(image, face_index=face_index, name=name))
+
+    def source_face_at(self, image: np.ndarray, landmarks: np.ndarray) -> SourceFace:
+        """The source face for landmarks already found in the photo."""
         size = auto_crop_size(landmarks) if self.size == "auto" else self.size
         transform = crop_transform(landmarks, size=size)
         crop = crop_face(image, transform, interpolation=cv2.INTER_CUBIC)
         return SourceFace(image, landmarks, transform, crop, transform.to_crop(landmarks))
 
     def landmarks_from_audio(self, wave: np.ndarray, sample_rate: int, source: SourceFace, seed: int = 0,
-                             blink: bool = True, head_motion: bool = True) -> np.ndarray:
+                             blink: bool = True, head_motion: bool = True, phones: list | None = None) -> np.ndarray:
+        """phones: those of stage_wave(wave), when already decoded."""
         expected = n_video_frames(len(wave), sample_rate)
-        shortest = int(np.ceil(MIN_STAGE_SECONDS * sample_rate))
-        if len(wave) < shortest:  # a few ms of audio: the stages need some context; the extra frames are cut
-            wave = np.concatenate([wave, np.zeros(shortest - len(wave), np.float32)])
+        wave = stage_wave(wave, sample_rate)
         track = self.audio2lmk(wave, sample_rate, source.landmarks, fps=FPS, blink=blink,
-                               head_motion=head_motion, seed=seed)
+                               head_motion=head_motion, seed=seed, phones=phones)
         if len(track) != n_video_frames(len(wave), sample_rate):  # the contract; breaking it is a bug, not bad input
             raise RuntimeError(f"audio2lmk returned {len(track)} frames, expected {n_video_frames(len(wave), sample_rate)}")
         return track[:expected]
@@ -204,10 +224,14 @@ class Synthesizer:
             raise MediaError(f"{audio_name}: audio contains NaN or infinite samples")
         image, note = fit_photo(image, FPS, image_name)
         with phase("finding the face", progress):
-            source = self.source_face(image, face_index, image_name)
-        self.load(progress)
-        with phase(f"speech -> landmarks ({len(wave) / sample_rate:.1f} s of audio)", progress):
-            track = self.landmarks_from_audio(wave, sample_rate, source, seed, blink, head_motion)
+            box = face_box(image, face_index, name=image_name)  # quick: a photo without a face fails here
+        # The landmarks and phones need no torch: on a cold start they are found beside the model loading.
+        with Background(landmarks_and_phones, image, box, stage_wave(wave, sample_rate), sample_rate) as analysis:
+            self.load(progress)
+            with phase(f"speech -> landmarks ({len(wave) / sample_rate:.1f} s of audio)", progress):
+                landmarks, phones = analysis.result()
+                source = self.source_face_at(image, landmarks)
+                track = self.landmarks_from_audio(wave, sample_rate, source, seed, blink, head_motion, phones)
         if save_landmarks:
             save_track(save_landmarks, track, FPS, image.shape[:2])
         if note:

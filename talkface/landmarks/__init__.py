@@ -9,7 +9,8 @@ import importlib
 
 _EXPORTS = {
     "DlibDetector": "detect", "Face": "detect", "FaceDetector": "detect", "FanDetector": "detect",
-    "detect_landmarks": "detect", "dlib_model_path": "detect", "get_detector": "detect", "predict_shape": "detect",
+    "detect_landmarks": "detect", "dlib_model_path": "detect", "face_box": "detect", "get_detector": "detect",
+    "predict_shape": "detect",
     "eye_centres": "indices", "interocular": "indices", "mouth_opening": "indices",
     "Track": "io", "load_track": "io", "save_track": "io",
     "MEAN_SHAPE": "normalize", "Similarity": "normalize", "fit_similarity": "normalize",

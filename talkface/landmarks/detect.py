@@ -36,7 +36,11 @@ class Face:
 
     @property
     def area(self) -> float:
-        return (self.box[2] - self.box[0]) * (self.box[3] - self.box[1])
+        return _box_area(self.box)
+
+
+def _box_area(box: Box) -> float:
+    return (box[2] - box[0]) * (box[3] - box[1])
 
 
 class FaceDetector(Protocol):
@@ -121,12 +125,15 @@ class DlibDetector:
             for r in rects
         ]
 
+    def boxes(self, image_rgb: np.ndarray, min_faces: int = 1) -> list[Box]:
+        """Face boxes, largest first, without landmarks (no predictor is loaded)."""
+        return sorted(self._boxes(_as_gray(image_rgb), min_faces), key=_box_area, reverse=True)
+
     def detect(self, image_rgb: np.ndarray, min_faces: int = 1) -> list[Face]:
         """Faces, largest first; the slower upsampled pass runs when the quick one finds fewer than min_faces."""
         gray = _as_gray(image_rgb)
         # The shape is refined at full resolution even when detection ran downscaled.
-        faces = [Face(box, _dlib_shape(gray, box)) for box in self._boxes(gray, min_faces)]
-        return sorted(faces, key=lambda f: f.area, reverse=True)
+        return [Face(box, _dlib_shape(gray, box)) for box in self.boxes(gray, min_faces)]
 
     def predict_shape(self, image: np.ndarray, box: Box) -> np.ndarray:
         return _dlib_shape(_as_gray(image), box)
@@ -213,19 +220,36 @@ def detect_landmarks(
 
     `name` only labels error messages (e.g. the file the image came from).
     """
+    index = _check_face_index(image, face_index, name)
+    faces = (detector or get_detector()).detect(image, min_faces=index + 1)
+    return _chosen(faces, index, name).landmarks
+
+
+def face_box(image: np.ndarray, face_index: int | None = None, *, name: str = "image") -> Box:
+    """The box of the face detect_landmarks would choose (dlib), found without loading the landmark model:
+    a photo without a face is reported at once. predict_shape(image, face_box(image)) == detect_landmarks(image)."""
+    index = _check_face_index(image, face_index, name)
+    return _chosen(get_detector("dlib").boxes(image, min_faces=index + 1), index, name)
+
+
+def _check_face_index(image: np.ndarray, face_index: int | None, name: str) -> int:
     index = 0 if face_index is None else face_index
     if index < 0:
         raise TalkfaceError(f"{name}: face index {index} is negative (0 = the largest face)")
     h, w = np.asarray(image).shape[:2]
     if min(h, w) < MIN_FACE_PIXELS:
         raise NoFaceError(f"{name}: no face found (the image is only {w}x{h} pixels)")
-    faces = (detector or get_detector()).detect(image, min_faces=index + 1)
-    if not faces:
+    return index
+
+
+def _chosen(found: list, index: int, name: str):
+    """found[index], or the one-line error saying why there is none."""
+    if not found:
         raise NoFaceError(f"{name}: no face found")
-    if index >= len(faces):
-        raise NoFaceError(f"{name}: face index {index} out of range: {len(faces)} face(s) found "
+    if index >= len(found):
+        raise NoFaceError(f"{name}: face index {index} out of range: {len(found)} face(s) found "
                           f"(0 = the largest)")
-    return faces[index].landmarks
+    return found[index]
 
 
 def predict_shape(image: np.ndarray, box: Box) -> np.ndarray:
