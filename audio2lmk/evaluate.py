@@ -80,7 +80,7 @@ def _models(checkpoint: str | os.PathLike | None) -> tuple[dict[str, Model], dic
         learned = load_checkpoint(checkpoint)
         pose = learned.predicts_head_pose
         models["learned"] = lambda audio, src, n: learned(audio, 16000, src, blink=False, head_motion=pose)
-        notes["learned"] = (f"{checkpoint} ({learned.meta.get('arch', {}).get('kind', '?')}"
+        notes["learned"] = (f"{checkpoint} ({learned.meta['config']['kind']}"
                             f"{', head pose predicted from speech' if pose else ''})")
     try:
         from audio2lmk.phonetic import PhoneticAudio2Lmk

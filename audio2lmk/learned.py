@@ -26,10 +26,10 @@ from audio2lmk.head_pose import apply_pose
 from audio2lmk.idle import apply_blinks, apply_head_motion, blink_curve
 from audio2lmk.inputs import net_input, phone_ids
 from audio2lmk.phonemes import PhoneDecoder, to_mono_16k
-from audio2lmk.models import Audio2LmkNet, build_model
+from audio2lmk.models import Audio2LmkNet
 from audio2lmk.pca import MOTION_POINTS
-from talkface.checkpoint import load_checkpoint as read_checkpoint
-from talkface.errors import CheckpointError, TalkfaceError
+from talkface.checkpoint import load_model
+from talkface.errors import TalkfaceError
 from talkface.landmarks.normalize import from_normalised, to_normalised
 
 SHIPPED_CHECKPOINT = Path(__file__).parent / "data" / "audio2lmk.safetensors"
@@ -170,15 +170,6 @@ class LearnedAudio2Lmk:
 
 
 def load_checkpoint(path: str | os.PathLike = SHIPPED_CHECKPOINT, device: str = "cpu") -> LearnedAudio2Lmk:
-    """A LearnedAudio2Lmk from a safetensors checkpoint whose sidecar records the net's `arch`."""
-    state, meta = read_checkpoint(path, device)
-    if "arch" not in meta or meta.get("kind", "audio2lmk") != "audio2lmk":
-        raise CheckpointError(f"{path}: not an audio2lmk checkpoint (sidecar kind {meta.get('kind')!r}, "
-                              f"{'an' if 'arch' in meta else 'no'} 'arch')")
-    net = build_model(meta["arch"])
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as err:
-        detail = " ".join(line.strip() for line in str(err).strip().splitlines()[1:])[:300]
-        raise CheckpointError(f"{path}: weights do not match the recorded model ({detail})") from None
+    """A LearnedAudio2Lmk from an audio2lmk checkpoint (talkface.checkpoint.load_model)."""
+    net, meta = load_model(path, Audio2LmkNet, device)
     return LearnedAudio2Lmk(net, meta, device)

@@ -12,10 +12,9 @@ import torch
 from lmk2video.conditioning import WarpStream, mesh_warp, rescale_points, run_generator, to_signed, to_uint8
 from lmk2video.generator import WarpGenerator
 from lmk2video.mouth import estimate_appearance
-from lmk2video.networks import Generator, GeneratorArch
+from lmk2video.networks import Generator
 from lmk2video.regions import eye_masks, mouth_masks
-from talkface.checkpoint import load_checkpoint as read_checkpoint
-from talkface.errors import CheckpointError
+from talkface.checkpoint import load_model
 
 SHIPPED_CHECKPOINT = Path(__file__).parent / "data" / "lmk2video.safetensors"
 
@@ -71,15 +70,15 @@ class LearnedGenerator:
     by closing the photo's own lids.
     """
 
-    def __init__(self, g: Generator, meta: dict, device: str | torch.device = "cpu", calibrate: bool = True,
-                 keep_eyes: bool = True, mouth_only: bool = True):
+    def __init__(self, g: Generator, meta: dict | None = None, device: str | torch.device = "cpu",
+                 calibrate: bool = True, keep_eyes: bool = True, mouth_only: bool = True):
         self.calibrate, self.keep_eyes, self.mouth_only = calibrate, keep_eyes, mouth_only
         self.device = torch.device(device)
         self.g = g.to(self.device).eval()
-        self.meta = meta
-        arch = meta["arch"]
-        self.heatmaps, self.work_size = arch["heatmaps"], int(arch["work_size"])
-        self.warp = WarpStream(mouth=bool(arch["warp_mouth"]))
+        self.meta = meta or {}
+        fed = g.conditioning
+        self.heatmaps, self.work_size = fed.heatmaps, int(fed.work_size)
+        self.warp = WarpStream(mouth=bool(fed.warp_mouth))
 
     def __call__(self, source_crop: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray,
                  batch_size: int = 16) -> np.ndarray:
@@ -90,7 +89,7 @@ class LearnedGenerator:
     def stream(self, source_crop: np.ndarray, source_lmk: np.ndarray, batch_size: int = 16):
         """A function of successive target chunks (T_i, 68, 2) -> frames, carrying the ConvLSTM state
         across calls, so a long track rendered chunk by chunk equals one call over the whole track."""
-        net_size = int(self.meta["arch"]["size"])
+        net_size = int(self.g.conditioning.size)
         if not self.mouth_only:
             at_net = self._stream_at_net_size(source_crop, source_lmk, batch_size)
             return lambda target_lmks: _to_uint8(at_net(target_lmks)[0])
@@ -181,20 +180,8 @@ def _check(crop: np.ndarray, src: np.ndarray, tgt: np.ndarray) -> tuple[np.ndarr
     return crop, src, tgt
 
 
-def build_generator(arch: dict) -> Generator:
-    return Generator(GeneratorArch(**arch["generator"]))
-
-
 def load_checkpoint(path: str | os.PathLike = SHIPPED_CHECKPOINT, device: str = "cpu",
                     calibrate: bool = True, keep_eyes: bool = True, mouth_only: bool = True) -> LearnedGenerator:
-    """A LearnedGenerator from a safetensors checkpoint whose sidecar records the net's `arch`."""
-    state, meta = read_checkpoint(path, device)
-    if meta.get("kind") != "lmk2video" or "arch" not in meta:
-        raise CheckpointError(f"{path}: not an lmk2video checkpoint (sidecar kind/arch missing)")
-    try:
-        g = build_generator(meta["arch"])
-        g.load_state_dict(state)
-    except (TypeError, KeyError, RuntimeError) as err:
-        first = str(err).strip().splitlines()[0]
-        raise CheckpointError(f"{path}: weights do not match the recorded model ({first})") from None
+    """A LearnedGenerator from an lmk2video checkpoint (talkface.checkpoint.load_model)."""
+    g, meta = load_model(path, Generator, device)
     return LearnedGenerator(g, meta, device, calibrate, keep_eyes, mouth_only)
