@@ -18,9 +18,9 @@ from scipy.ndimage import gaussian_filter1d
 
 from audio2lmk.coarticulation import mouth_displacement
 from audio2lmk.idle import apply_blinks, apply_head_motion, blink_curve
-from audio2lmk.phonemes import (SAMPLE_RATE, Phone, PhoneDecoder, as_mono, speech_envelope, speech_onsets,
-                                to_mono_16k)
+from audio2lmk.phonemes import Phone, PhoneDecoder, speech_envelope, speech_onsets
 from audio2lmk.visemes import BREATH, MOTION_POINTS, VisemeTable
+from talkface.audio import FPS, SAMPLE_RATE, as_mono, to_mono_16k
 from talkface.errors import MediaError, TalkfaceError
 from talkface.landmarks.indices import INNER_LIP_PAIRS
 from talkface.landmarks.normalize import Similarity, to_normalised
@@ -88,7 +88,7 @@ class PhoneticAudio2Lmk:
             return self._decoder(wave16k, SAMPLE_RATE)
 
     def __call__(self, wave: np.ndarray, sample_rate: int, source_landmarks: np.ndarray,
-                 fps: float = 25.0, blink: bool = True, head_motion: bool = True, seed: int = 0) -> np.ndarray:
+                 fps: float = FPS, blink: bool = True, head_motion: bool = True, seed: int = 0) -> np.ndarray:
         mono = as_mono(wave)
         wave16k = to_mono_16k(mono, sample_rate)  # also rejects a bad sample rate
         n_frames = int(round(len(mono) / sample_rate * fps))
@@ -98,7 +98,7 @@ class PhoneticAudio2Lmk:
                                blink=blink, head_motion=head_motion, seed=seed)
 
     def synthesise(self, phones: list[Phone], wave16k: np.ndarray, source_landmarks: np.ndarray,
-                   n_frames: int, fps: float = 25.0, blink: bool = True, head_motion: bool = True,
+                   n_frames: int, fps: float = FPS, blink: bool = True, head_motion: bool = True,
                    seed: int = 0) -> np.ndarray:
         """The track for given phones (e.g. from forced alignment) and 16 kHz speech."""
         source = np.asarray(source_landmarks, np.float64)

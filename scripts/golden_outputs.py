@@ -30,7 +30,6 @@ GOLDEN = ROOT / "tests" / "data" / "golden_outputs.npz"
 SECONDS = 1.6
 KEEP_FRAMES = (0, 13, 26, 39)   # frames stored downsampled (of 40)
 THUMB = 48                      # their side in pixels
-SAMPLE_RATE = 16000
 
 
 def _examples() -> tuple[Path, Path]:
@@ -63,6 +62,7 @@ def compute(reference: dict[str, np.ndarray] | None = None) -> dict[str, np.ndar
 
     import audio2lmk
     import lmk2video
+    from talkface.audio import FPS, SAMPLE_RATE
     from talkface.lipreading.wer import LipReader
     from talkface.media import read_audio, read_image
     from talkface.pipeline import Synthesizer
@@ -83,10 +83,10 @@ def compute(reference: dict[str, np.ndarray] | None = None) -> dict[str, np.ndar
     landmarks = ref.get("photo_landmarks", source.landmarks)
 
     # audio2lmk: the training-free phonetic model and the shipped learned one (`auto`).
-    phonetic = audio2lmk.PhoneticAudio2Lmk()(wave, SAMPLE_RATE, landmarks, fps=25.0, seed=0)
+    phonetic = audio2lmk.PhoneticAudio2Lmk()(wave, SAMPLE_RATE, landmarks, fps=FPS, seed=0)
     out.update(_array("audio2lmk_phonetic", phonetic))
     if audio2lmk.SHIPPED_CHECKPOINT.is_file():
-        learned = audio2lmk.load_checkpoint()(wave, SAMPLE_RATE, landmarks, fps=25.0, seed=0)
+        learned = audio2lmk.load_checkpoint()(wave, SAMPLE_RATE, landmarks, fps=FPS, seed=0)
         out.update(_array("audio2lmk_learned", learned))
     track = ref.get("audio2lmk_learned", out.get("audio2lmk_learned", phonetic))
 

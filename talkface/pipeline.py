@@ -18,6 +18,7 @@ import numpy as np
 
 import cv2
 
+from talkface.audio import FPS, SAMPLE_RATE
 from talkface.errors import MediaError, TalkfaceError
 from talkface.face_crop import (CropTransform, FacePaster, auto_crop_size, check_crop_size, crop_face,
                                 crop_transform)
@@ -31,8 +32,6 @@ from talkface.safe_output import OUTPUT_VIDEO_SUFFIXES, TRACK_SUFFIXES, check_di
 from talkface.stages import check_device, check_stage_spec, load_audio2lmk, load_lmk2video, mesh_motion, require_device
 from talkface.video_limits import H264_LEVEL, fit_frame
 
-SAMPLE_RATE = 16000
-FPS = 25.0
 RENDER_CHUNK = 64  # frames generated and pasted per step at a 128 crop: bounds memory for long recordings
 MAX_FACE_GROWTH = 8.0  # a track's face may be at most this many times the photo's (interocular distance)
 MIN_STAGE_SECONDS = 0.2  # shorter recordings reach audio2lmk padded with silence (its track is cut back)
