@@ -30,7 +30,7 @@ from audio2lmk.models import Audio2LmkNet
 from audio2lmk.pca import MOTION_POINTS
 from talkface.audio import FPS, SAMPLE_RATE, to_mono_16k
 from talkface.checkpoint import load_model
-from talkface.errors import TalkfaceError
+from talkface.contracts import check_audio2lmk_inputs
 from talkface.landmarks.normalize import from_normalised, to_normalised
 
 SHIPPED_CHECKPOINT = Path(__file__).parent / "data" / "audio2lmk.safetensors"
@@ -104,15 +104,9 @@ class LearnedAudio2Lmk:
 
     def __call__(self, wave: np.ndarray, sample_rate: int, source_landmarks: np.ndarray, fps: float = FPS,
                  blink: bool = True, head_motion: bool = True, seed: int = 0) -> np.ndarray:
-        source = np.asarray(source_landmarks, np.float32)
-        if source.shape != (68, 2) or not np.all(np.isfinite(source)):
-            raise TalkfaceError(f"source landmarks: expected finite (68, 2) points, got shape {source.shape}")
-        if fps <= 0:
-            raise TalkfaceError(f"fps must be positive, got {fps}")
+        _, source = check_audio2lmk_inputs(wave, sample_rate, source_landmarks, fps)
         wave16k = to_mono_16k(wave, sample_rate)
         n_out = int(round(len(wave16k) / SAMPLE_RATE * fps))
-        if n_out == 0:
-            return np.zeros((0, 68, 2), np.float32)
         n_model = n_out if fps == FPS else int(np.ceil((n_out - 1) * FPS / fps)) + 1
         motion, pose = self.predict(wave16k, n_model)
         pose = resample_time(pose, n_out, fps) if pose is not None and head_motion else None

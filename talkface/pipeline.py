@@ -19,6 +19,7 @@ import numpy as np
 import cv2
 
 from talkface.audio import FPS, SAMPLE_RATE
+from talkface.contracts import Audio2Lmk, Lmk2Video, check_audio2lmk_inputs, check_lmk2video_inputs
 from talkface.errors import MediaError, TalkfaceError
 from talkface.face_crop import (CropTransform, FacePaster, auto_crop_size, check_crop_size, crop_face,
                                 crop_transform)
@@ -124,7 +125,7 @@ class Synthesizer:
         return self._stages[which]
 
     @property
-    def audio2lmk(self):
+    def audio2lmk(self) -> Audio2Lmk:
         return self._stage("audio2lmk")[1]
 
     @property
@@ -132,7 +133,7 @@ class Synthesizer:
         return self._stage("audio2lmk")[0]
 
     @property
-    def lmk2video(self):
+    def lmk2video(self) -> Lmk2Video:
         return self._stage("lmk2video")[1]
 
     @property
@@ -153,6 +154,7 @@ class Synthesizer:
         shortest = int(np.ceil(MIN_STAGE_SECONDS * sample_rate))
         if len(wave) < shortest:  # a few ms of audio: the stages need some context; the extra frames are cut
             wave = np.concatenate([wave, np.zeros(shortest - len(wave), np.float32)])
+        check_audio2lmk_inputs(wave, sample_rate, source.landmarks, FPS)  # whichever model: one check, before any work
         track = self.audio2lmk(wave, sample_rate, source.landmarks, fps=FPS, blink=blink,
                                head_motion=head_motion, seed=seed)
         if len(track) != n_video_frames(len(wave), sample_rate):  # the contract; breaking it is a bug, not bad input
@@ -166,6 +168,7 @@ class Synthesizer:
     def render(self, source: SourceFace, track: np.ndarray, progress: bool = False) -> Iterator[np.ndarray]:
         """Full-resolution frames for a track in photo coordinates, generated chunk by chunk."""
         crop_track = source.transform.to_crop(track).astype(np.float32)
+        check_lmk2video_inputs(source.crop, source.crop_landmarks, crop_track)  # whichever model: once per track
         paster = FacePaster(source.image, source.transform, source.crop)
         generate = self.lmk2video.stream(source.crop, source.crop_landmarks)  # carries temporal state
         frames_bar = bar(len(track), "render", progress)

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from audio2lmk.augment import perturb_phones
-from audio2lmk.features import SAMPLE_RATE, model_mel
+from audio2lmk.features import model_mel
+from talkface.audio import SAMPLE_RATE
 from audio2lmk.inputs import (N_CEPSTRA, SILENCE_PHONE, cepstra, envelope, n_inputs, net_input, phone_ids)
 from audio2lmk.learned import LearnedAudio2Lmk, load_checkpoint
 from audio2lmk.models import Audio2LmkNet
