@@ -17,7 +17,8 @@ from functools import lru_cache
 import librosa
 import numpy as np
 
-from audio2lmk.features import SAMPLE_RATE, mel_energy
+from audio2lmk.features import mel_energy
+from talkface.audio import SAMPLE_RATE
 from audio2lmk.phonemes import PHONE_SET
 from talkface.audio_features import LOG_FLOOR, N_MELS, log_mel
 

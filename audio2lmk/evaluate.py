@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from audio2lmk.learned import load_checkpoint
 from talkface import grid
+from talkface.audio import SAMPLE_RATE
 from talkface.errors import TalkfaceError
 from talkface.landmarks.indices import MOUTH
 from talkface.landmarks.normalize import to_normalised
@@ -63,7 +64,7 @@ def shift_voice(wave16k: np.ndarray, semitones: float) -> np.ndarray:
     """The same speech, same duration, in a voice `semitones` higher (pitch and formants)."""
     import librosa
 
-    return librosa.effects.pitch_shift(np.asarray(wave16k, np.float32), sr=16000, n_steps=semitones)
+    return librosa.effects.pitch_shift(np.asarray(wave16k, np.float32), sr=SAMPLE_RATE, n_steps=semitones)
 
 
 def _fit_length(track: np.ndarray, n: int) -> np.ndarray:
@@ -79,14 +80,14 @@ def _models(checkpoint: str | os.PathLike | None) -> tuple[dict[str, Model], dic
     if checkpoint is not None:
         learned = load_checkpoint(checkpoint)
         pose = learned.predicts_head_pose
-        models["learned"] = lambda audio, src, n: learned(audio, 16000, src, blink=False, head_motion=pose)
-        notes["learned"] = (f"{checkpoint} ({learned.meta.get('arch', {}).get('kind', '?')}"
+        models["learned"] = lambda audio, src, n: learned(audio, SAMPLE_RATE, src, blink=False, head_motion=pose)
+        notes["learned"] = (f"{checkpoint} ({learned.meta['config']['kind']}"
                             f"{', head pose predicted from speech' if pose else ''})")
     try:
         from audio2lmk.phonetic import PhoneticAudio2Lmk
 
         phonetic = PhoneticAudio2Lmk()
-        models["phonetic"] = lambda audio, src, n: phonetic(audio, 16000, src, blink=False, head_motion=False)
+        models["phonetic"] = lambda audio, src, n: phonetic(audio, SAMPLE_RATE, src, blink=False, head_motion=False)
         notes["phonetic"] = "audio2lmk.PhoneticAudio2Lmk (training-free default)"
     except Exception as err:  # the default is a colleague's work in progress: report, don't fail
         notes["phonetic"] = f"not available ({type(err).__name__}: {err})"

@@ -11,10 +11,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 
+from talkface.audio import FPS, SAMPLE_RATE
 from talkface.audio_features import LOG_FLOOR, mel_per_video_frame
 
-SAMPLE_RATE = 16000
-MODEL_FPS = 25.0  # the models are trained on GRID's 25 fps; other rates are resampled in time
 MELS_PER_FRAME = 4
 LEVEL_PERCENTILE = 95.0
 SILENCE_DBFS = -60.0  # 40 ms RMS below this is silence whatever the model says
@@ -23,14 +22,14 @@ SILENCE_RAMP_DB = 10.0  # the gate opens linearly over this range above SILENCE_
 
 def frames_for(wave16k: np.ndarray) -> int:
     """Number of 25 fps frames the models predict for a 16 kHz waveform (at least 1)."""
-    return max(1, int(round(len(wave16k) / SAMPLE_RATE * MODEL_FPS)))
+    return max(1, int(round(len(wave16k) / SAMPLE_RATE * FPS)))
 
 
 def model_mel(wave16k: np.ndarray, n_frames: int) -> np.ndarray:
     """(n_frames, 4, 80) float32 log-mel, the features the models were trained on."""
     if len(wave16k) == 0:
         return np.full((n_frames, MELS_PER_FRAME, 80), np.log(LOG_FLOOR), np.float32)
-    return mel_per_video_frame(wave16k, SAMPLE_RATE, n_frames, MODEL_FPS)
+    return mel_per_video_frame(wave16k, SAMPLE_RATE, n_frames, FPS)
 
 
 def mel_energy(mel: np.ndarray) -> np.ndarray:
@@ -50,7 +49,7 @@ def silence_gate(wave16k: np.ndarray, n_frames: int) -> np.ndarray:
 
     Smoothed over 3 frames so that a gate edge never makes the mouth jump.
     """
-    hop = int(SAMPLE_RATE / MODEL_FPS)
+    hop = int(SAMPLE_RATE / FPS)
     padded = np.zeros(n_frames * hop, np.float64)
     n = min(len(wave16k), len(padded))
     padded[:n] = wave16k[:n]

@@ -22,6 +22,7 @@ from scipy.fft import dct
 
 from audio2lmk.features import MELS_PER_FRAME, mel_energy
 from audio2lmk.phonemes import PHONE_RATE, PHONE_SET, Phone, PhoneDecoder
+from talkface.audio import SAMPLE_RATE
 
 FEATURE_KINDS = ("mel", "phones", "cepstra", "phones+cepstra")
 N_CEPSTRA = 19
@@ -85,7 +86,7 @@ def decode_cached(decoder: PhoneDecoder, wave16k: np.ndarray, path: Path) -> lis
     """Phones of a clip, decoded once and kept as JSON at `path` (decoding is the slow part)."""
     if path.is_file():
         return [Phone(*p) for p in json.loads(path.read_text())]
-    phones = decoder(wave16k, 16000)
+    phones = decoder(wave16k, SAMPLE_RATE)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps([list(p) for p in phones]))

@@ -21,15 +21,16 @@ import torch
 from scipy.ndimage import uniform_filter1d
 
 from audio2lmk.calibration import active_frames, amplitude_gain
-from audio2lmk.features import MODEL_FPS, SAMPLE_RATE, frames_for, model_mel, silence_gate, utterance_level
+from audio2lmk.features import frames_for, model_mel, silence_gate, utterance_level
 from audio2lmk.head_pose import apply_pose
 from audio2lmk.idle import apply_blinks, apply_head_motion, blink_curve
 from audio2lmk.inputs import net_input, phone_ids
-from audio2lmk.phonemes import Phone, PhoneDecoder, to_mono_16k
-from audio2lmk.models import Audio2LmkNet, build_model
+from audio2lmk.phonemes import Phone, PhoneDecoder
+from audio2lmk.models import Audio2LmkNet
 from audio2lmk.pca import MOTION_POINTS
-from talkface.checkpoint import load_checkpoint as read_checkpoint
-from talkface.errors import CheckpointError, TalkfaceError
+from talkface.audio import FPS, SAMPLE_RATE, to_mono_16k
+from talkface.checkpoint import load_model
+from talkface.contracts import check_audio2lmk_inputs
 from talkface.landmarks.normalize import from_normalised, to_normalised
 
 SHIPPED_CHECKPOINT = Path(__file__).parent / "data" / "audio2lmk.safetensors"
@@ -65,10 +66,10 @@ def chunk_weights(starts: list[int], chunk: int) -> list[np.ndarray]:
 
 
 def resample_time(motion: np.ndarray, n_out: int, fps: float) -> np.ndarray:
-    """(N, ...) motion at MODEL_FPS -> (n_out, ...) at fps, linear in time, held at the ends."""
-    if n_out == len(motion) and fps == MODEL_FPS:
+    """(N, ...) motion at FPS -> (n_out, ...) at fps, linear in time, held at the ends."""
+    if n_out == len(motion) and fps == FPS:
         return motion
-    src_t = np.arange(len(motion)) / MODEL_FPS
+    src_t = np.arange(len(motion)) / FPS
     dst_t = np.arange(n_out) / fps
     flat = motion.reshape(len(motion), -1)
     out = np.stack([np.interp(dst_t, src_t, flat[:, c]) for c in range(flat.shape[1])], axis=1)
@@ -101,21 +102,15 @@ class LearnedAudio2Lmk:
         """True when head motion comes from the speech (deterministic), not from random sway."""
         return self.net.head_pose
 
-    def __call__(self, wave: np.ndarray, sample_rate: int, source_landmarks: np.ndarray, fps: float = 25.0,
+    def __call__(self, wave: np.ndarray, sample_rate: int, source_landmarks: np.ndarray, fps: float = FPS,
                  blink: bool = True, head_motion: bool = True, seed: int = 0,
                  phones: list[Phone] | None = None) -> np.ndarray:
         """phones: the recording's phones if already decoded (PhoneDecoder on its 16 kHz mono copy); only
         phone-input nets use them."""
-        source = np.asarray(source_landmarks, np.float32)
-        if source.shape != (68, 2) or not np.all(np.isfinite(source)):
-            raise TalkfaceError(f"source landmarks: expected finite (68, 2) points, got shape {source.shape}")
-        if fps <= 0:
-            raise TalkfaceError(f"fps must be positive, got {fps}")
+        _, source = check_audio2lmk_inputs(wave, sample_rate, source_landmarks, fps)
         wave16k = to_mono_16k(wave, sample_rate)
         n_out = int(round(len(wave16k) / SAMPLE_RATE * fps))
-        if n_out == 0:
-            return np.zeros((0, 68, 2), np.float32)
-        n_model = n_out if fps == MODEL_FPS else int(np.ceil((n_out - 1) * MODEL_FPS / fps)) + 1
+        n_model = n_out if fps == FPS else int(np.ceil((n_out - 1) * FPS / fps)) + 1
         motion, pose = self.predict(wave16k, n_model, phones)
         pose = resample_time(pose, n_out, fps) if pose is not None and head_motion else None
         track = self.place(resample_time(motion, n_out, fps), source, pose)
@@ -176,15 +171,6 @@ class LearnedAudio2Lmk:
 
 
 def load_checkpoint(path: str | os.PathLike = SHIPPED_CHECKPOINT, device: str = "cpu") -> LearnedAudio2Lmk:
-    """A LearnedAudio2Lmk from a safetensors checkpoint whose sidecar records the net's `arch`."""
-    state, meta = read_checkpoint(path, device)
-    if "arch" not in meta or meta.get("kind", "audio2lmk") != "audio2lmk":
-        raise CheckpointError(f"{path}: not an audio2lmk checkpoint (sidecar kind {meta.get('kind')!r}, "
-                              f"{'an' if 'arch' in meta else 'no'} 'arch')")
-    net = build_model(meta["arch"])
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as err:
-        detail = " ".join(line.strip() for line in str(err).strip().splitlines()[1:])[:300]
-        raise CheckpointError(f"{path}: weights do not match the recorded model ({detail})") from None
+    """A LearnedAudio2Lmk from an audio2lmk checkpoint (talkface.checkpoint.load_model)."""
+    net, meta = load_model(path, Audio2LmkNet, device)
     return LearnedAudio2Lmk(net, meta, device)

@@ -110,7 +110,11 @@ class TCNBackbone(nn.Module):
 
 
 class Audio2LmkNet(nn.Module):
-    """(B, T, 4, 80) log-mel + (B,) utterance level -> (B, T, K) whitened motion coefficients."""
+    """(B, T, 4, 80) log-mel + (B,) utterance level -> (B, T, K) whitened motion coefficients.
+
+    Saves and loads itself (talkface.checkpoint.save_model / load_model): its config is `arch`."""
+
+    checkpoint_kind = "audio2lmk"
 
     def __init__(self, kind: str = "tcn", n_components: int = 20, n_points: int = 29, hidden: int = 128,
                  layers: int = 2, dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2, 4, 8), kernel: int = 3,
@@ -140,6 +144,13 @@ class Audio2LmkNet(nn.Module):
         self.register_buffer("rest_opening", torch.zeros(()))
         if head_pose:
             self.register_buffer("pose_scale", torch.ones(POSE_DIMS))
+
+    def model_config(self) -> dict:
+        return dict(self.arch)
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Audio2LmkNet":
+        return cls(**config)
 
     @property
     def head_pose(self) -> bool:
@@ -183,16 +194,5 @@ class Audio2LmkNet(nn.Module):
         self.open_direction.copy_(torch.as_tensor(correction.direction))
         self.rest_opening.fill_(correction.rest_opening)
 
-    def pca(self) -> MotionPCA:
-        return MotionPCA(self.pca_components.cpu().numpy(), self.pca_scale.cpu().numpy())
-
     def open_correction(self) -> OpenMouthCorrection:
         return OpenMouthCorrection(self.open_direction.cpu().numpy(), float(self.rest_opening))
-
-
-def build_model(arch: dict) -> Audio2LmkNet:
-    """A net from the `arch` dict recorded in a checkpoint's sidecar."""
-    try:
-        return Audio2LmkNet(**arch)
-    except TypeError as err:
-        raise CheckpointError(f"audio2lmk checkpoint: bad model description {arch} ({err})") from None

@@ -8,14 +8,13 @@ known transcript through the CMU dictionary (`cmudict-en-us.dict`).
 from __future__ import annotations
 
 import os
-from math import gcd
 from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from talkface.audio import FPS, SAMPLE_RATE, to_mono_16k
 from talkface.errors import MediaError
 
-SAMPLE_RATE = 16000  # what the pocketsphinx en-us acoustic model expects
 PHONE_RATE = 100  # pocketsphinx analysis frames per second (10 ms hop)
 
 # The 41 labels the en-us acoustic model can output (ciphones of its mdef).
@@ -30,33 +29,6 @@ class Phone(NamedTuple):
     phone: str  # an entry of PHONE_SET
     start: float  # seconds
     end: float  # seconds
-
-
-def as_mono(wave: np.ndarray) -> np.ndarray:
-    """Float32 (N,) from a (N,) or (N, channels) / (channels, N) waveform."""
-    wave = np.asarray(wave, dtype=np.float32)
-    if wave.ndim == 2:
-        # Channels may be either axis; the longer one is time.
-        wave = wave.mean(axis=1 if wave.shape[0] >= wave.shape[1] else 0)
-    if wave.ndim != 1:
-        raise MediaError(f"audio: expected a mono or stereo waveform, got shape {wave.shape}")
-    if not np.all(np.isfinite(wave)):
-        raise MediaError("audio: waveform contains NaN or infinite samples")
-    return wave
-
-
-def to_mono_16k(wave: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Float32 mono at 16 kHz from mono or stereo input at any integer rate."""
-    wave = as_mono(wave)
-    if sample_rate <= 0:
-        raise MediaError(f"audio: invalid sample rate {sample_rate}")
-    sample_rate = int(round(sample_rate))
-    if sample_rate != SAMPLE_RATE:
-        from scipy.signal import resample_poly  # ~0.5 s to import: only when a resample is needed
-
-        g = gcd(sample_rate, SAMPLE_RATE)
-        wave = resample_poly(wave, SAMPLE_RATE // g, sample_rate // g).astype(np.float32)
-    return wave
 
 
 def _pcm16(wave: np.ndarray) -> bytes:
@@ -88,7 +60,7 @@ def voice_threshold_db(level_db: np.ndarray) -> tuple[float, float]:
     return threshold, ref
 
 
-def speech_envelope(wave: np.ndarray, sample_rate: int, n_frames: int, fps: float = 25.0,
+def speech_envelope(wave: np.ndarray, sample_rate: int, n_frames: int, fps: float = FPS,
                     offset_s: float = 0.0) -> np.ndarray:
     """Loudness-normalised speech envelope, one value per video frame, in [0, 1].
 

@@ -18,10 +18,10 @@ from scipy.ndimage import gaussian_filter1d
 
 from audio2lmk.coarticulation import mouth_displacement
 from audio2lmk.idle import apply_blinks, apply_head_motion, blink_curve
-from audio2lmk.phonemes import (SAMPLE_RATE, Phone, PhoneDecoder, as_mono, speech_envelope, speech_onsets,
-                                to_mono_16k)
+from audio2lmk.phonemes import Phone, PhoneDecoder, speech_envelope, speech_onsets
 from audio2lmk.visemes import BREATH, MOTION_POINTS, VisemeTable
-from talkface.errors import MediaError, TalkfaceError
+from talkface.audio import FPS, SAMPLE_RATE, to_mono_16k
+from talkface.contracts import check_audio2lmk_inputs, check_fps, check_landmarks_68
 from talkface.landmarks.indices import INNER_LIP_PAIRS
 from talkface.landmarks.normalize import Similarity, to_normalised
 
@@ -88,26 +88,23 @@ class PhoneticAudio2Lmk:
             return self._decoder(wave16k, SAMPLE_RATE)
 
     def __call__(self, wave: np.ndarray, sample_rate: int, source_landmarks: np.ndarray,
-                 fps: float = 25.0, blink: bool = True, head_motion: bool = True, seed: int = 0,
+                 fps: float = FPS, blink: bool = True, head_motion: bool = True, seed: int = 0,
                  phones: list[Phone] | None = None) -> np.ndarray:
         """phones: the recording's phones if already decoded (PhoneDecoder on its 16 kHz mono copy)."""
-        mono = as_mono(wave)
-        wave16k = to_mono_16k(mono, sample_rate)  # also rejects a bad sample rate
+        mono, _ = check_audio2lmk_inputs(wave, sample_rate, source_landmarks, fps)
+        wave16k = to_mono_16k(mono, sample_rate)
         n_frames = int(round(len(mono) / sample_rate * fps))
-        if n_frames < 1:
-            raise MediaError(f"audio: {len(mono) / sample_rate:.3f} s is too short for one frame at {fps} fps")
-        return self.synthesise(self.phones(wave16k) if phones is None else phones, wave16k, source_landmarks, n_frames, fps,
+        return self.synthesise(self.phones(wave16k) if phones is None else phones, wave16k, source_landmarks,
+                               n_frames, fps,
                                blink=blink, head_motion=head_motion, seed=seed)
 
     def synthesise(self, phones: list[Phone], wave16k: np.ndarray, source_landmarks: np.ndarray,
-                   n_frames: int, fps: float = 25.0, blink: bool = True, head_motion: bool = True,
+                   n_frames: int, fps: float = FPS, blink: bool = True, head_motion: bool = True,
                    seed: int = 0) -> np.ndarray:
         """The track for given phones (e.g. from forced alignment) and 16 kHz speech."""
+        check_landmarks_68(source_landmarks, "source landmarks")
+        check_fps(fps)
         source = np.asarray(source_landmarks, np.float64)
-        if source.shape != (68, 2) or not np.all(np.isfinite(source)):
-            raise TalkfaceError(f"source landmarks: expected finite (68, 2) points, got shape {source.shape}")
-        if fps <= 0:
-            raise TalkfaceError(f"fps must be positive, got {fps}")
 
         norm_source, sim = to_normalised(source.astype(np.float32))
         norm_motion = np.asarray(norm_source, np.float64)[list(MOTION_POINTS)]

@@ -30,7 +30,8 @@ from audio2lmk.head_pose import apply_pose, in_first_frame, posed_points, relati
 from audio2lmk.models import MAX_LEVEL_SHIFT, Audio2LmkNet
 from audio2lmk.pca import MOTION_POINTS, MotionPCA, OpenMouthCorrection, clip_motion, inner_gap
 from talkface import grid
-from talkface.checkpoint import hardware_summary
+from talkface.audio import FPS
+from talkface.checkpoint import hardware_summary, model_sidecar
 from talkface.landmarks.indices import MOUTH, mouth_opening
 from talkface.prepared import PreparedSet, holdout_split
 from talkface.training import (CsvLog, RunCheckpoints, cosine_decay, load_module_tensors, module_tensors,
@@ -277,8 +278,8 @@ def train(config: Audio2LmkConfig) -> Path:
     weights = point_weights(config.mouth_weight)
     progress = {"epoch": -1, "step": 0, "best_score": float("inf"), "best_epoch": -1, "elapsed_s": 0.0,
                 "done": False}
-    run = RunCheckpoints(out, {"kind": "audio2lmk", "arch": net.arch, "config": dataclasses.asdict(config),
-                               "data": provenance, "statistics": stats, "hardware": hardware_summary("cpu"), "fps": 25.0})
+    run = RunCheckpoints(out, model_sidecar(net, train_config=dataclasses.asdict(config), data=provenance,
+                                            statistics=stats, hardware=hardware_summary("cpu"), fps=FPS))
     saved = run.load_last() if config.resume else None
     if saved is not None:
         load_module_tensors(net, saved[0], "model")

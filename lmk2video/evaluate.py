@@ -155,7 +155,7 @@ def run_eval_lmk2video(checkpoint: str | os.PathLike, prepared: str | os.PathLik
     summary = {m: {k: _mean([c[m][k] for c in per_clip.values() if k in c[m]])
                    for k in per_clip[ids[0]][m]} for m in METHODS} if ids else {}
     report = {
-        "checkpoint": str(checkpoint), "checkpoint_meta": {k: learned.meta.get(k) for k in ("step", "val", "arch")},
+        "checkpoint": str(checkpoint), "checkpoint_meta": {k: learned.meta.get(k) for k in ("step", "val", "config")},
         "split": split, "split_file": str(split_file), "clips": ids, "n_clips": len(ids),
         "excluded": prepared_set.excluded(split_ids), "limit": limit,
         "real_crops_from": {src: sum(c["real_from"] == src for c in per_clip.values())

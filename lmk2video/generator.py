@@ -6,8 +6,9 @@ import numpy as np
 import torch
 
 from lmk2video.mouth import estimate_appearance, render_mouth
-from lmk2video.triangulation import N_LANDMARKS, border_points, triangles
+from lmk2video.triangulation import border_points, triangles
 from lmk2video.warp import mesh_coordinates, piecewise_affine_warp, sample
+from talkface.contracts import FrameStream, check_lmk2video_inputs
 
 
 class WarpGenerator:
@@ -23,9 +24,9 @@ class WarpGenerator:
         self.interpolation = interpolation
         self.triangles = triangles()
 
-    def stream(self, source_crop: np.ndarray, source_lmk: np.ndarray, batch_size: int = 32):
-        """Chunk-by-chunk rendering (same interface as the learned generator's; the warp has no state)."""
-        return lambda target_lmks: self(source_crop, source_lmk, target_lmks, batch_size)
+    def stream(self, source_crop: np.ndarray, source_lmk: np.ndarray, batch_size: int = 32) -> FrameStream:
+        """Chunk-by-chunk rendering (the lmk2video contract); the warp carries no state from chunk to chunk."""
+        return FrameStream(lambda target_lmks, state: (self(source_crop, source_lmk, target_lmks, batch_size), state))
 
     def __call__(self, source_crop: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray,
                  batch_size: int = 32) -> np.ndarray:
@@ -49,7 +50,7 @@ class WarpGenerator:
         (T, N, N, 2) float32 source-crop coordinates each target pixel is read from, and (T, N, N, 3)
         float32 the source crop moved by them (0-255, no mouth painting) -- what the frames of any
         generator differ from only where it paints (mouth interior, learned corrections)."""
-        source_crop, source_lmk, target_lmks = _check(source_crop, source_lmk, target_lmks)
+        source_crop, source_lmk, target_lmks = check_lmk2video_inputs(source_crop, source_lmk, target_lmks)
         size = source_crop.shape[0]
         border = torch.from_numpy(border_points(size))
         src_pts = torch.cat([torch.from_numpy(source_lmk), border])
@@ -62,7 +63,7 @@ class WarpGenerator:
     @torch.no_grad()
     def _generate(self, source_crop: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray,
                   batch_size: int) -> np.ndarray:
-        source_crop, source_lmk, target_lmks = _check(source_crop, source_lmk, target_lmks)
+        source_crop, source_lmk, target_lmks = check_lmk2video_inputs(source_crop, source_lmk, target_lmks)
         size = source_crop.shape[0]
         look = estimate_appearance(source_crop, source_lmk)
         border = torch.from_numpy(border_points(size)).to(self.device)
@@ -80,20 +81,3 @@ class WarpGenerator:
             frames[start:start + len(lmk)] = out.permute(0, 2, 3, 1).cpu().numpy()
         return frames
 
-
-def _check(crop: np.ndarray, src: np.ndarray, tgt: np.ndarray
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    crop = np.asarray(crop)
-    if crop.dtype != np.uint8 or crop.ndim != 3 or crop.shape[2] != 3 \
-            or crop.shape[0] != crop.shape[1]:
-        raise ValueError(f"WarpGenerator: source_crop must be (N, N, 3) uint8, got "
-                         f"{crop.shape} {crop.dtype}")
-    src = np.asarray(src, np.float32)
-    tgt = np.asarray(tgt, np.float32)
-    if src.shape != (N_LANDMARKS, 2):
-        raise ValueError(f"WarpGenerator: source_lmk must be (68, 2), got {src.shape}")
-    if tgt.ndim != 3 or tgt.shape[1:] != (N_LANDMARKS, 2):
-        raise ValueError(f"WarpGenerator: target_lmks must be (T, 68, 2), got {tgt.shape}")
-    if not (np.isfinite(src).all() and np.isfinite(tgt).all()):
-        raise ValueError("WarpGenerator: landmarks contain NaN or inf")
-    return np.ascontiguousarray(crop), src, np.ascontiguousarray(tgt)

@@ -12,10 +12,10 @@ import torch
 from lmk2video.conditioning import WarpStream, mesh_warp, rescale_points, run_generator, to_signed, to_uint8
 from lmk2video.generator import WarpGenerator
 from lmk2video.mouth import estimate_appearance
-from lmk2video.networks import Generator, GeneratorArch
+from lmk2video.networks import Generator
 from lmk2video.regions import eye_masks, mouth_masks
-from talkface.checkpoint import load_checkpoint as read_checkpoint
-from talkface.errors import CheckpointError
+from talkface.checkpoint import load_model
+from talkface.contracts import FrameStream, check_lmk2video_inputs
 
 SHIPPED_CHECKPOINT = Path(__file__).parent / "data" / "lmk2video.safetensors"
 
@@ -71,15 +71,15 @@ class LearnedGenerator:
     by closing the photo's own lids.
     """
 
-    def __init__(self, g: Generator, meta: dict, device: str | torch.device = "cpu", calibrate: bool = True,
-                 keep_eyes: bool = True, mouth_only: bool = True):
+    def __init__(self, g: Generator, meta: dict | None = None, device: str | torch.device = "cpu",
+                 calibrate: bool = True, keep_eyes: bool = True, mouth_only: bool = True):
         self.calibrate, self.keep_eyes, self.mouth_only = calibrate, keep_eyes, mouth_only
         self.device = torch.device(device)
         self.g = g.to(self.device).eval()
-        self.meta = meta
-        arch = meta["arch"]
-        self.heatmaps, self.work_size = arch["heatmaps"], int(arch["work_size"])
-        self.warp = WarpStream(mouth=bool(arch["warp_mouth"]))
+        self.meta = meta or {}
+        fed = g.conditioning
+        self.heatmaps, self.work_size = fed.heatmaps, int(fed.work_size)
+        self.warp = WarpStream(mouth=bool(fed.warp_mouth))
 
     def __call__(self, source_crop: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray,
                  batch_size: int = 16) -> np.ndarray:
@@ -87,22 +87,25 @@ class LearnedGenerator:
         coordinates -> (T, N, N, 3) uint8 frames, produced in order (ConvLSTM state carried)."""
         return self.stream(source_crop, source_lmk, batch_size)(target_lmks)
 
-    def stream(self, source_crop: np.ndarray, source_lmk: np.ndarray, batch_size: int = 16):
-        """A function of successive target chunks (T_i, 68, 2) -> frames, carrying the ConvLSTM state
-        across calls, so a long track rendered chunk by chunk equals one call over the whole track."""
-        net_size = int(self.meta["arch"]["size"])
+    def stream(self, source_crop: np.ndarray, source_lmk: np.ndarray, batch_size: int = 16) -> FrameStream:
+        """Chunk-by-chunk rendering (the lmk2video contract): the ConvLSTM state is carried across chunks, so a
+        long track rendered chunk by chunk equals one call over the whole track."""
+        net_size = int(self.g.conditioning.size)
         if not self.mouth_only:
-            at_net = self._stream_at_net_size(source_crop, source_lmk, batch_size)
-            return lambda target_lmks: _to_uint8(at_net(target_lmks)[0])
-        return self._stream_with_correction(source_crop, source_lmk, batch_size, net_size)
+            at_net = self._step_at_net_size(source_crop, source_lmk, batch_size)
 
-    def _stream_at_net_size(self, source_crop: np.ndarray, source_lmk: np.ndarray, batch_size: int):
-        """Chunks -> (frames, warped) float32 at the net's own crop size."""
-        state = None
+            def step(target_lmks: np.ndarray, state):
+                (out, _), state = at_net(target_lmks, state)
+                return _to_uint8(out), state
+
+            return FrameStream(step)
+        return FrameStream(self._step_with_correction(source_crop, source_lmk, batch_size, net_size))
+
+    def _step_at_net_size(self, source_crop: np.ndarray, source_lmk: np.ndarray, batch_size: int):
+        """(chunk, state) -> ((frames, warped) float32 at the net's own crop size, state)."""
         bias = self.identity_bias(source_crop, source_lmk) if self.calibrate else None
 
-        def next_chunk(target_lmks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            nonlocal state
+        def step(target_lmks: np.ndarray, state) -> tuple[tuple[np.ndarray, np.ndarray], object]:
             frames, warped, state = self._generate(source_crop, source_lmk, target_lmks, batch_size, state)
             out = frames.astype(np.float32)
             if bias is not None:
@@ -110,31 +113,31 @@ class LearnedGenerator:
             if self.keep_eyes:
                 eyes = eye_masks(target_lmks, out.shape[1])[..., None]
                 out = eyes * warped + (1.0 - eyes) * out
-            return out, warped.astype(np.float32)
+            return (out, warped.astype(np.float32)), state
 
-        return next_chunk
+        return step
 
-    def _stream_with_correction(self, source_crop: np.ndarray, source_lmk: np.ndarray, batch_size: int,
-                                net_size: int):
-        """Chunks -> uint8 frames at the crop's size: full-size warp + the net's upsampled correction."""
-        crop, src, _ = _check(source_crop, source_lmk, np.zeros((0, 68, 2), np.float32))
+    def _step_with_correction(self, source_crop: np.ndarray, source_lmk: np.ndarray, batch_size: int,
+                              net_size: int):
+        """(chunk, state) -> (uint8 frames at the crop's size: full-size warp + the net's upsampled correction, state)."""
+        crop, src, _ = check_lmk2video_inputs(source_crop, source_lmk, np.zeros((0, 68, 2), np.float32))
         size = crop.shape[0]
         small = cv2.resize(crop, (net_size, net_size), interpolation=cv2.INTER_AREA)
-        at_net = self._stream_at_net_size(small, rescale_points(src, size, net_size), batch_size)
+        at_net = self._step_at_net_size(small, rescale_points(src, size, net_size), batch_size)
         warp = WarpGenerator(self.device)
         keep_teeth = estimate_appearance(crop, src).source_teeth
 
-        def next_chunk(target_lmks: np.ndarray) -> np.ndarray:
+        def step(target_lmks: np.ndarray, state) -> tuple[np.ndarray, object]:
             target_lmks = np.asarray(target_lmks, np.float32)
             small_targets = rescale_points(target_lmks, size, net_size)
-            out, warped = at_net(small_targets)
+            (out, warped), state = at_net(small_targets, state)
             correction = (out - warped) * correction_region(small_targets, net_size, keep_teeth)[..., None]
             full = warp(crop, src, target_lmks).astype(np.float32)
             for frame, c in zip(full, correction):
                 frame += cv2.resize(c, (size, size), interpolation=cv2.INTER_LINEAR)
-            return _to_uint8(full)
+            return _to_uint8(full), state
 
-        return next_chunk
+        return step
 
     def identity_bias(self, source_crop: np.ndarray, source_lmk: np.ndarray) -> np.ndarray:
         """(N, N, 3) float32: the net's output for the photo's own landmarks minus the photo."""
@@ -144,7 +147,7 @@ class LearnedGenerator:
 
     def _generate(self, source_crop, source_lmk, target_lmks, batch_size: int, state):
         """The net's frames, the warped source it was given (both (T, N, N, 3) uint8) and its state."""
-        crop, src, tgt = _check(source_crop, source_lmk, target_lmks)
+        crop, src, tgt = check_lmk2video_inputs(source_crop, source_lmk, target_lmks)
         warped = np.concatenate([self.warp(crop, src, tgt[i:i + batch_size]) for i in range(0, len(tgt), batch_size)])
         frames, state = generate_frames(self.g, crop, src, tgt, warped, self.heatmaps, self.work_size, batch_size,
                                         self.device, state=state, return_state=True)
@@ -169,32 +172,8 @@ def _to_uint8(frames: np.ndarray) -> np.ndarray:
     return np.clip(np.round(frames), 0, 255).astype(np.uint8)
 
 
-def _check(crop: np.ndarray, src: np.ndarray, tgt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    crop = np.ascontiguousarray(crop)
-    if crop.dtype != np.uint8 or crop.ndim != 3 or crop.shape[2] != 3 or crop.shape[0] != crop.shape[1]:
-        raise ValueError(f"LearnedGenerator: source_crop must be (N, N, 3) uint8, got {crop.shape} {crop.dtype}")
-    src, tgt = np.asarray(src, np.float32), np.ascontiguousarray(tgt, np.float32)
-    if src.shape != (68, 2) or tgt.ndim != 3 or tgt.shape[1:] != (68, 2):
-        raise ValueError(f"LearnedGenerator: landmarks must be (68, 2) and (T, 68, 2), got {src.shape} {tgt.shape}")
-    if not (np.isfinite(src).all() and np.isfinite(tgt).all()):
-        raise ValueError("LearnedGenerator: landmarks contain NaN or inf")
-    return crop, src, tgt
-
-
-def build_generator(arch: dict) -> Generator:
-    return Generator(GeneratorArch(**arch["generator"]))
-
-
 def load_checkpoint(path: str | os.PathLike = SHIPPED_CHECKPOINT, device: str = "cpu",
                     calibrate: bool = True, keep_eyes: bool = True, mouth_only: bool = True) -> LearnedGenerator:
-    """A LearnedGenerator from a safetensors checkpoint whose sidecar records the net's `arch`."""
-    state, meta = read_checkpoint(path, device)
-    if meta.get("kind") != "lmk2video" or "arch" not in meta:
-        raise CheckpointError(f"{path}: not an lmk2video checkpoint (sidecar kind/arch missing)")
-    try:
-        g = build_generator(meta["arch"])
-        g.load_state_dict(state)
-    except (TypeError, KeyError, RuntimeError) as err:
-        first = str(err).strip().splitlines()[0]
-        raise CheckpointError(f"{path}: weights do not match the recorded model ({first})") from None
+    """A LearnedGenerator from an lmk2video checkpoint (talkface.checkpoint.load_model)."""
+    g, meta = load_model(path, Generator, device)
     return LearnedGenerator(g, meta, device, calibrate, keep_eyes, mouth_only)

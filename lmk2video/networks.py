@@ -43,6 +43,20 @@ class GeneratorArch:
 
 
 @dataclass
+class Conditioning:
+    """How a trained generator is fed; recorded with it, because inference must feed it as it was trained."""
+    size: int = 128             # crop size the generator was trained at (frames are generated at this size)
+    work_size: int = 128        # resolution it runs at inside that crop (< size: CPU configs)
+    heatmaps: str = "full"      # landmark maps: "full" (68 Gaussians) or "compact" (4 contour channels)
+    warp_mouth: bool = True     # the fetching stream includes the warp default's mouth synthesis
+    frames: int = 4             # T of the training clips
+
+    def __post_init__(self):
+        if self.work_size % 4 or self.work_size > self.size:
+            raise ValueError(f"work_size {self.work_size}: must be a multiple of 4 and at most size {self.size}")
+
+
+@dataclass
 class FrameCriticArch:
     lmk_channels: int = 4
     base: int = 64
@@ -98,9 +112,15 @@ LstmState = tuple[torch.Tensor, torch.Tensor]
 
 
 class Generator(nn.Module):
-    def __init__(self, arch: GeneratorArch):
+    """Saves and loads itself (talkface.checkpoint.save_model / load_model) with its conditioning: the config
+    is {"generator": arch, **conditioning}."""
+
+    checkpoint_kind = "lmk2video"
+
+    def __init__(self, arch: GeneratorArch, conditioning: Conditioning | None = None):
         super().__init__()
         self.arch = arch
+        self.conditioning = conditioning or Conditioning()
         b = arch.base
         in_channels = 3 + 2 * arch.lmk_channels + 3  # s, l, l_t, warped source
         self.encoder = nn.Sequential(
@@ -122,6 +142,14 @@ class Generator(nn.Module):
             if arch.residual_color:
                 self.to_color.weight.zero_()
                 self.to_color.bias.zero_()
+
+    def model_config(self) -> dict:
+        return {"generator": asdict(self.arch), **asdict(self.conditioning)}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Generator":
+        config = dict(config)
+        return cls(GeneratorArch(**config.pop("generator")), Conditioning(**config))
 
     def forward(self, source: torch.Tensor, source_maps: torch.Tensor, target_maps: torch.Tensor,
                 warped: torch.Tensor, state: LstmState | None = None, full_warped: torch.Tensor | None = None

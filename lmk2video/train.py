@@ -37,9 +37,9 @@ from lmk2video.conditioning import (WarpStream, landmark_channels, landmark_maps
                                     rescale_points, resize, run_generator, to_signed, to_uint8)
 from lmk2video.data import ClipFrames, WindowDataset, load_clips
 from lmk2video.learned import generate_frames
-from lmk2video.networks import (FrameCritic, FrameCriticArch, Generator, GeneratorArch, VideoCritic,
-                                VideoCriticArch, arch_dict, count_parameters)
-from talkface.checkpoint import hardware_summary
+from lmk2video.networks import (Conditioning, FrameCritic, FrameCriticArch, Generator, GeneratorArch, VideoCritic,
+                                VideoCriticArch, count_parameters)
+from talkface.checkpoint import hardware_summary, model_sidecar
 from talkface.errors import TalkfaceError
 from talkface.metrics import frame_psnr, frame_ssim, mouth_box
 from talkface.prepared import PreparedSet, holdout_split
@@ -117,14 +117,13 @@ LOG_FIELDS = ["step", "epoch", "loss_g", "img", "color", "fm", "lms", "id", "mas
               "frames_per_s", "elapsed_s"]
 
 
-def model_arch(config: Lmk2VideoConfig) -> dict:
-    """What a checkpoint needs to rebuild the generator and its conditioning."""
-    lmk_channels = landmark_channels(config.heatmaps)
-    if config.work_size % 4 or config.work_size > config.size:
-        raise TalkfaceError(f"work_size {config.work_size}: must be a multiple of 4 and at most size {config.size}")
-    return {"generator": arch_dict(GeneratorArch(lmk_channels, config.g_base, config.g_res)),
-            "size": config.size, "work_size": config.work_size, "heatmaps": config.heatmaps,
-            "warp_mouth": config.warp_mouth, "frames": config.frames}
+def build_generator(config: Lmk2VideoConfig) -> Generator:
+    """The generator a config trains (its conditioning is recorded with it, for inference)."""
+    try:
+        conditioning = Conditioning(config.size, config.work_size, config.heatmaps, config.warp_mouth, config.frames)
+    except ValueError as err:
+        raise TalkfaceError(f"lmk2video config: {err}") from None
+    return Generator(GeneratorArch(landmark_channels(config.heatmaps), config.g_base, config.g_res), conditioning)
 
 
 def loss_weights(config: Lmk2VideoConfig) -> losses.LossWeights:
@@ -278,10 +277,9 @@ class Trainer:
     def __init__(self, config: Lmk2VideoConfig, runtime: Runtime):
         self.config, self.rt = config, runtime
         self.weights = loss_weights(config)
-        self.arch = model_arch(config)
         lmk_channels = landmark_channels(config.heatmaps)
         dev = runtime.device
-        self.g = Generator(GeneratorArch(**self.arch["generator"])).to(dev)
+        self.g = build_generator(config).to(dev)
         self.d_f = FrameCritic(FrameCriticArch(lmk_channels, config.df_base, config.df_layers)).to(dev)
         self.d_v = VideoCritic(VideoCriticArch(config.dv_base, config.dv_layers, config.frames)).to(dev)
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=config.lr, betas=tuple(config.betas))
@@ -459,12 +457,12 @@ def train(config: Lmk2VideoConfig) -> Path:
 
     trainer = Trainer(config, rt)
     progress = {"step": 0, "epoch": 0, "batch": 0, "best_psnr": -1.0, "best_step": -1, "elapsed_s": 0.0}
-    run = RunCheckpoints(out, {"kind": "lmk2video", "arch": trainer.arch, "config": dataclasses.asdict(config),
-                 "data": provenance, "hardware": {**hardware_summary(str(rt.device)), "world_size": rt.world},
-                 "parameters": {"generator": count_parameters(unwrap(trainer.g)),
-                                "frame_critic": count_parameters(unwrap(trainer.d_f)),
-                                "video_critic": count_parameters(unwrap(trainer.d_v))},
-                 "warp_default_val": warp_val})
+    run = RunCheckpoints(out, model_sidecar(unwrap(trainer.g), train_config=dataclasses.asdict(config),
+                 data=provenance, hardware={**hardware_summary(str(rt.device)), "world_size": rt.world},
+                 parameters={"generator": count_parameters(unwrap(trainer.g)),
+                             "frame_critic": count_parameters(unwrap(trainer.d_f)),
+                             "video_critic": count_parameters(unwrap(trainer.d_v))},
+                 warp_default_val=warp_val))
     saved = run.load_last(str(rt.device)) if config.resume else None
     if saved is not None:
         trainer.load_state(*saved)

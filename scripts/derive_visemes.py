@@ -27,6 +27,7 @@ from audio2lmk.phonemes import Phone, align_phones, speech_envelope, speech_onse
 from audio2lmk.phonetic import BREATH_TIMING_S, LEAD_S
 from audio2lmk.visemes import (BREATH, DEFAULT_TABLE_PATH, MOTION_POINTS, PHONE_TO_VISEME, SILENCE, VISEMES,
                                VisemeTable)
+from talkface.audio import SAMPLE_RATE
 from talkface.errors import TalkfaceError
 from talkface.grid import SILENCE_TOKENS, read_split
 from talkface.landmarks.normalize import to_normalised
@@ -86,12 +87,12 @@ def derive(prepared: Path, split: Path, limit: int | None) -> VisemeTable:
             skipped[clip_id] = "no words"
             continue
         try:
-            phones = align_phones(clip.audio, 16000, [w["word"] for w in words])
+            phones = align_phones(clip.audio, SAMPLE_RATE, [w["word"] for w in words])
         except TalkfaceError as e:
             skipped[clip_id] = str(e)
             continue
         norm, _ = to_normalised(clip.landmarks)
-        onsets = speech_onsets(speech_envelope(clip.audio, 16000, len(norm), clip.fps), clip.fps)
+        onsets = speech_onsets(speech_envelope(clip.audio, SAMPLE_RATE, len(norm), clip.fps), clip.fps)
         result = clip_samples(np.asarray(norm, np.float64)[:, list(MOTION_POINTS)], phones,
                               float(words[0]["start"]), onsets, clip.fps)
         if result is None:

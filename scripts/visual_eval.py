@@ -20,13 +20,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from talkface.audio import SAMPLE_RATE
 from talkface.face_crop import CropTransform, auto_crop_size, crop_face, crop_transform, default_mask
 from talkface.landmarks.track import track_video
 from talkface.media import read_audio, read_image
 from talkface.metrics.identity import FaceDescriber, fms
 from talkface.metrics.image import mouth_psnr_ssim, video_psnr_ssim
 from talkface.metrics.visual import eye_sharpness, mouth_sharpness, seam_visibility, widest_mouth_frames
-from talkface.pipeline import SAMPLE_RATE, Synthesizer
+from talkface.pipeline import Synthesizer
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"
 TALK = ["talk/d6.mp4", "talk/d10.mp4", "talk/d12.mp4", "talk/d14.mp4", "talk/s13.mp4",

@@ -11,6 +11,8 @@ import functools
 
 import numpy as np
 
+from talkface.audio import FPS, SAMPLE_RATE
+
 N_MELS = 80
 HOP_SECONDS = 0.010
 WIN_SECONDS = 0.025
@@ -54,7 +56,7 @@ def _slaney_filterbank(sample_rate: int, n_fft: int, fmin: float, fmax: float) -
     return weights.astype(np.float32)
 
 
-def log_mel(wave: np.ndarray, sample_rate: int = 16000) -> np.ndarray:
+def log_mel(wave: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """(N, 80) float32 natural-log mel energies, one row per 10 ms (frames centred on k * hop)."""
     hop, n_fft, window, filters = _analysis(sample_rate)
     wave = np.asarray(wave, dtype=np.float32)
@@ -66,7 +68,7 @@ def log_mel(wave: np.ndarray, sample_rate: int = 16000) -> np.ndarray:
     return np.log(np.maximum(power @ filters.T, LOG_FLOOR)).astype(np.float32)
 
 
-def mel_per_video_frame(wave: np.ndarray, sample_rate: int, n_frames: int, fps: float = 25.0) -> np.ndarray:
+def mel_per_video_frame(wave: np.ndarray, sample_rate: int, n_frames: int, fps: float = FPS) -> np.ndarray:
     """(n_frames, k, 80) with k = mel frames per video frame (4 at 25 fps); padded at the end by edge values."""
     per_frame = int(round(1.0 / (fps * HOP_SECONDS)))
     mel = log_mel(wave, sample_rate)

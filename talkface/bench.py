@@ -15,9 +15,10 @@ from pathlib import Path
 
 import torch
 
+from talkface.audio import FPS, SAMPLE_RATE
 from talkface.face_crop import crop_face, crop_transform
 from talkface.media import read_audio, read_image, write_video
-from talkface.pipeline import SAMPLE_RATE, Synthesizer
+from talkface.pipeline import Synthesizer
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -61,7 +62,7 @@ def run_bench(image: str | None = None, audio: str | None = None, size: int | st
     stages["lmk2video"], frames = _median_time(lambda: list(synth.render(source, track)), repeats)
     with tempfile.TemporaryDirectory() as tmp:
         stages["encode"], _ = _median_time(
-            lambda: write_video(Path(tmp) / "bench.mp4", frames, 25.0, audio=wave, sample_rate=SAMPLE_RATE), repeats)
+            lambda: write_video(Path(tmp) / "bench.mp4", frames, FPS, audio=wave, sample_rate=SAMPLE_RATE), repeats)
     duration = len(wave) / SAMPLE_RATE
     total = sum(stages.values())
     sized = generator_fps(synth, photo, track, generator_sizes, repeats) if generator_sizes else None

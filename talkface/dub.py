@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from lmk2video.triangulation import border_points, triangles
 from lmk2video.warp import rasterize_triangle_ids, sample, source_coordinates, triangle_affines
+from talkface.audio import SAMPLE_RATE
 from talkface.errors import MediaError, NoFaceError, TalkfaceError
 from talkface.face_crop import FacePaster, crop_face, crop_transform, hull_mask
 from talkface.landmarks.indices import OUTER_LIPS, STABLE_POINTS, interocular, mouth_opening
@@ -40,7 +41,6 @@ from talkface.landmarks.track import StreamTracker, smooth_runs
 from talkface.media import read_audio, require_file, write_video
 from talkface.safe_output import OUTPUT_VIDEO_SUFFIXES, check_output
 from talkface.mouth_bank import MouthBank, fetch_weights, mouth_shapes
-from talkface.pipeline import SAMPLE_RATE
 from talkface.stages import load_audio2lmk, load_lmk2video
 from talkface.video_stream import FrameSpill, VideoInfo, iter_frames, probe_video
 

@@ -22,7 +22,8 @@ import numpy as np
 from tqdm import tqdm
 
 from talkface import grid
-from talkface.dub import SAMPLE_RATE, Dubber
+from talkface.audio import SAMPLE_RATE
+from talkface.dub import Dubber
 from talkface.errors import TalkfaceError
 from talkface.face_crop import crop_face, crop_transform
 from talkface.landmarks.indices import MOUTH

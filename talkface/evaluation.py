@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from talkface import grid
+from talkface.audio import FPS, SAMPLE_RATE
 from talkface.face_crop import CropTransform, crop_face
 from talkface.landmarks.track import track_video
 from talkface.lipreading.mouth import mouth_crops
@@ -27,7 +28,7 @@ from talkface.lipreading.wer import LipReader
 from talkface.media import read_video, write_video
 from talkface.metrics import (FaceDescriber, ced, ced_auc, failure_rate, fms, lmd, mouth_opening_correlation,
                               mouth_psnr_ssim, normalised_errors, video_psnr_ssim)
-from talkface.pipeline import SAMPLE_RATE, Synthesizer
+from talkface.pipeline import Synthesizer
 from talkface.prepared import PreparedSet
 from talkface.report import markdown_table, write_report
 
@@ -184,7 +185,7 @@ def run_eval_grid(prepared_root: str, grid_root: str, out_dir: str, split: str =
             if save_videos:
                 folder = out / "videos" / ("oracle" if method.startswith("oracle") else "generated")
                 folder.mkdir(parents=True, exist_ok=True)
-                write_video(folder / f"{clip_id}.mp4", frames, 25.0, audio=truth.audio, sample_rate=SAMPLE_RATE)
+                write_video(folder / f"{clip_id}.mp4", frames, FPS, audio=truth.audio, sample_rate=SAMPLE_RATE)
             per_method[method].append(scorer.score(truth, frames, source_descriptor))
         still = np.repeat(photo[None], len(truth.frames), axis=0)
         per_method["copy first frame"].append(

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from talkface.errors import TalkfaceError
 
-FPS = 25.0
 ALIGN_UNITS_PER_FRAME = 1000.0  # alignment times are in 1/1000 of a 25 fps video frame
 SILENCE_TOKENS = {"sil", "sp"}
 VIDEO_EXTENSIONS = (".mpg", ".mp4", ".avi", ".mov")

@@ -21,6 +21,7 @@ import numpy as np
 import soundfile as sf
 from imageio_ffmpeg import get_ffmpeg_exe
 
+from talkface.audio import FPS, SAMPLE_RATE
 from talkface.errors import MediaError
 from talkface.safe_output import (OUTPUT_VIDEO_SUFFIXES, VIDEO_CONTAINERS, atomic_output, check_output, discard,
                                   temp_beside, write_error)
@@ -123,7 +124,7 @@ def _limit(max_seconds: float | None) -> list[str]:
     return [] if max_seconds is None else ["-t", f"{max_seconds:g}"]
 
 
-def read_audio(path: str | os.PathLike, sample_rate: int = 16000, max_seconds: float | None = None) -> np.ndarray:
+def read_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, max_seconds: float | None = None) -> np.ndarray:
     """Any audio (or the audio track of a video) as float32 mono at `sample_rate` (the first `max_seconds`
     only, if given); one-line MediaErrors for files with no audio track, undecodable audio, no samples, or
     NaN/infinite samples."""
@@ -140,7 +141,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int = 16000, max_seconds: f
     return wave
 
 
-def read_video(path: str | os.PathLike, sample_rate: int = 16000, with_audio: bool = True,
+def read_video(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, with_audio: bool = True,
                max_seconds: float | None = None) -> Video:
     """All frames (RGB) of a video plus its audio track resampled to mono `sample_rate` (the first
     `max_seconds` only, if given)."""
@@ -158,7 +159,7 @@ def read_video(path: str | os.PathLike, sample_rate: int = 16000, with_audio: bo
         raise MediaError(f"{path}: video has no decodable frames")
     frames = np.frombuffer(raw, dtype=np.uint8)[: n * w * h * 3].reshape(n, h, w, 3)
     audio = read_audio(path, sample_rate, max_seconds) if with_audio and info["has_audio"] else None
-    return Video(frames=frames, fps=info["fps"] or 25.0, audio=audio, sample_rate=sample_rate)
+    return Video(frames=frames, fps=info["fps"] or FPS, audio=audio, sample_rate=sample_rate)
 
 
 @contextmanager
@@ -256,7 +257,7 @@ def _audio_input(path: Path, audio: AudioSource, sample_rate: int) -> tuple[Path
 
 
 def write_video(path: str | os.PathLike, frames, fps: float, audio: AudioSource = None,
-                sample_rate: int = 16000, crf: int = 18, pix_fmt: str = "yuv420p", n_frames: int | None = None) -> Path:
+                sample_rate: int = SAMPLE_RATE, crf: int = 18, pix_fmt: str = "yuv420p", n_frames: int | None = None) -> Path:
     """Encode RGB frames (iterable of (H,W,3) uint8) as H.264 in the container the suffix names
     (OUTPUT_VIDEO_SUFFIXES), atomically. `audio` is a waveform ((N,) or (N, channels) at `sample_rate`) or a
     media file whose first audio track is muxed at its own rate and channels (AAC: rates above 96 kHz are

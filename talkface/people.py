@@ -41,6 +41,7 @@ import numpy as np
 from tqdm import tqdm
 
 from talkface import grid
+from talkface.audio import FPS, SAMPLE_RATE
 from talkface.errors import NoFaceError, TalkfaceError
 from talkface.landmarks.detect import detect_landmarks
 from talkface.landmarks.indices import STABLE_POINTS, interocular
@@ -51,7 +52,7 @@ from talkface.metrics.mouth import (amplitude_ratio, excess_opening, opening, pe
                                     silence_mask, speech_envelope, voice_activity)
 from talkface.metrics.image import mouth_psnr_ssim, video_psnr_ssim
 from talkface.metrics.visual import eye_sharpness, mouth_sharpness, seam_visibility, widest_mouth_frames
-from talkface.pipeline import FPS, SAMPLE_RATE, Synthesizer
+from talkface.pipeline import Synthesizer
 from talkface.report import write_report
 
 DEFAULT_DEV_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dev"

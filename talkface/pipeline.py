@@ -18,7 +18,9 @@ import numpy as np
 
 import cv2
 
+from talkface.audio import FPS, SAMPLE_RATE
 from talkface.background import Background
+from talkface.contracts import Audio2Lmk, Lmk2Video, check_audio2lmk_inputs, check_lmk2video_inputs
 from talkface.errors import MediaError, TalkfaceError
 from talkface.face_crop import (CropTransform, FacePaster, auto_crop_size, check_crop_size, crop_face,
                                 crop_transform)
@@ -32,8 +34,6 @@ from talkface.safe_output import OUTPUT_VIDEO_SUFFIXES, TRACK_SUFFIXES, check_di
 from talkface.stages import check_device, check_stage_spec, load_audio2lmk, load_lmk2video, mesh_motion, require_device
 from talkface.video_limits import H264_LEVEL, fit_frame
 
-SAMPLE_RATE = 16000
-FPS = 25.0
 RENDER_CHUNK = 64  # frames generated and pasted per step at a 128 crop: bounds memory for long recordings
 MAX_FACE_GROWTH = 8.0  # a track's face may be at most this many times the photo's (interocular distance)
 MIN_STAGE_SECONDS = 0.2  # shorter recordings reach audio2lmk padded with silence (its track is cut back)
@@ -143,7 +143,7 @@ class Synthesizer:
         return self._stages[which]
 
     @property
-    def audio2lmk(self):
+    def audio2lmk(self) -> Audio2Lmk:
         return self._stage("audio2lmk")[1]
 
     @property
@@ -151,7 +151,7 @@ class Synthesizer:
         return self._stage("audio2lmk")[0]
 
     @property
-    def lmk2video(self):
+    def lmk2video(self) -> Lmk2Video:
         return self._stage("lmk2video")[1]
 
     @property
@@ -174,6 +174,7 @@ class Synthesizer:
         """phones: those of stage_wave(wave), when already decoded."""
         expected = n_video_frames(len(wave), sample_rate)
         wave = stage_wave(wave, sample_rate)
+        check_audio2lmk_inputs(wave, sample_rate, source.landmarks, FPS)  # whichever model: one check, before any work
         track = self.audio2lmk(wave, sample_rate, source.landmarks, fps=FPS, blink=blink,
                                head_motion=head_motion, seed=seed, phones=phones)
         if len(track) != n_video_frames(len(wave), sample_rate):  # the contract; breaking it is a bug, not bad input
@@ -187,6 +188,7 @@ class Synthesizer:
     def render(self, source: SourceFace, track: np.ndarray, progress: bool = False) -> Iterator[np.ndarray]:
         """Full-resolution frames for a track in photo coordinates, generated chunk by chunk."""
         crop_track = source.transform.to_crop(track).astype(np.float32)
+        check_lmk2video_inputs(source.crop, source.crop_landmarks, crop_track)  # whichever model: once per track
         paster = FacePaster(source.image, source.transform, source.crop)
         generate = self.lmk2video.stream(source.crop, source.crop_landmarks)  # carries temporal state
         frames_bar = bar(len(track), "render", progress)

@@ -19,13 +19,13 @@ import numpy as np
 from tqdm import tqdm
 
 from talkface import grid
+from talkface.audio import FPS, SAMPLE_RATE
 from talkface.audio_features import mel_per_video_frame, quantise_mel
 from talkface.errors import TalkfaceError
 from talkface.face_crop import crop_face, crop_transform
 from talkface.landmarks.track import track_video
 from talkface.media import read_video, write_audio, write_video
 
-SAMPLE_RATE = 16000
 MIN_FRAMES = 50          # GRID clips are 75 frames; far fewer means a truncated file
 BLANK_FRAME_STD = 8.0    # a uniform (grey/black) frame has almost no pixel variance
 FRAME_JUMP = 12.0        # mean |frame difference| on intact GRID clips stays below ~3 grey levels
@@ -153,7 +153,7 @@ def prepare_grid(root: str | os.PathLike, out: str | os.PathLike, speakers: list
     bar.close()
     elapsed = time.perf_counter() - start
     manifest = {
-        "size": size, "fps": grid.FPS, "sample_rate": SAMPLE_RATE, "root": str(root),
+        "size": size, "fps": FPS, "sample_rate": SAMPLE_RATE, "root": str(root),
         "clips": {k: entries[k] for k in sorted(entries)},
         "skipped": {k: e["reason"] for k, e in sorted(entries.items()) if e["status"] != "ok"},
         "last_run": {"clips_processed": len(todo), "seconds": round(elapsed, 1),

@@ -11,11 +11,11 @@ import cv2
 import numpy as np
 
 from talkface import grid
+from talkface.audio import SAMPLE_RATE
 from talkface.audio_features import dequantise_mel
 from talkface.errors import TalkfaceError
 from talkface.media import read_audio, read_video
 
-SAMPLE_RATE = 16000
 
 
 @dataclass

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from audio2lmk.augment import add_noise, augment_mel, silence_like, warp_frequency
-from audio2lmk.features import SAMPLE_RATE, mel_energy, model_mel
+from audio2lmk.features import mel_energy, model_mel
+from talkface.audio import SAMPLE_RATE
 from talkface.audio_features import LOG_FLOOR
 
 

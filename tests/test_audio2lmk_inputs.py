@@ -10,14 +10,15 @@ import pytest
 import torch
 
 from audio2lmk.augment import perturb_phones
-from audio2lmk.features import SAMPLE_RATE, model_mel
+from audio2lmk.features import model_mel
+from talkface.audio import SAMPLE_RATE
 from audio2lmk.inputs import (N_CEPSTRA, SILENCE_PHONE, cepstra, envelope, n_inputs, net_input, phone_ids)
 from audio2lmk.learned import LearnedAudio2Lmk, load_checkpoint
 from audio2lmk.models import Audio2LmkNet
 from audio2lmk.pca import MOTION_POINTS, MotionPCA, OpenMouthCorrection
 from audio2lmk.phonemes import PHONE_SET, Phone
 from audio2lmk.train import Audio2LmkConfig, train
-from talkface.checkpoint import save_checkpoint
+from talkface.checkpoint import save_model
 from talkface.errors import CheckpointError
 from talkface.landmarks.indices import mouth_opening
 from test_audio2lmk_learned import face, make_prepared_set, speech_like
@@ -88,8 +89,7 @@ def test_speaker_free_nets_run_the_stage_contract(features, tmp_path):
     assert np.abs(silent - source[None]).max() < 1e-3
 
     net = _tiny(features)
-    path = save_checkpoint(tmp_path / "a2l", net.state_dict(),
-                           {"arch": net.arch, "calibration": {"motion_gain": 2.0}})
+    path = save_model(tmp_path / "a2l", net, calibration={"motion_gain": 2.0})
     loaded = load_checkpoint(path)
     assert loaded.motion_gain == 2.0
     wave = speech_like(1.5, seed=2)
@@ -110,7 +110,7 @@ def test_training_smoke_on_speaker_free_inputs_with_the_amplitude_loss(tmp_path)
                              max_epochs=2, max_pad_frames=5, threads=1)
     best = train(config)
     meta = json.loads(best.with_suffix(".json").read_text())
-    assert meta["arch"]["features"] == "phones+cepstra" and "val_amp_ratio" in meta["val"]
+    assert meta["config"]["features"] == "phones+cepstra" and "val_amp_ratio" in meta["val"]
     assert len(list((tmp_path / "phones").glob("*.json"))) == len(ids)  # decoded once, cached
     log = (tmp_path / "run" / "log.csv").read_text().splitlines()
     assert "amplitude" in log[0] and len(log) == 3
@@ -144,7 +144,7 @@ def test_calibrated_checkpoint_opens_wider_on_speech_and_stays_closed_in_silence
     wave = speech_like(3.0, seed=3)
     spread = np.std(mouth_opening(plain(wave, SAMPLE_RATE, face(100.0, 0.0, (200.0, 180.0), 1), blink=False,
                                         head_motion=False)))
-    path = save_checkpoint(tmp_path / "cal", net.state_dict(), {"arch": net.arch, "calibration": {"opening_std": 1.0}})
+    path = save_model(tmp_path / "cal", net, calibration={"opening_std": 1.0})
     calibrated = load_checkpoint(path)
     source = face(100.0, 0.0, (200.0, 180.0), 1)
     wider = np.std(mouth_opening(calibrated(wave, SAMPLE_RATE, source, blink=False, head_motion=False)))

@@ -16,11 +16,11 @@ from lmk2video import losses
 from lmk2video.conditioning import WarpStream, mesh_warp, run_generator, to_signed
 from lmk2video.data import FLIP_ORDER, mirror, pick_frames, recolour
 from lmk2video.regions import eye_masks, mouth_masks
-from lmk2video.networks import (FrameCritic, FrameCriticArch, Generator, GeneratorArch, VideoCritic,
+from lmk2video.networks import (Conditioning, FrameCritic, FrameCriticArch, Generator, GeneratorArch, VideoCritic,
                                 VideoCriticArch, composite)
 from lmk2video.train import Lmk2VideoConfig, learning_rate, train
 from lmk2video.triangulation import mean_face_in_crop
-from talkface.checkpoint import save_checkpoint
+from talkface.checkpoint import save_checkpoint, save_model
 from talkface.errors import CheckpointError
 from talkface.grid import read_split, split_path
 from talkface.landmarks.indices import LEFT_EYE, MOUTH, RIGHT_EYE
@@ -237,9 +237,8 @@ def test_source_frame_is_never_consecutive_with_the_first_target():
 
 
 def save_tiny(path: Path, g: Generator, size: int = 64, work_size: int = 32) -> Path:
-    arch = {"generator": vars(g.arch).copy(), "size": size, "work_size": work_size, "heatmaps": "compact",
-            "warp_mouth": True, "frames": 4}
-    return save_checkpoint(path, g.state_dict(), {"kind": "lmk2video", "arch": arch})
+    g.conditioning = Conditioning(size, work_size, heatmaps="compact")
+    return save_model(path, g)
 
 
 def test_checkpoint_roundtrip_and_chunking_give_identical_outputs(tmp_path):
@@ -250,7 +249,7 @@ def test_checkpoint_roundtrip_and_chunking_give_identical_outputs(tmp_path):
     lmk = face_landmarks(size)
     targets = np.stack([face_landmarks(size, o) for o in np.linspace(0, 1, 7)])
     source = face_image(size, lmk)
-    direct = LearnedGenerator(g, {"arch": json.loads(path.with_suffix(".json").read_text())["arch"]})
+    direct = LearnedGenerator(g)
     loaded = load_checkpoint(path)
     a = direct(source, lmk, targets, batch_size=16)
     b = loaded(source, lmk, targets, batch_size=16)
@@ -264,6 +263,10 @@ def test_checkpoint_roundtrip_and_chunking_give_identical_outputs(tmp_path):
     assert np.abs(a.astype(int) - WarpGenerator()(source, lmk, targets).astype(int)).max() > 0
     with pytest.raises(ValueError):
         loaded(source[..., :2], lmk, targets)
+    # A sidecar of the schema before models saved themselves (`arch`) still loads, and is checked the same.
+    legacy = save_checkpoint(tmp_path / "legacy", g.state_dict(), {"kind": "lmk2video", "arch": {
+        "generator": vars(g.arch), "size": 64, "work_size": 32, "heatmaps": "compact", "warp_mouth": True}})
+    np.testing.assert_array_equal(load_checkpoint(legacy)(source, lmk, targets, batch_size=16), b)
     bad = save_checkpoint(tmp_path / "bad", {"x": torch.zeros(1)}, {"kind": "lmk2video", "arch": {
         "generator": vars(g.arch), "size": 64, "work_size": 32, "heatmaps": "compact", "warp_mouth": True}})
     with pytest.raises(CheckpointError):

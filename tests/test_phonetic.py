@@ -10,9 +10,9 @@ import pytest
 
 from audio2lmk import PhoneticAudio2Lmk
 from audio2lmk.idle import EYELID_PAIRS
-from audio2lmk.phonemes import (PHONE_SET, Phone, PhoneDecoder, _cut_points, speech_envelope, speech_onsets,
-                                to_mono_16k)
+from audio2lmk.phonemes import PHONE_SET, Phone, PhoneDecoder, _cut_points, speech_envelope, speech_onsets
 from audio2lmk.visemes import MOTION_POINTS, PHONE_TO_VISEME, SILENCE, VISEMES, VisemeTable, viseme_of
+from talkface.audio import to_mono_16k
 from talkface.errors import MediaError, TalkfaceError
 from talkface.landmarks.indices import interocular, mouth_opening
 from talkface.landmarks.normalize import MEAN_SHAPE

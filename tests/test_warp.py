@@ -14,6 +14,7 @@ from lmk2video.mouth import INNER_LIPS, estimate_appearance
 from lmk2video.triangulation import (
     LIP_BAND, MOUTH_INTERIOR, N_POINTS, border_points, interior_mask, mean_face_in_crop, triangles)
 from lmk2video.warp import rasterize_triangle_ids
+from talkface.contracts import StageInputError
 
 LUMA = np.array([0.299, 0.587, 0.114])
 
@@ -207,11 +208,11 @@ def test_works_at_256(generator):
 
 def test_bad_inputs_raise_clear_errors(generator, face128):
     img, lmk = face128
-    with pytest.raises(ValueError, match="source_crop"):
+    with pytest.raises(StageInputError, match="source crop"):
         generator(img[:, :100], lmk, lmk[None])
-    with pytest.raises(ValueError, match="target_lmks"):
+    with pytest.raises(StageInputError, match="target landmarks"):
         generator(img, lmk, lmk)
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(StageInputError, match="NaN"):
         generator(img, lmk, np.full((1, 68, 2), np.nan, np.float32))
 
 

@@ -38,6 +38,10 @@ def _conv2d(cin: int, cout: int) -> nn.Sequential:
 
 
 class LipreaderNet(nn.Module):
+    """Saves and loads itself (talkface.checkpoint.save_model / load_model); its config is LipreaderModelConfig."""
+
+    checkpoint_kind = "lipreader"
+
     def __init__(self, config: LipreaderModelConfig | None = None):
         super().__init__()
         self.config = config = config or LipreaderModelConfig()
@@ -53,6 +57,13 @@ class LipreaderNet(nn.Module):
         self.gru = nn.GRU(config.embed, config.hidden, num_layers=2, batch_first=True, bidirectional=True,
                           dropout=config.dropout)
         self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(2 * config.hidden, len(CLASSES)))
+
+    def model_config(self) -> dict:
+        return self.config.to_dict()
+
+    @classmethod
+    def from_config(cls, config: dict) -> "LipreaderNet":
+        return cls(LipreaderModelConfig.from_dict(config))
 
     def forward(self, mouths: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T, H, W) mouth crops -> (B, T, len(CLASSES)) log-posteriors. `lengths` (B,) for padded batches."""

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from talkface.checkpoint import hardware_summary, load_checkpoint, save_checkpoint
+from talkface.checkpoint import hardware_summary, load_checkpoint, model_sidecar, save_checkpoint
 from talkface.config import config_dict
 from talkface.errors import TalkfaceError
 from talkface.grid import read_split, split_path
@@ -257,12 +257,12 @@ def train(config: LipreaderConfig) -> Path:
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     progress = {"epoch": 0, "step": 0, "best_wer": math.inf, "best_loss": math.inf, "best_epoch": 0,
                 "train_seconds": 0.0}
-    run = RunCheckpoints(out, {"kind": "talkface.lipreader", "config": config_dict(config),
-                 "model": model.config.to_dict(), "classes": "decode.CLASSES (0 = silence/blank, 1.. = grid.VOCABULARY)",
-                 "data": {"prepared_root": str(config.prepared_root), "speaker": config.speaker,
-                          "n_train": len(split["train"]), "val_ids": split["val"], "n_test": len(split["test"]),
-                          "excluded_train": split["excluded_train"], "excluded_test": split["excluded_test"]},
-                 "hardware": hardware_summary(config.device)})
+    run = RunCheckpoints(out, model_sidecar(model, train_config=config_dict(config),
+                 classes="decode.CLASSES (0 = silence/blank, 1.. = grid.VOCABULARY)",
+                 data={"prepared_root": str(config.prepared_root), "speaker": config.speaker,
+                       "n_train": len(split["train"]), "val_ids": split["val"], "n_test": len(split["test"]),
+                       "excluded_train": split["excluded_train"], "excluded_test": split["excluded_test"]},
+                 hardware=hardware_summary(config.device)))
     saved = run.load_last(config.device) if config.resume else None
     if saved is not None:
         load_module_tensors(model, saved[0], "model")

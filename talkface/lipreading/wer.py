@@ -15,11 +15,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from talkface.checkpoint import load_checkpoint
+from talkface.checkpoint import load_model
 from talkface.errors import CheckpointError, TalkfaceError
 from talkface.grid import transcript_from_id
 from talkface.lipreading.decode import ctc_greedy_decode, grammar_decode
-from talkface.lipreading.model import LipreaderModelConfig, LipreaderNet
+from talkface.lipreading.model import LipreaderNet
 from talkface.lipreading.mouth import mouth_crops_from_video
 from talkface.media import VIDEO_SUFFIXES, read_video
 from talkface.report import write_atomic
@@ -41,14 +41,7 @@ class LipReader:
         path = Path(path) if path is not None else DEFAULT_CHECKPOINT
         if path == DEFAULT_CHECKPOINT and not path.is_file():
             raise CheckpointError(f"{path}: no shipped lipreader; train one with `talkface train lipreader`")
-        state, meta = load_checkpoint(path, device)
-        if meta.get("kind") != "talkface.lipreader" or "model" not in meta:
-            raise CheckpointError(f"{path}: not a lipreader checkpoint")
-        model = LipreaderNet(LipreaderModelConfig.from_dict(meta["model"]))
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as err:
-            raise CheckpointError(f"{path}: weights do not match the recorded model ({str(err).splitlines()[0]})") from None
+        model, _ = load_model(path, LipreaderNet, device)
         return cls(model, device, str(path))
 
     @property
