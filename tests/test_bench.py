@@ -1,8 +1,11 @@
 import json
 
+import pytest
+
 from talkface.cli import main
 
 
+@pytest.mark.slow
 def test_bench_writes_every_stage_to_json(tmp_path):
     out = tmp_path / "bench.json"
     assert main(["bench", "--out", str(out), "--repeats", "1"]) == 0
@@ -15,6 +18,7 @@ def test_bench_writes_every_stage_to_json(tmp_path):
     assert "generator_fps" not in report
 
 
+@pytest.mark.slow
 def test_bench_times_the_generator_at_each_requested_crop_size(tmp_path):
     from talkface.bench import run_bench
 

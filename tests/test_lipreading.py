@@ -272,6 +272,7 @@ def test_list_videos_errors(tmp_path):
 # ---------------------------------------------------------------- shipped reader on real clips
 
 
+@pytest.mark.slow
 def test_shipped_reader_on_real_test_clips(grid_root):
     """The shipped reader on raw s1 test videos, through the `eval wer` path (tracking -> crop -> mouth)."""
     assert DEFAULT_CHECKPOINT.is_file(), "the lipreader checkpoint must ship with the package"
