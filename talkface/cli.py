@@ -237,7 +237,7 @@ def _parser() -> _Parser:
 
 
 def _cmd_prepare(args) -> None:
-    from talkface.prepare import prepare_grid
+    from talkface.prepare_grid import prepare_grid
 
     speakers = args.speakers.split(",") if args.speakers else None
     manifest = prepare_grid(args.root, args.out, speakers=speakers, size=args.size,

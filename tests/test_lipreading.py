@@ -17,7 +17,7 @@ from talkface.errors import NoFaceError, TalkfaceError
 from talkface.grid import read_split, split_path, transcript_from_id
 from talkface.lipreading.decode import CLASSES, SIL, SLOTS, WORD_CLASS, ctc_greedy_decode, grammar_decode
 from talkface.lipreading.model import LipreaderModelConfig, LipreaderNet
-from talkface.lipreading.mouth import mouth_box, mouth_crops
+from talkface.lipreading.mouth import mouth_affine, mouth_crops
 from talkface.lipreading.train import LipreaderConfig, frame_labels, train
 from talkface.lipreading.wer import DEFAULT_CHECKPOINT, LipReader, evaluate_wer, list_videos, read_transcripts
 from talkface.media import write_video
@@ -118,9 +118,9 @@ def test_mouth_crops_do_not_depend_on_crop_size():
     assert np.abs(small - large).mean() < 0.15
 
 
-def test_mouth_box_maps_mouth_centre_to_crop_centre():
+def test_mouth_affine_maps_mouth_centre_to_crop_centre():
     _, lmk = synthetic_face()
-    box = mouth_box(lmk, (32, 64))
+    box = mouth_affine(lmk, (32, 64))
     centre = box[:, :2] @ lmk[0, 48:68].mean(0) + box[:, 2]
     np.testing.assert_allclose(centre, [31.5, 15.5], atol=1e-4)
 
