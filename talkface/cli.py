@@ -173,7 +173,7 @@ def _parser() -> _Parser:
     p.add_argument("stage", choices=sorted(TRAINERS))
     p.add_argument("--config", required=True, help="configs/<stage>/<name>.yaml")
     p.add_argument("--resume", action="store_true", help="continue from the run's last saved state")
-    p.add_argument("overrides", nargs="*", help="config fields to override, e.g. epochs=5 device=cuda")
+    p.add_argument("overrides", nargs="*", help="config fields to override, e.g. optim.lr=1e-3 run.device=cuda (the section is optional)")
 
     p = sub.add_parser("eval", help="evaluate models on GRID (or score videos with the lipreader)")
     ev = p.add_subparsers(dest="target", required=True)

@@ -189,9 +189,9 @@ def test_training_smoke_run_and_resume(tmp_path, monkeypatch):
     splits.mkdir(parents=True)
     (splits / "s1_train.txt").write_text("\n".join(train_ids) + "\n")
     (splits / "s1_test.txt").write_text("\n".join(test_ids) + "\n")
-    config = LipreaderConfig(prepared_root="synthetic", grid_root=str(tmp_path / "grid"),
+    config = LipreaderConfig(prepared="synthetic", grid_root=str(tmp_path / "grid"),
                              out_dir=str(tmp_path / "run"), channels=[4, 8, 8], embed=16, hidden=8,
-                             batch_size=2, epochs=3, val_fraction=0.2, max_steps=2, threads=1)
+                             batch_size=2, max_epochs=3, val_fraction=0.2, max_steps=2, threads=1)
     best = train(config)
     meta = json.loads(best.with_suffix(".json").read_text())
     assert meta["steps"] == 2 and meta["data"]["n_train"] == 5 and len(meta["data"]["val_ids"]) == 1
