@@ -74,11 +74,11 @@ def _fit_length(track: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([track, np.repeat(track[-1:], n - len(track), axis=0)])
 
 
-def _models(checkpoint: str | os.PathLike | None) -> tuple[dict[str, Model], dict[str, str]]:
+def _models(checkpoint: str | os.PathLike | None, device: str = "cpu") -> tuple[dict[str, Model], dict[str, str]]:
     models: dict[str, Model] = {}
     notes: dict[str, str] = {}
     if checkpoint is not None:
-        learned = load_checkpoint(checkpoint)
+        learned = load_checkpoint(checkpoint, device)
         pose = learned.predicts_head_pose
         models["learned"] = lambda audio, src, n: learned(audio, SAMPLE_RATE, src, blink=False, head_motion=pose)
         notes["learned"] = (f"{checkpoint} ({learned.meta['config']['kind']}"
@@ -98,7 +98,7 @@ def _models(checkpoint: str | os.PathLike | None) -> tuple[dict[str, Model], dic
 
 def evaluate_audio2lmk(checkpoint: str | os.PathLike | None, prepared: str | os.PathLike, split: str = "test",
                        speaker: str = "s1", grid_root: str | os.PathLike = "../shared/data/grid",
-                       limit: int | None = None, voice_shift: float = 0.0) -> dict:
+                       limit: int | None = None, voice_shift: float = 0.0, device: str = "cpu") -> dict:
     """Scores of the learned checkpoint (None: baselines only), the phonetic default and the still face."""
     data = PreparedSet(prepared)
     split_file = grid.split_path(grid_root, speaker, split)
@@ -106,7 +106,7 @@ def evaluate_audio2lmk(checkpoint: str | os.PathLike | None, prepared: str | os.
     ids = data.ids(split_ids)[:limit]
     if not ids:
         raise TalkfaceError(f"{data.root}: no usable clips of split {split_file}")
-    models, notes = _models(checkpoint)
+    models, notes = _models(checkpoint, device)
     per_clip: dict[str, dict[str, dict]] = {name: {} for name in models}
     seconds = {name: 0.0 for name in models}
     for clip_id in tqdm(ids, desc="evaluating audio2lmk"):

@@ -12,7 +12,6 @@ resume, `best` checkpoint (+ JSON sidecar) as the result; scalars in log.csv.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from audio2lmk.pca import MOTION_POINTS, MotionPCA, OpenMouthCorrection, clip_mo
 from talkface import grid
 from talkface.audio import FPS
 from talkface.checkpoint import hardware_summary, model_sidecar
+from talkface.config import config_dict
 from talkface.landmarks.indices import MOUTH, mouth_opening
 from talkface.prepared import PreparedSet, holdout_split
 from talkface.training import (CsvLog, RunCheckpoints, cosine_decay, load_module_tensors, module_tensors,
@@ -80,6 +80,16 @@ class Audio2LmkConfig:
     seed: int = 0
     threads: int = 2
     resume: bool = True
+
+    SECTIONS = {  # the nested YAML shape every trainer's config shares (talkface.config)
+        "model": ("model", "features", "hidden", "layers", "context", "dilations", "kernel", "dropout", "n_components",
+                  "head_pose"),
+        "data": ("prepared", "grid_root", "speaker", "val_fraction", "phone_cache", "phone_noise", "noise_prob",
+                 "snr_db", "gain_db", "voice_warp", "max_pad_frames"),
+        "loss": ("mouth_weight", "velocity_weight", "opening_weight", "amplitude_weight", "pose_weight"),
+        "optim": ("batch_size", "lr", "weight_decay", "warmup_epochs", "max_epochs", "patience"),
+        "run": ("out_dir", "max_minutes", "seed", "threads", "resume"),
+    }
 
 
 @dataclass
@@ -278,7 +288,7 @@ def train(config: Audio2LmkConfig) -> Path:
     weights = point_weights(config.mouth_weight)
     progress = {"epoch": -1, "step": 0, "best_score": float("inf"), "best_epoch": -1, "elapsed_s": 0.0,
                 "done": False}
-    run = RunCheckpoints(out, model_sidecar(net, train_config=dataclasses.asdict(config), data=provenance,
+    run = RunCheckpoints(out, model_sidecar(net, train_config=config_dict(config), data=provenance,
                                             statistics=stats, hardware=hardware_summary("cpu"), fps=FPS))
     saved = run.load_last() if config.resume else None
     if saved is not None:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lmk2video.generator import WarpGenerator
+from lmk2video.warp_generator import WarpGenerator
 from lmk2video.networks import Generator, LstmState
 from lmk2video.triangulation import border_points, triangles
 from lmk2video.warp import piecewise_affine_warp

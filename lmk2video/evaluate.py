@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from lmk2video.generator import WarpGenerator
+from lmk2video.warp_generator import WarpGenerator
 from lmk2video.learned import load_checkpoint
 from talkface import grid
 from talkface.errors import MediaError, NoFaceError

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from lmk2video.conditioning import WarpStream, mesh_warp, rescale_points, run_generator, to_signed, to_uint8
-from lmk2video.generator import WarpGenerator
+from lmk2video.warp_generator import WarpGenerator
 from lmk2video.mouth import estimate_appearance
 from lmk2video.networks import Generator
 from lmk2video.regions import eye_masks, mouth_masks

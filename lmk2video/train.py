@@ -40,6 +40,7 @@ from lmk2video.learned import generate_frames
 from lmk2video.networks import (Conditioning, FrameCritic, FrameCriticArch, Generator, GeneratorArch, VideoCritic,
                                 VideoCriticArch, count_parameters)
 from talkface.checkpoint import hardware_summary, model_sidecar
+from talkface.config import config_dict
 from talkface.errors import TalkfaceError
 from talkface.metrics import frame_psnr, frame_ssim, mouth_box
 from talkface.prepared import PreparedSet, holdout_split
@@ -110,6 +111,19 @@ class Lmk2VideoConfig:
     device: str = "auto"        # "auto": cuda when available
     tensorboard: bool = True
     resume: bool = True
+
+    SECTIONS = {  # the nested YAML shape every trainer's config shares (talkface.config)
+        "model": ("size", "work_size", "heatmaps", "warp_mouth", "g_base", "g_res", "df_base", "df_layers", "dv_base",
+                  "dv_layers", "frames"),
+        "data": ("prepared", "grid_root", "speaker", "val_clips", "val_frames", "max_train_clips", "flip",
+                 "near_source_prob", "recolour_prob", "recolour_field", "workers"),
+        "loss": ("gan_mode", "lambda_img", "lambda_fm", "lambda_lms", "lambda_id", "lambda_dv_adv", "lambda_dv_lms",
+                 "lambda_mask", "lambda_mask_tv", "lambda_color", "mask_prior_steps", "mask_mode", "lambda_g_adv",
+                 "id_metric", "lms_gate"),
+        "optim": ("batch_size", "lr", "betas", "warmup_steps", "decay_steps", "max_steps", "amp"),
+        "run": ("out_dir", "max_minutes", "log_every", "val_every", "sample_every", "seed", "threads", "device",
+                "tensorboard", "resume"),
+    }
 
 
 LOG_FIELDS = ["step", "epoch", "loss_g", "img", "color", "fm", "lms", "id", "mask", "g_adv", "loss_d", "df_adv",
@@ -457,7 +471,7 @@ def train(config: Lmk2VideoConfig) -> Path:
 
     trainer = Trainer(config, rt)
     progress = {"step": 0, "epoch": 0, "batch": 0, "best_psnr": -1.0, "best_step": -1, "elapsed_s": 0.0}
-    run = RunCheckpoints(out, model_sidecar(unwrap(trainer.g), train_config=dataclasses.asdict(config),
+    run = RunCheckpoints(out, model_sidecar(unwrap(trainer.g), train_config=config_dict(config),
                  data=provenance, hardware={**hardware_summary(str(rt.device)), "world_size": rt.world},
                  parameters={"generator": count_parameters(unwrap(trainer.g)),
                              "frame_critic": count_parameters(unwrap(trainer.d_f)),

@@ -3,8 +3,8 @@
     python scripts/golden_outputs.py --write          # record tests/data/golden_outputs.npz (before a refactor)
     python scripts/golden_outputs.py                  # recompute and compare: exit 1 if anything changed
 
-The inputs are fixed and made here: examples/face.png (the bundled photo) and the first 1.6 s of
-examples/speech.wav; each stage gets the recorded output of the stage before it, so a change shows in
+The inputs are fixed and made here: the bundled photo (talkface/examples/face.png) and the first 1.6 s of
+the bundled speech (talkface/examples/speech.wav); each stage gets the recorded output of the stage before it, so a change shows in
 the stage that made it. The lipreader reads seeded random mouth crops. Small outputs (landmark tracks,
 log-posteriors) are stored whole; video frames as SHA-256 checksums of the full arrays, per-frame
 means and a few downsampled frames (the file stays well under 1 MB).
@@ -33,7 +33,9 @@ THUMB = 48                      # their side in pixels
 
 
 def _examples() -> tuple[Path, Path]:
-    return ROOT / "examples" / "face.png", ROOT / "examples" / "speech.wav"
+    from talkface.bench import EXAMPLES
+
+    return EXAMPLES / "face.png", EXAMPLES / "speech.wav"
 
 
 def _sha(a: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ from talkface.face_crop import crop_face, crop_transform
 from talkface.media import read_audio, read_image, write_video
 from talkface.pipeline import Synthesizer
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parent / "examples"  # package data: an installed wheel has them too
 
 
 def _median_time(fn, repeats: int):

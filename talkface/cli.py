@@ -107,6 +107,18 @@ def _add_people_options(e: argparse.ArgumentParser) -> None:
     e.add_argument("--out", default="runs/eval_people", help="folder for report.md/.json and contact_sheet.png")
 
 
+def _add_eval_options(e: argparse.ArgumentParser, out: str, prepared: bool = True) -> None:
+    """The options every GRID evaluation shares: which clips, where the data is, which device, where to write."""
+    e.add_argument("--split", default="test")
+    e.add_argument("--speaker", default="s1")
+    if prepared:
+        e.add_argument("--prepared", default="data/prepared", help="prepared GRID folder (talkface prepare grid)")
+    e.add_argument("--grid-root", default=str(DEFAULT_GRID_ROOT), help="GRID root (split files; raw clips for dub)")
+    e.add_argument("--limit", type=_int_at_least(1), default=None, help="only the first N usable clips of the split")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--out", default=out, help="report folder (report.md/.json and the evaluation's figures)")
+
+
 def _parser() -> _Parser:
     parser = _Parser(prog="talkface", description="Talking-face video from one photo and speech.",
                      epilog="Errors: one line on stderr naming the file and the problem; exit 1 (bad input), "
@@ -173,51 +185,34 @@ def _parser() -> _Parser:
     p.add_argument("stage", choices=sorted(TRAINERS))
     p.add_argument("--config", required=True, help="configs/<stage>/<name>.yaml")
     p.add_argument("--resume", action="store_true", help="continue from the run's last saved state")
-    p.add_argument("overrides", nargs="*", help="config fields to override, e.g. epochs=5 device=cuda")
+    p.add_argument("overrides", nargs="*", help="config fields to override, e.g. optim.lr=1e-3 run.device=cuda (the section is optional)")
 
     p = sub.add_parser("eval", help="evaluate models on GRID (or score videos with the lipreader)")
     ev = p.add_subparsers(dest="target", required=True)
     e = ev.add_parser("grid", help="end-to-end: generate each test clip from its first frame and audio, score all metrics")
-    e.add_argument("--split", default="test")
-    e.add_argument("--speaker", default="s1")
-    e.add_argument("--prepared", default="data/prepared", help="prepared GRID folder (talkface prepare grid)")
-    e.add_argument("--grid-root", default=str(DEFAULT_GRID_ROOT), help="GRID root (for the split files)")
+    _add_eval_options(e, "runs/eval_grid")
     e.add_argument("--audio2lmk", default="auto")
     e.add_argument("--lmk2video", default="auto")
     e.add_argument("--oracle", action="store_true", help="also drive each clip with its real landmark track")
-    e.add_argument("--limit", type=_int_at_least(1), default=None, help="only the first N clips of the split")
-    e.add_argument("--device", default="cpu")
-    e.add_argument("--out", default="runs/eval_grid", help="folder for report.md/.json, ced.png, report.csv (per clip), videos")
     e = ev.add_parser("audio2lmk", help="landmark accuracy of an audio2lmk checkpoint vs the phonetic default and a still face")
+    _add_eval_options(e, "runs/eval_audio2lmk")
     e.add_argument("--checkpoint", default=None, help="checkpoint (default: the shipped one)")
-    e.add_argument("--split", default="test")
-    e.add_argument("--prepared", default="data/prepared")
     e.add_argument("--voice-shift", type=_finite_float, default=0.0, metavar="SEMITONES",
                    help="shift every clip's voice (pitch and formants, duration kept) by this many semitones: "
                         "a stand-in for speakers the models never heard")
-    e.add_argument("--out", default="runs/eval_audio2lmk")
     e = ev.add_parser("lmk2video", help="PSNR/SSIM/LMD/FMS of a generator driven by real tracks vs the warp and copy floors")
+    _add_eval_options(e, "runs/eval_lmk2video")
     e.add_argument("--checkpoint", default=None, help="checkpoint (default: the shipped one)")
-    e.add_argument("--split", default="test")
-    e.add_argument("--prepared", default="data/prepared")
-    e.add_argument("--grid-root", default=str(DEFAULT_GRID_ROOT))
-    e.add_argument("--limit", type=_int_at_least(1), default=None)
-    e.add_argument("--out", default="runs/eval_lmk2video")
     e = ev.add_parser("people", help="the product on people who are not s1: mouth motion against real talking videos "
                                      "and speech of unknown speakers (../shared/data/dev by default)")
     _add_people_options(e)
     e = ev.add_parser("dub", help="dubbing on GRID: self-dub quality, cross-dub lipreader WER with floors")
-    e.add_argument("--split", default="test")
-    e.add_argument("--speaker", default="s1")
-    e.add_argument("--grid-root", default=str(DEFAULT_GRID_ROOT), help="GRID root (raw clips, alignments, splits)")
-    e.add_argument("--limit", type=_int_at_least(1), default=None, help="only the first N clips of the split")
+    _add_eval_options(e, "runs/eval_dub", prepared=False)
     e.add_argument("--other", default=None, help="glob of videos of unseen people to self-dub too, "
                                                  "e.g. '../shared/data/dev/grid_other/*.mpg'")
     e.add_argument("--audio2lmk", default="auto")
     e.add_argument("--lmk2video", default="auto")
-    e.add_argument("--device", default="cpu")
     e.add_argument("--mouth", default="generate", choices=("generate", "fetch"))
-    e.add_argument("--out", default="runs/eval_dub", help="folder for report.md/.json")
     e = ev.add_parser("wer", help="lipreader WER/CER of videos (GRID transcripts follow from the clip id)")
     e.add_argument("--videos", required=True, help="a folder of videos, or a text file listing video paths")
     e.add_argument("--transcripts", default=None, help="lines '<id or path> <sentence>' (default: from GRID ids)")
@@ -237,7 +232,7 @@ def _parser() -> _Parser:
 
 
 def _cmd_prepare(args) -> None:
-    from talkface.prepare import prepare_grid
+    from talkface.prepare_grid import prepare_grid
 
     speakers = args.speakers.split(",") if args.speakers else None
     manifest = prepare_grid(args.root, args.out, speakers=speakers, size=args.size,
@@ -330,6 +325,10 @@ def _cmd_train(args) -> None:
 
 
 def _cmd_eval(args) -> None:
+    if getattr(args, "device", None) is not None:
+        from talkface.stages import check_device, require_device
+
+        require_device(check_device(args.device))  # one line now, not a torch error after loading data
     if args.target == "grid":
         from talkface.evaluation import run_eval_grid
 
@@ -351,13 +350,15 @@ def _cmd_eval(args) -> None:
         from audio2lmk.learned import SHIPPED_CHECKPOINT
 
         run_eval_audio2lmk(args.checkpoint or SHIPPED_CHECKPOINT, args.prepared, args.split, args.out,
+                           speaker=args.speaker, grid_root=args.grid_root, limit=args.limit, device=args.device,
                            voice_shift=args.voice_shift)
     elif args.target == "lmk2video":
         from lmk2video.evaluate import run_eval_lmk2video
 
         from lmk2video.learned import SHIPPED_CHECKPOINT as SHIPPED_GENERATOR
 
-        run_eval_lmk2video(args.checkpoint or SHIPPED_GENERATOR, args.prepared, args.grid_root, args.split, args.out, limit=args.limit)
+        run_eval_lmk2video(args.checkpoint or SHIPPED_GENERATOR, args.prepared, args.grid_root, args.split, args.out,
+                           limit=args.limit, speaker=args.speaker, device=args.device)
     elif args.target == "people":
         from talkface.people import PeopleConfig, run_eval_people
 

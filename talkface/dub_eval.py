@@ -32,7 +32,7 @@ from talkface.lipreading.mouth import mouth_crops
 from talkface.lipreading.wer import LipReader
 from talkface.media import read_video
 from talkface.metrics import lmd, mouth_opening_correlation, mouth_psnr_ssim, video_psnr_ssim
-from talkface.prepare import damage_reason
+from talkface.prepare_grid import damage_reason
 from talkface.report import write_report
 
 

@@ -1,4 +1,11 @@
-"""Shared fixtures. Integration tests read the GRID corpus and skip when it is absent."""
+"""Shared fixtures and markers. Integration tests read the GRID corpus and skip when it is absent.
+
+Markers (registered in pyproject.toml; `make test` runs them all, each skipping what the machine lacks):
+- `integration`: needs ../shared data. Any test using a corpus fixture below is marked automatically.
+- `slow`: about 5 s or more on the 2-core machine (whole renders, dubbing, the people set).
+- `browser`: drives the Gradio app in headless Chromium.
+Deselect with e.g. `pytest -m "not slow and not integration and not browser"` for a quick run.
+"""
 from __future__ import annotations
 
 import os
@@ -7,6 +14,13 @@ from pathlib import Path
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+CORPUS_FIXTURES = {"grid_root", "grid_mpg_samples"}  # fixtures that read ../shared data: their users are integration
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if CORPUS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

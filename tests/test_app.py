@@ -78,6 +78,8 @@ def _run_in_browser(app_url: str, uploads: dict[str, Path], button: str, result:
     return data
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_app_turns_the_example_into_a_playable_video(app_url, tmp_path):
     from talkface.media import read_video
 
@@ -164,6 +166,8 @@ def test_app_over_http_names_a_non_image_upload(app_url, tmp_path):
                        "phonetic", "warp", "128", True, True, 0, api_name="/generate")
     assert "holiday notes.png: not a readable image" in str(err.value)
     assert "/tmp" not in str(err.value)
+@pytest.mark.browser
+@pytest.mark.slow
 def test_app_dub_tab_lip_syncs_a_video(app_url, tmp_path):
     import numpy as np
     from talkface.media import read_image, read_video, write_video

@@ -1,8 +1,11 @@
 import json
 
+import pytest
+
 from talkface.cli import main
 
 
+@pytest.mark.slow
 def test_bench_writes_every_stage_to_json(tmp_path):
     out = tmp_path / "bench.json"
     assert main(["bench", "--out", str(out), "--repeats", "1"]) == 0
@@ -15,9 +18,28 @@ def test_bench_writes_every_stage_to_json(tmp_path):
     assert "generator_fps" not in report
 
 
+@pytest.mark.slow
 def test_bench_times_the_generator_at_each_requested_crop_size(tmp_path):
     from talkface.bench import run_bench
 
     report = run_bench(repeats=1, audio2lmk="phonetic", lmk2video="warp", generator_sizes=(128, 256))
     assert set(report["generator_fps"]) == {"128", "256"}
     assert all(fps > 0 for fps in report["generator_fps"].values())
+
+
+def test_the_bench_inputs_ship_inside_the_package():
+    """`talkface bench` with no inputs reads package data, so an installed wheel (no examples/ folder) has them."""
+    import tomllib
+    from pathlib import Path
+
+    import talkface
+    from talkface.bench import EXAMPLES
+
+    package = Path(talkface.__file__).resolve().parent
+    assert EXAMPLES.parent == package
+    for name in ("face.png", "speech.wav"):
+        assert (EXAMPLES / name).is_file() and not (EXAMPLES / name).is_symlink()
+    pyproject = tomllib.loads((package.parent / "pyproject.toml").read_text())
+    assert "examples/*" in pyproject["tool"]["setuptools"]["package-data"]["talkface"]
+    # The repository's examples/ (README, make demo) are the same files.
+    assert (package.parent / "examples" / "face.png").resolve() == EXAMPLES / "face.png"

@@ -74,3 +74,21 @@ def test_train_overrides_go_before_or_after_the_options():
         parse(["train", "audio2lmk", "--config", "c.yaml", "--bogus"])
     with pytest.raises(SystemExit):
         parse(["synth", "--image", "a.png", "--audio", "b.wav", "--out", "c.mp4", "lr=0.1"])
+
+
+def test_the_grid_evaluations_share_one_option_set():
+    from talkface.cli import parse
+
+    shared = {"split", "speaker", "grid_root", "limit", "device", "out"}
+    for target, extra in (("grid", ["--prepared", "p"]), ("audio2lmk", ["--prepared", "p"]),
+                          ("lmk2video", ["--prepared", "p"]), ("dub", [])):
+        args = parse(["eval", target, "--limit", "2", "--device", "cpu", "--grid-root", "g", *extra])
+        assert shared <= set(vars(args)), target
+        assert (args.limit, args.device, args.grid_root, args.split) == (2, "cpu", "g", "test")
+
+
+def test_eval_on_a_missing_device_is_one_line(tmp_path):
+    code, _, err = run_cli("eval", "audio2lmk", "--device", "cuda:7", "--prepared", tmp_path / "none")
+    assert_one_line_error(code, err, "cuda:7")
+    code, _, err = run_cli("eval", "lmk2video", "--device", "tpu")
+    assert_one_line_error(code, err, "unknown device")

@@ -184,6 +184,7 @@ def test_stream_tracker_marks_lost_frames_and_reacquires():
 
 
 # -- the command on bad input ---------------------------------------------------------------------
+@pytest.mark.slow
 def test_dub_bad_inputs_give_one_line_and_leave_nothing(tmp_path, speech):
     out = tmp_path / "out.mp4"
     wall = tmp_path / "wall.mp4"
@@ -210,6 +211,7 @@ def dubber():
     return Dubber()
 
 
+@pytest.mark.slow
 def test_dub_grid_clip_keeps_size_fps_background_and_follows_the_speech_length(grid_root, dubber, tmp_path):
     video = grid_root / "s1" / "bbaf2n.mp4"
     other = read_video(grid_root / "s1" / "bbaf3s.mp4")
@@ -274,6 +276,7 @@ def test_dub_interrupted_leaves_no_output_and_no_decoder(grid_root, tmp_path):
     assert left.strip() == ""  # no encoder still writing into the folder
 
 
+@pytest.mark.slow
 def test_dub_face_index_picks_the_other_face(grid_root, dubber, tmp_path):
     clip = read_video(grid_root / "s1" / "bbaf2n.mp4")
     small = [cv2.resize(f, (270, 216), interpolation=cv2.INTER_AREA) for f in clip.frames]

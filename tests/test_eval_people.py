@@ -150,6 +150,8 @@ def test_summary_and_digit_spread():
     assert "| m | 2 | 0.600 | 1.00 |" in text and "| a | 0.50 / 1.00 |" in text
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 def test_eval_people_on_a_tiny_dev_subset(tmp_path):
     if not (DEV / "grid_other" / "swwp2s.mpg").is_file() or not (DEV / "voices").is_dir():
         pytest.skip(f"dev set not found at {DEV}")

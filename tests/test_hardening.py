@@ -149,6 +149,7 @@ def _track_file(path, landmarks, fps=25.0, size=(512, 512)):
     return path
 
 
+@pytest.mark.slow
 def test_damaged_landmark_tracks_are_one_line_before_any_render(work, env):
     good = np.load(_saved_track(work, env))["landmarks"]
     nan = good.copy()
@@ -257,6 +258,7 @@ def test_eval_lmk2video_defaults_to_the_shipped_checkpoint(monkeypatch):
 
 # -- 3. animate keeps every frame of the track ---------------------------------------------------------------
 
+@pytest.mark.slow
 def test_animate_with_short_audio_keeps_every_frame(work, env):
     track = _saved_track(work, env)  # 25 frames (1 s)
     short = work / "short.wav"
@@ -277,6 +279,7 @@ def test_animate_with_short_audio_keeps_every_frame(work, env):
 
 @pytest.mark.parametrize("sig,group", [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGINT, True),
                                        (signal.SIGHUP, False)])
+@pytest.mark.slow
 def test_a_signal_mid_render_cleans_up(work, env, sig, group):
     """SIGTERM (timeout, docker stop), SIGHUP and Ctrl-C (to the process, or a terminal's to the whole group,
     ffmpeg included) all end with one line, exit 128+signal, and no partial mp4 or temp file."""

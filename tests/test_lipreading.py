@@ -17,7 +17,7 @@ from talkface.errors import NoFaceError, TalkfaceError
 from talkface.grid import read_split, split_path, transcript_from_id
 from talkface.lipreading.decode import CLASSES, SIL, SLOTS, WORD_CLASS, ctc_greedy_decode, grammar_decode
 from talkface.lipreading.model import LipreaderModelConfig, LipreaderNet
-from talkface.lipreading.mouth import mouth_box, mouth_crops
+from talkface.lipreading.mouth import mouth_affine, mouth_crops
 from talkface.lipreading.train import LipreaderConfig, frame_labels, train
 from talkface.lipreading.wer import DEFAULT_CHECKPOINT, LipReader, evaluate_wer, list_videos, read_transcripts
 from talkface.media import write_video
@@ -118,9 +118,9 @@ def test_mouth_crops_do_not_depend_on_crop_size():
     assert np.abs(small - large).mean() < 0.15
 
 
-def test_mouth_box_maps_mouth_centre_to_crop_centre():
+def test_mouth_affine_maps_mouth_centre_to_crop_centre():
     _, lmk = synthetic_face()
-    box = mouth_box(lmk, (32, 64))
+    box = mouth_affine(lmk, (32, 64))
     centre = box[:, :2] @ lmk[0, 48:68].mean(0) + box[:, 2]
     np.testing.assert_allclose(centre, [31.5, 15.5], atol=1e-4)
 
@@ -189,9 +189,9 @@ def test_training_smoke_run_and_resume(tmp_path, monkeypatch):
     splits.mkdir(parents=True)
     (splits / "s1_train.txt").write_text("\n".join(train_ids) + "\n")
     (splits / "s1_test.txt").write_text("\n".join(test_ids) + "\n")
-    config = LipreaderConfig(prepared_root="synthetic", grid_root=str(tmp_path / "grid"),
+    config = LipreaderConfig(prepared="synthetic", grid_root=str(tmp_path / "grid"),
                              out_dir=str(tmp_path / "run"), channels=[4, 8, 8], embed=16, hidden=8,
-                             batch_size=2, epochs=3, val_fraction=0.2, max_steps=2, threads=1)
+                             batch_size=2, max_epochs=3, val_fraction=0.2, max_steps=2, threads=1)
     best = train(config)
     meta = json.loads(best.with_suffix(".json").read_text())
     assert meta["steps"] == 2 and meta["data"]["n_train"] == 5 and len(meta["data"]["val_ids"]) == 1
@@ -272,6 +272,7 @@ def test_list_videos_errors(tmp_path):
 # ---------------------------------------------------------------- shipped reader on real clips
 
 
+@pytest.mark.slow
 def test_shipped_reader_on_real_test_clips(grid_root):
     """The shipped reader on raw s1 test videos, through the `eval wer` path (tracking -> crop -> mouth)."""
     assert DEFAULT_CHECKPOINT.is_file(), "the lipreader checkpoint must ship with the package"

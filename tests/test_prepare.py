@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from talkface.grid import GridClip
-from talkface.prepare import PrepareOptions, damage_reason, prepare_clip, prepare_grid
+from talkface.prepare_grid import PrepareOptions, damage_reason, prepare_clip, prepare_grid
 from talkface.prepared import PreparedSet
 
 

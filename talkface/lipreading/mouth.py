@@ -20,14 +20,14 @@ FACE_CROP_SIZE = 128      # face crop size mouth_crops_from_video works in (that
 _LEFT_CORNER, _RIGHT_CORNER = 48, 54
 
 
-def mouth_box(crop_landmarks: np.ndarray, size: tuple[int, int] = MOUTH_SIZE) -> np.ndarray:
+def mouth_affine(crop_landmarks: np.ndarray, size: tuple[int, int] = MOUTH_SIZE) -> np.ndarray:
     """(2, 3) affine, face-crop pixels -> mouth-crop pixels, from the clip's median mouth position and width.
 
     The median over frames (not one frame) keeps the box steady when a single frame is tracked badly.
     """
     lmk = np.asarray(crop_landmarks, dtype=np.float64)
     if lmk.ndim != 3 or lmk.shape[1:] != (68, 2) or len(lmk) == 0:
-        raise TalkfaceError(f"mouth_box: expected (T, 68, 2) landmarks, got {lmk.shape}")
+        raise TalkfaceError(f"mouth_affine: expected (T, 68, 2) landmarks, got {lmk.shape}")
     centre = np.median(lmk[:, MOUTH].mean(1), axis=0)
     width = np.median(np.linalg.norm(lmk[:, _RIGHT_CORNER] - lmk[:, _LEFT_CORNER], axis=1))
     h, w = size
@@ -47,7 +47,7 @@ def mouth_crops(crops: np.ndarray, crop_landmarks: np.ndarray, size: tuple[int, 
         raise TalkfaceError(f"mouth_crops: expected (T, N, N, 3) face crops, got {crops.shape}")
     if len(crop_landmarks) != len(crops):
         raise TalkfaceError(f"mouth_crops: {len(crops)} crops but {len(crop_landmarks)} landmark frames")
-    box = mouth_box(crop_landmarks, size)
+    box = mouth_affine(crop_landmarks, size)
     h, w = size
     out = np.stack([
         cv2.warpAffine(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), box, (w, h),

@@ -36,7 +36,7 @@ IGNORE = -100  # label of padding frames
 
 @dataclass
 class LipreaderConfig:
-    prepared_root: str = "data/prepared"
+    prepared: str = "data/prepared"
     grid_root: str = "../shared/data/grid"     # for splits/<speaker>_{train,test}.txt (packaged copies otherwise)
     speaker: str = "s1"
     out_dir: str = "runs/lipreader"
@@ -48,7 +48,7 @@ class LipreaderConfig:
     hidden: int = 128
     dropout: float = 0.3
     # optimisation
-    epochs: int = 30
+    max_epochs: int = 30
     batch_size: int = 32
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -69,6 +69,14 @@ class LipreaderConfig:
     resume: bool = False
     max_steps: int | None = None               # stop early (smoke tests)
     evaluate_test: bool = True                 # read the test split once with the best checkpoint
+
+    SECTIONS = {  # the nested YAML shape every trainer's config shares (talkface.config)
+        "model": ("mouth_height", "mouth_width", "channels", "embed", "hidden", "dropout"),
+        "data": ("prepared", "grid_root", "speaker", "val_fraction", "flip", "shift", "temporal_jitter", "brightness"),
+        "loss": ("label_smoothing", "ctc_weight"),
+        "optim": ("max_epochs", "batch_size", "lr", "weight_decay", "warmup_epochs", "patience", "max_steps"),
+        "run": ("out_dir", "seed", "device", "threads", "resume", "evaluate_test"),
+    }
 
     def model_config(self) -> LipreaderModelConfig:
         return LipreaderModelConfig(self.mouth_height, self.mouth_width, tuple(self.channels), self.embed,
@@ -217,7 +225,7 @@ def _lr_at(config: LipreaderConfig, epoch_float: float) -> float:
     """Linear warm-up, then cosine decay to 2% of the peak at the last epoch."""
     if epoch_float < config.warmup_epochs:
         return config.lr * (epoch_float + 1e-3) / config.warmup_epochs
-    annealed = (epoch_float - config.warmup_epochs) / max(config.epochs - config.warmup_epochs, 1e-6)
+    annealed = (epoch_float - config.warmup_epochs) / max(config.max_epochs - config.warmup_epochs, 1e-6)
     return cosine_decay(config.lr, annealed, floor=0.02)
 
 
@@ -237,7 +245,7 @@ LOG_FIELDS = ["epoch", "step", "lr", "train_loss", "val_loss", "val_frame_acc", 
 
 def _finished(progress: dict, config: LipreaderConfig) -> bool:
     """All epochs done, early stop (no val improvement for `patience` epochs), or the step limit reached."""
-    return (progress["epoch"] >= config.epochs or progress["epoch"] - progress["best_epoch"] >= config.patience
+    return (progress["epoch"] >= config.max_epochs or progress["epoch"] - progress["best_epoch"] >= config.patience
             or (config.max_steps is not None and progress["step"] >= config.max_steps))
 
 
@@ -246,7 +254,7 @@ def train(config: LipreaderConfig) -> Path:
     torch.set_num_threads(config.threads)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    prepared = PreparedSet(config.prepared_root)
+    prepared = PreparedSet(config.prepared)
     split = split_ids(prepared, config)
     size = (config.mouth_height, config.mouth_width)
     ids = split["train"] + split["val"] + (split["test"] if config.evaluate_test else [])
@@ -259,7 +267,7 @@ def train(config: LipreaderConfig) -> Path:
                 "train_seconds": 0.0}
     run = RunCheckpoints(out, model_sidecar(model, train_config=config_dict(config),
                  classes="decode.CLASSES (0 = silence/blank, 1.. = grid.VOCABULARY)",
-                 data={"prepared_root": str(config.prepared_root), "speaker": config.speaker,
+                 data={"prepared": str(config.prepared), "speaker": config.speaker,
                        "n_train": len(split["train"]), "val_ids": split["val"], "n_test": len(split["test"]),
                        "excluded_train": split["excluded_train"], "excluded_test": split["excluded_test"]},
                  hardware=hardware_summary(config.device)))
@@ -280,7 +288,7 @@ def train(config: LipreaderConfig) -> Path:
         order = [split["train"][i] for i in rng.permutation(len(split["train"]))]
         loss_sum = n_batches = 0
         lr = _lr_at(config, epoch)
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", leave=False)
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.max_epochs}", leave=False)
         for b in bar:
             if config.max_steps is not None and progress["step"] >= config.max_steps:
                 break
