@@ -120,10 +120,6 @@ class LearnedAudio2Lmk:
             track = apply_head_motion(track, fps, np.random.default_rng([seed, 1]))
         return track.astype(np.float32)
 
-    def motion(self, wave16k: np.ndarray, n_frames: int | None = None) -> np.ndarray:
-        """(n_frames, P, 2) normalised motion of MOTION_POINTS at 25 fps (n_frames from the audio by default)."""
-        return self.predict(wave16k, n_frames)[0]
-
     @torch.no_grad()
     def predict(self, wave16k: np.ndarray, n_frames: int | None = None,
                 phones: list[Phone] | None = None) -> tuple[np.ndarray, np.ndarray | None]:

@@ -93,7 +93,7 @@ def test_speaker_free_nets_run_the_stage_contract(features, tmp_path):
     loaded = load_checkpoint(path)
     assert loaded.motion_gain == 2.0
     wave = speech_like(1.5, seed=2)
-    np.testing.assert_allclose(loaded.motion(wave), 2.0 * model.motion(wave), atol=1e-6)
+    np.testing.assert_allclose(loaded.predict(wave)[0], 2.0 * model.predict(wave)[0], atol=1e-6)
 
 
 def test_training_smoke_on_speaker_free_inputs_with_the_amplitude_loss(tmp_path):

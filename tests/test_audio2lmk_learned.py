@@ -152,8 +152,8 @@ def test_chunk_layout_covers_with_enough_overlap():
 def test_chunked_long_input_matches_short_single_pass_without_seams(kind):
     model = LearnedAudio2Lmk(tiny_net(kind))
     long_audio = speech_like(12.0)  # 300 frames: three overlapping windows
-    long_motion = model.motion(long_audio)
-    short_motion = model.motion(long_audio[: 4 * SAMPLE_RATE])  # 100 frames: one window
+    long_motion = model.predict(long_audio)[0]
+    short_motion = model.predict(long_audio[: 4 * SAMPLE_RATE])[0]  # 100 frames: one window
     scale = np.abs(short_motion).max()
     assert np.abs(long_motion[:60] - short_motion[:60]).max() < 0.05 * scale
 
