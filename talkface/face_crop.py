@@ -6,7 +6,6 @@ motion inside the crop. The template places the normalised face frame (see
 landmarks.normalize: eye centres at (-/+0.5, 0), unit interocular) in the crop.
 
 Paste-back API (all blending is multi-band, talkface.blend, and only inside the crop's region):
-- `paste_back(frame, crop, transform, mask=None)`: any crop into any frame (default_mask ellipse).
 - `FacePaster(frame, transform, source_crop)`, for crops generated from that frame's own crop:
   `.paste(crop)` keeps the frame's exact pixels wherever the crop did not change;
   `.paste_moved(painted, coords)` moves the frame itself at full resolution by a mesh warp's
@@ -170,31 +169,7 @@ def _to_roi(image: np.ndarray, back: np.ndarray, roi_size: tuple[int, int], bord
 
 def _check_crop(frame: np.ndarray, crop: np.ndarray, size: int) -> None:
     if crop.shape != (size, size, frame.shape[2]):
-        raise TalkfaceError(f"paste_back: crop must be {(size, size, frame.shape[2])}, got {crop.shape}")
-
-
-def paste_back(
-    frame: np.ndarray, crop: np.ndarray, transform: CropTransform, mask: np.ndarray | None = None
-) -> np.ndarray:
-    """Blend any (size, size, 3) crop back into a copy of frame through a soft mask, band by band.
-
-    mask: (size, size) in [0, 1] in crop coordinates (default_mask if None). Only the crop's bounding box
-    in the frame changes. For a crop that is a generated version of the frame's own crop, FacePaster
-    keeps more of the frame (its exact pixels wherever nothing moved).
-    """
-    frame = np.asarray(frame)
-    _check_crop(frame, crop, transform.size)
-    mask = default_mask(transform.size) if mask is None else np.asarray(mask, dtype=np.float32)
-    out = frame.copy()
-    roi = _crop_roi(frame.shape, transform)
-    if roi is None:
-        return out
-    rows, cols, back, roi_size = roi
-    warped = _to_roi(crop.astype(np.float32), back, roi_size, cv2.BORDER_REPLICATE, cv2.INTER_CUBIC)
-    alpha = _to_roi(mask, back, roi_size, cv2.BORDER_CONSTANT)
-    region = out[rows, cols].astype(np.float32)
-    out[rows, cols] = np.clip(np.rint(multiband_blend(region, warped, alpha)), 0, 255).astype(frame.dtype)
-    return out
+        raise TalkfaceError(f"FacePaster: crop must be {(size, size, frame.shape[2])}, got {crop.shape}")
 
 
 class FacePaster:

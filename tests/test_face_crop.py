@@ -11,7 +11,6 @@ from talkface.face_crop import (
     crop_face,
     crop_transform,
     default_mask,
-    paste_back,
 )
 from talkface.landmarks.indices import eye_centres
 from talkface.landmarks.normalize import MEAN_SHAPE
@@ -81,31 +80,17 @@ def test_large_photo_is_shrunk_by_area_without_moving_the_face():
     np.testing.assert_allclose(found, expected_eyes(128), atol=1.0)
 
 
-def test_paste_back_of_the_crop_restores_the_frame():
-    frame = smooth_frame(seed=2)
-    lmk = face_in_frame()
-    t = crop_transform(lmk, 256)  # upsampling crop: the roundtrip is nearly lossless
-    out = paste_back(frame, crop_face(frame, t), t)
-    assert out.shape == frame.shape and out.dtype == np.uint8
-    alpha = cv2.warpAffine(default_mask(256), t.inverse_matrix, (360, 288), flags=cv2.INTER_LINEAR)
-    inside = alpha > 0.5
-    mse = np.mean((out[inside].astype(float) - frame[inside]) ** 2)
-    assert 10 * np.log10(255**2 / max(mse, 1e-9)) > 38
-    # multi-band blending spreads the coarsest band a little past the mask; beyond that, nothing changes
-    outside = cv2.dilate((alpha > 0).astype(np.uint8), np.ones((33, 33), np.uint8)) == 0
-    assert outside.mean() > 0.4
-    np.testing.assert_array_equal(out[outside], frame[outside])
-
-
-def test_paste_back_blends_without_a_seam():
+def test_face_paster_blends_without_a_seam():
     frame = np.full((288, 360, 3), 100, np.uint8)
     t = crop_transform(face_in_frame(), 128)
-    out = paste_back(frame, np.full((128, 128, 3), 200, np.uint8), t).astype(int)
+    paster = FacePaster(frame, t, crop_face(frame, t))
+    out = paster.paste(np.full((128, 128, 3), 200, np.uint8)).astype(int)
     assert out.max() == 200 and out.min() == 100  # centre replaced, border untouched
-    # Feathered: neighbouring pixels never jump by more than a fraction of the 100-level step.
-    assert np.abs(np.diff(out, axis=0)).max() <= 40 and np.abs(np.diff(out, axis=1)).max() <= 40
+    # Feathered: neighbouring pixels never jump by more than half the 100-level step (paste_mask fades
+    # over a few crop pixels only, so the photo's own pixels reach close to the crop's edge).
+    assert np.abs(np.diff(out, axis=0)).max() <= 50 and np.abs(np.diff(out, axis=1)).max() <= 50
     with pytest.raises(TalkfaceError, match="crop must be"):
-        paste_back(frame, np.zeros((64, 64, 3), np.uint8), t)
+        paster.paste(np.zeros((64, 64, 3), np.uint8))
 
 
 def test_default_mask_covers_the_face_and_fades_out():
@@ -133,8 +118,10 @@ def test_face_paster_keeps_full_resolution_detail_where_nothing_changed():
     source_crop = crop_face(frame, t)
     paster = FacePaster(frame, t, source_crop)
     np.testing.assert_allclose(paster.paste(source_crop).astype(int), frame.astype(int), atol=1)
-    # plain paste-back of the same crop blurs the fine texture away
-    assert np.abs(paste_back(frame, source_crop, t).astype(int) - frame).mean() > 10
+    # the crop itself lost that texture: resampled back into the photo it differs a lot
+    back = cv2.warpAffine(source_crop, t.inverse_matrix, frame.shape[1::-1], flags=cv2.INTER_CUBIC)
+    inside = cv2.warpAffine(np.ones((128, 128), np.float32), t.inverse_matrix, frame.shape[1::-1]) > 0.999
+    assert inside.mean() > 0.05 and np.abs(back[inside].astype(int) - frame[inside]).mean() > 10
 
 
 def test_face_paster_shows_the_generated_change():
