@@ -46,11 +46,6 @@ PHONE_TO_VISEME = {p: v for v, phones in VISEME_PHONES.items() for p in phones}
 DEFAULT_TABLE_PATH = Path(__file__).resolve().parent / "data" / "visemes.json"
 
 
-def viseme_of(phone: str) -> str:
-    """Viseme class of a pocketsphinx phone (stress digits ignored; unknown labels -> silence)."""
-    return PHONE_TO_VISEME.get(phone.upper().rstrip("012"), SILENCE)
-
-
 @dataclass
 class VisemeTable:
     """Per-viseme mouth displacement from rest, (V, 27, 2) in the normalised face frame."""

@@ -256,9 +256,5 @@ class VideoCritic(nn.Module):
         return self.adv_head(x), lmk, feats
 
 
-def arch_dict(arch) -> dict:
-    return asdict(arch)
-
-
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())

@@ -96,8 +96,3 @@ def _counter_clockwise(tri: np.ndarray, points: np.ndarray) -> np.ndarray:
     out = tri.copy()
     out[cross < 0] = out[cross < 0][:, [0, 2, 1]]
     return out
-
-
-def interior_mask() -> np.ndarray:
-    """(F,) bool: which triangles of `triangles()` lie inside the inner-lip polygon."""
-    return np.all(np.isin(triangles(), INNER_LIPS), axis=1)

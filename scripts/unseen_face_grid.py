@@ -32,8 +32,6 @@ from talkface.metrics.landmarks import lmd, mouth_opening_correlation
 from talkface.pipeline import Synthesizer, retarget
 from talkface.prepared import PreparedSet
 
-ZOOM = 3
-
 
 def mouth_zoom(crop: np.ndarray, landmarks: np.ndarray, size: int) -> np.ndarray:
     """A square around the mouth points, enlarged to size x size."""

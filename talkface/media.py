@@ -26,8 +26,6 @@ from talkface.errors import MediaError
 from talkface.safe_output import (OUTPUT_VIDEO_SUFFIXES, VIDEO_CONTAINERS, atomic_output, check_output, discard,
                                   temp_beside, write_error)
 
-check_output_path = check_output  # the name callers of media.py know
-
 VIDEO_SUFFIXES = {".mpg", ".mpeg", ".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 
 
@@ -202,13 +200,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def even_size(height: int, width: int) -> tuple[int, int]:
-    """The size a (height, width) picture is written at: H.264 4:2:0 needs even sizes, so an odd side
-    gains one pixel (a copy of its last row or column)."""
-    return height + height % 2, width + width % 2
-
-
 def _even_frame(frame: np.ndarray) -> np.ndarray:
+    """H.264 4:2:0 needs even sizes: an odd side gains one pixel (a copy of its last row or column)."""
     h, w = frame.shape[:2]
     if h % 2 == 0 and w % 2 == 0:
         return frame
@@ -263,7 +256,7 @@ def write_video(path: str | os.PathLike, frames, fps: float, audio: AudioSource 
     media file whose first audio track is muxed at its own rate and channels (AAC: rates above 96 kHz are
     lowered, more than 8 channels or an unknown layout are mixed down to stereo). Audio shorter than the
     video is padded with silence and longer audio is cut at the last frame: the video keeps every frame.
-    Odd sizes: see even_size. With audio, `n_frames` (the number of frames, when `frames` has no len())
+    An odd side gains one pixel (see _even_frame). With audio, `n_frames` (the number of frames, when `frames` has no len())
     fixes the duration; without it the frames are collected first."""
     path = check_output(path, suffixes=OUTPUT_VIDEO_SUFFIXES)
     if not (np.isfinite(fps) and fps > 0):
