@@ -144,6 +144,8 @@ class Rendered:
 
 
 class Method(Protocol):
+    """What eval people compares: one way of rendering a case (see the module docstring)."""
+
     name: str
 
     def render(self, case: VideoCase | VoiceCase) -> Rendered: ...
@@ -523,7 +525,7 @@ def run_eval_people(config: PeopleConfig) -> dict:
     start = time.perf_counter()
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    methods: list = [AudioMethod(spec, config.lmk2video, config.device) for spec in dict.fromkeys(config.audio2lmk)]
+    methods: list[Method] = [AudioMethod(spec, config.lmk2video, config.device) for spec in dict.fromkeys(config.audio2lmk)]
     methods.append(CopyFirstFrame())
     methods += [RealTrackMethod(spec, config.device) for spec in dict.fromkeys(config.real_track)]
     skipped: dict[str, str] = {}
