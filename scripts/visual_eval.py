@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from talkface.audio import SAMPLE_RATE
-from talkface.face_crop import CropTransform, auto_crop_size, crop_face, crop_transform, default_mask
+from talkface.face_crop import CropTransform, auto_crop_size, crop_face, crop_transform
 from talkface.landmarks.track import track_video
 from talkface.media import read_audio, read_image
 from talkface.metrics.identity import FaceDescriber, fms
@@ -48,15 +48,6 @@ def read_frames(path: Path, limit: int) -> list[np.ndarray]:
     return frames
 
 
-def frame_alpha(synth: Synthesizer, source) -> np.ndarray:
-    """The paste mask of the source's own landmarks in photo pixels, if the render path exposes one."""
-    alpha = getattr(synth, "paste_alpha", None)
-    if alpha:
-        return alpha(source)
-    h, w = source.image.shape[:2]  # the older path: its default ellipse
-    return cv2.warpAffine(default_mask(source.transform.size), source.transform.inverse_matrix, (w, h))
-
-
 def photo_scores(synth: Synthesizer, path: Path, wave: np.ndarray, describer: FaceDescriber) -> tuple[dict, list]:
     photo = read_image(path)
     source = synth.source_face(photo, name=str(path))
@@ -64,7 +55,7 @@ def photo_scores(synth: Synthesizer, path: Path, wave: np.ndarray, describer: Fa
     widest = set(widest_mouth_frames(track, 3).tolist())
     photo_desc = describer.describe(photo, source.landmarks)
     view = sheet_view(source.landmarks)
-    alpha = frame_alpha(synth, source)
+    alpha = synth.paste_alpha(source)
     mouth, eyes, seam, descs, shots = [], [], [], [], [crop_face(photo, view)]
     start = time.perf_counter()
     for i, frame in enumerate(synth.render(source, track)):

@@ -33,9 +33,6 @@ CROP_TOP = -0.8
 MIN_AUTO_SIZE = 128  # the learned generator's own crop size
 MAX_CROP_SIZE = 512  # above this the face is worked on downscaled (cost grows with the square)
 
-# Default paste-back mask: an ellipse over cheeks, eyes, mouth and chin (normalised units).
-_MASK_CENTRE = (0.0, 0.72)
-_MASK_AXES = (1.18, 1.25)
 DETAIL_SIGMA = 1.0  # photo pixels: finer than this is the grain paste_moved carries by nearest pixel
 PASTE_INSET = 0.015  # paste_mask fades out over this fraction of the crop at each side (the motion is ~0 there)
 
@@ -109,17 +106,6 @@ def crop_face(frame: np.ndarray, transform: CropTransform, interpolation: int = 
 def _feather(hard: np.ndarray, size: int) -> np.ndarray:
     k = 2 * max(1, round(size / 20)) + 1  # truncated kernel: the mask ends k // 2 px past the shape
     return cv2.GaussianBlur(hard.astype(np.float32) / 255.0, (k, k), 0)
-
-
-def default_mask(size: int) -> np.ndarray:
-    """(size, size) float32 soft ellipse over the template face; zero near the crop border."""
-    m = _normalised_to_crop(size)
-    sub = 16  # cv2 drawing with 4 fractional bits
-    centre = (round((m[0, 0] * _MASK_CENTRE[0] + m[0, 2]) * sub), round((m[1, 1] * _MASK_CENTRE[1] + m[1, 2]) * sub))
-    axes = (round(m[0, 0] * _MASK_AXES[0] * sub), round(m[1, 1] * _MASK_AXES[1] * sub))
-    hard = np.zeros((size, size), np.uint8)
-    cv2.ellipse(hard, centre, axes, 0, 0, 360, 255, thickness=-1, lineType=cv2.LINE_AA, shift=4)
-    return _feather(hard, size)
 
 
 def paste_mask(size: int) -> np.ndarray:

@@ -10,7 +10,6 @@ from talkface.face_crop import (
     FacePaster,
     crop_face,
     crop_transform,
-    default_mask,
 )
 from talkface.landmarks.indices import eye_centres
 from talkface.landmarks.normalize import MEAN_SHAPE
@@ -91,14 +90,6 @@ def test_face_paster_blends_without_a_seam():
     assert np.abs(np.diff(out, axis=0)).max() <= 50 and np.abs(np.diff(out, axis=1)).max() <= 50
     with pytest.raises(TalkfaceError, match="crop must be"):
         paster.paste(np.zeros((64, 64, 3), np.uint8))
-
-
-def test_default_mask_covers_the_face_and_fades_out():
-    lmk = crop_transform(face_in_frame(), 128).to_crop(face_in_frame())
-    soft = default_mask(128)
-    assert soft[0].max() == 0 and soft[-1].max() == 0 and soft[:, 0].max() == 0 and soft[:, -1].max() == 0
-    x, y = np.rint(lmk[62]).astype(int)
-    assert soft[y, x] == pytest.approx(1.0)
 
 
 def test_crop_transform_rejects_a_track():
