@@ -1,4 +1,4 @@
-"""Amplitude calibration of the learned nets' mouth motion (issue 13, "real amplitude").
+"""Amplitude calibration of the learned nets' mouth motion: real amplitude, not the average mouth.
 
 A net trained with a regression loss predicts the expected mouth, which opens less than any real
 one, and less still on a voice it is unsure about. Per utterance, the predicted inner-lip opening's

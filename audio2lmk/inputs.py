@@ -1,4 +1,4 @@
-"""Speaker-independent inputs of the learned audio2lmk nets (issue 13): what was said and how loud,
+"""Speaker-independent inputs of the learned audio2lmk nets: what was said and how loud,
 not who said it. Per 25 fps video frame, 4 sub-frames of 10 ms, each a vector of:
 
 - "phones": a one-hot of the phone pocketsphinx's multi-speaker en-us model decodes there (the

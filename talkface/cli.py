@@ -328,7 +328,7 @@ def _cmd_eval(args) -> None:
     if getattr(args, "device", None) is not None:
         from talkface.stages import check_device, require_device
 
-        require_device(check_device(args.device))  # one line now, not a torch error after loading data
+        require_device(check_device(args.device))  # before any data loads: one line, not a torch error later
     if args.target == "grid":
         from talkface.evaluation import run_eval_grid
 

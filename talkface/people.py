@@ -9,7 +9,7 @@ compared with the speech envelope, and the same digit should open the mouth alik
 
 Floors in every table: `copy first frame` (the photo, unmoving) and the phonetic default.
 
-Visual measures (issue 14): on the photos driven by the voices, mouth and eye sharpness kept, seam visibility
+Visual measures: on the photos driven by the voices, mouth and eye sharpness kept, seam visibility
 and identity (FMS, dlib distance to the photo), plus `photo_sheet.png` with each method's widest mouth
 openings per photo; on talking videos, PSNR/SSIM/mouth PSNR of the face crop against the real frames and
 identity distance, for every method and for the real-track animations (`RealTrackMethod`: the first frame
