@@ -79,6 +79,7 @@ class Audio2LmkConfig:
     max_pad_frames: int = 25
     seed: int = 0
     threads: int = 2
+    device: str = "cpu"  # torch device the net trains on (cpu, cuda, cuda:N, mps); the sidecar records it
     resume: bool = True
 
     SECTIONS = {  # the nested YAML shape every trainer's config shares (talkface.config)
@@ -88,7 +89,7 @@ class Audio2LmkConfig:
                  "snr_db", "gain_db", "voice_warp", "max_pad_frames"),
         "loss": ("mouth_weight", "velocity_weight", "opening_weight", "amplitude_weight", "pose_weight"),
         "optim": ("batch_size", "lr", "weight_decay", "warmup_epochs", "max_epochs", "patience"),
-        "run": ("out_dir", "max_minutes", "seed", "threads", "resume"),
+        "run": ("out_dir", "max_minutes", "seed", "threads", "device", "resume"),
     }
 
 
@@ -215,7 +216,7 @@ def pose_loss(pred: torch.Tensor, target: torch.Tensor, config: Audio2LmkConfig)
     """(B, T, 4) poses compared through the mean face they move (interocular units, mouth weighted up
     as in the motion loss), and its velocity."""
     a, b = posed_points(pred), posed_points(target)
-    weights = torch.ones(a.shape[-2])
+    weights = torch.ones(a.shape[-2], device=a.device)
     weights[list(MOUTH)] = config.mouth_weight
     weights = weights / weights.mean()
     position = _distance(a, b, weights)
@@ -228,12 +229,13 @@ def validate(net: Audio2LmkNet, clips: list[Clip]) -> dict:
     """Mouth/jaw LMD in the normalised frame (interocular = 1), mouth-opening correlation and, with the
     head pose, the mouth LMD of the posed face against the real one in the first frame's frame."""
     net.eval()
+    device = next(net.parameters()).device
     points = list(MOTION_POINTS)
     lmds, jaw_lmds, corrs, posed_lmds, amps = [], [], [], [], []
     for c in clips:
-        level = torch.tensor([utterance_level(c.mel)])
-        outputs = net(torch.as_tensor(c.net_input(net.features))[None], level)
-        pred = net.decode(outputs)[0].numpy()
+        level = torch.tensor([utterance_level(c.mel)], device=device)
+        outputs = net(torch.as_tensor(c.net_input(net.features), device=device)[None], level)
+        pred = net.decode(outputs)[0].cpu().numpy()
         err = np.linalg.norm(pred - c.motion, axis=-1)
         lmds.append(err[:, LIP_ROWS].mean())
         jaw_lmds.append(err.mean())
@@ -245,7 +247,7 @@ def validate(net: Audio2LmkNet, clips: list[Clip]) -> dict:
         amps.append(float(np.std(a) / max(np.std(b), 1e-9)))
         corrs.append(float(np.corrcoef(a, b)[0, 1]) if np.ptp(a) > 1e-9 and np.ptp(b) > 1e-9 else 0.0)
         if net.head_pose:
-            posed = apply_pose(full_pred, net.decode_pose(outputs)[0].numpy())
+            posed = apply_pose(full_pred, net.decode_pose(outputs)[0].cpu().numpy())
             posed_lmds.append(np.linalg.norm(posed - c.frame0, axis=-1)[:, list(MOUTH)].mean())
     net.train()
     val = {"val_mouth_lmd": float(np.mean(lmds)), "val_motion_lmd": float(np.mean(jaw_lmds)),
@@ -284,13 +286,14 @@ def train(config: Audio2LmkConfig) -> Path:
                        kernel=config.kernel, dropout=config.dropout, context=config.context,
                        head_pose=config.head_pose, features=config.features)
     stats = fit_statistics(net, train_clips, config.n_components)
+    net.to(config.device)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    weights = point_weights(config.mouth_weight)
+    weights = point_weights(config.mouth_weight).to(config.device)
     progress = {"epoch": -1, "step": 0, "best_score": float("inf"), "best_epoch": -1, "elapsed_s": 0.0,
                 "done": False}
     run = RunCheckpoints(out, model_sidecar(net, train_config=config_dict(config), data=provenance,
-                                            statistics=stats, hardware=hardware_summary("cpu"), fps=FPS))
-    saved = run.load_last() if config.resume else None
+                                            statistics=stats, hardware=hardware_summary(config.device), fps=FPS))
+    saved = run.load_last(config.device) if config.resume else None
     if saved is not None:
         load_module_tensors(net, saved[0], "model")
         restore_optimizer(opt, saved[0])
@@ -312,7 +315,8 @@ def train(config: Audio2LmkConfig) -> Path:
         for b in range(n_batches):
             lr = _lr(config, epoch + b / n_batches, time.monotonic() - start_time)
             set_lr(lr, opt)
-            mel, level, target, target_pose = make_batch([train_clips[i] for i in order[b::n_batches]], config, rng)
+            batch = make_batch([train_clips[i] for i in order[b::n_batches]], config, rng)
+            mel, level, target, target_pose = (t.to(config.device) for t in batch)
             outputs = net(mel, level)
             loss, parts = motion_loss(net.decode(outputs), target, config, weights)
             if net.head_pose:

@@ -265,6 +265,7 @@ def test_training_smoke_run_resume_and_evaluation(tmp_path):
     assert meta["data"]["excluded"] == {"bbizzn": "damaged"}
     assert set(meta["data"]["val_ids"]).isdisjoint(test_ids)
     assert meta["config"]["kind"] == "tcn" and meta["step"] > 0 and "val_mouth_lmd" in meta["val"]
+    assert meta["hardware"]["device"] == meta["train_config"]["run"]["device"] == "cpu"  # the device it ran on
     assert (tmp_path / "run" / "log.csv").read_text().count("\n") == 3
 
     config.max_epochs = 3  # resume: one more epoch, continuing the logged run
