@@ -10,7 +10,7 @@ log-posteriors) are stored whole; video frames as SHA-256 checksums of the full 
 means and a few downsampled frames (the file stays well under 1 MB).
 
 Compare modes: `exact` (this script's default) requires every checksum and array to be bit-identical:
-the proof that a refactor kept the outputs, on the machine that recorded them. tests/test_golden_outputs.py
+the proof that a refactor kept the outputs, on the machine that recorded them. tests/app/test_golden_outputs.py
 uses `close`: tight tolerances, because another CPU (other SIMD kernels) or torch build may round the
 last bits differently without any change in the code.
 """

@@ -4,7 +4,7 @@ The pipeline (talkface.pipeline, talkface.dub) checks a stage's inputs here once
 models call the same checks when used on their own, so a bad input gets the same one-line error (a
 TalkfaceError) whichever model and whichever caller. Both stage packages implement these Protocols and never
 import each other: `PhoneticAudio2Lmk`, `LearnedAudio2Lmk` (audio2lmk) and `WarpGenerator`, `LearnedGenerator`
-(lmk2video); tests/test_contracts.py checks that they conform.
+(lmk2video); tests/app/test_contracts.py checks that they conform.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from talkface.media import read_video, write_video
 from talkface.mouth_bank import MouthBank, fetch_weights, mouth_shapes
 from talkface.video_stream import FrameSpill, iter_frames, probe_video
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def run_cli(*args):

@@ -14,7 +14,7 @@ from talkface.metrics.mouth import (amplitude_ratio, excess_opening, opening, pe
                                     silence_mask, speech_envelope, voice_activity)
 from talkface.landmarks.normalize import MEAN_SHAPE
 
-DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dev"
+DEV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "dev"
 
 
 def _faces(gaps: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ from audio2lmk.head_pose import apply_pose, posed_points, relative_pose
 from audio2lmk.learned import LearnedAudio2Lmk
 from talkface.landmarks.indices import STABLE_POINTS
 from talkface.landmarks.normalize import MEAN_SHAPE, from_normalised, to_normalised
-from tests.test_audio2lmk_learned import SAMPLE_RATE, face, speech_like, tiny_net
+from test_audio2lmk_learned import SAMPLE_RATE, face, speech_like, tiny_net
 
 STABLE = list(STABLE_POINTS)
 

@@ -15,7 +15,7 @@ from talkface.errors import NoFaceError
 from talkface.landmarks.detect import detect_landmarks, face_box, predict_shape
 from talkface.media import read_image
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is not available on this platform")
 

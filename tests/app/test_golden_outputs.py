@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "golden_outputs.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "golden_outputs.py"
 
 
 @pytest.fixture(scope="module")

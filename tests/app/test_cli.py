@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def run_cli(*args):

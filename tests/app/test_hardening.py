@@ -18,7 +18,7 @@ import soundfile as sf
 
 from talkface.media import probe, read_image, read_video, write_video
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 FAST = ["--audio2lmk", "phonetic", "--lmk2video", "warp"]  # training-free stages: quick renders
 

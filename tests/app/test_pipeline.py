@@ -12,7 +12,7 @@ from talkface.landmarks.io import load_track
 from talkface.media import read_image, read_video
 from talkface.pipeline import Synthesizer, n_video_frames, retarget, track_starts_on
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.fixture(scope="module")

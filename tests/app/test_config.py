@@ -13,7 +13,7 @@ from talkface.config import SECTIONS, config_dict, load_config
 from talkface.errors import TalkfaceError
 from talkface.lipreading.train import LipreaderConfig
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 TRAINERS = {"audio2lmk": Audio2LmkConfig, "lmk2video": Lmk2VideoConfig, "lipreader": LipreaderConfig}
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STAGES = ("audio2lmk", "lmk2video")
 # The pipeline layer: the only modules of the `talkface` package allowed to import a stage.
 WIRING = {"talkface.pipeline", "talkface.stages", "talkface.cli", "talkface.dub", "talkface.bench",

@@ -15,8 +15,8 @@ from talkface.contracts import Audio2Lmk, FrameStream, Lmk2Video, StageInputErro
 from talkface.errors import MediaError, TalkfaceError
 from talkface.face_crop import crop_transform
 from talkface.pipeline import SourceFace, Synthesizer
-from test_audio2lmk_learned import face, speech_like, tiny_net
-from test_lmk2video_learned import face_image, face_landmarks, randomise_heads, tiny_generator
+from tests.audio2lmk.test_audio2lmk_learned import face, speech_like, tiny_net
+from tests.lmk2video.test_lmk2video_learned import face_image, face_landmarks, randomise_heads, tiny_generator
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

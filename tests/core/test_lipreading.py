@@ -22,7 +22,7 @@ from talkface.lipreading.train import LipreaderConfig, frame_labels, train
 from talkface.lipreading.wer import DEFAULT_CHECKPOINT, LipReader, evaluate_wer, list_videos, read_transcripts
 from talkface.media import write_video
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def one_hot_log_probs(labels: list[int], floor: float = 0.02) -> np.ndarray:

@@ -86,7 +86,7 @@ def test_the_shipped_hog_detector_is_dlibs_own():
     from talkface.landmarks.detect import _hog_detector
     from talkface.media import read_image
 
-    photo = read_image(Path(__file__).resolve().parents[1] / "examples" / "face.png")
+    photo = read_image(Path(__file__).resolve().parents[2] / "examples" / "face.png")
     gray = cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)
     noise = np.random.default_rng(0).integers(0, 255, (240, 320), dtype=np.uint8)
     for image in (gray, cv2.resize(gray, (200, 200)), noise):
