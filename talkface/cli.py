@@ -228,6 +228,8 @@ def _parser() -> _Parser:
                    help="also time the generator alone at these crop sizes (e.g. 128 256 512): frames/s each")
     p.add_argument("--device", default="cpu")
     p.add_argument("--repeats", type=_int_at_least(1), default=3)
+    p.add_argument("--cold-runs", type=_int_at_least(0), default=3,
+                   help="whole `talkface synth` processes on the first 3 s of the speech, timed (0: none)")
     return parser
 
 
@@ -305,13 +307,18 @@ def _cmd_bench(args) -> None:
         pass  # check_output says why in one line
     check_output(out, [args.image, args.audio], (".json",))
     report = run_bench(image=args.image, audio=args.audio, size=args.size, device=args.device,
-                       repeats=args.repeats, generator_sizes=args.sizes or ())
+                       repeats=args.repeats, generator_sizes=args.sizes or (), cold_runs=args.cold_runs)
     with atomic_output(out) as tmp:
         tmp.write_text(json.dumps(report, indent=2))
     for stage, seconds in report["stages_s"].items():
         print(f"{stage:>10}: {seconds * 1000:8.1f} ms")
     for size, fps in report.get("generator_fps", {}).items():
         print(f"{'generator':>10}: {fps:8.1f} frames/s at {size} px")
+    if "cold_synth" in report:
+        cold = report["cold_synth"]
+        print(f"{'cold synth':>10}: {cold['synth_wall_s'] * 1000:8.1f} ms wall for {cold['audio_seconds']:g} s of speech "
+              f"(median of {cold['runs']}, peak {cold['peak_rss_mb']:.0f} MB); missing input: "
+              f"{cold['missing_input_wall_s'] * 1000:.0f} ms")
     print(f"{'total':>10}: {report['total_s'] * 1000:8.1f} ms  -> {out}")
 
 

@@ -8,7 +8,7 @@ from talkface.cli import main
 @pytest.mark.slow
 def test_bench_writes_every_stage_to_json(tmp_path):
     out = tmp_path / "bench.json"
-    assert main(["bench", "--out", str(out), "--repeats", "1"]) == 0
+    assert main(["bench", "--out", str(out), "--repeats", "1", "--cold-runs", "1"]) == 0
     report = json.loads(out.read_text())
     assert set(report["stages_s"]) == {"load", "landmarks", "audio2lmk", "lmk2video", "encode"}
     assert all(v > 0 for v in report["stages_s"].values())
@@ -16,6 +16,11 @@ def test_bench_writes_every_stage_to_json(tmp_path):
     assert abs(report["total_s"] - sum(report["stages_s"].values())) < 1e-3
     assert report["models"]["size"] == "auto" and report["models"]["crop"] == 128  # the example's face: 128 px
     assert "generator_fps" not in report
+    cold = report["cold_synth"]  # a whole `talkface synth` process, as a user starts it
+    assert cold["runs"] == 1 and cold["audio_seconds"] == 3.0
+    assert cold["synth_wall_s"] == cold["synth_wall_all_s"][0] > report["stages_s"]["encode"]
+    assert 0 < cold["missing_input_wall_s"] < cold["synth_wall_s"]
+    assert cold["peak_rss_mb"] > 100  # torch and the models were loaded in it
 
 
 @pytest.mark.slow
