@@ -11,9 +11,9 @@ import torch
 
 from lmk2video.conditioning import WarpStream, mesh_warp, rescale_points, run_generator, to_signed, to_uint8
 from lmk2video.generator import WarpGenerator
-from lmk2video.mouth import estimate_appearance
+from lmk2video.mouth import LUMA, estimate_appearance
 from lmk2video.networks import Generator, GeneratorArch
-from lmk2video.regions import eye_masks, mouth_masks
+from lmk2video.regions import eye_masks, lip_masks, mouth_masks
 from talkface.checkpoint import load_checkpoint as read_checkpoint
 from talkface.errors import CheckpointError
 
@@ -128,7 +128,7 @@ class LearnedGenerator:
             target_lmks = np.asarray(target_lmks, np.float32)
             small_targets = rescale_points(target_lmks, size, net_size)
             out, warped = at_net(small_targets)
-            correction = (out - warped) * correction_region(small_targets, net_size, keep_teeth)[..., None]
+            correction = correction_field(out - warped, small_targets, keep_teeth)
             full = warp(crop, src, target_lmks).astype(np.float32)
             for frame, c in zip(full, correction):
                 frame += cv2.resize(c, (size, size), interpolation=cv2.INTER_LINEAR)
@@ -151,18 +151,28 @@ class LearnedGenerator:
         return frames, warped, state
 
 
-CORRECTION_MARGIN = 0.0  # interoculars around the inner lips where the net's correction counts (0: 1 px)
+LIP_SHADING_BLUR = 1.0  # net pixels: the lips get the correction's shading at about the net's own scale
+LIP_SHADING_GAIN = 0.5  # how much of it (1: all; 0: the warp's lips)
 
 
-def correction_region(targets: np.ndarray, size: int, keep_teeth: bool) -> np.ndarray:
-    """(T, size, size) weight of the net's correction: the mouth opening (inside the inner lips) only --
-    elsewhere its change is mostly the training face's look (measured on the dev set's talking videos driven
-    by their real tracks: around the whole lips it lowered mouth PSNR below the warp's; inside the opening it
-    raised it with SSIM and identity distance equal to the warp's) -- and nothing when the photo's own teeth
-    are to be kept."""
+def correction_field(change: np.ndarray, targets: np.ndarray, keep_teeth: bool) -> np.ndarray:
+    """(T, n, n, 3) net output minus the warp, at the net's size, and the targets there -> the part of it added
+    to the full-size warp (docs/results.md, "Where the net's correction counts"):
+
+    - inside the mouth opening, all of it: cavity, teeth and tongue, which the warp cannot draw;
+    - on the lips, its luminance only (grey: the same on R, G and B), slightly blurred and at LIP_SHADING_GAIN:
+      the shading of the stretching lips and the edge of the opening that the lipreader reads (it sees grey
+      mouth crops), without the training face's lip colour, which is what costs identity on other faces;
+    - elsewhere nothing: the net's whole-face change is mostly the training face's look;
+    - nothing at all when the photo's own teeth are to be kept (the warp carries them with their lips).
+    """
     if keep_teeth:
-        return np.zeros((len(targets), size, size), np.float32)
-    return mouth_masks(targets, size, CORRECTION_MARGIN)
+        return np.zeros_like(change)
+    size = change.shape[1]
+    opening = mouth_masks(targets, size, 0.0)[..., None]
+    lips = lip_masks(targets, size)[..., None] * (1.0 - opening)
+    shading = np.stack([cv2.GaussianBlur(c, (0, 0), LIP_SHADING_BLUR) for c in change]) @ LUMA.astype(np.float32)
+    return opening * change + (LIP_SHADING_GAIN * lips) * shading[..., None]
 
 
 def _to_uint8(frames: np.ndarray) -> np.ndarray:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from talkface.landmarks.indices import INNER_LIPS, LEFT_BROW, LEFT_EYE, RIGHT_BROW, RIGHT_EYE, interocular
+from talkface.landmarks.indices import INNER_LIPS, LEFT_BROW, LEFT_EYE, MOUTH, RIGHT_BROW, RIGHT_EYE, interocular
 
 EYE_AREAS = (list(RIGHT_EYE) + list(RIGHT_BROW), list(LEFT_EYE) + list(LEFT_BROW))
 EYE_MARGIN = 0.15  # dilation around each eye + brow hull, in interocular distances
 MOUTH_AREAS = (list(INNER_LIPS),)
 MOUTH_MARGIN = 0.05
+LIP_AREAS = (list(MOUTH),)
+LIP_MARGIN = 0.05
 
 
 def eye_masks(landmarks: np.ndarray, size: int, margin: float = EYE_MARGIN) -> np.ndarray:
@@ -23,6 +25,12 @@ def mouth_masks(landmarks: np.ndarray, size: int, margin: float = MOUTH_MARGIN) 
     """(T, 68, 2) crop landmarks -> (T, size, size) float32: 1 inside the inner lips (grown by margin x
     interocular), feathered like eye_masks."""
     return hull_masks(landmarks, size, MOUTH_AREAS, margin)
+
+
+def lip_masks(landmarks: np.ndarray, size: int, margin: float = LIP_MARGIN) -> np.ndarray:
+    """(T, 68, 2) crop landmarks -> (T, size, size) float32: 1 over the lips and the opening between them
+    (the outer-lip hull grown by margin x interocular), feathered like eye_masks."""
+    return hull_masks(landmarks, size, LIP_AREAS, margin)
 
 
 def hull_masks(landmarks: np.ndarray, size: int, areas, margin: float) -> np.ndarray:

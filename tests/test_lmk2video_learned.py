@@ -15,7 +15,7 @@ from lmk2video import LearnedGenerator, WarpGenerator, load_checkpoint
 from lmk2video import losses
 from lmk2video.conditioning import WarpStream, mesh_warp, run_generator, to_signed
 from lmk2video.data import FLIP_ORDER, mirror, pick_frames, recolour
-from lmk2video.regions import eye_masks, mouth_masks
+from lmk2video.regions import eye_masks, lip_masks, mouth_masks
 from lmk2video.networks import (FrameCritic, FrameCriticArch, Generator, GeneratorArch, VideoCritic,
                                 VideoCriticArch, composite)
 from lmk2video.train import Lmk2VideoConfig, learning_rate, train
@@ -414,9 +414,9 @@ def test_keep_eyes_takes_the_eye_regions_from_the_warp_and_the_rest_from_the_net
 
 def test_larger_crops_get_the_full_size_warp_plus_the_nets_upsampled_correction(tmp_path):
     """At twice the net's size: untrained (zero colour head, A = 1) gives the full-size warp itself; a net
-    that paints gives the full-size warp plus its own change inside the mouth opening at its size, upsampled
-    (a low-frequency correction: the photo's fine detail is the warp's)."""
-    from lmk2video.learned import CORRECTION_MARGIN
+    that paints gives the full-size warp plus its own change, kept where correction_field keeps it, at its
+    size, upsampled (a low-frequency correction: the photo's fine detail is the warp's)."""
+    from lmk2video.learned import correction_field
 
     net_size, size = 64, 128
     lmk = face_landmarks(size)
@@ -436,13 +436,65 @@ def test_larger_crops_get_the_full_size_warp_plus_the_nets_upsampled_correction(
     net_alone = load_checkpoint(path, calibrate=False, keep_eyes=False, mouth_only=False)
     change = net_alone(small, small_lmk, small_targets).astype(np.float32) - WarpGenerator(interpolation="bilinear")(
         small, small_lmk, small_targets)
-    change *= mouth_masks(small_targets, net_size, CORRECTION_MARGIN)[..., None]  # only in the mouth opening
+    change = correction_field(change, small_targets, keep_teeth=False)
     expected = full_warp + np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_LINEAR) for c in change])
     got = painter(source, lmk, targets).astype(int)
     assert np.abs(got - full_warp).max() > 10  # the net does change the frame
     assert np.abs(got - np.clip(np.round(expected), 0, 255)).max() <= 2
     far = mouth_masks(targets, size, 0.3)[..., None].repeat(3, -1) == 0  # away from the mouth: the warp alone
     assert np.abs(got - full_warp)[far].max() <= 1
+
+
+def test_correction_field_full_in_the_opening_grey_shading_on_the_lips_nothing_elsewhere():
+    """A synthetic change of constant colour: inside the mouth opening it passes whole; on the lips (outside
+    the opening) only its luminance, times LIP_SHADING_GAIN, the same on R, G and B; a chroma-only change
+    (zero luminance) leaves the lips untouched; cheeks, nose and eyes get nothing; a photo whose own teeth
+    are kept gets nothing anywhere."""
+    from lmk2video.learned import LIP_SHADING_GAIN, correction_field
+    from lmk2video.mouth import LUMA
+
+    size = 256  # lips a few pixels thick at the net's 128 px; here thick enough to test inside them
+    targets = np.stack([face_landmarks(size, 1.5)])  # an open mouth
+    opening = mouth_masks(targets, size, 0.0)[0]
+    lips = lip_masks(targets, size)[0]
+    colour = np.array([30.0, -10.0, 5.0], np.float32)
+    change = np.broadcast_to(colour, (1, size, size, 3)).copy()
+    field = correction_field(change, targets, keep_teeth=False)[0]
+    assert field.shape == (size, size, 3) and field.dtype == np.float32
+    inside = opening > 0.999
+    assert inside.sum() > 20
+    np.testing.assert_allclose(field[inside], np.broadcast_to(colour, field[inside].shape), atol=0.05)
+    on_lips = (lips > 0.999) & (opening < 0.001)
+    assert on_lips.sum() > 50
+    grey = LIP_SHADING_GAIN * float(colour @ LUMA)
+    np.testing.assert_allclose(field[on_lips], grey, atol=0.05)  # the same value on all three channels
+    eyes = eye_masks(targets, size)[0] > 0.5
+    assert np.abs(field[(lips < 0.001) & (opening < 0.001)]).max() < 0.05 and not field[eyes].any()
+
+    chroma = np.array([10.0, -10.0 * 0.299 / 0.587, 0.0], np.float32)  # no luminance
+    assert abs(float(chroma @ LUMA)) < 1e-5
+    field = correction_field(np.broadcast_to(chroma, (1, size, size, 3)).copy(), targets, keep_teeth=False)[0]
+    assert np.abs(field[on_lips]).max() < 0.01
+    np.testing.assert_allclose(field[inside], np.broadcast_to(chroma, field[inside].shape), atol=0.05)
+
+    assert not correction_field(change, targets, keep_teeth=True).any()
+
+
+def test_correction_field_blurs_the_lip_shading_but_not_the_opening():
+    """Fine texture on the lips (a 1-px checkerboard) is smoothed away by the lip blur; inside the opening
+    the correction is kept as it is, texture included."""
+    from lmk2video.learned import correction_field
+
+    size = 256  # lips a few pixels thick at the net's 128 px; here thick enough to test inside them
+    targets = np.stack([face_landmarks(size, 1.5)])
+    checker = (np.indices((size, size)).sum(0) % 2 * 2 - 1).astype(np.float32) * 40.0
+    change = np.repeat(checker[None, ..., None], 3, -1)
+    field = correction_field(change, targets, keep_teeth=False)[0]
+    opening = mouth_masks(targets, size, 0.0)[0]
+    lips = (lip_masks(targets, size)[0] > 0.999) & (opening < 0.001)
+    inside = opening > 0.999
+    np.testing.assert_allclose(field[inside], change[0][inside], atol=0.05)
+    assert np.abs(field[lips]).max() < 0.1 * 40.0
 
 
 def test_teeth_in_the_photo_are_reused_not_repainted(tmp_path):
