@@ -13,7 +13,7 @@ from lmk2video.conditioning import WarpStream, mesh_warp, rescale_points, run_ge
 from lmk2video.generator import WarpGenerator
 from lmk2video.mouth import LUMA, estimate_appearance
 from lmk2video.networks import Generator, GeneratorArch
-from lmk2video.regions import eye_masks, lip_masks, mouth_masks
+from lmk2video.regions import eye_masks, lip_masks, lower_face_masks, mouth_masks
 from talkface.checkpoint import load_checkpoint as read_checkpoint
 from talkface.errors import CheckpointError
 
@@ -52,10 +52,10 @@ class LearnedGenerator:
     Same call as WarpGenerator; crops of any size work. The net runs on the crop at the size it was
     trained at (`arch.size`, 128 px; it paints at `work_size` inside it). With mouth_only (the default) the
     output is the warp at full size plus the net's correction (net output minus the warp at 128) upsampled: the
-    photo's fine detail comes from the warp, the net adds only what the warp cannot (mouth interior,
-    teeth, shading of the moving jaw) at its own, coarser scale. Teeth visible in the photo (an open
-    mouth with teeth) are not repainted: inside the lips the full-size warp, which carries the photo's
-    own teeth, is kept.
+    photo's fine detail comes from the warp, the net adds only what the warp cannot (the mouth interior:
+    cavity, teeth, tongue) at its own, coarser scale; with shading=True also the grey shading of the lips and
+    the lower face (correction_field). Teeth visible in the photo (an open mouth with teeth) are not
+    repainted: inside the lips the full-size warp, which carries the photo's own teeth, is kept.
 
     mouth_only=False gives the net's own frames (at any size, composited over the warp at that size's 128
     version): what it was trained to produce, for evaluating the net itself.
@@ -72,8 +72,8 @@ class LearnedGenerator:
     """
 
     def __init__(self, g: Generator, meta: dict, device: str | torch.device = "cpu", calibrate: bool = True,
-                 keep_eyes: bool = True, mouth_only: bool = True):
-        self.calibrate, self.keep_eyes, self.mouth_only = calibrate, keep_eyes, mouth_only
+                 keep_eyes: bool = True, mouth_only: bool = True, shading: bool = False):
+        self.calibrate, self.keep_eyes, self.mouth_only, self.shading = calibrate, keep_eyes, mouth_only, shading
         self.device = torch.device(device)
         self.g = g.to(self.device).eval()
         self.meta = meta
@@ -128,7 +128,7 @@ class LearnedGenerator:
             target_lmks = np.asarray(target_lmks, np.float32)
             small_targets = rescale_points(target_lmks, size, net_size)
             out, warped = at_net(small_targets)
-            correction = correction_field(out - warped, small_targets, keep_teeth)
+            correction = correction_field(out - warped, small_targets, keep_teeth, self.shading)
             full = warp(crop, src, target_lmks).astype(np.float32)
             for frame, c in zip(full, correction):
                 frame += cv2.resize(c, (size, size), interpolation=cv2.INTER_LINEAR)
@@ -151,18 +151,20 @@ class LearnedGenerator:
         return frames, warped, state
 
 
-LIP_SHADING_BLUR = 1.0  # net pixels: the lips get the correction's shading at about the net's own scale
-LIP_SHADING_GAIN = 0.5  # how much of it (1: all; 0: the warp's lips)
+LIP_SHADING_BLUR = 1.0  # net pixels (sigma): on the lips the net's shading is kept at about its own scale
+FACE_SHADING_BLUR = 6.0  # net pixels (sigma): over the rest of the lower face only its broad shading
 
 
-def correction_field(change: np.ndarray, targets: np.ndarray, keep_teeth: bool) -> np.ndarray:
+def correction_field(change: np.ndarray, targets: np.ndarray, keep_teeth: bool, shading: bool = False) -> np.ndarray:
     """(T, n, n, 3) net output minus the warp, at the net's size, and the targets there -> the part of it added
     to the full-size warp (docs/results.md, "Where the net's correction counts"):
 
     - inside the mouth opening, all of it: cavity, teeth and tongue, which the warp cannot draw;
-    - on the lips, its luminance only (grey: the same on R, G and B), slightly blurred and at LIP_SHADING_GAIN:
-      the shading of the stretching lips and the edge of the opening that the lipreader reads (it sees grey
-      mouth crops), without the training face's lip colour, which is what costs identity on other faces;
+    - with `shading`, also its luminance (grey: the same on R, G and B) on the lips, blurred by LIP_SHADING_BLUR,
+      and over the rest of the lower face, blurred by FACE_SHADING_BLUR: the shading of the stretching lips
+      and the moving jaw that the s1 lipreader reads (it sees grey mouth crops), without the training face's
+      colours. It reads better on s1 but is slightly less like other people's real frames, so it is off by
+      default;
     - elsewhere nothing: the net's whole-face change is mostly the training face's look;
     - nothing at all when the photo's own teeth are to be kept (the warp carries them with their lips).
     """
@@ -170,9 +172,14 @@ def correction_field(change: np.ndarray, targets: np.ndarray, keep_teeth: bool) 
         return np.zeros_like(change)
     size = change.shape[1]
     opening = mouth_masks(targets, size, 0.0)[..., None]
-    lips = lip_masks(targets, size)[..., None] * (1.0 - opening)
-    shading = np.stack([cv2.GaussianBlur(c, (0, 0), LIP_SHADING_BLUR) for c in change]) @ LUMA.astype(np.float32)
-    return opening * change + (LIP_SHADING_GAIN * lips) * shading[..., None]
+    if not shading:
+        return opening * change
+    lips = lip_masks(targets, size)[..., None]
+    luma = LUMA.astype(np.float32)
+    fine = np.stack([cv2.GaussianBlur(c, (0, 0), LIP_SHADING_BLUR) for c in change]) @ luma
+    broad = np.stack([cv2.GaussianBlur(c, (0, 0), FACE_SHADING_BLUR) for c in change]) @ luma
+    grey = (lips * fine[..., None] + (1.0 - lips) * broad[..., None]) * lower_face_masks(targets, size)[..., None]
+    return opening * change + (1.0 - opening) * grey
 
 
 def _to_uint8(frames: np.ndarray) -> np.ndarray:
@@ -196,7 +203,8 @@ def build_generator(arch: dict) -> Generator:
 
 
 def load_checkpoint(path: str | os.PathLike = SHIPPED_CHECKPOINT, device: str = "cpu",
-                    calibrate: bool = True, keep_eyes: bool = True, mouth_only: bool = True) -> LearnedGenerator:
+                    calibrate: bool = True, keep_eyes: bool = True, mouth_only: bool = True,
+                    shading: bool = False) -> LearnedGenerator:
     """A LearnedGenerator from a safetensors checkpoint whose sidecar records the net's `arch`."""
     state, meta = read_checkpoint(path, device)
     if meta.get("kind") != "lmk2video" or "arch" not in meta:
@@ -207,4 +215,4 @@ def load_checkpoint(path: str | os.PathLike = SHIPPED_CHECKPOINT, device: str = 
     except (TypeError, KeyError, RuntimeError) as err:
         first = str(err).strip().splitlines()[0]
         raise CheckpointError(f"{path}: weights do not match the recorded model ({first})") from None
-    return LearnedGenerator(g, meta, device, calibrate, keep_eyes, mouth_only)
+    return LearnedGenerator(g, meta, device, calibrate, keep_eyes, mouth_only, shading)
