@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 import lmk2video
-import lmk2video.learned as learned
+from lmk2video import learned
 from lmk2video.mouth import LUMA
 from lmk2video.regions import hull_masks, lower_face_masks, mouth_masks
 from talkface.landmarks.indices import MOUTH

@@ -478,7 +478,7 @@ def test_correction_field_with_shading_adds_grey_shading_of_the_lips_and_lower_f
     np.testing.assert_allclose(field[inside], np.broadcast_to(colour, field[inside].shape), atol=0.05)
     grey = float(colour @ LUMA)
     on_lips = (lip_masks(targets, size)[0] > 0.999) & (opening < 0.001)
-    cheek = np.round((targets[0, 4] + targets[0, 48] + targets[0, 31]) / 3).astype(int)  # below the nose, beside the lips
+    cheek = np.round((targets[0, 4] + targets[0, 48] + targets[0, 31]) / 3).astype(int)  # below nose, beside lips
     assert on_lips.sum() > 50 and lower[cheek[1], cheek[0]] > 0.95
     for where in (on_lips, (slice(cheek[1], cheek[1] + 1), slice(cheek[0], cheek[0] + 1))):
         values = field[where].reshape(-1, 3)
