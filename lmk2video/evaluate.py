@@ -34,7 +34,7 @@ from talkface.metrics import FaceDescriber, fms, landmark_scores, mouth_psnr_ssi
 from talkface.prepared import PreparedSet
 from talkface.report import markdown_table, write_report
 
-METHODS = ("learned", "learned_mouth_only", "warp", "copy")
+METHODS = ("learned", "learned_mouth_only", "learned_shading", "warp", "copy")
 FMS_EVERY = 5  # dlib descriptors cost ~75 ms a frame: every 5th frame bounds the time
 SAMPLE_ROWS = 4  # rows of the sample grid (clips, at their widest-open real mouth)
 
@@ -90,6 +90,7 @@ def summary_table(summary: dict[str, dict[str, float]]) -> str:
             ("failure_rate", "FR@0.1", 3), ("mouth_opening_corr", "mouth-open corr", 3), ("fms", "FMS %", 1),
             ("fms_distance", "FMS dist", 3)]
     names = {"learned": "learned (this checkpoint)", "learned_mouth_only": "learned, mouth opening only (product)",
+             "learned_shading": "learned, mouth opening + grey lip/jaw shading (shading=True)",
              "warp": "warp default (floor)", "copy": "copy first frame (floor)"}
     return markdown_table(["method"] + [c[1] for c in cols],
                           [[names.get(method, method)] + [f"{values.get(k, float('nan')):.{d}f}" for k, _, d in cols]
@@ -118,6 +119,7 @@ def run_eval_lmk2video(checkpoint: str | os.PathLike, prepared: str | os.PathLik
     # of it: only its correction inside the mouth opening, over the warp (the default for unseen faces).
     learned = load_checkpoint(checkpoint, device=device, mouth_only=False)
     mouth_only = load_checkpoint(checkpoint, device=device)
+    shading = load_checkpoint(checkpoint, device=device, shading=True)
     warp = WarpGenerator(device=device)
     detector = get_detector("dlib")
     describer = FaceDescriber(detector)
@@ -134,6 +136,7 @@ def run_eval_lmk2video(checkpoint: str | os.PathLike, prepared: str | os.PathLik
         outputs = {"learned": learned(source, track[0], track)}
         timing["learned_s"] += time.perf_counter() - start
         outputs["learned_mouth_only"] = mouth_only(source, track[0], track)
+        outputs["learned_shading"] = shading(source, track[0], track)
         start = time.perf_counter()
         outputs["warp"] = warp(source, track[0], track)
         timing["warp_s"] += time.perf_counter() - start

@@ -11,9 +11,9 @@ import torch
 
 from lmk2video.conditioning import WarpStream, mesh_warp, rescale_points, run_generator, to_signed, to_uint8
 from lmk2video.warp_generator import WarpGenerator
-from lmk2video.mouth import estimate_appearance
+from lmk2video.mouth import LUMA, estimate_appearance
 from lmk2video.networks import Generator
-from lmk2video.regions import eye_masks, mouth_masks
+from lmk2video.regions import eye_masks, lip_masks, lower_face_masks, mouth_masks
 from talkface.checkpoint import load_model
 from talkface.contracts import FrameStream, check_lmk2video_inputs
 
@@ -52,10 +52,10 @@ class LearnedGenerator:
     Same call as WarpGenerator; crops of any size work. The net runs on the crop at the size it was
     trained at (`arch.size`, 128 px; it paints at `work_size` inside it). With mouth_only (the default) the
     output is the warp at full size plus the net's correction (net output minus the warp at 128) upsampled: the
-    photo's fine detail comes from the warp, the net adds only what the warp cannot (mouth interior,
-    teeth, shading of the moving jaw) at its own, coarser scale. Teeth visible in the photo (an open
-    mouth with teeth) are not repainted: inside the lips the full-size warp, which carries the photo's
-    own teeth, is kept.
+    photo's fine detail comes from the warp, the net adds only what the warp cannot (the mouth interior:
+    cavity, teeth, tongue) at its own, coarser scale; with shading=True also the grey shading of the lips and
+    the lower face (correction_field). Teeth visible in the photo (an open mouth with teeth) are not
+    repainted: inside the lips the full-size warp, which carries the photo's own teeth, is kept.
 
     mouth_only=False gives the net's own frames (at any size, composited over the warp at that size's 128
     version): what it was trained to produce, for evaluating the net itself.
@@ -72,8 +72,8 @@ class LearnedGenerator:
     """
 
     def __init__(self, g: Generator, meta: dict | None = None, device: str | torch.device = "cpu",
-                 calibrate: bool = True, keep_eyes: bool = True, mouth_only: bool = True):
-        self.calibrate, self.keep_eyes, self.mouth_only = calibrate, keep_eyes, mouth_only
+                 calibrate: bool = True, keep_eyes: bool = True, mouth_only: bool = True, shading: bool = False):
+        self.calibrate, self.keep_eyes, self.mouth_only, self.shading = calibrate, keep_eyes, mouth_only, shading
         self.device = torch.device(device)
         self.g = g.to(self.device).eval()
         self.meta = meta or {}
@@ -131,7 +131,7 @@ class LearnedGenerator:
             target_lmks = np.asarray(target_lmks, np.float32)
             small_targets = rescale_points(target_lmks, size, net_size)
             (out, warped), state = at_net(small_targets, state)
-            correction = (out - warped) * correction_region(small_targets, net_size, keep_teeth)[..., None]
+            correction = correction_field(out - warped, small_targets, keep_teeth, self.shading)
             full = warp(crop, src, target_lmks).astype(np.float32)
             for frame, c in zip(full, correction):
                 frame += cv2.resize(c, (size, size), interpolation=cv2.INTER_LINEAR)
@@ -154,18 +154,35 @@ class LearnedGenerator:
         return frames, warped, state
 
 
-CORRECTION_MARGIN = 0.0  # interoculars around the inner lips where the net's correction counts (0: 1 px)
+LIP_SHADING_BLUR = 1.0  # net pixels (sigma): on the lips the net's shading is kept at about its own scale
+FACE_SHADING_BLUR = 6.0  # net pixels (sigma): over the rest of the lower face only its broad shading
 
 
-def correction_region(targets: np.ndarray, size: int, keep_teeth: bool) -> np.ndarray:
-    """(T, size, size) weight of the net's correction: the mouth opening (inside the inner lips) only --
-    elsewhere its change is mostly the training face's look (measured on the dev set's talking videos driven
-    by their real tracks: around the whole lips it lowered mouth PSNR below the warp's; inside the opening it
-    raised it with SSIM and identity distance equal to the warp's) -- and nothing when the photo's own teeth
-    are to be kept."""
+def correction_field(change: np.ndarray, targets: np.ndarray, keep_teeth: bool, shading: bool = False) -> np.ndarray:
+    """(T, n, n, 3) net output minus the warp, at the net's size, and the targets there -> the part of it added
+    to the full-size warp (docs/results.md, "Where the net's correction counts"):
+
+    - inside the mouth opening, all of it: cavity, teeth and tongue, which the warp cannot draw;
+    - with `shading`, also its luminance (grey: the same on R, G and B) on the lips, blurred by LIP_SHADING_BLUR,
+      and over the rest of the lower face, blurred by FACE_SHADING_BLUR: the shading of the stretching lips
+      and the moving jaw that the s1 lipreader reads (it sees grey mouth crops), without the training face's
+      colours. It reads better on s1 but is slightly less like other people's real frames, so it is off by
+      default;
+    - elsewhere nothing: the net's whole-face change is mostly the training face's look;
+    - nothing at all when the photo's own teeth are to be kept (the warp carries them with their lips).
+    """
     if keep_teeth:
-        return np.zeros((len(targets), size, size), np.float32)
-    return mouth_masks(targets, size, CORRECTION_MARGIN)
+        return np.zeros_like(change)
+    size = change.shape[1]
+    opening = mouth_masks(targets, size, 0.0)[..., None]
+    if not shading:
+        return opening * change
+    lips = lip_masks(targets, size)[..., None]
+    luma = LUMA.astype(np.float32)
+    fine = np.stack([cv2.GaussianBlur(c, (0, 0), LIP_SHADING_BLUR) for c in change]) @ luma
+    broad = np.stack([cv2.GaussianBlur(c, (0, 0), FACE_SHADING_BLUR) for c in change]) @ luma
+    grey = (lips * fine[..., None] + (1.0 - lips) * broad[..., None]) * lower_face_masks(targets, size)[..., None]
+    return opening * change + (1.0 - opening) * grey
 
 
 def _to_uint8(frames: np.ndarray) -> np.ndarray:
@@ -173,7 +190,8 @@ def _to_uint8(frames: np.ndarray) -> np.ndarray:
 
 
 def load_checkpoint(path: str | os.PathLike = SHIPPED_CHECKPOINT, device: str = "cpu",
-                    calibrate: bool = True, keep_eyes: bool = True, mouth_only: bool = True) -> LearnedGenerator:
+                    calibrate: bool = True, keep_eyes: bool = True, mouth_only: bool = True,
+                    shading: bool = False) -> LearnedGenerator:
     """A LearnedGenerator from an lmk2video checkpoint (talkface.checkpoint.load_model)."""
     g, meta = load_model(path, Generator, device)
-    return LearnedGenerator(g, meta, device, calibrate, keep_eyes, mouth_only)
+    return LearnedGenerator(g, meta, device, calibrate, keep_eyes, mouth_only, shading)

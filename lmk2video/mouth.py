@@ -36,7 +36,7 @@ OPEN_RATIO = 0.06  # source counts as open when mean inner-lip gap > this x mout
 _TEETH_RATIO = 0.6  # source shows teeth when its bright interior > this x skin brightness
 _CAVITY_LUMA = 0.33  # synthetic cavity brightness at most this x the median lip brightness
 _OFF_WHITE = np.array([1.0, 0.97, 0.9])
-_LUMA = np.array([0.299, 0.587, 0.114])
+LUMA = np.array([0.299, 0.587, 0.114])  # Rec. 601 luma weights of R, G, B
 _MARGIN = 4  # pixels around the inner lips painted (room for the soft edge)
 _UPPER_SHARE = 0.75  # of an open source's interior that moves with the upper lip
 _SOFTNESS = 0.02  # blur sigma of the painted layer, as a fraction of the source mouth width
@@ -59,36 +59,36 @@ class MouthAppearance:
 def estimate_appearance(image: np.ndarray, landmarks: np.ndarray) -> MouthAppearance:
     """Measure mouth colours from a (N, N, 3) uint8 crop and its (68, 2) landmarks."""
     rgb = image.astype(np.float64) / 255.0
-    luma = rgb @ _LUMA
+    luma = rgb @ LUMA
     lips_band = _polygon_mask(image.shape[:2], landmarks[OUTER_LIPS])
     interior = _polygon_mask(image.shape[:2], landmarks[INNER_LIPS])
     lips_band &= ~interior
     skin = _polygon_mask(image.shape[:2], landmarks[_MID_FACE]) & ~lips_band & ~interior
     skin_pixels = rgb[skin] if skin.any() else rgb.reshape(-1, 3)
-    skin_luma = skin_pixels @ _LUMA
+    skin_luma = skin_pixels @ LUMA
     skin_bright = _mean_of(skin_pixels, skin_luma >= np.percentile(skin_luma, 80))
     # Teeth under this light: a warm off-white, half-way from the lit skin colour to grey.
-    lit_teeth = 0.85 * (0.5 * skin_bright + 0.5 * (skin_bright @ _LUMA) * _OFF_WHITE)
+    lit_teeth = 0.85 * (0.5 * skin_bright + 0.5 * (skin_bright @ LUMA) * _OFF_WHITE)
 
     width = max(float(np.linalg.norm(landmarks[64] - landmarks[60])), 1e-3)
     gap = np.linalg.norm(landmarks[_VERTICAL_PAIRS[0]] - landmarks[_VERTICAL_PAIRS[1]], axis=-1)
     source_open = bool(gap.mean() > OPEN_RATIO * width and interior.sum() >= 6)
 
     lip_pixels = rgb[lips_band] if lips_band.any() else rgb.reshape(-1, 3)
-    lip_luma = lip_pixels @ _LUMA
+    lip_luma = lip_pixels @ LUMA
     tongue = np.median(lip_pixels, axis=0) * 0.65
     source_teeth = False
     if source_open:
         inside, inside_luma = rgb[interior], luma[interior]
         cavity = _mean_of(inside, inside_luma <= np.percentile(inside_luma, 20))
         bright = inside_luma >= np.percentile(inside_luma, 80)
-        source_teeth = bool(np.percentile(inside_luma, 85) > _TEETH_RATIO * (skin_bright @ _LUMA))
+        source_teeth = bool(np.percentile(inside_luma, 85) > _TEETH_RATIO * (skin_bright @ LUMA))
         teeth = _mean_of(inside, bright) if source_teeth else lit_teeth
     else:
         # The darkest lip pixels (the line where the lips meet) carry the right hue; darken
         # them to at most a third of the lips' brightness, whatever the photo's lip line.
         darkest = _mean_of(lip_pixels, lip_luma <= np.percentile(lip_luma, 10))
-        limit = _CAVITY_LUMA * np.median(lip_luma) / max(float(darkest @ _LUMA), 1e-3)
+        limit = _CAVITY_LUMA * np.median(lip_luma) / max(float(darkest @ LUMA), 1e-3)
         cavity = darkest * min(0.5, limit)
         teeth = lit_teeth
     return MouthAppearance(

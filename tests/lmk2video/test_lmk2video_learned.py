@@ -15,7 +15,7 @@ from lmk2video import LearnedGenerator, WarpGenerator, load_checkpoint
 from lmk2video import losses
 from lmk2video.conditioning import WarpStream, mesh_warp, run_generator, to_signed
 from lmk2video.data import FLIP_ORDER, mirror, pick_frames, recolour
-from lmk2video.regions import eye_masks, mouth_masks
+from lmk2video.regions import eye_masks, lip_masks, lower_face_masks, mouth_masks
 from lmk2video.networks import (Conditioning, FrameCritic, FrameCriticArch, Generator, GeneratorArch, VideoCritic,
                                 VideoCriticArch, composite)
 from lmk2video.train import Lmk2VideoConfig, learning_rate, train
@@ -334,7 +334,7 @@ def test_training_smoke_run_resume_and_evaluation(tmp_path):
 
     report = run_eval_lmk2video(best, tmp_path / "prepared", grid_root, "test", tmp_path / "eval", limit=1)
     assert report["clips"] == test_ids and report["real_crops_from"]["crops.mp4"] == 1
-    for method in ("learned", "learned_mouth_only", "warp", "copy"):
+    for method in ("learned", "learned_mouth_only", "learned_shading", "warp", "copy"):
         assert np.isfinite(report["summary"][method]["psnr"])
     assert report["summary"]["copy"]["psnr"] < 100.0
     assert (tmp_path / "eval" / "lmk2video_eval.md").read_text().count("|") > 10
@@ -417,9 +417,9 @@ def test_keep_eyes_takes_the_eye_regions_from_the_warp_and_the_rest_from_the_net
 
 def test_larger_crops_get_the_full_size_warp_plus_the_nets_upsampled_correction(tmp_path):
     """At twice the net's size: untrained (zero colour head, A = 1) gives the full-size warp itself; a net
-    that paints gives the full-size warp plus its own change inside the mouth opening at its size, upsampled
-    (a low-frequency correction: the photo's fine detail is the warp's)."""
-    from lmk2video.learned import CORRECTION_MARGIN
+    that paints gives the full-size warp plus its own change, kept where correction_field keeps it, at its
+    size, upsampled (a low-frequency correction: the photo's fine detail is the warp's)."""
+    from lmk2video.learned import correction_field
 
     net_size, size = 64, 128
     lmk = face_landmarks(size)
@@ -439,13 +439,93 @@ def test_larger_crops_get_the_full_size_warp_plus_the_nets_upsampled_correction(
     net_alone = load_checkpoint(path, calibrate=False, keep_eyes=False, mouth_only=False)
     change = net_alone(small, small_lmk, small_targets).astype(np.float32) - WarpGenerator(interpolation="bilinear")(
         small, small_lmk, small_targets)
-    change *= mouth_masks(small_targets, net_size, CORRECTION_MARGIN)[..., None]  # only in the mouth opening
+    change = correction_field(change, small_targets, keep_teeth=False)
     expected = full_warp + np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_LINEAR) for c in change])
     got = painter(source, lmk, targets).astype(int)
     assert np.abs(got - full_warp).max() > 10  # the net does change the frame
     assert np.abs(got - np.clip(np.round(expected), 0, 255)).max() <= 2
     far = mouth_masks(targets, size, 0.3)[..., None].repeat(3, -1) == 0  # away from the mouth: the warp alone
     assert np.abs(got - full_warp)[far].max() <= 1
+
+
+def test_correction_field_by_default_is_the_change_inside_the_mouth_opening_only():
+    from lmk2video.learned import correction_field
+
+    size = 256
+    targets = np.stack([face_landmarks(size, 1.5)])  # an open mouth
+    opening = mouth_masks(targets, size, 0.0)[0]
+    rng = np.random.default_rng(0)
+    change = rng.normal(0, 20, (1, size, size, 3)).astype(np.float32)
+    field = correction_field(change, targets, keep_teeth=False)
+    np.testing.assert_allclose(field, change * opening[None, ..., None], atol=1e-4)
+    assert (opening > 0.999).sum() > 200 and not field[0][opening == 0].any()
+    assert not correction_field(change, targets, keep_teeth=True).any()
+
+
+def test_correction_field_with_shading_adds_grey_shading_of_the_lips_and_lower_face():
+    """shading=True, a change of constant colour: inside the mouth opening it passes whole; on the lips and the
+    rest of the lower face only its luminance, the same on R, G and B; a chroma-only change (zero luminance)
+    adds nothing outside the opening; eyes and forehead get nothing; kept teeth: nothing anywhere."""
+    from lmk2video.learned import correction_field
+    from lmk2video.mouth import LUMA
+
+    size = 256  # lips a few pixels thick at the net's 128 px; here thick enough to test inside them
+    targets = np.stack([face_landmarks(size, 1.5)])
+    opening = mouth_masks(targets, size, 0.0)[0]
+    lower = lower_face_masks(targets, size)[0]
+    colour = np.array([30.0, -10.0, 5.0], np.float32)
+    change = np.broadcast_to(colour, (1, size, size, 3)).copy()
+    field = correction_field(change, targets, keep_teeth=False, shading=True)[0]
+    assert field.shape == (size, size, 3) and field.dtype == np.float32
+    inside = opening > 0.999
+    np.testing.assert_allclose(field[inside], np.broadcast_to(colour, field[inside].shape), atol=0.05)
+    grey = float(colour @ LUMA)
+    on_lips = (lip_masks(targets, size)[0] > 0.999) & (opening < 0.001)
+    cheek = np.round((targets[0, 4] + targets[0, 48] + targets[0, 31]) / 3).astype(int)  # below nose, beside lips
+    assert on_lips.sum() > 50 and lower[cheek[1], cheek[0]] > 0.95
+    for where in (on_lips, (slice(cheek[1], cheek[1] + 1), slice(cheek[0], cheek[0] + 1))):
+        values = field[where].reshape(-1, 3)
+        np.testing.assert_allclose(values, (grey * lower[where].reshape(-1, 1)).repeat(3, 1), atol=0.05)
+    eyes = eye_masks(targets, size)[0] > 0.5
+    assert not field[eyes].any() and not field[: int(targets[0, 19, 1])].any()  # eyes, forehead
+
+    chroma = np.array([10.0, -10.0 * 0.299 / 0.587, 0.0], np.float32)  # no luminance
+    assert abs(float(chroma @ LUMA)) < 1e-5
+    field = correction_field(np.broadcast_to(chroma, (1, size, size, 3)).copy(), targets, False, shading=True)[0]
+    assert np.abs(field[opening < 0.001]).max() < 0.01
+    assert not correction_field(change, targets, keep_teeth=True, shading=True).any()
+
+
+def test_shading_blurs_fine_texture_on_the_lips_and_more_on_the_face_but_not_in_the_opening():
+    """A 1-px checkerboard change: kept as it is inside the mouth opening; smoothed away on the lips (lip blur)
+    and on the cheeks (the broader face blur)."""
+    from lmk2video.learned import correction_field
+
+    size = 256
+    targets = np.stack([face_landmarks(size, 1.5)])
+    checker = (np.indices((size, size)).sum(0) % 2 * 2 - 1).astype(np.float32) * 40.0
+    change = np.repeat(checker[None, ..., None], 3, -1)
+    field = correction_field(change, targets, keep_teeth=False, shading=True)[0]
+    opening = mouth_masks(targets, size, 0.0)[0]
+    inside = opening > 0.999
+    np.testing.assert_allclose(field[inside], change[0][inside], atol=0.05)
+    outside = opening < 0.001
+    assert np.abs(field[outside]).max() < 0.1 * 40.0
+
+
+def test_lower_face_mask_covers_lips_chin_and_cheeks_not_eyes_and_fades_at_its_edge():
+    size = 128
+    lmk = face_landmarks(size)
+    mask = lower_face_masks(lmk[None], size)[0]
+    chin_above = np.round(lmk[8] + (lmk[57] - lmk[8]) / 2).astype(int)
+    cheek = np.round((lmk[4] + lmk[48] + lmk[31]) / 3).astype(int)
+    for x, y in (np.round(lmk[62]).astype(int), chin_above, cheek):
+        assert mask[y, x] > 0.95
+    for x, y in np.round(lmk[list(LEFT_EYE) + list(RIGHT_EYE) + [27]]).astype(int):
+        assert mask[y, x] < 0.01
+    x, y = np.round(lmk[8]).astype(int)  # the chin point is on the edge: about half
+    assert 0.2 < mask[y, x] < 0.8
+    assert mask.min() >= 0 and mask.max() <= 1
 
 
 def test_teeth_in_the_photo_are_reused_not_repainted(tmp_path):
