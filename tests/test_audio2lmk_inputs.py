@@ -12,6 +12,7 @@ import torch
 from audio2lmk.augment import perturb_phones
 from audio2lmk.features import SAMPLE_RATE, model_mel
 from audio2lmk.inputs import (N_CEPSTRA, SILENCE_PHONE, cepstra, envelope, n_inputs, net_input, phone_ids)
+from talkface.audio_features import N_MELS
 from audio2lmk.learned import LearnedAudio2Lmk, load_checkpoint
 from audio2lmk.models import Audio2LmkNet
 from audio2lmk.pca import MOTION_POINTS, MotionPCA, OpenMouthCorrection
@@ -38,6 +39,21 @@ def test_envelope_and_cepstra_ignore_loudness_and_the_voices_average_spectrum():
     assert cepstra(mel).shape == (50, 4, N_CEPSTRA)
 
 
+def test_normalised_mel_ignores_the_voices_average_spectrum_but_keeps_its_detail():
+    mel = model_mel(speech_like(2.0), 50)
+    tilt = np.linspace(-2.0, 1.5, 80, dtype=np.float32)
+    x = net_input("normmel", mel)
+    assert x.shape == (50, 4, N_MELS + 1)
+    np.testing.assert_allclose(net_input("normmel", mel + 2.0 + tilt)[..., :N_MELS], x[..., :N_MELS], atol=1e-3)
+    speech = x[..., -1] > 0.5  # envelope: the frames the normalisation is fitted on
+    assert abs(float(x[..., :N_MELS][speech].mean())) < 0.2
+    # unlike the 19 cepstra, every mel bin survives: a narrow-band change moves the bins it touches only
+    bumped = mel.copy()
+    bumped[:25, :, 40] += 3.0
+    changed = np.abs(net_input("normmel", bumped) - x)[:25, :, :N_MELS].mean(axis=(0, 1))
+    assert changed.argmax() == 40 and changed[40] > 5 * np.delete(changed, 40).max()
+
+
 def test_phone_ids_and_net_input_layout():
     phones = [Phone("M", 0.10, 0.18), Phone("AA", 0.18, 0.40)]
     ids = phone_ids(phones, 5)  # 5 video frames = 20 sub-frames of 10 ms
@@ -46,7 +62,7 @@ def test_phone_ids_and_net_input_layout():
     assert (flat[:10] == SILENCE_PHONE).all() and (flat[10:18] == PHONE_SET.index("M")).all()
     assert (flat[18:] == PHONE_SET.index("AA")).all()
     mel = model_mel(speech_like(0.2), 5)
-    for kind in ("phones", "cepstra", "phones+cepstra", "mel"):
+    for kind in ("phones", "cepstra", "phones+cepstra", "mel", "normmel", "phones+normmel"):
         x = net_input(kind, mel, ids)
         assert x.shape == (5, 4, n_inputs(kind)) and np.isfinite(x).all()
     assert np.array_equal(net_input("phones", mel, ids)[..., :len(PHONE_SET)].argmax(-1), ids)
