@@ -12,12 +12,12 @@ import torch
 from audio2lmk.augment import perturb_phones
 from audio2lmk.features import SAMPLE_RATE, model_mel
 from audio2lmk.inputs import (N_CEPSTRA, SILENCE_PHONE, cepstra, envelope, n_inputs, net_input, phone_ids)
-from talkface.audio_features import N_MELS
 from audio2lmk.learned import LearnedAudio2Lmk, load_checkpoint
 from audio2lmk.models import Audio2LmkNet
 from audio2lmk.pca import MOTION_POINTS, MotionPCA, OpenMouthCorrection
 from audio2lmk.phonemes import PHONE_SET, Phone
 from audio2lmk.train import Audio2LmkConfig, train
+from talkface.audio_features import N_MELS
 from talkface.checkpoint import save_checkpoint
 from talkface.errors import CheckpointError
 from talkface.landmarks.indices import mouth_opening
