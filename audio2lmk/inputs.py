@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.fft import dct
+from scipy.ndimage import uniform_filter1d
 
 from audio2lmk.features import MELS_PER_FRAME, mel_energy
 from audio2lmk.phonemes import PHONE_RATE, PHONE_SET, Phone, PhoneDecoder
@@ -34,6 +35,8 @@ N_CEPSTRA = 19
 ENVELOPE_RANGE = 9.0  # nats below the utterance's loud speech (~39 dB) that the envelope spans
 SPEECH_MARGIN = 5.0  # frames within this many nats of loud speech count as speech for the normalisation
 SILENCE_PHONE = PHONE_SET.index("SIL")
+NON_SPEECH_PHONES = (SILENCE_PHONE, PHONE_SET.index("+NSN+"))  # silence and non-speech noise
+GATE_FRAMES = 15  # the phone gate opens and closes over ~0.6 s: no flicker when the decoder flips in and out of SIL
 MEL_SCALE = 3.0  # nats: about the spread of a log-mel bin over speech, so "cmnmel" inputs are of order 1
 
 
@@ -76,6 +79,14 @@ def phone_ids(phones: list[Phone], n_frames: int) -> np.ndarray:
         a, b = int(round(p.start * PHONE_RATE)), int(round(p.end * PHONE_RATE))
         ids[max(0, a):max(0, min(b, len(ids)))] = PHONE_SET.index(p.phone)
     return ids.reshape(n_frames, MELS_PER_FRAME)
+
+
+def phone_speech_gate(ids: np.ndarray) -> np.ndarray:
+    """(T, 4) phone ids -> (T,) in [0, 1]: 0 where the decoder hears no speech (silence or noise) around a frame,
+    1 where at least half of the GATE_FRAMES frames around it hold phones; a gate for nets whose own input
+    cannot tell steady noise or music from speech."""
+    speech = (~np.isin(ids, NON_SPEECH_PHONES)).mean(axis=1)
+    return np.clip(2.0 * uniform_filter1d(speech, GATE_FRAMES, mode="nearest"), 0.0, 1.0).astype(np.float32)
 
 
 def one_hot(ids: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from audio2lmk.calibration import active_frames, amplitude_gain
 from audio2lmk.features import MODEL_FPS, SAMPLE_RATE, frames_for, model_mel, silence_gate, utterance_level
 from audio2lmk.head_pose import apply_pose
 from audio2lmk.idle import apply_blinks, apply_head_motion, blink_curve
-from audio2lmk.inputs import net_input, phone_ids
+from audio2lmk.inputs import net_input, phone_ids, phone_speech_gate
 from audio2lmk.phonemes import PhoneDecoder, to_mono_16k
 from audio2lmk.models import Audio2LmkNet, build_model
 from audio2lmk.pca import MOTION_POINTS
@@ -87,6 +87,9 @@ class LearnedAudio2Lmk:
         calibration = self.meta.get("calibration", {})
         self.motion_gain = float(calibration.get("motion_gain", 1.0))
         self.opening_std = calibration.get("opening_std")
+        # Nets whose input does not say whether there is speech (steady noise, music) are gated by the phones
+        # the multi-speaker decoder hears (audio2lmk.inputs.phone_speech_gate).
+        self.phone_gate = bool(calibration.get("phone_gate", False))
         self._decoder: PhoneDecoder | None = None  # phone-input nets only, built on first use
         self._decoder_lock = threading.Lock()
 
@@ -134,7 +137,7 @@ class LearnedAudio2Lmk:
         mel = model_mel(wave16k, n)
         level = torch.tensor([utterance_level(mel)], dtype=torch.float32, device=self.device)
         kind = self.net.features
-        ids = self._phones(wave16k, n) if kind.startswith("phones") else None
+        ids = self._phones(wave16k, n) if kind.startswith("phones") or self.phone_gate else None
         x = torch.as_tensor(net_input(kind, mel, ids), device=self.device)
         starts = chunk_starts(n)
         size = min(n, CHUNK_FRAMES)
@@ -146,6 +149,8 @@ class LearnedAudio2Lmk:
             total[start:start + size] += w
         outputs /= total
         gate = silence_gate(wave16k, n)
+        if self.phone_gate:
+            gate = gate * phone_speech_gate(ids)
         motion = self.net.decode(outputs).cpu().numpy()
         gain = self.motion_gain * amplitude_gain(motion, active_frames(mel, gate), self.opening_std)
         motion = motion * (gain * gate[:, None, None])

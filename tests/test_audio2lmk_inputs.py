@@ -11,7 +11,8 @@ import torch
 
 from audio2lmk.augment import perturb_phones
 from audio2lmk.features import SAMPLE_RATE, model_mel
-from audio2lmk.inputs import (N_CEPSTRA, SILENCE_PHONE, cepstra, envelope, n_inputs, net_input, phone_ids)
+from audio2lmk.inputs import (N_CEPSTRA, SILENCE_PHONE, cepstra, envelope, n_inputs, net_input, phone_ids,
+                              phone_speech_gate)
 from audio2lmk.learned import LearnedAudio2Lmk, load_checkpoint
 from audio2lmk.models import Audio2LmkNet
 from audio2lmk.pca import MOTION_POINTS, MotionPCA, OpenMouthCorrection
@@ -62,7 +63,7 @@ def test_phone_ids_and_net_input_layout():
     assert (flat[:10] == SILENCE_PHONE).all() and (flat[10:18] == PHONE_SET.index("M")).all()
     assert (flat[18:] == PHONE_SET.index("AA")).all()
     mel = model_mel(speech_like(0.2), 5)
-    for kind in ("phones", "cepstra", "phones+cepstra", "mel", "normmel", "phones+normmel"):
+    for kind in ("phones", "cepstra", "phones+cepstra", "mel", "normmel", "phones+normmel", "cmnmel"):
         x = net_input(kind, mel, ids)
         assert x.shape == (5, 4, n_inputs(kind)) and np.isfinite(x).all()
     assert np.array_equal(net_input("phones", mel, ids)[..., :len(PHONE_SET)].argmax(-1), ids)
@@ -93,7 +94,7 @@ def _tiny(features: str) -> Audio2LmkNet:
     return net.eval()
 
 
-@pytest.mark.parametrize("features", ["phones", "cepstra"])
+@pytest.mark.parametrize("features", ["phones", "cepstra", "normmel", "cmnmel"])
 def test_speaker_free_nets_run_the_stage_contract(features, tmp_path):
     source = face(100.0, 0.0, (200.0, 180.0), 1)
     model = LearnedAudio2Lmk(_tiny(features))
@@ -110,6 +111,27 @@ def test_speaker_free_nets_run_the_stage_contract(features, tmp_path):
     assert loaded.motion_gain == 2.0
     wave = speech_like(1.5, seed=2)
     np.testing.assert_allclose(loaded.motion(wave), 2.0 * model.motion(wave), atol=1e-6)
+
+
+def test_phone_gate_closes_the_mouth_where_the_decoder_hears_no_speech():
+    ids = np.full((60, 4), SILENCE_PHONE)
+    ids[20:40] = PHONE_SET.index("AA")
+    ids[50:] = PHONE_SET.index("+NSN+")
+    gate = phone_speech_gate(ids)
+    assert gate.shape == (60,) and gate[25:35].min() == 1.0
+    assert gate[:5].max() == 0.0 and gate[52:].max() == 0.0  # silence and decoded noise
+    assert np.abs(np.diff(gate)).max() < 0.2  # opens and closes smoothly
+
+    source = face(100.0, 0.0, (200.0, 180.0), 1)
+    wave = speech_like(2.0)
+    gated = LearnedAudio2Lmk(_tiny("normmel"), {"calibration": {"phone_gate": True}})
+    gated._decoder = lambda wave16k, sample_rate: []  # hears nothing: SIL throughout
+    still = gated(wave, SAMPLE_RATE, source, blink=False, head_motion=False)
+    assert np.abs(still - source[None]).max() < 1e-3
+    gated._decoder = lambda wave16k, sample_rate: [Phone("AA", 0.0, 2.0)]
+    moving = gated(wave, SAMPLE_RATE, source, blink=False, head_motion=False)
+    free = LearnedAudio2Lmk(_tiny("normmel"))(wave, SAMPLE_RATE, source, blink=False, head_motion=False)
+    np.testing.assert_allclose(moving, free, atol=1e-5)  # all speech: the gate changes nothing
 
 
 def test_training_smoke_on_speaker_free_inputs_with_the_amplitude_loss(tmp_path):
