@@ -36,7 +36,8 @@ ENVELOPE_RANGE = 9.0  # nats below the utterance's loud speech (~39 dB) that the
 SPEECH_MARGIN = 5.0  # frames within this many nats of loud speech count as speech for the normalisation
 SILENCE_PHONE = PHONE_SET.index("SIL")
 NON_SPEECH_PHONES = (SILENCE_PHONE, PHONE_SET.index("+NSN+"))  # silence and non-speech noise
-GATE_FRAMES = 15  # the phone gate opens and closes over ~0.6 s: no flicker when the decoder flips in and out of SIL
+GATE_FRAMES = 25  # the phone gate looks at ~1 s around a frame: pauses between words never close it
+GATE_OPEN_SHARE = 0.25  # share of those frames holding phones from which the gate is fully open
 MEL_SCALE = 3.0  # nats: about the spread of a log-mel bin over speech, so "cmnmel" inputs are of order 1
 
 
@@ -83,10 +84,11 @@ def phone_ids(phones: list[Phone], n_frames: int) -> np.ndarray:
 
 def phone_speech_gate(ids: np.ndarray) -> np.ndarray:
     """(T, 4) phone ids -> (T,) in [0, 1]: 0 where the decoder hears no speech (silence or noise) around a frame,
-    1 where at least half of the GATE_FRAMES frames around it hold phones; a gate for nets whose own input
-    cannot tell steady noise or music from speech."""
+    1 where at least GATE_OPEN_SHARE of the GATE_FRAMES frames around it hold phones; a gate for nets whose own
+    input cannot tell steady noise from speech."""
     speech = (~np.isin(ids, NON_SPEECH_PHONES)).mean(axis=1)
-    return np.clip(2.0 * uniform_filter1d(speech, GATE_FRAMES, mode="nearest"), 0.0, 1.0).astype(np.float32)
+    share = uniform_filter1d(speech, GATE_FRAMES, mode="nearest")
+    return np.clip(share / GATE_OPEN_SHARE, 0.0, 1.0).astype(np.float32)
 
 
 def one_hot(ids: np.ndarray) -> np.ndarray:

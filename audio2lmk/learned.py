@@ -149,11 +149,11 @@ class LearnedAudio2Lmk:
             total[start:start + size] += w
         outputs /= total
         gate = silence_gate(wave16k, n)
-        if self.phone_gate:
-            gate = gate * phone_speech_gate(ids)
+        # the phone gate closes the mouth only: the head keeps the pose it had between words, as real ones do
+        mouth_gate = gate * phone_speech_gate(ids) if self.phone_gate else gate
         motion = self.net.decode(outputs).cpu().numpy()
-        gain = self.motion_gain * amplitude_gain(motion, active_frames(mel, gate), self.opening_std)
-        motion = motion * (gain * gate[:, None, None])
+        gain = self.motion_gain * amplitude_gain(motion, active_frames(mel, mouth_gate), self.opening_std)
+        motion = motion * (gain * mouth_gate[:, None, None])
         if not self.predicts_head_pose:
             return motion, None
         slow_gate = uniform_filter1d(gate, POSE_GATE_FRAMES, mode="nearest")
