@@ -7,6 +7,11 @@ not who said it. Per 25 fps video frame, 4 sub-frames of 10 ms, each a vector of
   shape and drop most of the pitch harmonics) normalised per utterance over its speech frames, which
   removes the speaker's and the channel's average spectrum, plus the envelope;
 - "phones+cepstra": both, plus the envelope;
+- "normmel": all 80 log-mels, each bin normalised per utterance over its speech frames like the cepstra
+  (the speaker's and the channel's average spectrum removed, the fine spectral detail of "mel" kept),
+  plus the envelope; "phones+normmel": with the phones;
+- "cmnmel": the same log-mels with only the per-utterance mean removed (no per-bin variance scaling, so steady
+  noise stays flat instead of being blown up to speech-like contrast), over a fixed MEL_SCALE, plus the envelope;
 - "mel" (the original nets): log-mels as they are, normalised by the net's MelFrontend.
 Envelope: the 10 ms energy relative to the utterance's loud speech (95th percentile), in [0, 1] over
 ENVELOPE_RANGE nats: loudness-normalised, so a whisper and a shout of the same speech look alike.
@@ -19,22 +24,29 @@ from pathlib import Path
 
 import numpy as np
 from scipy.fft import dct
+from scipy.ndimage import uniform_filter1d
 
 from audio2lmk.features import MELS_PER_FRAME, mel_energy
 from audio2lmk.phonemes import PHONE_RATE, PHONE_SET, Phone, PhoneDecoder
 from talkface.audio import SAMPLE_RATE
+from talkface.audio_features import N_MELS
 
-FEATURE_KINDS = ("mel", "phones", "cepstra", "phones+cepstra")
+FEATURE_KINDS = ("mel", "phones", "cepstra", "phones+cepstra", "normmel", "phones+normmel", "cmnmel")
 N_CEPSTRA = 19
 ENVELOPE_RANGE = 9.0  # nats below the utterance's loud speech (~39 dB) that the envelope spans
 SPEECH_MARGIN = 5.0  # frames within this many nats of loud speech count as speech for the normalisation
 SILENCE_PHONE = PHONE_SET.index("SIL")
+NON_SPEECH_PHONES = (SILENCE_PHONE, PHONE_SET.index("+NSN+"))  # silence and non-speech noise
+GATE_FRAMES = 25  # the phone gate looks at ~1 s around a frame: pauses between words never close it
+GATE_OPEN_SHARE = 0.25  # share of those frames holding phones from which the gate is fully open
+MEL_SCALE = 3.0  # nats: about the spread of a log-mel bin over speech, so "cmnmel" inputs are of order 1
 
 
 def n_inputs(kind: str) -> int:
     """Values per 10 ms sub-frame for a feature kind."""
     sizes = {"mel": 80, "phones": len(PHONE_SET) + 1, "cepstra": N_CEPSTRA + 1,
-             "phones+cepstra": len(PHONE_SET) + N_CEPSTRA + 1}
+             "phones+cepstra": len(PHONE_SET) + N_CEPSTRA + 1, "normmel": N_MELS + 1,
+             "phones+normmel": len(PHONE_SET) + N_MELS + 1, "cmnmel": N_MELS + 1}
     if kind not in sizes:
         raise ValueError(f"unknown audio2lmk input kind {kind!r} (expected one of {', '.join(FEATURE_KINDS)})")
     return sizes[kind]
@@ -47,13 +59,19 @@ def envelope(mel: np.ndarray) -> np.ndarray:
     return np.clip(1.0 + (energy - ref) / ENVELOPE_RANGE, 0.0, 1.0)[..., None].astype(np.float32)
 
 
-def cepstra(mel: np.ndarray) -> np.ndarray:
-    """(T, 4, 80) log-mel -> (T, 4, N_CEPSTRA) cepstra normalised by the utterance's speech frames."""
-    c = dct(np.asarray(mel, np.float64), type=2, norm="ortho", axis=-1)[..., 1:N_CEPSTRA + 1]
+def normalise_by_speech(values: np.ndarray, mel: np.ndarray, scale: bool = True) -> np.ndarray:
+    """(T, 4, D) per-sub-frame values minus their mean over the utterance's speech sub-frames (all of them
+    when there are too few), and with `scale` divided by their std there."""
     energy = mel_energy(mel)
     speech = energy > np.percentile(energy, 95) - SPEECH_MARGIN
-    ref = c[speech] if speech.sum() > 10 else c.reshape(-1, N_CEPSTRA)
-    return ((c - ref.mean(axis=0)) / (ref.std(axis=0) + 1e-3)).astype(np.float32)
+    ref = values[speech] if speech.sum() > 10 else values.reshape(-1, values.shape[-1])
+    centred = values - ref.mean(axis=0)
+    return (centred / (ref.std(axis=0) + 1e-3) if scale else centred / MEL_SCALE).astype(np.float32)
+
+
+def cepstra(mel: np.ndarray) -> np.ndarray:
+    """(T, 4, 80) log-mel -> (T, 4, N_CEPSTRA) cepstra normalised by the utterance's speech frames."""
+    return normalise_by_speech(dct(np.asarray(mel, np.float64), type=2, norm="ortho", axis=-1)[..., 1:N_CEPSTRA + 1], mel)
 
 
 def phone_ids(phones: list[Phone], n_frames: int) -> np.ndarray:
@@ -63,6 +81,15 @@ def phone_ids(phones: list[Phone], n_frames: int) -> np.ndarray:
         a, b = int(round(p.start * PHONE_RATE)), int(round(p.end * PHONE_RATE))
         ids[max(0, a):max(0, min(b, len(ids)))] = PHONE_SET.index(p.phone)
     return ids.reshape(n_frames, MELS_PER_FRAME)
+
+
+def phone_speech_gate(ids: np.ndarray) -> np.ndarray:
+    """(T, 4) phone ids -> (T,) in [0, 1]: 0 where the decoder hears no speech (silence or noise) around a frame,
+    1 where at least GATE_OPEN_SHARE of the GATE_FRAMES frames around it hold phones; a gate for nets whose own
+    input cannot tell steady noise from speech."""
+    speech = (~np.isin(ids, NON_SPEECH_PHONES)).mean(axis=1)
+    share = uniform_filter1d(speech, GATE_FRAMES, mode="nearest")
+    return np.clip(share / GATE_OPEN_SHARE, 0.0, 1.0).astype(np.float32)
 
 
 def one_hot(ids: np.ndarray) -> np.ndarray:
@@ -78,6 +105,10 @@ def net_input(kind: str, mel: np.ndarray, ids: np.ndarray | None = None) -> np.n
         parts.append(one_hot(ids))
     if kind.endswith("cepstra"):
         parts.append(cepstra(mel))
+    if kind.endswith("normmel"):
+        parts.append(normalise_by_speech(np.asarray(mel, np.float64), mel))
+    if kind == "cmnmel":
+        parts.append(normalise_by_speech(np.asarray(mel, np.float64), mel, scale=False))
     n_inputs(kind)  # rejects an unknown kind
     return np.concatenate(parts + [envelope(mel)], axis=-1)
 

@@ -24,7 +24,7 @@ from audio2lmk.calibration import active_frames, amplitude_gain
 from audio2lmk.features import frames_for, model_mel, silence_gate, utterance_level
 from audio2lmk.head_pose import apply_pose
 from audio2lmk.idle import apply_blinks, apply_head_motion, blink_curve
-from audio2lmk.inputs import net_input, phone_ids
+from audio2lmk.inputs import net_input, phone_ids, phone_speech_gate
 from audio2lmk.phonemes import Phone, PhoneDecoder
 from audio2lmk.models import Audio2LmkNet
 from audio2lmk.pca import MOTION_POINTS
@@ -88,6 +88,9 @@ class LearnedAudio2Lmk:
         calibration = self.meta.get("calibration", {})
         self.motion_gain = float(calibration.get("motion_gain", 1.0))
         self.opening_std = calibration.get("opening_std")
+        # Nets whose input does not say whether there is speech (steady noise, music) are gated by the phones
+        # the multi-speaker decoder hears (audio2lmk.inputs.phone_speech_gate).
+        self.phone_gate = bool(calibration.get("phone_gate", False))
         self._decoder: PhoneDecoder | None = None  # phone-input nets only, built on first use
         self._decoder_lock = threading.Lock()
 
@@ -106,7 +109,7 @@ class LearnedAudio2Lmk:
                  blink: bool = True, head_motion: bool = True, seed: int = 0,
                  phones: list[Phone] | None = None) -> np.ndarray:
         """phones: the recording's phones if already decoded (PhoneDecoder on its 16 kHz mono copy); only
-        phone-input nets use them."""
+        phone-input or phone-gated nets use them."""
         _, source = check_audio2lmk_inputs(wave, sample_rate, source_landmarks, fps)
         wave16k = to_mono_16k(wave, sample_rate)
         n_out = int(round(len(wave16k) / SAMPLE_RATE * fps))
@@ -130,7 +133,7 @@ class LearnedAudio2Lmk:
         level = torch.tensor([utterance_level(mel)], dtype=torch.float32, device=self.device)
         kind = self.net.features
         ids = None
-        if kind.startswith("phones"):
+        if kind.startswith("phones") or self.phone_gate:
             ids = self._phones(wave16k, n) if phones is None else phone_ids(phones, n)
         x = torch.as_tensor(net_input(kind, mel, ids), device=self.device)
         starts = chunk_starts(n)
@@ -143,9 +146,11 @@ class LearnedAudio2Lmk:
             total[start:start + size] += w
         outputs /= total
         gate = silence_gate(wave16k, n)
+        # the phone gate closes the mouth only: the head keeps the pose it had between words, as real ones do
+        mouth_gate = gate * phone_speech_gate(ids) if self.phone_gate else gate
         motion = self.net.decode(outputs).cpu().numpy()
-        gain = self.motion_gain * amplitude_gain(motion, active_frames(mel, gate), self.opening_std)
-        motion = motion * (gain * gate[:, None, None])
+        gain = self.motion_gain * amplitude_gain(motion, active_frames(mel, mouth_gate), self.opening_std)
+        motion = motion * (gain * mouth_gate[:, None, None])
         if not self.predicts_head_pose:
             return motion, None
         slow_gate = uniform_filter1d(gate, POSE_GATE_FRAMES, mode="nearest")

@@ -48,7 +48,7 @@ class Audio2LmkConfig:
     speaker: str = "s1"
     out_dir: str = "runs/audio2lmk/tcn"
     model: str = "tcn"  # "tcn" or "lstm"
-    features: str = "mel"  # net input (audio2lmk.inputs): mel | phones | cepstra | phones+cepstra
+    features: str = "mel"  # net input (audio2lmk.inputs): mel | phones | cepstra | phones+cepstra | normmel | phones+normmel
     phone_cache: str = "runs/audio2lmk/phones"  # decoded phones of the training clips (JSON per clip)
     phone_noise: float = 0.0  # fraction of decoded phone segments replaced by random phones (decoder errors)
     hidden: int = 128

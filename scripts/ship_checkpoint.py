@@ -8,7 +8,8 @@ gains `shipped_from` and `test`: the summary of each evaluation JSON (from `talk
 or `talkface eval lmk2video`), keyed by its file name, with the command's split and clip count.
 `--people report.json` (from `talkface eval people`) adds the dev-set tables under `people`;
 `--calibrate PREPARED` (audio2lmk) fits the amplitude calibration (audio2lmk.calibration) on the
-checkpoint's own training clips and records it under `calibration`.
+checkpoint's own training clips and records it under `calibration`; `--phone-gate` adds the phone gate
+there (audio2lmk.inputs.phone_speech_gate: the mouth closed where the phone decoder hears no speech).
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def main() -> None:
     parser.add_argument("--people", type=Path, default=None, help="`talkface eval people` report.json with it")
     parser.add_argument("--calibrate", type=Path, default=None, metavar="PREPARED",
                         help="fit the audio2lmk amplitude calibration on this prepared set's training clips")
+    parser.add_argument("--phone-gate", action="store_true",
+                        help="audio2lmk: close the mouth where the phone decoder hears no speech (with --calibrate)")
     args = parser.parse_args()
     if args.checkpoint.stat().st_size > MAX_BYTES:
         parser.error(f"{args.checkpoint}: {args.checkpoint.stat().st_size / 2**20:.1f} MB is over the 25 MB limit")
@@ -70,6 +73,8 @@ def main() -> None:
         meta["people"] = people_summary(args.people)
     if args.calibrate:
         meta["calibration"] = fit_calibration(meta, args.calibrate)
+        if args.phone_gate:
+            meta["calibration"]["phone_gate"] = True
     tmp = args.target.with_name(args.target.name + ".tmp")
     shutil.copyfile(args.checkpoint, tmp)
     os.replace(tmp, args.target)

@@ -12,12 +12,14 @@ import torch
 from audio2lmk.augment import perturb_phones
 from audio2lmk.features import model_mel
 from talkface.audio import SAMPLE_RATE
-from audio2lmk.inputs import (N_CEPSTRA, SILENCE_PHONE, cepstra, envelope, n_inputs, net_input, phone_ids)
+from audio2lmk.inputs import (N_CEPSTRA, SILENCE_PHONE, cepstra, envelope, n_inputs, net_input, phone_ids,
+                              phone_speech_gate)
 from audio2lmk.learned import LearnedAudio2Lmk, load_checkpoint
 from audio2lmk.models import Audio2LmkNet
 from audio2lmk.pca import MOTION_POINTS, MotionPCA, OpenMouthCorrection
 from audio2lmk.phonemes import PHONE_SET, Phone
 from audio2lmk.train import Audio2LmkConfig, train
+from talkface.audio_features import N_MELS
 from talkface.checkpoint import save_model
 from talkface.errors import CheckpointError
 from talkface.landmarks.indices import mouth_opening
@@ -39,6 +41,21 @@ def test_envelope_and_cepstra_ignore_loudness_and_the_voices_average_spectrum():
     assert cepstra(mel).shape == (50, 4, N_CEPSTRA)
 
 
+def test_normalised_mel_ignores_the_voices_average_spectrum_but_keeps_its_detail():
+    mel = model_mel(speech_like(2.0), 50)
+    tilt = np.linspace(-2.0, 1.5, 80, dtype=np.float32)
+    x = net_input("normmel", mel)
+    assert x.shape == (50, 4, N_MELS + 1)
+    np.testing.assert_allclose(net_input("normmel", mel + 2.0 + tilt)[..., :N_MELS], x[..., :N_MELS], atol=1e-3)
+    speech = x[..., -1] > 0.5  # envelope: the frames the normalisation is fitted on
+    assert abs(float(x[..., :N_MELS][speech].mean())) < 0.2
+    # unlike the 19 cepstra, every mel bin survives: a narrow-band change moves the bins it touches only
+    bumped = mel.copy()
+    bumped[:25, :, 40] += 3.0
+    changed = np.abs(net_input("normmel", bumped) - x)[:25, :, :N_MELS].mean(axis=(0, 1))
+    assert changed.argmax() == 40 and changed[40] > 5 * np.delete(changed, 40).max()
+
+
 def test_phone_ids_and_net_input_layout():
     phones = [Phone("M", 0.10, 0.18), Phone("AA", 0.18, 0.40)]
     ids = phone_ids(phones, 5)  # 5 video frames = 20 sub-frames of 10 ms
@@ -47,7 +64,7 @@ def test_phone_ids_and_net_input_layout():
     assert (flat[:10] == SILENCE_PHONE).all() and (flat[10:18] == PHONE_SET.index("M")).all()
     assert (flat[18:] == PHONE_SET.index("AA")).all()
     mel = model_mel(speech_like(0.2), 5)
-    for kind in ("phones", "cepstra", "phones+cepstra", "mel"):
+    for kind in ("phones", "cepstra", "phones+cepstra", "mel", "normmel", "phones+normmel", "cmnmel"):
         x = net_input(kind, mel, ids)
         assert x.shape == (5, 4, n_inputs(kind)) and np.isfinite(x).all()
     assert np.array_equal(net_input("phones", mel, ids)[..., :len(PHONE_SET)].argmax(-1), ids)
@@ -78,7 +95,7 @@ def _tiny(features: str) -> Audio2LmkNet:
     return net.eval()
 
 
-@pytest.mark.parametrize("features", ["phones", "cepstra"])
+@pytest.mark.parametrize("features", ["phones", "cepstra", "normmel", "cmnmel"])
 def test_speaker_free_nets_run_the_stage_contract(features, tmp_path):
     source = face(100.0, 0.0, (200.0, 180.0), 1)
     model = LearnedAudio2Lmk(_tiny(features))
@@ -94,6 +111,27 @@ def test_speaker_free_nets_run_the_stage_contract(features, tmp_path):
     assert loaded.motion_gain == 2.0
     wave = speech_like(1.5, seed=2)
     np.testing.assert_allclose(loaded.predict(wave)[0], 2.0 * model.predict(wave)[0], atol=1e-6)
+
+
+def test_phone_gate_closes_the_mouth_where_the_decoder_hears_no_speech():
+    ids = np.full((60, 4), SILENCE_PHONE)
+    ids[20:40] = PHONE_SET.index("AA")
+    ids[50:] = PHONE_SET.index("+NSN+")
+    gate = phone_speech_gate(ids)
+    assert gate.shape == (60,) and gate[25:35].min() == 1.0
+    assert gate[:5].max() == 0.0 and gate[52:].max() == 0.0  # silence and decoded noise
+    assert np.abs(np.diff(gate)).max() < 0.2  # opens and closes smoothly
+
+    source = face(100.0, 0.0, (200.0, 180.0), 1)
+    wave = speech_like(2.0)
+    gated = LearnedAudio2Lmk(_tiny("normmel"), {"calibration": {"phone_gate": True}})
+    gated._decoder = lambda wave16k, sample_rate: []  # hears nothing: SIL throughout
+    still = gated(wave, SAMPLE_RATE, source, blink=False, head_motion=False)
+    assert np.abs(still - source[None]).max() < 1e-3
+    gated._decoder = lambda wave16k, sample_rate: [Phone("AA", 0.0, 2.0)]
+    moving = gated(wave, SAMPLE_RATE, source, blink=False, head_motion=False)
+    free = LearnedAudio2Lmk(_tiny("normmel"))(wave, SAMPLE_RATE, source, blink=False, head_motion=False)
+    np.testing.assert_allclose(moving, free, atol=1e-5)  # all speech: the gate changes nothing
 
 
 def test_training_smoke_on_speaker_free_inputs_with_the_amplitude_loss(tmp_path):
