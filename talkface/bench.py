@@ -55,7 +55,9 @@ def cold_synth(image_path: Path, wave, seconds: float, runs: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         speech, out = Path(tmp) / "speech.wav", Path(tmp) / "out.mp4"
         write_audio(speech, wave[:int(seconds * SAMPLE_RATE)], SAMPLE_RATE)
-        synth = [sys.executable, "-m", "talkface.cli", "synth", "--audio", str(speech), "--out", str(out), "--quiet"]
+        script = Path(sys.executable).with_name("talkface")  # what a user runs; the module form if not installed
+        command = [str(script)] if script.is_file() else [sys.executable, "-m", "talkface.cli"]
+        synth = [*command, "synth", "--audio", str(speech), "--out", str(out), "--quiet"]
         walls = []
         for _ in range(runs):
             start = time.perf_counter()
