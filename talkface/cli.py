@@ -171,6 +171,7 @@ def _parser() -> _Parser:
     p.add_argument("video")
     p.add_argument("--out", required=True, help="output .npz")
     p.add_argument("--detect-every", type=_int_at_least(1), default=5, help="run the face detector every N frames")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
 
     p = sub.add_parser("prepare", help="prepare a corpus for training and evaluation")
     p.add_argument("corpus", choices=("grid",))
@@ -249,17 +250,22 @@ def _cmd_prepare(args) -> None:
 
 
 def _cmd_landmarks(args) -> None:
+    from tqdm import tqdm
+
     from talkface.landmarks.io import save_track
-    from talkface.landmarks.track import track_video
-    from talkface.media import read_video, require_file
+    from talkface.landmarks.track import track_stream
+    from talkface.media import require_file
     from talkface.safe_output import TRACK_SUFFIXES, check_output
+    from talkface.video_stream import iter_frames, probe_video
 
     require_file(args.video)
     check_output(args.out, [args.video], TRACK_SUFFIXES)
-    video = read_video(args.video, with_audio=False)
-    track = track_video(video.frames, detect_every=args.detect_every, name=args.video)
-    save_track(args.out, track, video.fps, video.frames.shape[1:3])
-    print(f"{args.out}: {len(track)} frames at {video.fps:g} fps")
+    info = probe_video(args.video)
+    frames = tqdm(iter_frames(info), total=info.expected_frames, unit="frame", desc="track", disable=args.quiet)
+    track, found = track_stream(frames, detect_every=args.detect_every, name=args.video)  # one frame in memory
+    save_track(args.out, track, info.fps, (info.height, info.width))
+    lost = f", face lost in {int((~found).sum())} (nearest found frame's landmarks kept)" if not found.all() else ""
+    print(f"{args.out}: {len(track)} frames at {info.fps:g} fps{lost}")
 
 
 def _cmd_synth(args) -> None:

@@ -2,7 +2,7 @@
 
 Two streamed passes over the video (so memory does not grow with its length):
 
-1. *Track*: 68 landmarks per frame (talkface.landmarks.track.StreamTracker), frames where the face is lost
+1. *Track*: 68 landmarks per frame (talkface.landmarks.track.track_stream), frames where the face is lost
    noted, and a bank of the video's own face crops with distinct mouth shapes collected (talkface.mouth_bank).
 2. *Render*: audio2lmk (the stage contract: speech + a rest face -> track) gives the mouth and jaw motion in
    the normalised face frame; it replaces the video's own mouth and jaw points on the tracked head of each
@@ -33,11 +33,11 @@ from tqdm import tqdm
 from lmk2video.triangulation import border_points, triangles
 from lmk2video.warp import rasterize_triangle_ids, sample, source_coordinates, triangle_affines
 from talkface.audio import SAMPLE_RATE
-from talkface.errors import MediaError, NoFaceError, TalkfaceError
+from talkface.errors import MediaError, TalkfaceError
 from talkface.face_crop import FacePaster, crop_face, crop_transform, hull_mask
 from talkface.landmarks.indices import OUTER_LIPS, STABLE_POINTS, interocular, mouth_opening
 from talkface.landmarks.normalize import from_normalised, to_normalised
-from talkface.landmarks.track import StreamTracker, smooth_runs
+from talkface.landmarks.track import track_stream
 from talkface.media import read_audio, require_file, write_video
 from talkface.safe_output import OUTPUT_VIDEO_SUFFIXES, check_output
 from talkface.mouth_bank import MouthBank, fetch_weights, mouth_shapes
@@ -143,15 +143,6 @@ def pingpong_timeline(n_video: int, n_out: int, cost: np.ndarray, max_segment: i
     return np.concatenate([np.arange(last + 1), bounce]).astype(int), (first, last)
 
 
-def _nearest_found(found: np.ndarray) -> np.ndarray:
-    """(T,) index of the nearest frame where the face was found (itself when found)."""
-    idx = np.flatnonzero(found)
-    t = np.arange(len(found))
-    pos = np.clip(np.searchsorted(idx, t), 1, max(1, len(idx) - 1))
-    left, right = idx[np.minimum(pos - 1, len(idx) - 1)], idx[np.minimum(pos, len(idx) - 1)]
-    return np.where(np.abs(t - left) <= np.abs(right - t), left, right)
-
-
 class Dubber:
     """Video + speech -> the same video speaking the speech."""
 
@@ -171,28 +162,18 @@ class Dubber:
 
     # -- pass 1 ---------------------------------------------------------------------------------
     def track(self, info: VideoInfo, face_index: int | None = None, progress: bool = False) -> Track:
-        tracker = StreamTracker(face_index=face_index, name=str(info.path))
-        raw, found, bank = [], [], None
-        frames = iter_frames(info)
-        for t, frame in enumerate(tqdm(frames, total=info.expected_frames, unit="frame", desc="track",
-                                       disable=not progress)):
-            lmk = tracker.update(frame)
-            found.append(lmk is not None)
-            raw.append(lmk if lmk is not None else np.full((68, 2), np.nan, np.float32))
-            if lmk is not None:
-                if bank is None:
-                    bank = MouthBank(self.size or crop_size_for(lmk))
-                bank.offer(frame, lmk, t)
-        found = np.array(found, bool)
-        if bank is None:
-            if face_index and tracker.n_faces_seen:
-                raise NoFaceError(f"{info.path}: --face-index {face_index}: the video shows at most "
-                                  f"{tracker.n_faces_seen} face(s) (0 = the largest)")
-            raise NoFaceError(f"{info.path}: no face found in any of its {len(found)} frames")
-        landmarks = smooth_runs(np.stack(raw), found)
+        bank = None
+
+        def offer(t: int, frame: np.ndarray, lmk: np.ndarray) -> None:
+            nonlocal bank
+            if bank is None:
+                bank = MouthBank(self.size or crop_size_for(lmk))
+            bank.offer(frame, lmk, t)
+
+        frames = tqdm(iter_frames(info), total=info.expected_frames, unit="frame", desc="track", disable=not progress)
         # Lost frames take the nearest found frame's landmarks: they are never edited, only indexed.
-        landmarks = landmarks[_nearest_found(found)]
-        return Track(info, landmarks.astype(np.float32), found, bank)
+        landmarks, found = track_stream(frames, face_index=face_index, name=str(info.path), on_face=offer)
+        return Track(info, landmarks, found, bank)
 
     # -- the plan -------------------------------------------------------------------------------
     def plan(self, track: Track, wave: np.ndarray, fit: str = "loop") -> Plan:

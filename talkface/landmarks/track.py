@@ -7,7 +7,7 @@ detection, from the stable points only, so that an opening mouth does not move t
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
@@ -190,3 +190,37 @@ def smooth_runs(landmarks: np.ndarray, found: np.ndarray, **sigmas) -> np.ndarra
     for start, stop in zip(edges[::2], edges[1::2]):
         out[start:stop] = smooth_track(out[start:stop], **sigmas)
     return out
+
+
+def nearest_found(found: np.ndarray) -> np.ndarray:
+    """(T,) index of the nearest frame where the face was found (itself when found)."""
+    idx = np.flatnonzero(found)
+    t = np.arange(len(found))
+    pos = np.clip(np.searchsorted(idx, t), 1, max(1, len(idx) - 1))
+    left, right = idx[np.minimum(pos - 1, len(idx) - 1)], idx[np.minimum(pos, len(idx) - 1)]
+    return np.where(np.abs(t - left) <= np.abs(right - t), left, right)
+
+
+def track_stream(frames: Iterable[np.ndarray], detector: FaceDetector | None = None, detect_every: int = 5,
+                 face_index: int | None = None, name: str = "video",
+                 on_face: Callable[[int, np.ndarray, np.ndarray], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Track a stream of frames holding one frame at a time (StreamTracker) -> (landmarks (T, 68, 2) float32,
+    found (T,) bool). Each run of found frames is smoothed on its own; a frame where the face was lost holds
+    the nearest found frame's landmarks. on_face(t, frame, landmarks) sees every found frame as it passes.
+    Raises NoFaceError if no frame has the face."""
+    tracker = StreamTracker(detector, detect_every, face_index, name)
+    raw, found = [], []
+    for t, frame in enumerate(frames):
+        lmk = tracker.update(frame)
+        found.append(lmk is not None)
+        raw.append(lmk if lmk is not None else np.full((68, 2), np.nan, np.float32))
+        if lmk is not None and on_face is not None:
+            on_face(t, frame, lmk)
+    found = np.array(found, bool)
+    if not found.any():
+        if face_index and tracker.n_faces_seen:
+            raise NoFaceError(f"{name}: --face-index {face_index}: the video shows at most "
+                              f"{tracker.n_faces_seen} face(s) (0 = the largest)")
+        raise NoFaceError(f"{name}: no face found in any of its {len(found)} frames")
+    landmarks = smooth_runs(np.stack(raw), found)
+    return landmarks[nearest_found(found)].astype(np.float32), found

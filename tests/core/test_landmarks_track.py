@@ -5,7 +5,7 @@ import pytest
 from talkface.errors import NoFaceError, TalkfaceError
 from talkface.landmarks.detect import Face
 from talkface.landmarks.normalize import MEAN_SHAPE
-from talkface.landmarks.track import smooth_track, track_video
+from talkface.landmarks.track import smooth_track, track_stream, track_video
 
 
 def truth_track(t=30):
@@ -103,3 +103,22 @@ def test_smoothing_has_no_lag_and_keeps_speech_sharper():
     out = smooth_track(pulse)
     assert out[:, 66, 1].argmax() == 10 and out[10, 66, 1] - pulse[0, 66, 1] > 7
     np.testing.assert_allclose(out[6:-6, 30, 0], pulse[6:-6, 30, 0], atol=1e-4)  # away from the ends
+
+
+def test_track_stream_holds_the_nearest_found_frame_where_the_face_is_lost():
+    truth = truth_track(30)
+    lost = {0, 1, 10, 11, 12, 13}  # no face before frame 2; the re-detection at 10 misses until 14
+    seen = []
+    out, found = track_stream(iter(np.arange(30)), ScriptedDetector(truth, missing=lost), detect_every=2,
+                              on_face=lambda t, frame, lmk: seen.append(t))
+    assert out.shape == (30, 68, 2) and out.dtype == np.float32
+    np.testing.assert_array_equal(found, [t not in lost for t in range(30)])
+    assert seen == [t for t in range(30) if t not in lost]
+    for t, nearest in {0: 2, 1: 2, 10: 9, 11: 9, 12: 14, 13: 14}.items():
+        np.testing.assert_array_equal(out[t], out[nearest])
+    np.testing.assert_allclose(out[found], truth[found], atol=1.0)  # smoothed within each found run only
+
+
+def test_track_stream_without_any_face_names_the_input():
+    with pytest.raises(NoFaceError, match="clip.mp4: no face found in any of its 5 frames"):
+        track_stream(iter(np.arange(5)), ScriptedDetector(truth_track(5), missing=range(5)), name="clip.mp4")
