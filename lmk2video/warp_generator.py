@@ -7,7 +7,7 @@ import torch
 
 from lmk2video.mouth import estimate_appearance, render_mouth
 from lmk2video.triangulation import border_points, triangles
-from lmk2video.warp import mesh_coordinates, piecewise_affine_warp, sample
+from lmk2video.warp import mesh_coordinates, one_cpu_thread, piecewise_affine_warp, sample
 from talkface.contracts import FrameStream, check_lmk2video_inputs
 
 
@@ -32,16 +32,8 @@ class WarpGenerator:
                  batch_size: int = 32) -> np.ndarray:
         """source_crop (N, N, 3) uint8, source_lmk (68, 2) and target_lmks (T, 68, 2) in crop
         pixel coordinates -> (T, N, N, 3) uint8 frames."""
-        if self.device.type != "cpu":
+        with one_cpu_thread(self.device):
             return self._generate(source_crop, source_lmk, target_lmks, batch_size)
-        # The tensors are small (N <= 256): on CPU, extra intra-op threads cost more in
-        # synchronisation than they gain (measured 4x slower with 2 threads on a busy 2-core box).
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return self._generate(source_crop, source_lmk, target_lmks, batch_size)
-        finally:
-            torch.set_num_threads(threads)
 
     @torch.no_grad()
     def motion(self, source_crop: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray

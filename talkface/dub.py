@@ -31,7 +31,7 @@ from scipy.ndimage import distance_transform_edt, uniform_filter1d
 from tqdm import tqdm
 
 from lmk2video.triangulation import border_points, triangles
-from lmk2video.warp import rasterize_triangle_ids, sample, source_coordinates, triangle_affines
+from lmk2video.warp import one_cpu_thread, rasterize_triangle_ids, sample, source_coordinates, triangle_affines
 from talkface.audio import SAMPLE_RATE
 from talkface.errors import MediaError, TalkfaceError
 from talkface.face_crop import FacePaster, crop_face, crop_transform, hull_mask
@@ -311,9 +311,7 @@ class Dubber:
 
     def _warp_pairs(self, images: list[np.ndarray], src_pts: list[np.ndarray], dst_pts: list[np.ndarray]) -> np.ndarray:
         """Piecewise-affine warp of each image (its src points onto its dst points) -> (B, N, N, 3) float32."""
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # small tensors: extra threads cost more than they give (see WarpGenerator)
-        try:
+        with one_cpu_thread():
             tri = torch.from_numpy(np.array(self.mesh))
             dst = np.stack(dst_pts).astype(np.float32)
             ids = torch.from_numpy(rasterize_triangle_ids(dst, self.mesh, images[0].shape[0]))
@@ -321,8 +319,6 @@ class Dubber:
                                  for s, d in zip(src_pts, dst)])
             stack = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
             return sample(stack, source_coordinates(affines, ids)).permute(0, 2, 3, 1).numpy()
-        finally:
-            torch.set_num_threads(threads)
 
     # -- whole job ------------------------------------------------------------------------------
     def dub(self, video: str | os.PathLike, wave: np.ndarray, out: str | os.PathLike | None,

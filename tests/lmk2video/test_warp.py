@@ -8,12 +8,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from lmk2video import WarpGenerator
 from lmk2video.mouth import INNER_LIPS, estimate_appearance
 from lmk2video.triangulation import (
     LIP_BAND, MOUTH_INTERIOR, N_POINTS, border_points, mean_face_in_crop, triangles)
-from lmk2video.warp import rasterize_triangle_ids
+from lmk2video.warp import one_cpu_thread, rasterize_triangle_ids
 from talkface.contracts import StageInputError
 
 LUMA = np.array([0.299, 0.587, 0.114])
@@ -248,3 +249,16 @@ def test_grid_frame_identity_real_track_and_opened_mouth(generator, grid_clip):
     dark_px, bright_px = luma < 0.6 * lip_luma, luma > lip_luma
     assert dark_px.mean() > 0.3 and bright_px.mean() > 0.1
     assert rows[bright_px].mean() < rows[dark_px].mean()
+
+
+def test_one_cpu_thread_runs_on_one_thread_and_restores_the_count_even_on_error():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError):
+            with one_cpu_thread():
+                assert torch.get_num_threads() == 1
+                raise RuntimeError("inside the warp")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
