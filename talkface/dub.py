@@ -34,7 +34,7 @@ from lmk2video.triangulation import border_points, triangles
 from lmk2video.warp import one_cpu_thread, rasterize_triangle_ids, sample, source_coordinates, triangle_affines
 from talkface.audio import SAMPLE_RATE
 from talkface.errors import MediaError, TalkfaceError
-from talkface.face_crop import FacePaster, crop_face, crop_transform, hull_mask
+from talkface.face_crop import FacePaster, auto_crop_size, crop_face, crop_transform, hull_mask
 from talkface.landmarks.indices import OUTER_LIPS, STABLE_POINTS, interocular, mouth_opening
 from talkface.landmarks.normalize import from_normalised, to_normalised
 from talkface.landmarks.track import track_stream
@@ -94,11 +94,6 @@ class DubResult:
     mouth: str
     audio2lmk: str
     lmk2video: str
-
-
-def crop_size_for(landmarks: np.ndarray) -> int:
-    """128 px crops for faces about that size in the frame, 256 for larger ones (keeps their detail)."""
-    return 128 if 3.0 * float(np.median(interocular(landmarks))) < 192 else 256
 
 
 def fade_weights(found: np.ndarray, fade: int = FADE_FRAMES) -> np.ndarray:
@@ -167,7 +162,7 @@ class Dubber:
         def offer(t: int, frame: np.ndarray, lmk: np.ndarray) -> None:
             nonlocal bank
             if bank is None:
-                bank = MouthBank(self.size or crop_size_for(lmk))
+                bank = MouthBank(self.size or auto_crop_size(lmk))  # the face's own resolution, as synth
             bank.offer(frame, lmk, t)
 
         frames = tqdm(iter_frames(info), total=info.expected_frames, unit="frame", desc="track", disable=not progress)
