@@ -115,12 +115,15 @@ def release(folder: str | None) -> None:
 
 
 def check_audio_length(path: str) -> None:
-    from talkface.media import probe
+    """The decoded length counts, not the container's claim: a header may lie or state no duration at all."""
+    from talkface.audio import SAMPLE_RATE
+    from talkface.media import probe, read_audio
 
-    duration = probe(path)["duration"]
-    if duration is not None and duration > MAX_AUDIO_SECONDS:
-        raise gr.Error(f"{upload_name(path)}: {duration:.0f} s of audio; this demo takes up to "
-                       f"{MAX_AUDIO_SECONDS:g} s")
+    decoded = len(read_audio(path, max_seconds=MAX_AUDIO_SECONDS + 1)) / SAMPLE_RATE
+    if decoded > MAX_AUDIO_SECONDS:
+        stated = probe(path)["duration"]
+        length = f"{stated:.0f} s" if stated and stated > MAX_AUDIO_SECONDS else f"over {MAX_AUDIO_SECONDS:g} s"
+        raise gr.Error(f"{upload_name(path)}: {length} of audio; this demo takes up to {MAX_AUDIO_SECONDS:g} s")
 
 
 def run_request(job, uploads: list[str], out_name: str) -> tuple[str, str]:

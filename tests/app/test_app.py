@@ -118,6 +118,7 @@ def test_app_errors_name_the_upload_never_a_server_path(tmp_path, monkeypatch):
     import gradio as gr
     sys.path.insert(0, str(REPO))
     import app
+    from talkface.media import probe
     monkeypatch.setattr(app, "OUTPUT_DIR", tmp_path / "talkface-app")
     notes = _gradio_upload(tmp_path, "my notes.png")
     notes.write_text("not an image")
@@ -135,6 +136,12 @@ def test_app_errors_name_the_upload_never_a_server_path(tmp_path, monkeypatch):
         message = err.value.message
         assert message.startswith(expected) and "\n" not in message and str(tmp_path) not in message, message
     assert not list((tmp_path / "talkface-app").iterdir())  # failed requests leave no folder
+    # the decoded length counts: a container that states no duration is still held to the cap
+    import talkface.media
+    with monkeypatch.context() as patch, pytest.raises(gr.Error) as err:
+        patch.setattr(talkface.media, "probe", lambda path: {**probe(path), "duration": None})
+        app.generate(str(face), str(long), "phonetic", "warp", "128", True, True, 0)
+    assert err.value.message.startswith(f"long talk.wav: over {app.MAX_AUDIO_SECONDS:g} s of audio")
     # a single sample of audio still makes a video; its folder goes once the result is served
     out, folder = app.generate(str(face), str(click), "phonetic", "warp", "128", True, True, 0)
     assert Path(out).is_file() and Path(out).parent == Path(folder)
