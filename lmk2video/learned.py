@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from lmk2video.conditioning import WarpStream, mesh_warp, rescale_points, run_generator, to_signed, to_uint8
+from lmk2video.warp import one_cpu_thread
 from lmk2video.warp_generator import WarpGenerator
 from lmk2video.mouth import LUMA, estimate_appearance
 from lmk2video.networks import Generator
@@ -90,7 +91,6 @@ class LearnedGenerator:
     def stream(self, source_crop: np.ndarray, source_lmk: np.ndarray, batch_size: int = 16) -> FrameStream:
         """Chunk-by-chunk rendering (the lmk2video contract): the ConvLSTM state is carried across chunks, so a
         long track rendered chunk by chunk equals one call over the whole track."""
-        net_size = int(self.g.conditioning.size)
         if not self.mouth_only:
             at_net = self._step_at_net_size(source_crop, source_lmk, batch_size)
 
@@ -99,7 +99,34 @@ class LearnedGenerator:
                 return _to_uint8(out), state
 
             return FrameStream(step)
-        return FrameStream(self._step_with_correction(source_crop, source_lmk, batch_size, net_size))
+        corrected = self._step_with_correction(source_crop, source_lmk, batch_size)
+
+        def step(target_lmks: np.ndarray, state):
+            (_, plain, painted), state = corrected(target_lmks, state)
+            return _to_uint8(plain + painted), state
+
+        return FrameStream(step)
+
+    def overlay_stream(self, source_crop: np.ndarray, source_lmk: np.ndarray, batch_size: int = 16) -> FrameStream:
+        """Chunks of (coords, painted) (the lmk2video contract): the warp's mesh motion and what is painted over
+        the source moved by it: the warp's mouth interior plus the net's correction, or (mouth_only=False)
+        the net's own frames' difference from it."""
+        if not self.mouth_only:
+            frames = self.stream(source_crop, source_lmk, batch_size)
+            motion = WarpGenerator(self.device).motion
+
+            def step(target_lmks: np.ndarray, state):
+                coords, plain = motion(source_crop, source_lmk, target_lmks)
+                return (coords, frames(target_lmks).astype(np.float32) - plain), state
+
+            return FrameStream(step)
+        corrected = self._step_with_correction(source_crop, source_lmk, batch_size)
+
+        def step(target_lmks: np.ndarray, state):
+            (coords, _, painted), state = corrected(target_lmks, state)
+            return (coords, painted), state
+
+        return FrameStream(step)
 
     def _step_at_net_size(self, source_crop: np.ndarray, source_lmk: np.ndarray, batch_size: int):
         """(chunk, state) -> ((frames, warped) float32 at the net's own crop size, state)."""
@@ -117,25 +144,27 @@ class LearnedGenerator:
 
         return step
 
-    def _step_with_correction(self, source_crop: np.ndarray, source_lmk: np.ndarray, batch_size: int,
-                              net_size: int):
-        """(chunk, state) -> (uint8 frames at the crop's size: full-size warp + the net's upsampled correction, state)."""
+    def _step_with_correction(self, source_crop: np.ndarray, source_lmk: np.ndarray, batch_size: int):
+        """(chunk, state) -> ((coords, plain, painted) float32 at the crop's size, state): the full-size warp's
+        motion and moved source (WarpGenerator.layers), and painted over it the warp's mouth interior plus the
+        net's correction, upsampled from the net's size."""
         crop, src, _ = check_lmk2video_inputs(source_crop, source_lmk, np.zeros((0, 68, 2), np.float32))
-        size = crop.shape[0]
+        size, net_size = crop.shape[0], int(self.g.conditioning.size)
         small = cv2.resize(crop, (net_size, net_size), interpolation=cv2.INTER_AREA)
         at_net = self._step_at_net_size(small, rescale_points(src, size, net_size), batch_size)
         warp = WarpGenerator(self.device)
-        keep_teeth = estimate_appearance(crop, src).source_teeth
+        look = estimate_appearance(crop, src)
 
-        def step(target_lmks: np.ndarray, state) -> tuple[np.ndarray, object]:
+        def step(target_lmks: np.ndarray, state):
             target_lmks = np.asarray(target_lmks, np.float32)
             small_targets = rescale_points(target_lmks, size, net_size)
             (out, warped), state = at_net(small_targets, state)
-            correction = correction_field(out - warped, small_targets, keep_teeth, self.shading)
-            full = warp(crop, src, target_lmks).astype(np.float32)
-            for frame, c in zip(full, correction):
-                frame += cv2.resize(c, (size, size), interpolation=cv2.INTER_LINEAR)
-            return _to_uint8(full), state
+            correction = correction_field(out - warped, small_targets, look.source_teeth, self.shading)
+            with one_cpu_thread(self.device):
+                coords, plain, painted = warp.layers(crop, src, target_lmks, look)
+            for layer, c in zip(painted, correction):
+                layer += cv2.resize(c, (size, size), interpolation=cv2.INTER_LINEAR)
+            return (coords, plain, painted), state
 
         return step
 

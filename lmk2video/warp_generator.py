@@ -28,6 +28,34 @@ class WarpGenerator:
         """Chunk-by-chunk rendering (the lmk2video contract); the warp carries no state from chunk to chunk."""
         return FrameStream(lambda target_lmks, state: (self(source_crop, source_lmk, target_lmks, batch_size), state))
 
+    def overlay_stream(self, source_crop: np.ndarray, source_lmk: np.ndarray) -> FrameStream:
+        """Chunks of (coords, painted) (the lmk2video contract): the mesh motion and the mouth interior
+        painted over the source moved by it (what `stream`'s frames add to the plain warp)."""
+        source_crop, source_lmk, _ = check_lmk2video_inputs(source_crop, source_lmk, np.zeros((0, 68, 2), np.float32))
+        look = estimate_appearance(source_crop, source_lmk)  # once per photo, as `stream` does per chunk
+
+        def step(target_lmks: np.ndarray, state):
+            with one_cpu_thread(self.device):
+                coords, _, painted = self.layers(source_crop, source_lmk, target_lmks, look)
+            return (coords, painted), state
+
+        return FrameStream(step)
+
+    @torch.no_grad()
+    def layers(self, source_crop: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray, look=None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(coords (T, N, N, 2), plain (T, N, N, 3), painted (T, N, N, 3)) float32: `motion`'s coordinates and
+        moved source, and the mouth interior painted over it as a difference in 0-255 levels."""
+        coords, plain = self.motion(source_crop, source_lmk, target_lmks)
+        if look is None:
+            look = estimate_appearance(source_crop, source_lmk)
+        source = torch.from_numpy(np.asarray(source_crop)).permute(2, 0, 1)[None].float() / 255
+        moved = torch.from_numpy(plain).permute(0, 3, 1, 2) / 255
+        mouthed = render_mouth(moved.clone(), torch.from_numpy(np.asarray(target_lmks, np.float32)), source,
+                               torch.from_numpy(np.asarray(source_lmk, np.float32)), look)
+        painted = ((mouthed.clamp(0.0, 1.0) - moved) * 255.0).permute(0, 2, 3, 1).numpy()
+        return coords, plain, np.ascontiguousarray(painted, np.float32)
+
     def __call__(self, source_crop: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray,
                  batch_size: int = 32) -> np.ndarray:
         """source_crop (N, N, 3) uint8, source_lmk (68, 2) and target_lmks (T, 68, 2) in crop

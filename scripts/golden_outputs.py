@@ -68,7 +68,6 @@ def compute(reference: dict[str, np.ndarray] | None = None) -> dict[str, np.ndar
     from talkface.lipreading.wer import LipReader
     from talkface.media import read_audio, read_image
     from talkface.pipeline import Synthesizer
-    from talkface.stages import mesh_motion
 
     torch.set_num_threads(1)
     ref = reference or {}
@@ -99,7 +98,7 @@ def compute(reference: dict[str, np.ndarray] | None = None) -> dict[str, np.ndar
         raise SystemExit("the source crop changed: fix that first (the lmk2video outputs depend on it)")
     targets = source.transform.to_crop(track).astype(np.float32)
     out.update(_frames("lmk2video_warp", lmk2video.WarpGenerator().stream(crop, crop_lmk)(targets)))
-    coords, plain = mesh_motion()(crop, crop_lmk, targets)
+    coords, plain = lmk2video.WarpGenerator().motion(crop, crop_lmk, targets)
     out.update(_frames("mesh_motion_coords", coords))
     out.update(_frames("mesh_motion_plain", plain))
     if lmk2video.SHIPPED_CHECKPOINT.is_file():

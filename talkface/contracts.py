@@ -65,6 +65,12 @@ class Lmk2Video(Protocol):
 
     def stream(self, source_crop: np.ndarray, source_lmk: np.ndarray) -> FrameStream: ...
 
+    def overlay_stream(self, source_crop: np.ndarray, source_lmk: np.ndarray) -> FrameStream:
+        """Like stream, for a renderer that moves the full-resolution photo itself: each chunk gives
+        (coords (T, N, N, 2) float32, painted (T, N, N, 3) float32): the landmark-mesh motion (for each crop
+        pixel, the source-crop coordinates it is read from) and what the stage paints over the source moved
+        by it (0 where it only moves the face), so no stage renders the moved face a second time."""
+
 
 def check_landmarks_68(points: np.ndarray, name: str) -> np.ndarray:
     """float32 (68, 2) finite points, or a one-line StageInputError naming them."""

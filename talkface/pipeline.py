@@ -31,7 +31,7 @@ from talkface.landmarks.normalize import Similarity, from_normalised, to_normali
 from talkface.media import read_audio, read_image, require_file, write_video
 from talkface.progress import bar, phase
 from talkface.safe_output import OUTPUT_VIDEO_SUFFIXES, TRACK_SUFFIXES, check_distinct, check_output
-from talkface.stages import check_device, check_stage_spec, load_audio2lmk, load_lmk2video, mesh_motion, require_device
+from talkface.stages import check_device, check_stage_spec, load_audio2lmk, load_lmk2video, require_device
 from talkface.video_limits import H264_LEVEL, fit_frame
 
 RENDER_CHUNK = 64  # frames generated and pasted per step at a 128 crop: bounds memory for long recordings
@@ -190,17 +190,16 @@ class Synthesizer:
         crop_track = source.transform.to_crop(track).astype(np.float32)
         check_lmk2video_inputs(source.crop, source.crop_landmarks, crop_track)  # whichever model: once per track
         paster = FacePaster(source.image, source.transform, source.crop)
-        generate = self.lmk2video.stream(source.crop, source.crop_landmarks)  # carries temporal state
+        # The photo itself is moved at full resolution by the stage's mesh motion; from the stage only what it
+        # paints on top (mouth interior, learned correction). The stream carries the stage's temporal state.
+        overlay = self.lmk2video.overlay_stream(source.crop, source.crop_landmarks)
         frames_bar = bar(len(track), "render", progress)
         chunk = render_chunk(source.transform.size)
-        motion = mesh_motion()  # the mesh geometry every lmk2video stage moves the face by
         for start in range(0, len(track), chunk):
             targets = crop_track[start:start + chunk]
-            crops = generate(targets)
-            # The photo itself is moved at full resolution; from the crops only what they paint on top.
-            coords, plain = motion(source.crop, source.crop_landmarks, targets)
-            for crop, where, moved in zip(crops, coords, plain):
-                yield paster.paste_moved(crop.astype(np.float32) - moved, where)
+            coords, painted = overlay(targets)
+            for where, paint in zip(coords, painted):
+                yield paster.paste_moved(paint, where)
             frames_bar.update(len(targets))
         frames_bar.close()
 

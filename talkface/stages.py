@@ -10,7 +10,6 @@ The stage packages (and torch) are imported only when a model is loaded: `check_
 
 from __future__ import annotations
 
-import functools
 import re
 from pathlib import Path
 from typing import Callable
@@ -83,12 +82,3 @@ def load_lmk2video(spec: str = "auto", device: str = "cpu", **options):
 
     return _resolve(spec, "warp", lambda: lmk2video.WarpGenerator(device=device), lmk2video.SHIPPED_CHECKPOINT,
                     lmk2video.load_checkpoint, "lmk2video", device, **options)
-
-
-@functools.lru_cache(maxsize=1)
-def mesh_motion():
-    """The landmark-mesh motion every lmk2video stage moves the face by (`WarpGenerator.motion`): the render
-    path uses it to move the photo itself at full resolution."""
-    from lmk2video import WarpGenerator
-
-    return WarpGenerator().motion

@@ -48,6 +48,7 @@ def test_every_stage_model_conforms_to_its_contract():
     for model in lmk2video_models():
         assert isinstance(model, Lmk2Video) and not isinstance(model, Audio2Lmk)
         assert accepts(model.__call__, Lmk2Video.__call__) and accepts(model.stream, Lmk2Video.stream)
+        assert accepts(model.overlay_stream, Lmk2Video.overlay_stream)
 
 
 def test_both_audio2lmk_models_refuse_bad_input_alike():
@@ -105,6 +106,27 @@ def test_a_frame_stream_carries_its_state_from_chunk_to_chunk():
         assert np.abs(parts - model(crop, lmk, targets).astype(int)).max() <= 1
 
 
+def test_every_lmk2video_overlay_is_its_frames_minus_the_moved_source():
+    """What the render path pastes (the photo moved by the mesh motion + the stage's paint) is what the stage's
+    own frames show, chunk by chunk, so moving the full-resolution photo instead changes nothing else."""
+    lmk = face_landmarks(64)
+    crop = face_image(64, lmk)
+    targets = np.stack([face_landmarks(64, o) for o in np.linspace(0, 1, 5)])
+    coords_ref, plain = WarpGenerator().motion(crop, lmk, targets)
+    for model in lmk2video_models():
+        overlay = model.overlay_stream(crop, lmk)
+        parts = [overlay(targets[:2]), overlay(targets[2:])]
+        coords = np.concatenate([c for c, _ in parts])
+        painted = np.concatenate([p for _, p in parts])
+        assert coords.shape == (5, 64, 64, 2) and painted.shape == (5, 64, 64, 3) and painted.dtype == np.float32
+        np.testing.assert_allclose(coords, coords_ref, atol=1e-4)
+        frames = model.stream(crop, lmk)(targets).astype(np.float32)
+        assert np.abs(np.clip(plain + painted, 0, 255) - frames).max() <= 1.001, type(model).__name__  # rounding
+        if isinstance(model, WarpGenerator):  # it paints the open mouth and nothing above it
+            above_mouth = int(targets[:, 48:, 1].min()) - 2
+            assert np.abs(painted).max() > 10 and np.abs(painted[:, :above_mouth]).max() < 1e-3
+
+
 class Refusing:
     """A stage that must not be reached."""
 
@@ -115,6 +137,8 @@ class Refusing:
 
     def stream(self, *args, **kwargs):
         raise AssertionError("the stage ran on input the pipeline should have refused")
+
+    overlay_stream = stream
 
 
 def test_the_pipeline_checks_stage_inputs_before_any_stage_runs():
