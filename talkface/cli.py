@@ -261,7 +261,9 @@ def _cmd_landmarks(args) -> None:
     require_file(args.video)
     check_output(args.out, [args.video], TRACK_SUFFIXES)
     info = probe_video(args.video)
-    frames = tqdm(iter_frames(info), total=info.expected_frames, unit="frame", desc="track", disable=args.quiet)
+    on_terminal = sys.stderr.isatty()  # a log or a pipe gets the result line and errors only, one line each
+    frames = tqdm(iter_frames(info), total=info.expected_frames, unit="frame", desc="track",
+                  disable=args.quiet or not on_terminal)
     track, found = track_stream(frames, detect_every=args.detect_every, name=args.video)  # one frame in memory
     save_track(args.out, track, info.fps, (info.height, info.width))
     lost = f", face lost in {int((~found).sum())} (nearest found frame's landmarks kept)" if not found.all() else ""
