@@ -89,7 +89,8 @@ def summary_table(summary: dict[str, dict[str, float]]) -> str:
             ("lmd", "LMD", 4), ("mouth_lmd", "mouth LMD", 4), ("ced_auc", "AUC@0.1", 3),
             ("failure_rate", "FR@0.1", 3), ("mouth_opening_corr", "mouth-open corr", 3), ("fms", "FMS %", 1),
             ("fms_distance", "FMS dist", 3)]
-    names = {"learned": "learned (this checkpoint)", "learned_mouth_only": "learned, mouth opening only (product)",
+    names = {"learned": "learned (this checkpoint)",
+             "learned_mouth_only": "learned, mouth opening smoothed (product)",
              "learned_shading": "learned, mouth opening + grey lip/jaw shading (shading=True)",
              "warp": "warp default (floor)", "copy": "copy first frame (floor)"}
     return markdown_table(["method"] + [c[1] for c in cols],
@@ -116,7 +117,7 @@ def run_eval_lmk2video(checkpoint: str | os.PathLike, prepared: str | os.PathLik
     split_ids = grid.read_split(split_file)
     ids = prepared_set.ids(split_ids)[:limit] if limit else prepared_set.ids(split_ids)
     # The net's own frames (what it was trained to produce, here on its own speaker), and the product's use
-    # of it: only its correction inside the mouth opening, over the warp (the default for unseen faces).
+    # of it: only its correction inside the mouth opening, smoothed, over the warp (the default for unseen faces).
     learned = load_checkpoint(checkpoint, device=device, mouth_only=False)
     mouth_only = load_checkpoint(checkpoint, device=device)
     shading = load_checkpoint(checkpoint, device=device, shading=True)

@@ -54,8 +54,8 @@ class LearnedGenerator:
     trained at (`arch.size`, 128 px; it paints at `work_size` inside it). With mouth_only (the default) the
     output is the warp at full size plus the net's correction (net output minus the warp at 128) upsampled: the
     photo's fine detail comes from the warp, the net adds only what the warp cannot (the mouth interior:
-    cavity, teeth, tongue) at its own, coarser scale; with shading=True also the grey shading of the lips and
-    the lower face (correction_field). Teeth visible in the photo (an open mouth with teeth) are not
+    cavity, teeth, tongue), smoothed at its own, coarser scale; with shading=True also its grey shading of the
+    lips and the lower face (correction_field). Teeth visible in the photo (an open mouth with teeth) are not
     repainted: inside the lips the full-size warp, which carries the photo's own teeth, is kept.
 
     mouth_only=False gives the net's own frames (at any size, composited over the warp at that size's 128
@@ -183,7 +183,9 @@ class LearnedGenerator:
         return frames, warped, state
 
 
-LIP_SHADING_BLUR = 1.0  # net pixels (sigma): on the lips the net's shading is kept at about its own scale
+# net pixels (sigma): leaves 6 % of the finest pattern the net paints (1-px checker), half of a 4-px one
+OPENING_BLUR = 0.75
+LIP_SHADING_BLUR = 1.0  # net pixels (sigma): with shading=True the net's lip shading is kept at about its own scale
 FACE_SHADING_BLUR = 6.0  # net pixels (sigma): over the rest of the lower face only its broad shading
 
 
@@ -191,12 +193,13 @@ def correction_field(change: np.ndarray, targets: np.ndarray, keep_teeth: bool, 
     """(T, n, n, 3) net output minus the warp, at the net's size, and the targets there -> the part of it added
     to the full-size warp (docs/results.md, "Where the net's correction counts"):
 
-    - inside the mouth opening, all of it: cavity, teeth and tongue, which the warp cannot draw;
-    - with `shading`, also its luminance (grey: the same on R, G and B) on the lips, blurred by LIP_SHADING_BLUR,
-      and over the rest of the lower face, blurred by FACE_SHADING_BLUR: the shading of the stretching lips
-      and the moving jaw that the s1 lipreader reads (it sees grey mouth crops), without the training face's
-      colours. It reads better on s1 but is slightly less like other people's real frames, so it is off by
-      default;
+    - inside the mouth opening, all of it, smoothed by OPENING_BLUR: cavity, teeth and tongue, which the warp
+      cannot draw, without the net's pixel-scale texture (upsampled, blocks of s1's grain on a sharp photo);
+    - with `shading`, instead the change as it is in the opening, and its luminance (grey: the same on R, G and B)
+      on the lips, blurred by LIP_SHADING_BLUR, and over the rest of the lower face, blurred by FACE_SHADING_BLUR:
+      the shading of the stretching lips and the moving jaw that the s1 lipreader reads (it sees grey mouth
+      crops), without the training face's colours. It reads better on s1 but other people's real frames are
+      less like it (lower SSIM, larger identity distance), so it is off by default;
     - elsewhere nothing: the net's whole-face change is mostly the training face's look;
     - nothing at all when the photo's own teeth are to be kept (the warp carries them with their lips).
     """
@@ -205,13 +208,18 @@ def correction_field(change: np.ndarray, targets: np.ndarray, keep_teeth: bool, 
     size = change.shape[1]
     opening = mouth_masks(targets, size, 0.0)[..., None]
     if not shading:
-        return opening * change
+        return opening * _blur(change, OPENING_BLUR)
     lips = lip_masks(targets, size)[..., None]
     luma = LUMA.astype(np.float32)
-    fine = np.stack([cv2.GaussianBlur(c, (0, 0), LIP_SHADING_BLUR) for c in change]) @ luma
-    broad = np.stack([cv2.GaussianBlur(c, (0, 0), FACE_SHADING_BLUR) for c in change]) @ luma
+    fine = _blur(change, LIP_SHADING_BLUR) @ luma
+    broad = _blur(change, FACE_SHADING_BLUR) @ luma
     grey = (lips * fine[..., None] + (1.0 - lips) * broad[..., None]) * lower_face_masks(targets, size)[..., None]
     return opening * change + (1.0 - opening) * grey
+
+
+def _blur(frames: np.ndarray, sigma: float) -> np.ndarray:
+    """Each frame of (T, n, n[, 3]) Gaussian-blurred by sigma pixels."""
+    return np.stack([cv2.GaussianBlur(f, (0, 0), sigma) for f in frames])
 
 
 def _to_uint8(frames: np.ndarray) -> np.ndarray:

@@ -5,7 +5,10 @@
     python scripts/correction_variants.py VARIANT visual --stages auto --photos --out runs/visual/VARIANT
 
 VARIANT is a name with options, `name:key=value:...`, all sizes in net pixels (128 px crop):
-  mouth        the change inside the mouth opening only (the default, `correction_field`)
+  mouth        the change inside the mouth opening only, as it is (the default before issue 14's second pass)
+  lips         the change inside the opening blurred by b=0.75 px, plus on the lips (outer-lip hull grown by
+               lm=0.05 interocular) its luminance blurred by ls=3 px times g=0.5, soft-clipped to +-c (c=0: not
+               clipped); `lips:g=0` is what ships (`correction_field`)
   full         all of the change, everywhere (over the full-size warp)
   netframes    the net's own frames (`mouth_only=False`)
   lower        the change inside the opening, plus over the lower face (jaw 3-13 + nose bottom 31-35, feathered
@@ -52,6 +55,13 @@ def variant_field(name: str, opt: dict[str, float]):
             return change * opening
         if name == "full":
             return change
+        if name == "lips":
+            on_lips = blur(change @ LUMA.astype(np.float32), opt.get("ls", 3.0))
+            if opt.get("c", 0):
+                on_lips = opt["c"] * np.tanh(on_lips / opt["c"])
+            lips = hull_masks(targets, n, (list(MOUTH),), opt.get("lm", 0.05))
+            lip_shape = (lips * on_lips * opt.get("g", 0.5))[..., None]
+            return opening * blur(change, opt.get("b", 0.75)) + (1 - opening) * lip_shape
         if name != "lower":
             raise SystemExit(f"unknown variant {name}")
         rest = blur(change, opt.get("s", 3.0))

@@ -448,17 +448,31 @@ def test_larger_crops_get_the_full_size_warp_plus_the_nets_upsampled_correction(
     assert np.abs(got - full_warp)[far].max() <= 1
 
 
-def test_correction_field_by_default_is_the_change_inside_the_mouth_opening_only():
+def test_correction_field_by_default_is_the_smoothed_change_inside_the_mouth_opening_only():
+    """Default: inside the mouth opening the change itself, smoothed: a constant colour passes whole there, the
+    net's 1-px texture (a checkerboard) does not; outside the opening nothing reaches the output, so it is the
+    warp there -- not even a pure colour shift or a luminance change on the lips; kept teeth: nothing anywhere."""
     from lmk2video.learned import correction_field
 
     size = 256
     targets = np.stack([face_landmarks(size, 1.5)])  # an open mouth
     opening = mouth_masks(targets, size, 0.0)[0]
+    inside = opening > 0.999
+    outside = opening == 0  # beyond the opening's feathered edge
+    assert inside.sum() > 200 and (lip_masks(targets, size)[0][outside] > 0.999).sum() > 50  # lips are outside
+
+    colour = np.array([30.0, -10.0, 5.0], np.float32)
+    field = correction_field(np.broadcast_to(colour, (1, size, size, 3)).copy(), targets, keep_teeth=False)[0]
+    assert field.shape == (size, size, 3) and field.dtype == np.float32
+    np.testing.assert_allclose(field[inside], np.broadcast_to(colour, field[inside].shape), atol=0.05)
+    assert not field[outside].any()
+
+    checker = (np.indices((size, size)).sum(0) % 2 * 2 - 1).astype(np.float32) * 40.0
+    field = correction_field(np.repeat(checker[None, ..., None], 3, -1), targets, keep_teeth=False)[0]
+    assert np.abs(field[inside]).max() < 0.1 * 40.0 and not field[outside].any()
     rng = np.random.default_rng(0)
     change = rng.normal(0, 20, (1, size, size, 3)).astype(np.float32)
-    field = correction_field(change, targets, keep_teeth=False)
-    np.testing.assert_allclose(field, change * opening[None, ..., None], atol=1e-4)
-    assert (opening > 0.999).sum() > 200 and not field[0][opening == 0].any()
+    assert not correction_field(change, targets, keep_teeth=False)[0][outside].any()
     assert not correction_field(change, targets, keep_teeth=True).any()
 
 
