@@ -5,7 +5,8 @@ Targets: per-frame normalised jaw/lip motion about each clip's rest shape (audio
 with head_pose, the head's pose relative to the first frame (audio2lmk.head_pose).
 Loss: point-to-point distance of the decoded motion (lips weighted up), the same on frame-to-frame
 velocity, and the inner-lip opening; for the pose, the distance between where the predicted and
-the real pose put the mean face, and the same on velocity. Early stopping on validation mouth LMD
+the real pose put the mean face, and the same on velocity. Optional fast-detail terms (audio2lmk.motion_detail:
+high-passed spread matching, a motion critic with feature matching). Early stopping on validation mouth LMD
 (of the posed face in the first frame's normalised frame when the pose is predicted); `last` checkpoint for
 resume, `best` checkpoint (+ JSON sidecar) as the result; scalars in log.csv.
 """
