@@ -6,11 +6,15 @@ spread over the frames with speech is brought up to the spread of real speakers'
 on the training clips (`opening_std`, stored in the checkpoint's sidecar under "calibration"). The
 motion is only ever scaled up, by at most MAX_GAIN, and never where there is too little speech to
 measure (a cough, a pause): silence stays closed and still whatever the scale.
+
+The same regression also smooths the motion in time, and the lipreader reads the fast detail (docs/results.md):
+`sharpen` (sidecar `sharpen`) puts some of it back with an unsharp mask in time.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 
 from audio2lmk.inputs import envelope
 from audio2lmk.pca import inner_gap
@@ -18,6 +22,7 @@ from audio2lmk.pca import inner_gap
 ACTIVE_LEVEL = 0.5  # envelope (audio2lmk.inputs) above which a frame counts as speech: ~20 dB under loud speech
 MIN_ACTIVE_FRAMES = 12  # about half a second of speech before the spread is trusted
 MAX_GAIN = 2.0
+SHARPEN_SIGMA = 1.0  # frames: the unsharp mask's blur
 
 
 def active_frames(mel: np.ndarray, gate: np.ndarray | None = None) -> np.ndarray:
@@ -47,3 +52,11 @@ def fit_target(clips: list[tuple[np.ndarray, np.ndarray]]) -> float:
     if not spreads:
         raise ValueError("no clip has enough speech to measure the opening's spread")
     return float(np.mean(spreads))
+
+
+def sharpen(motion: np.ndarray, amount: float, sigma: float = SHARPEN_SIGMA) -> np.ndarray:
+    """(T, ...) motion + amount * (motion - its Gaussian blur in time): the fast detail scaled by 1 + amount."""
+    if not amount:
+        return motion
+    blurred = gaussian_filter1d(motion, sigma, axis=0, mode="nearest")
+    return (motion + amount * (motion - blurred)).astype(motion.dtype)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from scipy.ndimage import uniform_filter1d
 
-from audio2lmk.calibration import active_frames, amplitude_gain
+from audio2lmk.calibration import active_frames, amplitude_gain, sharpen
 from audio2lmk.features import frames_for, model_mel, silence_gate, utterance_level
 from audio2lmk.head_pose import apply_pose
 from audio2lmk.idle import apply_blinks, apply_head_motion, blink_curve
@@ -88,6 +88,7 @@ class LearnedAudio2Lmk:
         calibration = self.meta.get("calibration", {})
         self.motion_gain = float(calibration.get("motion_gain", 1.0))
         self.opening_std = calibration.get("opening_std")
+        self.sharpen = float(calibration.get("sharpen", 0.0))  # unsharp mask in time (audio2lmk.calibration.sharpen)
         # Nets whose input does not say whether there is speech (steady noise, music) are gated by the phones
         # the multi-speaker decoder hears (audio2lmk.inputs.phone_speech_gate).
         self.phone_gate = bool(calibration.get("phone_gate", False))
@@ -148,7 +149,7 @@ class LearnedAudio2Lmk:
         gate = silence_gate(wave16k, n)
         # the phone gate closes the mouth only: the head keeps the pose it had between words, as real ones do
         mouth_gate = gate * phone_speech_gate(ids) if self.phone_gate else gate
-        motion = self.net.decode(outputs).cpu().numpy()
+        motion = sharpen(self.net.decode(outputs).cpu().numpy(), self.sharpen)
         gain = self.motion_gain * amplitude_gain(motion, active_frames(mel, mouth_gate), self.opening_std)
         motion = motion * (gain * mouth_gate[:, None, None])
         if not self.predicts_head_pose:

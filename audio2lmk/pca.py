@@ -23,6 +23,7 @@ from talkface.landmarks.normalize import to_normalised
 MOTION_POINTS: tuple[int, ...] = tuple(i for i in range(68) if i not in STABLE_POINTS)  # jaw 4-12, lips
 # (upper, lower) rows of the facing inner-lip points within MOTION_POINTS
 INNER_ROWS = [(MOTION_POINTS.index(a), MOTION_POINTS.index(b)) for a, b in INNER_LIP_PAIRS]
+LIP_ROWS = [i for i, p in enumerate(MOTION_POINTS) if p >= 48]  # rows of MOTION_POINTS that are lips (48-67)
 
 
 def inner_gap(motion):

@@ -5,7 +5,8 @@ Targets: per-frame normalised jaw/lip motion about each clip's rest shape (audio
 with head_pose, the head's pose relative to the first frame (audio2lmk.head_pose).
 Loss: point-to-point distance of the decoded motion (lips weighted up), the same on frame-to-frame
 velocity, and the inner-lip opening; for the pose, the distance between where the predicted and
-the real pose put the mean face, and the same on velocity. Early stopping on validation mouth LMD
+the real pose put the mean face, and the same on velocity. Optional fast-detail terms (audio2lmk.motion_detail:
+high-passed spread matching, a motion critic with feature matching). Early stopping on validation mouth LMD
 (of the posed face in the first frame's normalised frame when the pose is predicted); `last` checkpoint for
 resume, `best` checkpoint (+ JSON sidecar) as the result; scalars in log.csv.
 """
@@ -27,7 +28,8 @@ from audio2lmk.inputs import SILENCE_PHONE, decode_cached, net_input, phone_ids
 from audio2lmk.phonemes import PhoneDecoder
 from audio2lmk.head_pose import apply_pose, in_first_frame, posed_points, relative_pose
 from audio2lmk.models import MAX_LEVEL_SHIFT, Audio2LmkNet
-from audio2lmk.pca import MOTION_POINTS, MotionPCA, OpenMouthCorrection, clip_motion, inner_gap
+from audio2lmk.motion_detail import MotionCritic, detail_loss
+from audio2lmk.pca import LIP_ROWS, MOTION_POINTS, MotionPCA, OpenMouthCorrection, clip_motion, inner_gap
 from talkface import grid
 from talkface.audio import FPS
 from talkface.checkpoint import hardware_summary, model_sidecar
@@ -36,9 +38,6 @@ from talkface.landmarks.indices import MOUTH, mouth_opening
 from talkface.prepared import PreparedSet, holdout_split
 from talkface.training import (CsvLog, RunCheckpoints, cosine_decay, load_module_tensors, module_tensors,
                                optimizer_tensors, restore_optimizer, set_lr)
-
-# Rows of MOTION_POINTS that are lips (48-67).
-LIP_ROWS = [i for i, p in enumerate(MOTION_POINTS) if p >= 48]
 
 
 @dataclass
@@ -72,6 +71,12 @@ class Audio2LmkConfig:
     amplitude_weight: float = 0.0  # per clip |std(predicted opening) - std(real opening)|: against shrinkage
     head_pose: bool = True  # also predict the speech-related head pose
     pose_weight: float = 1.0
+    # fast lip detail a regression smooths away (audio2lmk.motion_detail)
+    detail_weight: float = 0.0  # per clip, spread of the high-passed lip motion matched to the real one
+    detail_sigmas: list[float] = field(default_factory=lambda: [1.0, 2.0])  # high-pass scales (frames)
+    adversarial_weight: float = 0.0  # least-squares motion critic on lip velocities
+    feature_match_weight: float = 0.0  # L1 between the critic's activations on predicted and real motion
+    critic_lr: float = 1e-3
     noise_prob: float = 0.5
     snr_db: list[float] = field(default_factory=lambda: [0.0, 30.0])
     gain_db: float = 10.0
@@ -87,7 +92,8 @@ class Audio2LmkConfig:
                   "head_pose"),
         "data": ("prepared", "grid_root", "speaker", "val_fraction", "phone_cache", "phone_noise", "noise_prob",
                  "snr_db", "gain_db", "voice_warp", "max_pad_frames"),
-        "loss": ("mouth_weight", "velocity_weight", "opening_weight", "amplitude_weight", "pose_weight"),
+        "loss": ("mouth_weight", "velocity_weight", "opening_weight", "amplitude_weight", "pose_weight", "detail_weight",
+                 "detail_sigmas", "adversarial_weight", "feature_match_weight", "critic_lr"),
         "optim": ("batch_size", "lr", "weight_decay", "warmup_epochs", "max_epochs", "patience"),
         "run": ("out_dir", "max_minutes", "seed", "threads", "device", "resume"),
     }
@@ -208,8 +214,12 @@ def motion_loss(pred: torch.Tensor, target: torch.Tensor, config: Audio2LmkConfi
     amplitude = (gap_pred.std(dim=1) - gap_real.std(dim=1)).abs().mean()
     total = (position + config.velocity_weight * velocity + config.opening_weight * opening
              + config.amplitude_weight * amplitude)
-    return total, {"position": position.item(), "velocity": velocity.item(), "opening": opening.item(),
-                   "amplitude": amplitude.item()}
+    parts = {"position": position.item(), "velocity": velocity.item(), "opening": opening.item(),
+             "amplitude": amplitude.item()}
+    if config.detail_weight:
+        detail = detail_loss(pred, target, config.detail_sigmas)
+        total, parts["detail"] = total + config.detail_weight * detail, detail.item()
+    return total, parts
 
 
 def pose_loss(pred: torch.Tensor, target: torch.Tensor, config: Audio2LmkConfig) -> tuple[torch.Tensor, dict]:
@@ -257,7 +267,8 @@ def validate(net: Audio2LmkNet, clips: list[Clip]) -> dict:
     return val
 
 
-LOG_FIELDS = ["epoch", "step", "lr", "loss", "position", "velocity", "opening", "amplitude", "pose", "val_mouth_lmd",
+LOG_FIELDS = ["epoch", "step", "lr", "loss", "position", "velocity", "opening", "amplitude", "detail", "adversarial",
+              "feature_match", "critic", "pose", "val_mouth_lmd",
               "val_motion_lmd", "val_opening_corr", "val_amp_ratio", "val_score", "elapsed_s"]
 
 
@@ -289,6 +300,9 @@ def train(config: Audio2LmkConfig) -> Path:
     net.to(config.device)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     weights = point_weights(config.mouth_weight).to(config.device)
+    critic = None
+    if config.adversarial_weight or config.feature_match_weight:
+        critic = MotionCritic(lr=config.critic_lr).to(config.device)
     progress = {"epoch": -1, "step": 0, "best_score": float("inf"), "best_epoch": -1, "elapsed_s": 0.0,
                 "done": False}
     run = RunCheckpoints(out, model_sidecar(net, train_config=config_dict(config), data=provenance,
@@ -297,6 +311,9 @@ def train(config: Audio2LmkConfig) -> Path:
     if saved is not None:
         load_module_tensors(net, saved[0], "model")
         restore_optimizer(opt, saved[0])
+        if critic is not None:
+            load_module_tensors(critic, saved[0], "critic")
+            restore_optimizer(critic.opt, saved[0], "critic_optim")
         progress = saved[1]["progress"]
         if progress["done"]:
             print(f"{run.last}: run already stopped early (best epoch {progress['best_epoch']})")
@@ -318,7 +335,13 @@ def train(config: Audio2LmkConfig) -> Path:
             batch = make_batch([train_clips[i] for i in order[b::n_batches]], config, rng)
             mel, level, target, target_pose = (t.to(config.device) for t in batch)
             outputs = net(mel, level)
-            loss, parts = motion_loss(net.decode(outputs), target, config, weights)
+            pred = net.decode(outputs)
+            loss, parts = motion_loss(pred, target, config, weights)
+            if critic is not None:
+                parts["critic"] = critic.step(pred, target)
+                adversarial, matching = critic.generator_losses(pred, target)
+                loss = loss + config.adversarial_weight * adversarial + config.feature_match_weight * matching
+                parts.update(adversarial=adversarial.item(), feature_match=matching.item())
             if net.head_pose:
                 extra, pose_parts = pose_loss(net.decode_pose(outputs), target_pose, config)
                 loss, parts = loss + extra, {**parts, **pose_parts}
@@ -345,7 +368,10 @@ def train(config: Audio2LmkConfig) -> Path:
         stop = f"early stop: no validation gain for {config.patience} epochs" if progress["done"] else None
         if not stop and progress["elapsed_s"] > 60 * config.max_minutes:
             stop = f"time limit of {config.max_minutes} min reached"
-        run.save_last({**module_tensors("model", net), **optimizer_tensors(opt)}, progress)
+        state = {**module_tensors("model", net), **optimizer_tensors(opt)}
+        if critic is not None:
+            state.update({**module_tensors("critic", critic), **optimizer_tensors(critic.opt, "critic_optim")})
+        run.save_last(state, progress)
         if stop:
             print(f"{stop} after epoch {epoch} (best epoch {progress['best_epoch']})")
             break

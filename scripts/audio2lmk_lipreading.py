@@ -12,7 +12,8 @@ With --wer: the learned lmk2video's own frames (`mouth_only=False`, as `eval gri
 the shipped lipreader through `eval grid`'s path (dlib re-detection, mouth crop), WER/CER by jiwer.
 
 Variants:
-  ck:PATH[@nocal|@cal=X][@still]   an audio2lmk checkpoint; without / with another calibration target; still head
+  ck:PATH[@nocal|@cal=X][@sharp=K][@still]   an audio2lmk checkpoint; without / with another calibration target;
+                                   its motion sharpened in time (audio2lmk.calibration.sharpen, amount K); still head
   pose:A:B                         mouth motion of checkpoint spec A, head pose of B
   mix:A:B                          A's track with the lips' horizontal motion (normalised frame) of B
   real[+smooth=S][+lag=N][+amp=X][+nowidth]   the real track, its motion Gaussian-smoothed (S frames),
@@ -89,12 +90,17 @@ class Variants:
     def model(self, spec: str):
         spec = spec.replace("@still", "")
         if spec not in self.models:
-            path, _, option = spec.partition("@")
+            path, *options = spec.split("@")
             model = load_checkpoint(path)
-            if option == "nocal":
-                model.opening_std = None
-            elif option.startswith("cal="):
-                model.opening_std = float(option[4:])
+            for option in options:
+                if option == "nocal":
+                    model.opening_std = None
+                elif option.startswith("cal="):
+                    model.opening_std = float(option[4:])
+                elif option.startswith("sharp="):
+                    model.sharpen = float(option[6:])
+                else:
+                    raise SystemExit(f"unknown checkpoint option {option!r} in {spec!r}")
             self.models[spec] = model
         return self.models[spec]
 

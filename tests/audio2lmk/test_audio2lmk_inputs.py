@@ -189,3 +189,35 @@ def test_calibrated_checkpoint_opens_wider_on_speech_and_stays_closed_in_silence
     assert wider > 1.5 * spread
     silent = calibrated(np.zeros(SAMPLE_RATE, np.float32), SAMPLE_RATE, source, blink=False, head_motion=False)
     assert np.abs(silent - source[None]).max() < 1e-3
+
+
+def test_sharpen_scales_the_fast_detail_and_keeps_slow_motion():
+    from scipy.ndimage import gaussian_filter1d
+
+    from audio2lmk.calibration import SHARPEN_SIGMA, sharpen
+
+    t = np.arange(200)
+    slow = np.sin(2 * np.pi * t / 80.0)
+    fast = 0.1 * np.random.default_rng(0).standard_normal(200)
+    motion = np.zeros((200, len(MOVING), 2), np.float32)
+    motion[:, 5, 1] = slow + fast
+    sharp = sharpen(motion, 1.0)
+    assert sharp.dtype == motion.dtype and sharp.shape == motion.shape
+    assert sharpen(motion, 0.0) is motion
+    high = lambda m: m[:, 5, 1] - gaussian_filter1d(m[:, 5, 1], SHARPEN_SIGMA, mode="nearest")
+    assert high(sharp).std() == pytest.approx(2.0 * high(motion).std(), rel=0.15)  # detail x (1 + amount)
+    assert np.abs(gaussian_filter1d(sharp[:, 5, 1] - motion[:, 5, 1], 8.0)).max() < 0.02  # the slow shape stays
+    assert np.all(sharp[:, 0] == 0)  # still points stay still
+
+
+def test_sharpened_checkpoint_moves_faster_and_stays_closed_in_silence(tmp_path):
+    net = _tiny("cepstra")
+    source = face(100.0, 0.0, (200.0, 180.0), 1)
+    wave = speech_like(3.0, seed=3)
+    jerk = lambda track: np.abs(np.diff(mouth_opening(track), 2)).mean()
+    plain = LearnedAudio2Lmk(net)(wave, SAMPLE_RATE, source, blink=False, head_motion=False)
+    sharpened = load_checkpoint(save_model(tmp_path / "sharp", net, calibration={"sharpen": 1.0}))
+    assert sharpened.sharpen == 1.0
+    assert jerk(sharpened(wave, SAMPLE_RATE, source, blink=False, head_motion=False)) > 1.3 * jerk(plain)
+    silent = sharpened(np.zeros(SAMPLE_RATE, np.float32), SAMPLE_RATE, source, blink=False, head_motion=False)
+    assert np.abs(silent - source[None]).max() < 1e-3
