@@ -15,8 +15,6 @@ is regressed. Two losses that a smooth mean cannot satisfy (config `loss` fields
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 from torch.nn import functional as F
