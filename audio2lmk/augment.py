@@ -7,7 +7,9 @@
 - voice warp: the spectrum stretched or squeezed along frequency (vocal-tract length perturbation),
   so a shorter or longer vocal tract than the training speaker's still reads as the same speech;
 - silence padding: quiet frames (digital silence or the clip's own background) before and after
-  the speech, with the mouth at rest, so the nets learn that no speech means no motion.
+  the speech, with the mouth at rest, so the nets learn that no speech means no motion;
+- backgrounds: music, noise (audio2lmk.nonspeech) or other talkers' speech (babble) mixed under the
+  speech at a random SNR, the target still the foreground speaker's motion.
 """
 
 from __future__ import annotations
@@ -37,15 +39,40 @@ def _mel_centres_khz() -> np.ndarray:
     return librosa.mel_frequencies(N_MELS + 2, fmin=55.0, fmax=SAMPLE_RATE / 2)[1:-1] / 1000.0
 
 
+def _speech_power(power: np.ndarray) -> float:
+    """Mean mel power of the louder half of the 10 ms frames (~ the speech) of a (..., 80) power array."""
+    frame_power = power.sum(axis=-1).ravel()
+    return float(frame_power[frame_power >= np.median(frame_power)].mean())
+
+
 def add_noise(mel: np.ndarray, snr_db: float, tilt: float, rng: np.random.Generator) -> np.ndarray:
     """Log-mel (..., 80) with noise of power spectrum ~ f^-tilt at snr_db below the speech power."""
     power = np.exp(mel.astype(np.float64))
-    frame_power = power.sum(axis=-1).ravel()
-    speech = frame_power[frame_power >= np.median(frame_power)].mean()  # the louder half ~ speech
+    speech = _speech_power(power)
     shape = white_noise_mel() * _mel_centres_khz() ** -tilt
     noise = shape * (speech / 10 ** (snr_db / 10) / shape.sum())
     noise = noise * np.exp(NOISE_JITTER * rng.standard_normal(mel.shape) - NOISE_JITTER**2 / 2)
     return np.log(np.maximum(power + noise, LOG_FLOOR)).astype(np.float32)
+
+
+def background_at(background: np.ndarray, reference: np.ndarray, snr_db: float) -> np.ndarray:
+    """A background log-mel rescaled so its mean power lies snr_db below the louder half of `reference`'s."""
+    back = np.exp(background.astype(np.float64))
+    scale = _speech_power(np.exp(reference.astype(np.float64))) / 10 ** (snr_db / 10) / max(back.sum(axis=-1).mean(), 1e-12)
+    return np.log(np.maximum(scale * back, LOG_FLOOR)).astype(np.float32)
+
+
+def mix_background(mel: np.ndarray, background: np.ndarray, snr_db: float) -> np.ndarray:
+    """Log-mel of the speech with a same-shape background log-mel added (power domain) at snr_db."""
+    return np.logaddexp(mel, background_at(background, mel, snr_db)).astype(np.float32)
+
+
+def fit_length(mel: np.ndarray, n_frames: int, rng: np.random.Generator) -> np.ndarray:
+    """n_frames of a (T, 4, 80) log-mel from a random start, tiled when it is too short."""
+    if len(mel) < n_frames:
+        mel = np.concatenate([mel] * (n_frames // len(mel) + 1))
+    start = int(rng.integers(0, len(mel) - n_frames + 1))
+    return mel[start:start + n_frames]
 
 
 def warp_frequency(mel: np.ndarray, alpha: float) -> np.ndarray:
