@@ -8,6 +8,9 @@
   so a shorter or longer vocal tract than the training speaker's still reads as the same speech;
 - silence padding: quiet frames (digital silence or the clip's own background) before and after
   the speech, with the mouth at rest, so the nets learn that no speech means no motion;
+- channel: a random smooth equaliser and, half the time, a band limit (telephone, 8 kHz audio, small
+  loudspeakers), so a voice on another channel still reads as speech, not as the non-speech the nets
+  also learn to ignore;
 - backgrounds: music, noise (audio2lmk.nonspeech) or other talkers' speech (babble) mixed under the
   speech at a random SNR, the target still the foreground speaker's motion.
 """
@@ -95,13 +98,28 @@ def silence_like(mel: np.ndarray, n_frames: int, rng: np.random.Generator) -> np
     return mel[rng.choice(quiet, n_frames)] + rng.normal(0, 0.3, (n_frames, *mel.shape[1:])).astype(np.float32)
 
 
+def random_channel(mel: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Log-mel (..., 80) through a random channel: a smooth equaliser of up to about +-8 dB (tilt and one
+    broad bump or dip along log frequency) and, half the time, a band pass whose outside is 30-80 dB down."""
+    logf = np.log(_mel_centres_khz())
+    x = (logf - logf.min()) / (logf.max() - logf.min())  # 0..1 along log frequency
+    gain = rng.uniform(-1, 1) * (x - 0.5) * 1.8 + rng.uniform(-1, 1) * np.exp(-((x - rng.uniform(0, 1)) / 0.15) ** 2)
+    if rng.random() < 0.5:
+        low, high = rng.uniform(0.05, 0.4), rng.uniform(2.8, 7.0)  # kHz
+        khz = _mel_centres_khz()
+        gain = gain - np.where((khz < low) | (khz > high), np.log(10) / 10 * rng.uniform(30, 80), 0.0)
+    return np.maximum(mel + gain.astype(np.float32), np.float32(np.log(LOG_FLOOR)))
+
+
 def augment_mel(mel: np.ndarray, rng: np.random.Generator, noise_prob: float, snr_db: tuple[float, float],
-                gain_db: float, voice_warp: float = 0.0) -> np.ndarray:
-    """Random voice warp (alpha in [1/(1+voice_warp), 1+voice_warp], log-uniform), gain and (with
-    probability noise_prob) noise at a random SNR on a (T, 4, 80) log-mel."""
+                gain_db: float, voice_warp: float = 0.0, channel_prob: float = 0.0) -> np.ndarray:
+    """Random voice warp (alpha in [1/(1+voice_warp), 1+voice_warp], log-uniform), channel (with probability
+    channel_prob), gain and (with probability noise_prob) noise at a random SNR on a (T, 4, 80) log-mel."""
     out = mel
     if voice_warp:
         out = warp_frequency(out, float(np.exp(rng.uniform(-1, 1) * np.log1p(voice_warp))))
+    if channel_prob and rng.random() < channel_prob:
+        out = random_channel(out, rng)
     out = out + np.float32(np.log(10) / 10 * rng.uniform(-gain_db, gain_db))
     if rng.random() < noise_prob:
         out = add_noise(out, rng.uniform(*snr_db), rng.uniform(0.0, 2.0), rng)

@@ -77,6 +77,7 @@ class Audio2LmkConfig:
     snr_db: list[float] = field(default_factory=lambda: [0.0, 30.0])
     gain_db: float = 10.0
     voice_warp: float = 0.0  # vocal-tract length perturbation: formants scaled by up to this fraction
+    channel_prob: float = 0.0  # share of items through a random equaliser / band limit (audio2lmk.augment)
     max_pad_frames: int = 25
     # non-speech (audio2lmk.nonspeech): a share of the batch's items replaced by music/noise with the mouth closed
     # and the head at rest, the same share of silence pads filled with it, and speech over a background
@@ -93,8 +94,8 @@ class Audio2LmkConfig:
         "model": ("model", "features", "hidden", "layers", "context", "dilations", "kernel", "dropout", "n_components",
                   "head_pose"),
         "data": ("prepared", "grid_root", "speaker", "val_fraction", "phone_cache", "phone_noise", "noise_prob",
-                 "snr_db", "gain_db", "voice_warp", "max_pad_frames", "nonspeech_prob", "background_prob",
-                 "background_snr_db", "babble_share"),
+                 "snr_db", "gain_db", "voice_warp", "channel_prob", "max_pad_frames", "nonspeech_prob",
+                 "background_prob", "background_snr_db", "babble_share"),
         "loss": ("mouth_weight", "velocity_weight", "opening_weight", "amplitude_weight", "pose_weight"),
         "optim": ("batch_size", "lr", "weight_decay", "warmup_epochs", "max_epochs", "patience"),
         "run": ("out_dir", "max_minutes", "seed", "threads", "device", "resume"),
@@ -216,7 +217,8 @@ def make_batch(clips: list[Clip], config: Audio2LmkConfig, rng: np.random.Genera
             motion[before:before + len(c.motion)] = c.motion
             pose[before:before + len(c.pose)] = c.pose
             pose[before + len(c.pose):] = c.pose[-1]
-        mel = augment_mel(mel, rng, config.noise_prob, tuple(config.snr_db), config.gain_db, config.voice_warp)
+        mel = augment_mel(mel, rng, config.noise_prob, tuple(config.snr_db), config.gain_db, config.voice_warp,
+                          config.channel_prob)
         levels.append(utterance_level(mel))
         mels.append(net_input(config.features, mel, ids))
         motions.append(motion)
