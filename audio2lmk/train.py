@@ -199,26 +199,27 @@ def make_batch(clips: list[Clip], config: Audio2LmkConfig, rng: np.random.Genera
         after = length - len(c.mel) - before
         motion = np.zeros((length, *c.motion.shape[1:]), np.float32)
         pose = np.zeros((length, c.pose.shape[1]), np.float32)
-        ids = None
-        if bank and rng.random() < config.nonspeech_prob:
-            mel = fit_length(bank[int(rng.integers(len(bank)))], length, rng)
-            mel = mel + np.float32(utterance_level(c.mel) - utterance_level(mel))  # at the speech's level
-            if c.phones is not None:
-                ids = np.full((length, c.phones.shape[1]), SILENCE_PHONE)
-        else:
+        speech = not (bank and rng.random() < config.nonspeech_prob)
+        if speech:
             mel = np.concatenate([_padding(c, before, config, rng, bank), c.mel, _padding(c, after, config, rng, bank)])
             if config.background_prob and rng.random() < config.background_prob:
                 back = (_babble(clips, i, length, rng) if rng.random() < config.babble_share or not bank
                         else fit_length(bank[int(rng.integers(len(bank)))], length, rng))
                 mel = mix_background(mel, back, rng.uniform(*config.background_snr_db))
-            if c.phones is not None:
-                ids = np.pad(perturb_phones(c.phones, rng, config.phone_noise), ((before, after), (0, 0)),
-                             constant_values=SILENCE_PHONE)
             motion[before:before + len(c.motion)] = c.motion
             pose[before:before + len(c.pose)] = c.pose
             pose[before + len(c.pose):] = c.pose[-1]
+        else:
+            mel = fit_length(bank[int(rng.integers(len(bank)))], length, rng)
+            mel = mel + np.float32(utterance_level(c.mel) - utterance_level(mel))  # at the speech's level
         mel = augment_mel(mel, rng, config.noise_prob, tuple(config.snr_db), config.gain_db, config.voice_warp,
                           config.channel_prob)
+        ids = None
+        if c.phones is not None and speech:
+            ids = np.pad(perturb_phones(c.phones, rng, config.phone_noise), ((before, after), (0, 0)),
+                         constant_values=SILENCE_PHONE)
+        elif c.phones is not None:
+            ids = np.full((length, c.phones.shape[1]), SILENCE_PHONE)
         levels.append(utterance_level(mel))
         mels.append(net_input(config.features, mel, ids))
         motions.append(motion)
