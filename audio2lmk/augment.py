@@ -7,7 +7,12 @@
 - voice warp: the spectrum stretched or squeezed along frequency (vocal-tract length perturbation),
   so a shorter or longer vocal tract than the training speaker's still reads as the same speech;
 - silence padding: quiet frames (digital silence or the clip's own background) before and after
-  the speech, with the mouth at rest, so the nets learn that no speech means no motion.
+  the speech, with the mouth at rest, so the nets learn that no speech means no motion;
+- channel: a random smooth equaliser and, half the time, a band limit (telephone, 8 kHz audio, small
+  loudspeakers), so a voice on another channel still reads as speech, not as the non-speech the nets
+  also learn to ignore;
+- backgrounds: music, noise (audio2lmk.nonspeech) or other talkers' speech (babble) mixed under the
+  speech at a random SNR, the target still the foreground speaker's motion.
 """
 
 from __future__ import annotations
@@ -37,15 +42,40 @@ def _mel_centres_khz() -> np.ndarray:
     return librosa.mel_frequencies(N_MELS + 2, fmin=55.0, fmax=SAMPLE_RATE / 2)[1:-1] / 1000.0
 
 
+def _speech_power(power: np.ndarray) -> float:
+    """Mean mel power of the louder half of the 10 ms frames (~ the speech) of a (..., 80) power array."""
+    frame_power = power.sum(axis=-1).ravel()
+    return float(frame_power[frame_power >= np.median(frame_power)].mean())
+
+
 def add_noise(mel: np.ndarray, snr_db: float, tilt: float, rng: np.random.Generator) -> np.ndarray:
     """Log-mel (..., 80) with noise of power spectrum ~ f^-tilt at snr_db below the speech power."""
     power = np.exp(mel.astype(np.float64))
-    frame_power = power.sum(axis=-1).ravel()
-    speech = frame_power[frame_power >= np.median(frame_power)].mean()  # the louder half ~ speech
+    speech = _speech_power(power)
     shape = white_noise_mel() * _mel_centres_khz() ** -tilt
     noise = shape * (speech / 10 ** (snr_db / 10) / shape.sum())
     noise = noise * np.exp(NOISE_JITTER * rng.standard_normal(mel.shape) - NOISE_JITTER**2 / 2)
     return np.log(np.maximum(power + noise, LOG_FLOOR)).astype(np.float32)
+
+
+def background_at(background: np.ndarray, reference: np.ndarray, snr_db: float) -> np.ndarray:
+    """A background log-mel rescaled so its mean power lies snr_db below the louder half of `reference`'s."""
+    back = np.exp(background.astype(np.float64))
+    scale = _speech_power(np.exp(reference.astype(np.float64))) / 10 ** (snr_db / 10) / max(back.sum(axis=-1).mean(), 1e-12)
+    return np.log(np.maximum(scale * back, LOG_FLOOR)).astype(np.float32)
+
+
+def mix_background(mel: np.ndarray, background: np.ndarray, snr_db: float) -> np.ndarray:
+    """Log-mel of the speech with a same-shape background log-mel added (power domain) at snr_db."""
+    return np.logaddexp(mel, background_at(background, mel, snr_db)).astype(np.float32)
+
+
+def fit_length(mel: np.ndarray, n_frames: int, rng: np.random.Generator) -> np.ndarray:
+    """n_frames of a (T, 4, 80) log-mel from a random start, tiled when it is too short."""
+    if len(mel) < n_frames:
+        mel = np.concatenate([mel] * (n_frames // len(mel) + 1))
+    start = int(rng.integers(0, len(mel) - n_frames + 1))
+    return mel[start:start + n_frames]
 
 
 def warp_frequency(mel: np.ndarray, alpha: float) -> np.ndarray:
@@ -68,13 +98,28 @@ def silence_like(mel: np.ndarray, n_frames: int, rng: np.random.Generator) -> np
     return mel[rng.choice(quiet, n_frames)] + rng.normal(0, 0.3, (n_frames, *mel.shape[1:])).astype(np.float32)
 
 
+def random_channel(mel: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Log-mel (..., 80) through a random channel: a smooth equaliser of up to about +-8 dB (tilt and one
+    broad bump or dip along log frequency) and, half the time, a band pass whose outside is 30-80 dB down."""
+    logf = np.log(_mel_centres_khz())
+    x = (logf - logf.min()) / (logf.max() - logf.min())  # 0..1 along log frequency
+    gain = rng.uniform(-1, 1) * (x - 0.5) * 1.8 + rng.uniform(-1, 1) * np.exp(-((x - rng.uniform(0, 1)) / 0.15) ** 2)
+    if rng.random() < 0.5:
+        low, high = rng.uniform(0.05, 0.4), rng.uniform(2.8, 7.0)  # kHz
+        khz = _mel_centres_khz()
+        gain = gain - np.where((khz < low) | (khz > high), np.log(10) / 10 * rng.uniform(30, 80), 0.0)
+    return np.maximum(mel + gain.astype(np.float32), np.float32(np.log(LOG_FLOOR)))
+
+
 def augment_mel(mel: np.ndarray, rng: np.random.Generator, noise_prob: float, snr_db: tuple[float, float],
-                gain_db: float, voice_warp: float = 0.0) -> np.ndarray:
-    """Random voice warp (alpha in [1/(1+voice_warp), 1+voice_warp], log-uniform), gain and (with
-    probability noise_prob) noise at a random SNR on a (T, 4, 80) log-mel."""
+                gain_db: float, voice_warp: float = 0.0, channel_prob: float = 0.0) -> np.ndarray:
+    """Random voice warp (alpha in [1/(1+voice_warp), 1+voice_warp], log-uniform), channel (with probability
+    channel_prob), gain and (with probability noise_prob) noise at a random SNR on a (T, 4, 80) log-mel."""
     out = mel
     if voice_warp:
         out = warp_frequency(out, float(np.exp(rng.uniform(-1, 1) * np.log1p(voice_warp))))
+    if channel_prob and rng.random() < channel_prob:
+        out = random_channel(out, rng)
     out = out + np.float32(np.log(10) / 10 * rng.uniform(-gain_db, gain_db))
     if rng.random() < noise_prob:
         out = add_noise(out, rng.uniform(*snr_db), rng.uniform(0.0, 2.0), rng)

@@ -22,9 +22,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from audio2lmk.augment import augment_mel, perturb_phones, silence_like
+from audio2lmk.augment import augment_mel, background_at, fit_length, mix_background, perturb_phones, silence_like
 from audio2lmk.features import utterance_level
 from audio2lmk.inputs import SILENCE_PHONE, decode_cached, net_input, phone_ids
+from audio2lmk.nonspeech import nonspeech_bank
 from audio2lmk.phonemes import PhoneDecoder
 from audio2lmk.head_pose import apply_pose, in_first_frame, posed_points, relative_pose
 from audio2lmk.models import MAX_LEVEL_SHIFT, Audio2LmkNet
@@ -81,7 +82,14 @@ class Audio2LmkConfig:
     snr_db: list[float] = field(default_factory=lambda: [0.0, 30.0])
     gain_db: float = 10.0
     voice_warp: float = 0.0  # vocal-tract length perturbation: formants scaled by up to this fraction
+    channel_prob: float = 0.0  # share of items through a random equaliser / band limit (audio2lmk.augment)
     max_pad_frames: int = 25
+    # non-speech (audio2lmk.nonspeech): a share of the batch's items replaced by music/noise with the mouth closed
+    # and the head at rest, the same share of silence pads filled with it, and speech over a background
+    nonspeech_prob: float = 0.0
+    background_prob: float = 0.0  # speech items mixed over music/noise or babble (other training clips)
+    background_snr_db: list[float] = field(default_factory=lambda: [0.0, 20.0])
+    babble_share: float = 0.4  # of the backgrounds, babble of 1-3 other talkers
     seed: int = 0
     threads: int = 2
     device: str = "cpu"  # torch device the net trains on (cpu, cuda, cuda:N, mps); the sidecar records it
@@ -91,7 +99,8 @@ class Audio2LmkConfig:
         "model": ("model", "features", "hidden", "layers", "context", "dilations", "kernel", "dropout", "n_components",
                   "head_pose"),
         "data": ("prepared", "grid_root", "speaker", "val_fraction", "phone_cache", "phone_noise", "noise_prob",
-                 "snr_db", "gain_db", "voice_warp", "max_pad_frames"),
+                 "snr_db", "gain_db", "voice_warp", "channel_prob", "max_pad_frames", "nonspeech_prob",
+                 "background_prob", "background_snr_db", "babble_share"),
         "loss": ("mouth_weight", "velocity_weight", "opening_weight", "amplitude_weight", "pose_weight", "detail_weight",
                  "detail_sigmas", "adversarial_weight", "feature_match_weight", "critic_lr"),
         "optim": ("batch_size", "lr", "weight_decay", "warmup_epochs", "max_epochs", "patience"),
@@ -163,29 +172,62 @@ def fit_statistics(net: Audio2LmkNet, clips: list[Clip], n_components: int) -> d
     return stats
 
 
-def make_batch(clips: list[Clip], config: Audio2LmkConfig, rng: np.random.Generator):
-    """Augmented, silence-padded (mel, level, target motion, target pose) tensors. Padding frames are
-    supervised with the mouth at rest; the head at rest before the clip and held after it."""
+NONSPEECH_CLIPS = 240  # synthetic non-speech clips generated once per run
+NONSPEECH_SECONDS = 8.0
+
+
+def _babble(clips: list[Clip], skip: int, n_frames: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_frames, 4, 80) log-mel of 1-3 other clips of the batch talking at once (random offsets)."""
+    others = [i for i in range(len(clips)) if i != skip] or [skip]
+    picks = rng.choice(others, size=min(len(others), int(rng.integers(1, 4))), replace=False)
+    return np.logaddexp.reduce([fit_length(clips[i].mel, n_frames, rng) for i in picks]).astype(np.float32)
+
+
+def _padding(c: Clip, n_frames: int, config: Audio2LmkConfig, rng: np.random.Generator,
+             bank: list[np.ndarray] | None) -> np.ndarray:
+    """Frames around a clip where the mouth rests: silence, or (nonspeech_prob) music/noise at a speech-like level."""
+    if n_frames and bank and rng.random() < config.nonspeech_prob:
+        return background_at(fit_length(bank[int(rng.integers(len(bank)))], n_frames, rng), c.mel,
+                             rng.uniform(*config.background_snr_db))
+    return silence_like(c.mel, n_frames, rng)
+
+
+def make_batch(clips: list[Clip], config: Audio2LmkConfig, rng: np.random.Generator,
+               bank: list[np.ndarray] | None = None):
+    """Augmented, padded (mel, level, target motion, target pose) tensors. Padding frames are supervised
+    with the mouth at rest; the head at rest before the clip and held after it. With a non-speech `bank`
+    (audio2lmk.nonspeech), items replaced by non-speech have the mouth and the head at rest throughout."""
     pads = [(int(rng.integers(0, config.max_pad_frames + 1)) if rng.random() < 0.5 else 0,
              int(rng.integers(0, config.max_pad_frames + 1)) if rng.random() < 0.5 else 0) for _ in clips]
     length = max(len(c.mel) + a + b for c, (a, b) in zip(clips, pads))
     mels, levels, motions, poses = [], [], [], []
-    for c, (before, after) in zip(clips, pads):
+    for i, (c, (before, after)) in enumerate(zip(clips, pads)):
         after = length - len(c.mel) - before
-        mel = np.concatenate([silence_like(c.mel, before, rng), c.mel, silence_like(c.mel, after, rng)])
-        mel = augment_mel(mel, rng, config.noise_prob, tuple(config.snr_db), config.gain_db, config.voice_warp)
+        motion = np.zeros((length, *c.motion.shape[1:]), np.float32)
+        pose = np.zeros((length, c.pose.shape[1]), np.float32)
+        speech = not (bank and rng.random() < config.nonspeech_prob)
+        if speech:
+            mel = np.concatenate([_padding(c, before, config, rng, bank), c.mel, _padding(c, after, config, rng, bank)])
+            if config.background_prob and rng.random() < config.background_prob:
+                back = (_babble(clips, i, length, rng) if rng.random() < config.babble_share or not bank
+                        else fit_length(bank[int(rng.integers(len(bank)))], length, rng))
+                mel = mix_background(mel, back, rng.uniform(*config.background_snr_db))
+            motion[before:before + len(c.motion)] = c.motion
+            pose[before:before + len(c.pose)] = c.pose
+            pose[before + len(c.pose):] = c.pose[-1]
+        else:
+            mel = fit_length(bank[int(rng.integers(len(bank)))], length, rng)
+            mel = mel + np.float32(utterance_level(c.mel) - utterance_level(mel))  # at the speech's level
+        mel = augment_mel(mel, rng, config.noise_prob, tuple(config.snr_db), config.gain_db, config.voice_warp,
+                          config.channel_prob)
         ids = None
-        if c.phones is not None:
+        if c.phones is not None and speech:
             ids = np.pad(perturb_phones(c.phones, rng, config.phone_noise), ((before, after), (0, 0)),
                          constant_values=SILENCE_PHONE)
+        elif c.phones is not None:
+            ids = np.full((length, c.phones.shape[1]), SILENCE_PHONE)
         levels.append(utterance_level(mel))
-        mel = net_input(config.features, mel, ids)
-        motion = np.zeros((length, *c.motion.shape[1:]), np.float32)
-        motion[before:before + len(c.motion)] = c.motion
-        pose = np.zeros((length, c.pose.shape[1]), np.float32)
-        pose[before:before + len(c.pose)] = c.pose
-        pose[before + len(c.pose):] = c.pose[-1]
-        mels.append(mel)
+        mels.append(net_input(config.features, mel, ids))
         motions.append(motion)
         poses.append(pose)
     return (torch.as_tensor(np.stack(mels)), torch.as_tensor(np.array(levels, np.float32)),
@@ -297,6 +339,8 @@ def train(config: Audio2LmkConfig) -> Path:
                        kernel=config.kernel, dropout=config.dropout, context=config.context,
                        head_pose=config.head_pose, features=config.features)
     stats = fit_statistics(net, train_clips, config.n_components)
+    bank = (nonspeech_bank(NONSPEECH_CLIPS, NONSPEECH_SECONDS, config.seed)
+            if config.nonspeech_prob > 0 or config.background_prob > 0 else None)
     net.to(config.device)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     weights = point_weights(config.mouth_weight).to(config.device)
@@ -332,7 +376,7 @@ def train(config: Audio2LmkConfig) -> Path:
         for b in range(n_batches):
             lr = _lr(config, epoch + b / n_batches, time.monotonic() - start_time)
             set_lr(lr, opt)
-            batch = make_batch([train_clips[i] for i in order[b::n_batches]], config, rng)
+            batch = make_batch([train_clips[i] for i in order[b::n_batches]], config, rng, bank)
             mel, level, target, target_pose = (t.to(config.device) for t in batch)
             outputs = net(mel, level)
             pred = net.decode(outputs)

@@ -49,3 +49,22 @@ def test_augment_mel_keeps_shape_and_floor_and_is_seeded():
     assert a.shape == mel.shape and a.dtype == np.float32
     assert np.array_equal(a, b) and not np.array_equal(a, mel)
     assert a.min() >= np.log(LOG_FLOOR) - 1e-6
+
+
+def test_random_channel_is_smooth_or_band_limited_and_keeps_the_floor():
+    from audio2lmk.augment import random_channel
+    mel = np.random.default_rng(0).normal(10.0, 0.5, (6, 4, 80)).astype(np.float32)  # loud: no bin hits the floor
+    limited = smooth = 0
+    for seed in range(20):
+        out = random_channel(mel, np.random.default_rng(seed))
+        gain = (out - mel)[0, 0]
+        assert out.shape == mel.shape and out.min() >= np.log(LOG_FLOOR) - 1e-6
+        assert np.allclose(out - mel, gain, atol=1e-4)  # the same filter on every frame
+        steps = np.abs(np.diff(gain))
+        if steps.max() > 2.0:  # a band edge: 30-80 dB down outside it
+            limited += 1
+            assert gain.min() < -6.0
+        else:
+            smooth += 1
+            assert np.abs(gain).max() < 2.5 and steps.max() < 0.5
+    assert limited >= 4 and smooth >= 4
