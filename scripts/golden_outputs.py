@@ -97,14 +97,23 @@ def compute(reference: dict[str, np.ndarray] | None = None) -> dict[str, np.ndar
     if "source_crop.sha256" in ref and str(ref["source_crop.sha256"]) != str(out["source_crop.sha256"]):
         raise SystemExit("the source crop changed: fix that first (the lmk2video outputs depend on it)")
     targets = source.transform.to_crop(track).astype(np.float32)
-    out.update(_frames("lmk2video_warp", lmk2video.WarpGenerator().stream(crop, crop_lmk)(targets)))
+    warp_frames = lmk2video.WarpGenerator().stream(crop, crop_lmk)(targets)
+    out.update(_frames("lmk2video_warp", warp_frames))
     coords, plain = lmk2video.WarpGenerator().motion(crop, crop_lmk, targets)
     out.update(_frames("mesh_motion_coords", coords))
     out.update(_frames("mesh_motion_plain", plain))
     if lmk2video.SHIPPED_CHECKPOINT.is_file():
         out.update(_frames("lmk2video_learned", lmk2video.load_checkpoint().stream(crop, crop_lmk)(targets)))
         net = lmk2video.load_checkpoint(mouth_only=False)
-        out.update(_frames("lmk2video_learned_net", net.stream(crop, crop_lmk)(targets)))
+        net_frames = net.stream(crop, crop_lmk)(targets)
+        out.update(_frames("lmk2video_learned_net", net_frames))
+        # The bundled face shows teeth, so the shipped render adds no correction to it: the correction field is
+        # recorded on its own, on the net's change from the warp, as for a photo without visible teeth.
+        from lmk2video.learned import correction_field
+
+        change = net_frames.astype(np.float32) - warp_frames.astype(np.float32)
+        for name, shading in (("correction_field", False), ("correction_field_shading", True)):
+            out.update(_frames(name, correction_field(change, targets, keep_teeth=False, shading=shading)))
 
     # The whole render (shipped generator, pasted into the photo at full resolution).
     out.update(_frames("render", np.stack(list(synth.render(source, track)))))
