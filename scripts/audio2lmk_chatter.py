@@ -133,12 +133,13 @@ def rain(rng: np.random.Generator) -> np.ndarray:
     return out + np.convolve(clicks, np.exp(-np.arange(40) / 8), mode="same")
 
 
-def test_chords(rng: np.random.Generator) -> np.ndarray:
-    """The bad-input test's sustained piano-like chords changing every 0.5 s."""
-    t = _t()
+def chords(seconds: float = SECONDS) -> np.ndarray:
+    """Sustained piano-like chords changing every 0.5 s (harmonic, no syllable rhythm): the music of
+    tests/audio2lmk/test_audio2lmk_bad_input.py, which takes it from here."""
+    t = _t(seconds)
     out = np.zeros_like(t)
     roots = [220.0, 246.9, 261.6, 293.7, 329.6, 196.0]
-    for k, start in enumerate(np.arange(0, SECONDS, 0.5)):
+    for k, start in enumerate(np.arange(0, seconds, 0.5)):
         seg = (t >= start) & (t < start + 0.5)
         for ratio in (1.0, 1.26, 1.5):
             for h in range(1, 5):
@@ -157,7 +158,7 @@ def brown(rng: np.random.Generator) -> np.ndarray:
 
 
 SOUNDS = {"plucked strings": plucked, "FM bells": fm_bells, "drum kit": drum_kit, "pop loop": pop_loop,
-          "applause": applause, "rain": rain, "test chords": test_chords, "white noise": white, "brown noise": brown}
+          "applause": applause, "rain": rain, "test chords": lambda rng: chords(), "white noise": white, "brown noise": brown}
 
 
 def at_level(wave: np.ndarray, rms: float = 0.05) -> np.ndarray:
@@ -181,6 +182,7 @@ def opening(model, wave: np.ndarray) -> np.ndarray:
 
 
 def chatter(series: np.ndarray) -> float:
+    """Mean absolute frame-to-frame change of the opening."""
     return float(np.abs(np.diff(series)).mean())
 
 

@@ -10,6 +10,7 @@ import torch
 from scipy.signal import butter, sosfilt
 
 from audio2lmk.learned import SHIPPED_CHECKPOINT, load_checkpoint
+from scripts.audio2lmk_chatter import chatter, chords
 from talkface.landmarks.indices import mouth_opening
 from test_audio2lmk_learned import face, speech_like
 
@@ -34,22 +35,8 @@ def _opening(model, wave, source, sr=SR) -> np.ndarray:
     return mouth_opening(track)
 
 
-def _chatter(series: np.ndarray) -> float:
-    """Mean absolute frame-to-frame change of the opening."""
-    return float(np.abs(np.diff(series)).mean())
-
-
 def _music(seconds: float) -> np.ndarray:
-    """Sustained piano-like chords changing every 0.5 s (harmonic, no syllable rhythm)."""
-    t = np.arange(int(seconds * SR)) / SR
-    out = np.zeros_like(t)
-    roots = [220.0, 246.9, 261.6, 293.7, 329.6, 196.0]
-    for k, start in enumerate(np.arange(0, seconds, 0.5)):
-        seg = (t >= start) & (t < start + 0.5)
-        for ratio in (1.0, 1.26, 1.5):
-            for h in range(1, 5):
-                out[seg] += np.sin(2 * np.pi * roots[k % len(roots)] * ratio * h * t[seg]) / h
-        out[seg] *= np.exp(-2.0 * (t[seg] - start))
+    out = chords(seconds)
     return (0.1 * out / np.abs(out).max()).astype(np.float32)
 
 
@@ -74,8 +61,8 @@ def test_no_chatter_on_noise_or_music(model, source, kind):
             noise = np.cumsum(noise)
             noise -= np.convolve(noise, np.ones(400) / 400, mode="same")
         wave = (0.05 * noise / noise.std()).astype(np.float32)
-    speech = _chatter(_opening(model, speech_like(4.0), source))
-    other = _chatter(_opening(model, wave, source))
+    speech = chatter(_opening(model, speech_like(4.0), source))
+    other = chatter(_opening(model, wave, source))
     assert other < 0.35 * speech, f"{kind}: mouth moves {other:.4f}/frame vs {speech:.4f} on speech"
 
 
