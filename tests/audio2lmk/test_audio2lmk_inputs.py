@@ -23,7 +23,7 @@ from talkface.audio_features import N_MELS
 from talkface.checkpoint import save_model
 from talkface.errors import CheckpointError
 from talkface.landmarks.indices import mouth_opening
-from test_audio2lmk_learned import face, make_prepared_set, speech_like
+from test_audio2lmk_learned import face, make_prepared_set, speech_like, write_grid_splits
 
 MOVING = list(MOTION_POINTS)
 
@@ -137,10 +137,7 @@ def test_phone_gate_closes_the_mouth_where_the_decoder_hears_no_speech():
 def test_training_smoke_on_speaker_free_inputs_with_the_amplitude_loss(tmp_path):
     ids = ["bbaf2n", "bbaf3s", "bgaa6n", "lrae3s", "pgwr6p"]
     make_prepared_set(tmp_path / "prepared", ids)
-    splits = tmp_path / "grid" / "splits"
-    splits.mkdir(parents=True)
-    (splits / "s1_train.txt").write_text("\n".join(ids) + "\n")
-    (splits / "s1_test.txt").write_text("lwaz5a\n")
+    write_grid_splits(tmp_path / "grid", ids, ["lwaz5a"])
     config = Audio2LmkConfig(prepared=str(tmp_path / "prepared"), grid_root=str(tmp_path / "grid"),
                              out_dir=str(tmp_path / "run"), features="phones+cepstra",
                              phone_cache=str(tmp_path / "phones"), phone_noise=0.2, amplitude_weight=1.0,

@@ -246,16 +246,22 @@ def make_prepared_set(root: Path, ids: list[str], n_frames: int = 40) -> None:
     (root / "manifest.json").write_text(json.dumps({"size": 128, "fps": 25, "clips": clips}))
 
 
+def write_grid_splits(grid_root: Path, train_ids: list[str], test_ids: list[str]) -> Path:
+    """The corpus's split lists (`splits/s1_train.txt`, `s1_test.txt`) under grid_root; returns the splits folder."""
+    splits = grid_root / "splits"
+    splits.mkdir(parents=True, exist_ok=True)
+    (splits / "s1_train.txt").write_text("\n".join(train_ids) + "\n")
+    (splits / "s1_test.txt").write_text("\n".join(test_ids) + "\n")
+    return splits
+
+
 def test_training_smoke_run_resume_and_evaluation(tmp_path):
     from audio2lmk.evaluate import run_eval_audio2lmk
 
     train_ids = ["bbaf2n", "bbaf3s", "bgaa6n", "lrae3s", "pgwr6p", "sbbh4p", "bbizzn"]
     test_ids = ["lwaz5a"]
     make_prepared_set(tmp_path / "prepared", train_ids[:-1] + test_ids)
-    splits = tmp_path / "grid" / "splits"
-    splits.mkdir(parents=True)
-    (splits / "s1_train.txt").write_text("\n".join(train_ids) + "\n")
-    (splits / "s1_test.txt").write_text("\n".join(test_ids) + "\n")
+    splits = write_grid_splits(tmp_path / "grid", train_ids, test_ids)
     config = Audio2LmkConfig(prepared=str(tmp_path / "prepared"), grid_root=str(tmp_path / "grid"),
                              out_dir=str(tmp_path / "run"), hidden=16, dilations=[1, 2], n_components=4,
                              batch_size=3, val_fraction=0.2, max_epochs=2, max_pad_frames=5, threads=1)

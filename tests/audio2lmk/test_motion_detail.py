@@ -12,7 +12,7 @@ from scipy.ndimage import gaussian_filter1d
 from audio2lmk.motion_detail import MotionCritic, detail_loss, gaussian_blur, lip_signals
 from audio2lmk.pca import LIP_ROWS, MOTION_POINTS
 from audio2lmk.train import Audio2LmkConfig, train
-from tests.audio2lmk.test_audio2lmk_learned import make_prepared_set
+from tests.audio2lmk.test_audio2lmk_learned import make_prepared_set, write_grid_splits
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -89,10 +89,7 @@ def test_critic_learns_to_tell_smooth_from_real_motion_and_pushes_back():
 def test_training_with_detail_and_critic_resumes_the_critic(tmp_path):
     ids = ["bbaf2n", "bbaf3s", "bgaa6n", "lrae3s", "pgwr6p"]
     make_prepared_set(tmp_path / "prepared", ids)
-    splits = tmp_path / "grid" / "splits"
-    splits.mkdir(parents=True)
-    (splits / "s1_train.txt").write_text("\n".join(ids) + "\n")
-    (splits / "s1_test.txt").write_text("lwaz5a\n")
+    write_grid_splits(tmp_path / "grid", ids, ["lwaz5a"])
     config = Audio2LmkConfig(prepared=str(tmp_path / "prepared"), grid_root=str(tmp_path / "grid"),
                              out_dir=str(tmp_path / "run"), model="lstm", hidden=16, n_components=4, batch_size=2,
                              val_fraction=0.2, max_epochs=1, max_pad_frames=5, threads=1, detail_weight=5.0,
