@@ -10,7 +10,6 @@ import numpy as np
 import torch
 
 from lmk2video.conditioning import WarpStream, mesh_warp, rescale_points, run_generator, to_signed, to_uint8
-from lmk2video.warp import one_cpu_thread
 from lmk2video.warp_generator import WarpGenerator
 from lmk2video.mouth import LUMA, estimate_appearance
 from lmk2video.networks import Generator
@@ -160,8 +159,7 @@ class LearnedGenerator:
             small_targets = rescale_points(target_lmks, size, net_size)
             (out, warped), state = at_net(small_targets, state)
             correction = correction_field(out - warped, small_targets, look.source_teeth, self.shading)
-            with one_cpu_thread(self.device):
-                coords, plain, painted = warp.layers(crop, src, target_lmks, look)
+            coords, plain, painted = warp.layers(crop, src, target_lmks, look)
             for layer, c in zip(painted, correction):
                 layer += cv2.resize(c, (size, size), interpolation=cv2.INTER_LINEAR)
             return (coords, plain, painted), state

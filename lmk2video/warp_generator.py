@@ -35,8 +35,7 @@ class WarpGenerator:
         look = estimate_appearance(source_crop, source_lmk)  # once per photo, as `stream` does per chunk
 
         def step(target_lmks: np.ndarray, state):
-            with one_cpu_thread(self.device):
-                coords, _, painted = self.layers(source_crop, source_lmk, target_lmks, look)
+            coords, _, painted = self.layers(source_crop, source_lmk, target_lmks, look)
             return (coords, painted), state
 
         return FrameStream(step)
@@ -45,15 +44,16 @@ class WarpGenerator:
     def layers(self, source_crop: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray, look=None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(coords (T, N, N, 2), plain (T, N, N, 3), painted (T, N, N, 3)) float32: `motion`'s coordinates and
-        moved source, and the mouth interior painted over it as a difference in 0-255 levels."""
+        moved source, and the mouth interior painted over it as a difference in 0-255 levels (on the CPU)."""
         coords, plain = self.motion(source_crop, source_lmk, target_lmks)
         if look is None:
             look = estimate_appearance(source_crop, source_lmk)
-        source = torch.from_numpy(np.asarray(source_crop)).permute(2, 0, 1)[None].float() / 255
-        moved = torch.from_numpy(plain).permute(0, 3, 1, 2) / 255
-        mouthed = render_mouth(moved.clone(), torch.from_numpy(np.asarray(target_lmks, np.float32)), source,
-                               torch.from_numpy(np.asarray(source_lmk, np.float32)), look)
-        painted = ((mouthed.clamp(0.0, 1.0) - moved) * 255.0).permute(0, 2, 3, 1).numpy()
+        with one_cpu_thread():
+            source = torch.from_numpy(np.asarray(source_crop)).permute(2, 0, 1)[None].float() / 255
+            moved = torch.from_numpy(plain).permute(0, 3, 1, 2) / 255
+            mouthed = render_mouth(moved.clone(), torch.from_numpy(np.asarray(target_lmks, np.float32)), source,
+                                   torch.from_numpy(np.asarray(source_lmk, np.float32)), look)
+            painted = ((mouthed.clamp(0.0, 1.0) - moved) * 255.0).permute(0, 2, 3, 1).numpy()
         return coords, plain, np.ascontiguousarray(painted, np.float32)
 
     def __call__(self, source_crop: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray,
@@ -69,15 +69,16 @@ class WarpGenerator:
         """The warp's geometry alone, for a renderer that moves the full-resolution photo itself:
         (T, N, N, 2) float32 source-crop coordinates each target pixel is read from, and (T, N, N, 3)
         float32 the source crop moved by them (0-255, no mouth painting) -- what the frames of any
-        generator differ from only where it paints (mouth interior, learned corrections)."""
+        generator differ from only where it paints (mouth interior, learned corrections). On the CPU."""
         source_crop, source_lmk, target_lmks = check_lmk2video_inputs(source_crop, source_lmk, target_lmks)
         size = source_crop.shape[0]
-        border = torch.from_numpy(border_points(size))
-        src_pts = torch.cat([torch.from_numpy(source_lmk), border])
-        dst_pts = torch.cat([torch.from_numpy(target_lmks), border.expand(len(target_lmks), -1, -1)], dim=1)
-        coords = mesh_coordinates(src_pts, dst_pts, self.triangles, size)
-        image = torch.from_numpy(source_crop).permute(2, 0, 1)[None].float()
-        plain = sample(image, coords, self.interpolation).permute(0, 2, 3, 1)
+        with one_cpu_thread():
+            border = torch.from_numpy(border_points(size))
+            src_pts = torch.cat([torch.from_numpy(source_lmk), border])
+            dst_pts = torch.cat([torch.from_numpy(target_lmks), border.expand(len(target_lmks), -1, -1)], dim=1)
+            coords = mesh_coordinates(src_pts, dst_pts, self.triangles, size)
+            image = torch.from_numpy(source_crop).permute(2, 0, 1)[None].float()
+            plain = sample(image, coords, self.interpolation).permute(0, 2, 3, 1)
         return coords.numpy(), plain.numpy()
 
     @torch.no_grad()
