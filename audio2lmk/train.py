@@ -183,12 +183,16 @@ def _babble(clips: list[Clip], skip: int, n_frames: int, rng: np.random.Generato
     return np.logaddexp.reduce([fit_length(clips[i].mel, n_frames, rng) for i in picks]).astype(np.float32)
 
 
+def _excerpt(bank: list[np.ndarray], n_frames: int, rng: np.random.Generator) -> np.ndarray:
+    """n_frames of a random non-speech clip of the bank."""
+    return fit_length(bank[int(rng.integers(len(bank)))], n_frames, rng)
+
+
 def _padding(c: Clip, n_frames: int, config: Audio2LmkConfig, rng: np.random.Generator,
              bank: list[np.ndarray] | None) -> np.ndarray:
     """Frames around a clip where the mouth rests: silence, or (nonspeech_prob) music/noise at a speech-like level."""
     if n_frames and bank and rng.random() < config.nonspeech_prob:
-        return background_at(fit_length(bank[int(rng.integers(len(bank)))], n_frames, rng), c.mel,
-                             rng.uniform(*config.background_snr_db))
+        return background_at(_excerpt(bank, n_frames, rng), c.mel, rng.uniform(*config.background_snr_db))
     return silence_like(c.mel, n_frames, rng)
 
 
@@ -210,13 +214,13 @@ def make_batch(clips: list[Clip], config: Audio2LmkConfig, rng: np.random.Genera
             mel = np.concatenate([_padding(c, before, config, rng, bank), c.mel, _padding(c, after, config, rng, bank)])
             if config.background_prob and rng.random() < config.background_prob:
                 back = (_babble(clips, i, length, rng) if rng.random() < config.babble_share or not bank
-                        else fit_length(bank[int(rng.integers(len(bank)))], length, rng))
+                        else _excerpt(bank, length, rng))
                 mel = mix_background(mel, back, rng.uniform(*config.background_snr_db))
             motion[before:before + len(c.motion)] = c.motion
             pose[before:before + len(c.pose)] = c.pose
             pose[before + len(c.pose):] = c.pose[-1]
         else:
-            mel = fit_length(bank[int(rng.integers(len(bank)))], length, rng)
+            mel = _excerpt(bank, length, rng)
             mel = mel + np.float32(utterance_level(c.mel) - utterance_level(mel))  # at the speech's level
         mel = augment_mel(mel, rng, config.noise_prob, tuple(config.snr_db), config.gain_db, config.voice_warp,
                           config.channel_prob)
