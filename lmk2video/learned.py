@@ -206,18 +206,18 @@ def correction_field(change: np.ndarray, targets: np.ndarray, keep_teeth: bool, 
     size = change.shape[1]
     opening = mouth_masks(targets, size, 0.0)[..., None]
     if not shading:
-        return opening * _blur(change, OPENING_BLUR)
+        return opening * blur_frames(change, OPENING_BLUR)
     lips = lip_masks(targets, size)[..., None]
     luma = LUMA.astype(np.float32)
-    fine = _blur(change, LIP_SHADING_BLUR) @ luma
-    broad = _blur(change, FACE_SHADING_BLUR) @ luma
+    fine = blur_frames(change, LIP_SHADING_BLUR) @ luma
+    broad = blur_frames(change, FACE_SHADING_BLUR) @ luma
     grey = (lips * fine[..., None] + (1.0 - lips) * broad[..., None]) * lower_face_masks(targets, size)[..., None]
     return opening * change + (1.0 - opening) * grey
 
 
-def _blur(frames: np.ndarray, sigma: float) -> np.ndarray:
-    """Each frame of (T, n, n[, 3]) Gaussian-blurred by sigma pixels."""
-    return np.stack([cv2.GaussianBlur(f, (0, 0), sigma) for f in frames])
+def blur_frames(frames: np.ndarray, sigma: float) -> np.ndarray:
+    """Each frame of (T, n, n[, 3]) Gaussian-blurred by sigma pixels (sigma 0: unchanged)."""
+    return np.stack([cv2.GaussianBlur(f, (0, 0), sigma) for f in frames]) if sigma > 0 else frames
 
 
 def _to_uint8(frames: np.ndarray) -> np.ndarray:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import runpy
 import sys
 
-import cv2
 import numpy as np
 import torch
 
@@ -35,10 +34,6 @@ from talkface.landmarks.indices import MOUTH
 
 LIP_PARTS = {0: list(MOUTH), 1: [48, 54, 55, 56, 57, 58, 59, 60, 64, 65, 66, 67],
              2: [48, 49, 50, 51, 52, 53, 54, 60, 61, 62, 63, 64]}
-
-
-def blur(change: np.ndarray, sigma: float) -> np.ndarray:
-    return np.stack([cv2.GaussianBlur(c, (0, 0), sigma) for c in change]) if sigma > 0 else change
 
 
 def grey(change: np.ndarray) -> np.ndarray:
@@ -56,19 +51,19 @@ def variant_field(name: str, opt: dict[str, float]):
         if name == "full":
             return change
         if name == "lips":
-            on_lips = blur(change @ LUMA.astype(np.float32), opt.get("ls", 3.0))
+            on_lips = learned.blur_frames(change @ LUMA.astype(np.float32), opt.get("ls", 3.0))
             if opt.get("c", 0):
                 on_lips = opt["c"] * np.tanh(on_lips / opt["c"])
             lips = hull_masks(targets, n, (list(MOUTH),), opt.get("lm", 0.05))
             lip_shape = (lips * on_lips * opt.get("g", 0.5))[..., None]
-            return opening * blur(change, opt.get("b", 0.75)) + (1 - opening) * lip_shape
+            return opening * learned.blur_frames(change, opt.get("b", 0.75)) + (1 - opening) * lip_shape
         if name != "lower":
             raise SystemExit(f"unknown variant {name}")
-        rest = blur(change, opt.get("s", 3.0))
+        rest = learned.blur_frames(change, opt.get("s", 3.0))
         rest = (grey(rest) if opt.get("luma", 0) else rest) * opt.get("g", 1.0)
         if "lips" in opt:
             lips = hull_masks(targets, n, (LIP_PARTS[int(opt.get("part", 0))],), opt["lips"])[..., None]
-            on_lips = blur(change, opt.get("ls", 0.0))
+            on_lips = learned.blur_frames(change, opt.get("ls", 0.0))
             on_lips = (grey(on_lips) if opt.get("lluma", 1) else on_lips) * opt.get("lg", 1.0)
             if opt.get("dark", 0):
                 on_lips = np.minimum(on_lips, 0.0)

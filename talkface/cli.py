@@ -250,11 +250,10 @@ def _cmd_prepare(args) -> None:
 
 
 def _cmd_landmarks(args) -> None:
-    from tqdm import tqdm
-
     from talkface.landmarks.io import save_track
     from talkface.landmarks.track import track_stream
     from talkface.media import require_file
+    from talkface.progress import bar
     from talkface.safe_output import TRACK_SUFFIXES, check_output
     from talkface.video_stream import iter_frames, probe_video
 
@@ -262,8 +261,7 @@ def _cmd_landmarks(args) -> None:
     check_output(args.out, [args.video], TRACK_SUFFIXES)
     info = probe_video(args.video)
     on_terminal = sys.stderr.isatty()  # a log or a pipe gets the result line and errors only, one line each
-    frames = tqdm(iter_frames(info), total=info.expected_frames, unit="frame", desc="track",
-                  disable=args.quiet or not on_terminal)
+    frames = bar(info.expected_frames, "track", not args.quiet and on_terminal, iterable=iter_frames(info))
     track, found = track_stream(frames, detect_every=args.detect_every, name=args.video)  # one frame in memory
     save_track(args.out, track, info.fps, (info.height, info.width))
     lost = f", face lost in {int((~found).sum())} (nearest found frame's landmarks kept)" if not found.all() else ""

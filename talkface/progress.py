@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from tqdm import tqdm
 
 
-def bar(total: int, desc: str, enabled: bool, unit: str = "frame") -> tqdm:
-    return tqdm(total=total, unit=unit, desc=desc, disable=not enabled, file=sys.stderr)
+def bar(total: int | None, desc: str, enabled: bool, unit: str = "frame", iterable: Iterable | None = None) -> tqdm:
+    """A counted bar; given an iterable it counts the items as they pass through."""
+    return tqdm(iterable, total=total, unit=unit, desc=desc, disable=not enabled, file=sys.stderr)
 
 
 @contextmanager
