@@ -12,7 +12,8 @@ crackle, and the bad-input test's chords, white and brown noise (white noise is 
 Chatter = mean |frame-to-frame change| of the inner-mouth opening on 6 s of the sound, divided by the same on
 real speech of people the nets never heard (the dev set's spoken digits, 3 speakers, joined with pauses). The
 bad-input test's bar is 0.35. Also: speech over the pop loop at 10 dB SNR, the opening's correlation with the
-opening on the clean speech (the mouth must still follow the voice). `@nogate` switches the phone gate off.
+opening on the clean speech (the mouth must still follow the voice). Flags after `@`, joined by `+`: `nogate` switches
+the phone gate off, `novoice` the voice-activity gate (audio2lmk.voice_activity), `phones` the phone gate on.
 """
 
 from __future__ import annotations
@@ -188,7 +189,7 @@ def chatter(series: np.ndarray) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="+", help="ck:PATH[@nogate]")
+    parser.add_argument("models", nargs="+", help="ck:PATH[@nogate][+novoice][+phones]")
     parser.add_argument("--voices", type=Path, default=Path("../shared/data/dev/voices"))
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -197,10 +198,13 @@ def main() -> None:
     sounds = {name: at_level(make(np.random.default_rng(7))) for name, make in SOUNDS.items()}
     report = {"command": "python scripts/audio2lmk_chatter.py " + " ".join(args.models), "models": {}}
     for spec in args.models:
-        path, _, flag = spec.removeprefix("ck:").partition("@")
+        path, _, flags = spec.removeprefix("ck:").partition("@")
         model = load_checkpoint(path)
-        if flag == "nogate":
-            model.phone_gate = False
+        flags = set(flags.split("+")) - {""}
+        if flags - {"nogate", "novoice", "phones"}:
+            parser.error(f"{spec}: unknown flags {sorted(flags)}")
+        model.phone_gate = "phones" in flags or (model.phone_gate and "nogate" not in flags)
+        model.voice_gate = model.voice_gate and "novoice" not in flags
         start = time.monotonic()
         clean = [opening(model, s) for s in speech]
         ref = float(np.mean([chatter(o) for o in clean]))
