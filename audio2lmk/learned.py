@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,13 +28,13 @@ from audio2lmk.inputs import net_input, phone_ids, phone_speech_gate
 from audio2lmk.phonemes import Phone, PhoneDecoder
 from audio2lmk.models import Audio2LmkNet
 from audio2lmk.pca import MOTION_POINTS
+from audio2lmk.shipped import SHIPPED_CHECKPOINT, uses_phones
 from audio2lmk.voice_activity import voice_gate
 from talkface.audio import FPS, SAMPLE_RATE, to_mono_16k
 from talkface.checkpoint import load_model
 from talkface.contracts import check_audio2lmk_inputs
 from talkface.landmarks.normalize import from_normalised, to_normalised
 
-SHIPPED_CHECKPOINT = Path(__file__).parent / "data" / "audio2lmk.safetensors"
 CHUNK_FRAMES = 120  # 4.8 s windows: about what the nets were trained on
 OVERLAP_FRAMES = 40  # at least this much shared context between neighbouring windows
 POSE_GATE_FRAMES = 25  # the head settles back over ~1 s of digital silence (the mouth within 3 frames)
@@ -107,6 +106,10 @@ class LearnedAudio2Lmk:
             return phone_ids(self._decoder(wave16k, SAMPLE_RATE), n_frames)
 
     @property
+    def uses_phones(self) -> bool:
+        return uses_phones(self.net.features, self.phone_gate)
+
+    @property
     def predicts_head_pose(self) -> bool:
         """True when head motion comes from the speech (deterministic), not from random sway."""
         return self.net.head_pose
@@ -139,7 +142,7 @@ class LearnedAudio2Lmk:
         level = torch.tensor([utterance_level(mel)], dtype=torch.float32, device=self.device)
         kind = self.net.features
         ids = None
-        if kind.startswith("phones") or self.phone_gate:
+        if self.uses_phones:
             ids = self._phones(wave16k, n) if phones is None else phone_ids(phones, n)
         x = torch.as_tensor(net_input(kind, mel, ids), device=self.device)
         starts = chunk_starts(n)

@@ -146,4 +146,5 @@ def voice_gate(wave16k: np.ndarray, n_frames: int, fps: float = 25.0) -> np.ndar
     edges = np.round(np.arange(n_frames + 1) * SAMPLE_RATE / fps).astype(int)
     covered = np.concatenate([[0], np.cumsum(samples)])[np.minimum(edges, len(samples))]
     share = np.diff(covered) / np.diff(edges)
-    return uniform_filter1d(share, RAMP_FRAMES, mode="nearest").astype(np.float32)
+    ramped = uniform_filter1d(share, RAMP_FRAMES, mode="nearest")
+    return np.clip(np.round(ramped, 6), 0.0, 1.0).astype(np.float32)  # rounding: the filter leaves 1e-17 when shut
