@@ -158,7 +158,7 @@ class LearnedAudio2Lmk:
         # the speech gates close the mouth only: the head keeps the pose it had between words, as real ones do
         mouth_gate = gate * phone_speech_gate(ids) if self.phone_gate else gate
         if self.voice_gate:
-            mouth_gate = mouth_gate * voice_gate(wave16k, n, FPS)
+            mouth_gate = mouth_gate * voice_gate(wave16k, n)
         motion = sharpen(self.net.decode(outputs).cpu().numpy(), self.sharpen)
         gain = self.motion_gain * amplitude_gain(motion, active_frames(mel, mouth_gate), self.opening_std)
         motion = motion * (gain * mouth_gate[:, None, None])

@@ -17,9 +17,9 @@ import warnings
 from importlib import resources
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
 
-from talkface.audio import SAMPLE_RATE, to_mono_16k
+from audio2lmk.inputs import speech_share_gate
+from talkface.audio import FPS, SAMPLE_RATE, to_mono_16k
 
 CHUNK = 512  # samples per probability at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous chunk each chunk sees
@@ -109,7 +109,6 @@ def speech_probability(wave: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.n
 # shorter than 250 ms are dropped; each kept segment is padded by 30 ms.
 ON_THRESHOLD, OFF_THRESHOLD = 0.5, 0.35
 MIN_SILENCE_S, MIN_SPEECH_S, PAD_S = 0.100, 0.250, 0.030
-RAMP_FRAMES = 3  # the gate opens and closes over ~120 ms at 25 fps, so the lips never snap
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -120,7 +119,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 def speech_chunks(prob: np.ndarray) -> np.ndarray:
     """(N,) bool per 32 ms chunk: speech at the operating point above (hysteresis, short gaps bridged, short
-    segments dropped; padding is left to speech_mask, which works in samples)."""
+    segments dropped; the padding is added by voice_gate, in samples)."""
     speaking, out = False, np.zeros(len(prob), bool)
     for i, p in enumerate(prob):
         speaking = p >= ON_THRESHOLD if not speaking else p >= OFF_THRESHOLD
@@ -135,16 +134,15 @@ def speech_chunks(prob: np.ndarray) -> np.ndarray:
     return out
 
 
-def voice_gate(wave16k: np.ndarray, n_frames: int, fps: float = 25.0) -> np.ndarray:
-    """(n_frames,) in [0, 1] per video frame (frame t covers [t, t + 1) / fps s): the share of the frame inside
-    padded speech segments, ramped over RAMP_FRAMES. 0 where no one speaks (music, noise, silence)."""
+def voice_gate(wave16k: np.ndarray, n_frames: int) -> np.ndarray:
+    """(n_frames,) mouth gate in [0, 1] per 25 fps frame (frame t covers [t, t + 1) x 40 ms) from the speech
+    segments: the phone gate's rule (audio2lmk.inputs.speech_share_gate, ~1 s around a frame) with this detector
+    deciding what is speech. 0 where no one speaks for about half a second around (music, noise, silence)."""
     chunks = speech_chunks(speech_probability(wave16k))
     samples = np.repeat(chunks, CHUNK)
     pad = int(PAD_S * SAMPLE_RATE)
     for a, b in _runs(chunks):
         samples[max(0, a * CHUNK - pad):b * CHUNK + pad] = True
-    edges = np.round(np.arange(n_frames + 1) * SAMPLE_RATE / fps).astype(int)
+    edges = np.round(np.arange(n_frames + 1) * SAMPLE_RATE / FPS).astype(int)
     covered = np.concatenate([[0], np.cumsum(samples)])[np.minimum(edges, len(samples))]
-    share = np.diff(covered) / np.diff(edges)
-    ramped = uniform_filter1d(share, RAMP_FRAMES, mode="nearest")
-    return np.clip(np.round(ramped, 6), 0.0, 1.0).astype(np.float32)  # rounding: the filter leaves 1e-17 when shut
+    return speech_share_gate(np.diff(covered) / np.diff(edges))

@@ -1,8 +1,8 @@
 """Bad input for the shipped audio2lmk (issue 13): music, noise, whispering, shouting, 8 kHz telephone
 audio and long silences must not crash; the mouth stays closed in silence and does not chatter on
-noise or music. Speech is the bundled example recording (a real voice: the mouth's speech gate is a voice-activity
-detector, audio2lmk.voice_activity, which a synthetic buzz does not fool); music and noise are synthetic, made by
-scripts/audio2lmk_chatter.py's generators, which no training used."""
+noise or music. Speech is the bundled example recording (espeak-ng speech: a voice to the mouth's speech gate, the
+voice-activity detector of audio2lmk.voice_activity, which a harmonic buzz under a syllable envelope is not); music
+and noise are synthetic, made by scripts/audio2lmk_chatter.py's generators, which no training used."""
 
 from __future__ import annotations
 

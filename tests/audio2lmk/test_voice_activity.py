@@ -93,14 +93,16 @@ def test_operating_point_hysteresis_gaps_and_short_segments():
     assert speech_chunks(long_gap).sum() == 16
 
 
-def test_gate_ramps_and_fits_the_frames():
+def test_gate_ramps_bridges_pauses_and_shuts_away_from_speech():
     words = read_audio(EXAMPLE_SPEECH, SR)[:2 * SR]
-    wave = np.concatenate([np.zeros(SR, np.float32), words, np.zeros(SR, np.float32)])
-    gate = voice_gate(wave, 100)
-    assert gate.shape == (100,) and gate.dtype == np.float32 and gate.min() >= 0 and gate.max() <= 1
-    assert not gate[:20].any() and not gate[-20:].any() and gate[30:70].mean() > 0.7
-    assert np.abs(np.diff(gate)).max() <= 1 / 3 + 1e-6  # opens and closes over 3 frames: no snapping
-    assert voice_gate(wave, 75, fps=18.75).shape == (75,)  # another frame rate: the same seconds
+    pause = np.zeros(int(0.4 * SR), np.float32)
+    wave = np.concatenate([np.zeros(SR, np.float32), words, pause, words, np.zeros(2 * SR, np.float32)])
+    n = int(round(len(wave) / SR * 25))
+    gate = voice_gate(wave, n)
+    assert gate.shape == (n,) and gate.dtype == np.float32 and gate.min() >= 0 and gate.max() <= 1
+    assert not gate[:10].any() and not gate[-30:].any()  # ~0.5 s from any speech: shut
+    assert gate[30:130].min() > 0.9  # the speech and the 0.4 s pause between its parts: open
+    assert np.abs(np.diff(gate)).max() < 0.2  # opens and closes over ~0.25 s: the lips never snap
 
 
 def test_the_learned_mouth_is_closed_where_no_one_speaks_but_the_head_moves():
