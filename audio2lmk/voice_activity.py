@@ -146,3 +146,10 @@ def voice_gate(wave16k: np.ndarray, n_frames: int) -> np.ndarray:
     edges = np.round(np.arange(n_frames + 1) * SAMPLE_RATE / FPS).astype(int)
     covered = np.concatenate([[0], np.cumsum(samples)])[np.minimum(edges, len(samples))]
     return speech_share_gate(np.diff(covered) / np.diff(edges))
+
+
+def voice_gate_at(wave16k: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
+    """voice_gate for n_frames at any frame rate (frame k at k / fps s): computed at 25 fps, linear in time."""
+    n25 = max(1, int(round(len(wave16k) / SAMPLE_RATE * FPS)))
+    gate = voice_gate(wave16k, n25)
+    return np.interp(np.arange(n_frames) / fps, np.arange(n25) / FPS, gate).astype(np.float32)

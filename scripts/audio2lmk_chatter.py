@@ -1,6 +1,6 @@
-"""Does a learned audio2lmk move the mouth on music and noise? Measured with generators that training never used.
+"""Does an audio2lmk stage move the mouth on music and noise? Measured with generators that training never used.
 
-    python scripts/audio2lmk_chatter.py ck:audio2lmk/data/audio2lmk.safetensors ck:C.safetensors@nogate ... \
+    python scripts/audio2lmk_chatter.py ck:audio2lmk/data/audio2lmk.safetensors ck:C.safetensors@nogate phonetic ... \
         [--voices ../shared/data/dev/voices] [--out runs/chatter.json]
 
 audio2lmk/nonspeech.py makes the training sounds (additive harmonic notes with ADSR envelopes, coloured-noise
@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from audio2lmk.learned import load_checkpoint
+from audio2lmk.phonetic import PhoneticAudio2Lmk
 from talkface.audio import SAMPLE_RATE
 from talkface.landmarks.indices import mouth_opening
 from talkface.landmarks.normalize import MEAN_SHAPE
@@ -189,7 +190,7 @@ def chatter(series: np.ndarray) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="+", help="ck:PATH[@nogate][+novoice][+phones]")
+    parser.add_argument("models", nargs="+", help="ck:PATH[@nogate][+novoice][+phones] or phonetic[@novoice]")
     parser.add_argument("--voices", type=Path, default=Path("../shared/data/dev/voices"))
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -199,11 +200,12 @@ def main() -> None:
     report = {"command": "python scripts/audio2lmk_chatter.py " + " ".join(args.models), "models": {}}
     for spec in args.models:
         path, _, flags = spec.removeprefix("ck:").partition("@")
-        model = load_checkpoint(path)
         flags = set(flags.split("+")) - {""}
-        if flags - {"nogate", "novoice", "phones"}:
+        if flags - {"nogate", "novoice", "phones"} or (path == "phonetic" and flags - {"novoice"}):
             parser.error(f"{spec}: unknown flags {sorted(flags)}")
-        model.phone_gate = "phones" in flags or (model.phone_gate and "nogate" not in flags)
+        model = PhoneticAudio2Lmk() if path == "phonetic" else load_checkpoint(path)
+        if path != "phonetic":
+            model.phone_gate = "phones" in flags or (model.phone_gate and "nogate" not in flags)
         model.voice_gate = model.voice_gate and "novoice" not in flags
         start = time.monotonic()
         clean = [opening(model, s) for s in speech]
