@@ -3,8 +3,9 @@
 Same call as PhoneticAudio2Lmk. Works on any length (overlapping windows, crossfaded so no seam
 shows), any sample rate (resampled to 16 kHz) and any fps (the net runs at 25 fps; the motion is
 resampled in time). Digital silence is gated to rest, so a silent track keeps the mouth closed
-and still whatever the net does, and the mouth closes wherever a multi-speaker voice-activity detector
-hears no one speaking (audio2lmk.voice_activity: music, noise), while the head keeps moving. Motion is added to the source's own normalised shape (its
+and still whatever the net does, and the mouth closes wherever a multi-speaker voice-activity
+detector hears no one speaking (audio2lmk.voice_activity: music, noise) while the head keeps moving.
+Motion is added to the source's own normalised shape (its
 mouth first closed if the photo shows it open) and mapped back with the source's similarity,
 so the identity's shape is exactly the source's. Nets trained with a head-pose output also move
 the whole face as the speaker's head moves with speech (audio2lmk.head_pose); that replaces the
