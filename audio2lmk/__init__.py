@@ -8,7 +8,7 @@
 import importlib
 
 _HOMES = {"PhoneticAudio2Lmk": "audio2lmk.phonetic", "LearnedAudio2Lmk": "audio2lmk.learned",
-          "load_checkpoint": "audio2lmk.learned", "SHIPPED_CHECKPOINT": "audio2lmk.learned"}
+          "load_checkpoint": "audio2lmk.learned", "SHIPPED_CHECKPOINT": "audio2lmk.shipped"}
 
 __all__ = list(_HOMES)
 

@@ -87,9 +87,15 @@ def phone_speech_gate(ids: np.ndarray) -> np.ndarray:
     """(T, 4) phone ids -> (T,) in [0, 1]: 0 where the decoder hears no speech (silence or noise) around a frame,
     1 where at least GATE_OPEN_SHARE of the GATE_FRAMES frames around it hold phones; a gate for nets whose own
     input cannot tell steady noise from speech."""
-    speech = (~np.isin(ids, NON_SPEECH_PHONES)).mean(axis=1)
-    share = uniform_filter1d(speech, GATE_FRAMES, mode="nearest")
-    return np.clip(share / GATE_OPEN_SHARE, 0.0, 1.0).astype(np.float32)
+    return speech_share_gate((~np.isin(ids, NON_SPEECH_PHONES)).mean(axis=1))
+
+
+def speech_share_gate(speech: np.ndarray) -> np.ndarray:
+    """(T,) share of each 25 fps frame that holds speech -> (T,) mouth gate in [0, 1]: fully open where at least
+    GATE_OPEN_SHARE of the GATE_FRAMES frames around a frame hold speech, shut where none do. The speech/non-speech
+    decision is taken over ~1 s; within speech the net's own motion decides (pauses, closures, onsets)."""
+    share = uniform_filter1d(np.asarray(speech, np.float64), GATE_FRAMES, mode="nearest")
+    return np.clip(np.round(share / GATE_OPEN_SHARE, 6), 0.0, 1.0).astype(np.float32)  # round: filter leaves 1e-17
 
 
 def one_hot(ids: np.ndarray) -> np.ndarray:

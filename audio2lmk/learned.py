@@ -3,7 +3,9 @@
 Same call as PhoneticAudio2Lmk. Works on any length (overlapping windows, crossfaded so no seam
 shows), any sample rate (resampled to 16 kHz) and any fps (the net runs at 25 fps; the motion is
 resampled in time). Digital silence is gated to rest, so a silent track keeps the mouth closed
-and still whatever the net does. Motion is added to the source's own normalised shape (its
+and still whatever the net does, and the mouth closes wherever a multi-speaker voice-activity
+detector hears no one speaking (audio2lmk.voice_activity: music, noise) while the head keeps moving.
+Motion is added to the source's own normalised shape (its
 mouth first closed if the photo shows it open) and mapped back with the source's similarity,
 so the identity's shape is exactly the source's. Nets trained with a head-pose output also move
 the whole face as the speaker's head moves with speech (audio2lmk.head_pose); that replaces the
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,12 +29,13 @@ from audio2lmk.inputs import net_input, phone_ids, phone_speech_gate
 from audio2lmk.phonemes import Phone, PhoneDecoder
 from audio2lmk.models import Audio2LmkNet
 from audio2lmk.pca import MOTION_POINTS
+from audio2lmk.shipped import SHIPPED_CHECKPOINT, uses_phones
+from audio2lmk.voice_activity import voice_gate
 from talkface.audio import FPS, SAMPLE_RATE, to_mono_16k
 from talkface.checkpoint import load_model
 from talkface.contracts import check_audio2lmk_inputs
 from talkface.landmarks.normalize import from_normalised, to_normalised
 
-SHIPPED_CHECKPOINT = Path(__file__).parent / "data" / "audio2lmk.safetensors"
 CHUNK_FRAMES = 120  # 4.8 s windows: about what the nets were trained on
 OVERLAP_FRAMES = 40  # at least this much shared context between neighbouring windows
 POSE_GATE_FRAMES = 25  # the head settles back over ~1 s of digital silence (the mouth within 3 frames)
@@ -92,6 +94,9 @@ class LearnedAudio2Lmk:
         # Nets whose input does not say whether there is speech (steady noise, music) are gated by the phones
         # the multi-speaker decoder hears (audio2lmk.inputs.phone_speech_gate).
         self.phone_gate = bool(calibration.get("phone_gate", False))
+        # Every net's mouth is closed where the voice-activity detector hears no voice (sidecar `voice_gate`: false
+        # switches it off): the nets, trained on one speaker, cannot tell music from another person's voice.
+        self.voice_gate = bool(calibration.get("voice_gate", True))
         self._decoder: PhoneDecoder | None = None  # phone-input nets only, built on first use
         self._decoder_lock = threading.Lock()
 
@@ -100,6 +105,10 @@ class LearnedAudio2Lmk:
             if self._decoder is None:
                 self._decoder = PhoneDecoder()
             return phone_ids(self._decoder(wave16k, SAMPLE_RATE), n_frames)
+
+    @property
+    def uses_phones(self) -> bool:
+        return uses_phones(self.net.features, self.phone_gate)
 
     @property
     def predicts_head_pose(self) -> bool:
@@ -134,7 +143,7 @@ class LearnedAudio2Lmk:
         level = torch.tensor([utterance_level(mel)], dtype=torch.float32, device=self.device)
         kind = self.net.features
         ids = None
-        if kind.startswith("phones") or self.phone_gate:
+        if self.uses_phones:
             ids = self._phones(wave16k, n) if phones is None else phone_ids(phones, n)
         x = torch.as_tensor(net_input(kind, mel, ids), device=self.device)
         starts = chunk_starts(n)
@@ -147,8 +156,10 @@ class LearnedAudio2Lmk:
             total[start:start + size] += w
         outputs /= total
         gate = silence_gate(wave16k, n)
-        # the phone gate closes the mouth only: the head keeps the pose it had between words, as real ones do
+        # the speech gates close the mouth only: the head keeps the pose it had between words, as real ones do
         mouth_gate = gate * phone_speech_gate(ids) if self.phone_gate else gate
+        if self.voice_gate:
+            mouth_gate = mouth_gate * voice_gate(wave16k, n)
         motion = sharpen(self.net.decode(outputs).cpu().numpy(), self.sharpen)
         gain = self.motion_gain * amplitude_gain(motion, active_frames(mel, mouth_gate), self.opening_std)
         motion = motion * (gain * mouth_gate[:, None, None])

@@ -3,7 +3,9 @@
 Speech is decoded into timed phones (pocketsphinx), each phone pulls the mouth towards its
 viseme's shape (a table estimated from GRID), the shapes are blended with coarticulation
 and scaled by the speech envelope (loud -> wider, silence -> closed); the lips part for the
-in-breath before speech that follows a pause. The motion is applied in
+in-breath before speech that follows a pause; where no one speaks for about half a second around (music, noise), as
+a multi-speaker voice-activity detector hears it, the mouth stays closed (audio2lmk.voice_activity; pocketsphinx
+decodes phones in music too). The motion is applied in
 the normalised face frame to the source photo's own closed mouth, so identity shape is kept.
 Blinks and a gentle head motion are added on top (seeded, switchable).
 """
@@ -20,6 +22,7 @@ from audio2lmk.coarticulation import mouth_displacement
 from audio2lmk.idle import apply_blinks, apply_head_motion, blink_curve
 from audio2lmk.phonemes import Phone, PhoneDecoder, speech_envelope, speech_onsets
 from audio2lmk.visemes import BREATH, MOTION_POINTS, VisemeTable
+from audio2lmk.voice_activity import voice_gate_at
 from talkface.audio import FPS, SAMPLE_RATE, to_mono_16k
 from talkface.contracts import check_audio2lmk_inputs, check_fps, check_landmarks_68
 from talkface.landmarks.indices import INNER_LIP_PAIRS
@@ -77,6 +80,7 @@ class PhoneticAudio2Lmk:
         self._breath = self.table.displacement[self.table.index(BREATH)].astype(np.float64)
         self._decoder: PhoneDecoder | None = None  # built on first use (0.1 s)
         self._decoder_lock = threading.Lock()  # one pocketsphinx decoder serves one utterance at a time
+        self.voice_gate = True  # the mouth closed where the voice-activity detector hears no voice
 
     # Its head motion is a seeded random sway, not predicted from the speech.
     predicts_head_pose = False
@@ -94,14 +98,15 @@ class PhoneticAudio2Lmk:
         mono, _ = check_audio2lmk_inputs(wave, sample_rate, source_landmarks, fps)
         wave16k = to_mono_16k(mono, sample_rate)
         n_frames = int(round(len(mono) / sample_rate * fps))
+        gate = voice_gate_at(wave16k, n_frames, fps) if self.voice_gate else None
         return self.synthesise(self.phones(wave16k) if phones is None else phones, wave16k, source_landmarks,
-                               n_frames, fps,
-                               blink=blink, head_motion=head_motion, seed=seed)
+                               n_frames, fps, blink=blink, head_motion=head_motion, seed=seed, mouth_gate=gate)
 
     def synthesise(self, phones: list[Phone], wave16k: np.ndarray, source_landmarks: np.ndarray,
                    n_frames: int, fps: float = FPS, blink: bool = True, head_motion: bool = True,
-                   seed: int = 0) -> np.ndarray:
-        """The track for given phones (e.g. from forced alignment) and 16 kHz speech."""
+                   seed: int = 0, mouth_gate: np.ndarray | None = None) -> np.ndarray:
+        """The track for given phones (e.g. from forced alignment) and 16 kHz speech; mouth_gate: (n_frames,) in
+        [0, 1] scaling the mouth's motion (None: 1)."""
         check_landmarks_68(source_landmarks, "source landmarks")
         check_fps(fps)
         source = np.asarray(source_landmarks, np.float64)
@@ -116,6 +121,8 @@ class PhoneticAudio2Lmk:
         displacement *= self._gain(envelope)[:, None, None]
         displacement += breath_weights(envelope, fps)[:, None, None] * self._breath
         displacement *= self._face_scale(rest)
+        if mouth_gate is not None:
+            displacement *= np.asarray(mouth_gate, np.float64)[:, None, None]
         moved = rest + displacement
         self._uncross_lips(moved)
 

@@ -1,6 +1,6 @@
-"""Does a learned audio2lmk move the mouth on music and noise? Measured with generators that training never used.
+"""Does an audio2lmk stage move the mouth on music and noise? Measured with generators that training never used.
 
-    python scripts/audio2lmk_chatter.py ck:audio2lmk/data/audio2lmk.safetensors ck:C.safetensors@nogate ... \
+    python scripts/audio2lmk_chatter.py ck:audio2lmk/data/audio2lmk.safetensors ck:C.safetensors@nogate phonetic ... \
         [--voices ../shared/data/dev/voices] [--out runs/chatter.json]
 
 audio2lmk/nonspeech.py makes the training sounds (additive harmonic notes with ADSR envelopes, coloured-noise
@@ -12,7 +12,8 @@ crackle, and the bad-input test's chords, white and brown noise (white noise is 
 Chatter = mean |frame-to-frame change| of the inner-mouth opening on 6 s of the sound, divided by the same on
 real speech of people the nets never heard (the dev set's spoken digits, 3 speakers, joined with pauses). The
 bad-input test's bar is 0.35. Also: speech over the pop loop at 10 dB SNR, the opening's correlation with the
-opening on the clean speech (the mouth must still follow the voice). `@nogate` switches the phone gate off.
+opening on the clean speech (the mouth must still follow the voice). Flags after `@`, joined by `+`: `nogate` switches
+the phone gate off, `novoice` the voice-activity gate (audio2lmk.voice_activity), `phones` the phone gate on.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 
 from audio2lmk.learned import load_checkpoint
+from audio2lmk.phonetic import PhoneticAudio2Lmk
 from talkface.audio import SAMPLE_RATE
 from talkface.landmarks.indices import mouth_opening
 from talkface.landmarks.normalize import MEAN_SHAPE
@@ -188,7 +190,7 @@ def chatter(series: np.ndarray) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="+", help="ck:PATH[@nogate]")
+    parser.add_argument("models", nargs="+", help="ck:PATH[@nogate][+novoice][+phones] or phonetic[@novoice]")
     parser.add_argument("--voices", type=Path, default=Path("../shared/data/dev/voices"))
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -197,10 +199,14 @@ def main() -> None:
     sounds = {name: at_level(make(np.random.default_rng(7))) for name, make in SOUNDS.items()}
     report = {"command": "python scripts/audio2lmk_chatter.py " + " ".join(args.models), "models": {}}
     for spec in args.models:
-        path, _, flag = spec.removeprefix("ck:").partition("@")
-        model = load_checkpoint(path)
-        if flag == "nogate":
-            model.phone_gate = False
+        path, _, flags = spec.removeprefix("ck:").partition("@")
+        flags = set(flags.split("+")) - {""}
+        if flags - {"nogate", "novoice", "phones"} or (path == "phonetic" and flags - {"novoice"}):
+            parser.error(f"{spec}: unknown flags {sorted(flags)}")
+        model = PhoneticAudio2Lmk() if path == "phonetic" else load_checkpoint(path)
+        if path != "phonetic":
+            model.phone_gate = "phones" in flags or (model.phone_gate and "nogate" not in flags)
+        model.voice_gate = model.voice_gate and "novoice" not in flags
         start = time.monotonic()
         clean = [opening(model, s) for s in speech]
         ref = float(np.mean([chatter(o) for o in clean]))

@@ -31,7 +31,8 @@ from talkface.landmarks.normalize import Similarity, from_normalised, to_normali
 from talkface.media import read_audio, read_image, require_file, write_video
 from talkface.progress import bar, phase
 from talkface.safe_output import OUTPUT_VIDEO_SUFFIXES, TRACK_SUFFIXES, check_distinct, check_output
-from talkface.stages import check_device, check_stage_spec, load_audio2lmk, load_lmk2video, require_device
+from talkface.stages import (audio2lmk_uses_phones, check_device, check_stage_spec, load_audio2lmk, load_lmk2video,
+                             require_device)
 from talkface.video_limits import H264_LEVEL, fit_frame
 
 RENDER_CHUNK = 64  # frames generated and pasted per step at a 128 crop: bounds memory for long recordings
@@ -77,12 +78,13 @@ def stage_wave(wave: np.ndarray, sample_rate: int) -> np.ndarray:
     return np.concatenate([wave, np.zeros(shortest - len(wave), np.float32)])
 
 
-def landmarks_and_phones(image: np.ndarray, box: tuple, wave: np.ndarray, sample_rate: int) -> tuple:
-    """The face's 68 landmarks inside `box` and the speech's phones: what a synth needs besides the models,
-    computed while they load (talkface.background)."""
+def landmarks_and_phones(image: np.ndarray, box: tuple, wave: np.ndarray, sample_rate: int,
+                         phones: bool = True) -> tuple:
+    """The face's 68 landmarks inside `box` and, with `phones`, the speech's phones (else None): what a synth needs
+    besides the models, computed while they load (talkface.background)."""
     from audio2lmk.phonemes import PhoneDecoder  # pocketsphinx only; no torch
 
-    return predict_shape(image, box), PhoneDecoder()(wave, sample_rate)
+    return predict_shape(image, box), PhoneDecoder()(wave, sample_rate) if phones else None
 
 
 def retarget(track: np.ndarray, source_landmarks: np.ndarray) -> np.ndarray:
@@ -226,8 +228,10 @@ class Synthesizer:
         image, note = fit_photo(image, FPS, image_name)
         with phase("finding the face", progress):
             box = face_box(image, face_index, name=image_name)  # quick: a photo without a face fails here
-        # The landmarks and phones need no torch: on a cold start they are found beside the model loading.
-        with Background(landmarks_and_phones, image, box, stage_wave(wave, sample_rate), sample_rate) as analysis:
+        # The landmarks and phones need no torch: on a cold start they are found beside the model loading. Phones
+        # only for a stage that reads them (the shipped learned one does not: its speech gate is a VAD).
+        with Background(landmarks_and_phones, image, box, stage_wave(wave, sample_rate), sample_rate,
+                        audio2lmk_uses_phones(self._specs["audio2lmk"])) as analysis:
             self.load(progress)
             with phase(f"speech -> landmarks ({len(wave) / sample_rate:.1f} s of audio)", progress):
                 landmarks, phones = analysis.result()

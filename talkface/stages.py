@@ -76,6 +76,15 @@ def load_audio2lmk(spec: str = "auto", device: str = "cpu"):
                     audio2lmk.load_checkpoint, "audio2lmk", device)
 
 
+def audio2lmk_uses_phones(spec: str = "auto") -> bool:
+    """Whether the audio2lmk stage `spec` names reads the speech's phones (known without torch or loading it)."""
+    from audio2lmk.shipped import SHIPPED_CHECKPOINT, checkpoint_uses_phones
+
+    if spec == DEFAULTS["audio2lmk"] or (spec == "auto" and not SHIPPED_CHECKPOINT.is_file()):
+        return True
+    return checkpoint_uses_phones(SHIPPED_CHECKPOINT if spec in ("learned", "auto") else spec)
+
+
 def load_lmk2video(spec: str = "auto", device: str = "cpu", **options):
     """`options` go to a learned generator's loader (e.g. mouth_only=False); the warp takes none."""
     import lmk2video

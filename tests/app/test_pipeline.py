@@ -167,3 +167,15 @@ def test_photo_beyond_h264_level_is_downscaled_with_a_note(synth):
     assert note.startswith("big.jpg: 5000x3000 is beyond H.264 level 5.1")
     small, note = fit_photo(wide[:1000, :1000], 25.0)
     assert small.shape == (1000, 1000, 3) and note is None
+
+
+def test_phones_are_decoded_only_for_a_stage_that_reads_them(photo):
+    from talkface.landmarks.detect import face_box
+    from talkface.media import read_audio
+    from talkface.pipeline import landmarks_and_phones
+
+    wave = read_audio(EXAMPLES / "speech.wav")[:16000]
+    box = face_box(photo)
+    landmarks, phones = landmarks_and_phones(photo, box, wave, 16000, phones=False)
+    assert landmarks.shape == (68, 2) and phones is None
+    assert len(landmarks_and_phones(photo, box, wave, 16000)[1]) > 0  # the phonetic stage's default
