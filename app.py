@@ -150,7 +150,7 @@ def run_request(job, uploads: list[str], out_name: str) -> tuple[str, str]:
 # -- the "photo + speech" tab ---------------------------------------------------------------------------------
 
 def generate(image_path: str | None, audio_path: str | None, audio2lmk: str, lmk2video: str, size: str,
-             blink: bool, head_motion: bool, seed: float) -> tuple[str, str]:
+             blink: bool, head_motion: bool, seed: float, any_sound: bool = False) -> tuple[str, str]:
     """(result video, its request folder): the folder is released once the video is served."""
     if not image_path:
         raise gr.Error("Please upload a face photo.")
@@ -162,7 +162,8 @@ def generate(image_path: str | None, audio_path: str | None, audio2lmk: str, lmk
         if not 0 <= int(seed) < 2**32:
             raise gr.Error(f"seed {int(seed)}: must be from 0 to {2**32 - 1}")
         synth = _synthesizer(audio2lmk, lmk2video, size if size == "auto" else int(size))
-        synth.synthesize_files(image_path, audio_path, out, seed=int(seed), blink=blink, head_motion=head_motion)
+        synth.synthesize_files(image_path, audio_path, out, seed=int(seed), blink=blink, head_motion=head_motion,
+                               voice_gate=not any_sound)
 
     return run_request(job, [image_path, audio_path], "talkface.mp4")
 
@@ -182,12 +183,15 @@ def synth_tab() -> None:
                     blink = gr.Checkbox(value=True, label="eye blinks")
                     head_motion = gr.Checkbox(value=True, label="head motion")
                     seed = gr.Number(value=0, precision=0, minimum=0, maximum=2**32 - 1, label="seed")
+                    any_sound = gr.Checkbox(value=False, label="singing: move the mouth to every sound (by default "
+                                                               "it rests where no one is heard speaking)")
                 run = gr.Button("Generate", variant="primary", elem_id="generate")
             with gr.Column():
                 video = gr.Video(label="Result", elem_id="result")
         gr.Examples([[str(EXAMPLES / "face.png"), str(EXAMPLES / "speech.wav")]], inputs=[image, audio])
         folder = gr.State(None)
-        run.click(generate, [image, audio, audio2lmk, lmk2video, size, blink, head_motion, seed], [video, folder]) \
+        run.click(generate, [image, audio, audio2lmk, lmk2video, size, blink, head_motion, seed, any_sound],
+                  [video, folder]) \
             .then(release, folder, None)
 
 

@@ -30,7 +30,7 @@ from audio2lmk.phonemes import Phone, PhoneDecoder
 from audio2lmk.models import Audio2LmkNet
 from audio2lmk.pca import MOTION_POINTS
 from audio2lmk.shipped import SHIPPED_CHECKPOINT, uses_phones
-from audio2lmk.voice_activity import voice_gate
+from audio2lmk import voice_activity
 from talkface.audio import FPS, SAMPLE_RATE, to_mono_16k
 from talkface.checkpoint import load_model
 from talkface.contracts import check_audio2lmk_inputs
@@ -117,14 +117,14 @@ class LearnedAudio2Lmk:
 
     def __call__(self, wave: np.ndarray, sample_rate: int, source_landmarks: np.ndarray, fps: float = FPS,
                  blink: bool = True, head_motion: bool = True, seed: int = 0,
-                 phones: list[Phone] | None = None) -> np.ndarray:
+                 phones: list[Phone] | None = None, voice_gate: bool = True) -> np.ndarray:
         """phones: the recording's phones if already decoded (PhoneDecoder on its 16 kHz mono copy); only
-        phone-input or phone-gated nets use them."""
+        phone-input or phone-gated nets use them. voice_gate False: the mouth follows every sound (singing)."""
         _, source = check_audio2lmk_inputs(wave, sample_rate, source_landmarks, fps)
         wave16k = to_mono_16k(wave, sample_rate)
         n_out = int(round(len(wave16k) / SAMPLE_RATE * fps))
         n_model = n_out if fps == FPS else int(np.ceil((n_out - 1) * FPS / fps)) + 1
-        motion, pose = self.predict(wave16k, n_model, phones)
+        motion, pose = self.predict(wave16k, n_model, phones, voice_gate)
         pose = resample_time(pose, n_out, fps) if pose is not None and head_motion else None
         track = self.place(resample_time(motion, n_out, fps), source, pose)
         if blink:
@@ -134,8 +134,8 @@ class LearnedAudio2Lmk:
         return track.astype(np.float32)
 
     @torch.no_grad()
-    def predict(self, wave16k: np.ndarray, n_frames: int | None = None,
-                phones: list[Phone] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    def predict(self, wave16k: np.ndarray, n_frames: int | None = None, phones: list[Phone] | None = None,
+                voice_gate: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """Normalised motion (n_frames, P, 2) and, for nets with a pose output, head poses (n_frames, 4)
         at 25 fps. Windows of CHUNK_FRAMES are crossfaded; digital silence returns mouth and head to rest."""
         n = frames_for(wave16k) if n_frames is None else n_frames
@@ -158,8 +158,8 @@ class LearnedAudio2Lmk:
         gate = silence_gate(wave16k, n)
         # the speech gates close the mouth only: the head keeps the pose it had between words, as real ones do
         mouth_gate = gate * phone_speech_gate(ids) if self.phone_gate else gate
-        if self.voice_gate:
-            mouth_gate = mouth_gate * voice_gate(wave16k, n)
+        if self.voice_gate and voice_gate:
+            mouth_gate = mouth_gate * voice_activity.voice_gate(wave16k, n)
         motion = sharpen(self.net.decode(outputs).cpu().numpy(), self.sharpen)
         gain = self.motion_gain * amplitude_gain(motion, active_frames(mel, mouth_gate), self.opening_std)
         motion = motion * (gain * mouth_gate[:, None, None])

@@ -80,7 +80,6 @@ class PhoneticAudio2Lmk:
         self._breath = self.table.displacement[self.table.index(BREATH)].astype(np.float64)
         self._decoder: PhoneDecoder | None = None  # built on first use (0.1 s)
         self._decoder_lock = threading.Lock()  # one pocketsphinx decoder serves one utterance at a time
-        self.voice_gate = True  # the mouth closed where the voice-activity detector hears no voice
 
     # Its head motion is a seeded random sway, not predicted from the speech.
     predicts_head_pose = False
@@ -93,12 +92,13 @@ class PhoneticAudio2Lmk:
 
     def __call__(self, wave: np.ndarray, sample_rate: int, source_landmarks: np.ndarray,
                  fps: float = FPS, blink: bool = True, head_motion: bool = True, seed: int = 0,
-                 phones: list[Phone] | None = None) -> np.ndarray:
-        """phones: the recording's phones if already decoded (PhoneDecoder on its 16 kHz mono copy)."""
+                 phones: list[Phone] | None = None, voice_gate: bool = True) -> np.ndarray:
+        """phones: the recording's phones if already decoded (PhoneDecoder on its 16 kHz mono copy); voice_gate
+        False: the mouth follows every sound the decoder hears (singing), not only where a voice is heard."""
         mono, _ = check_audio2lmk_inputs(wave, sample_rate, source_landmarks, fps)
         wave16k = to_mono_16k(mono, sample_rate)
         n_frames = int(round(len(mono) / sample_rate * fps))
-        gate = voice_gate_at(wave16k, n_frames, fps) if self.voice_gate else None
+        gate = voice_gate_at(wave16k, n_frames, fps) if voice_gate else None
         return self.synthesise(self.phones(wave16k) if phones is None else phones, wave16k, source_landmarks,
                                n_frames, fps, blink=blink, head_motion=head_motion, seed=seed, mouth_gate=gate)
 

@@ -18,6 +18,7 @@ from importlib import resources
 
 import numpy as np
 
+from audio2lmk.features import frames_for, silence_gate
 from audio2lmk.inputs import speech_share_gate
 from talkface.audio import FPS, SAMPLE_RATE, to_mono_16k
 
@@ -153,3 +154,11 @@ def voice_gate_at(wave16k: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
     n25 = max(1, int(round(len(wave16k) / SAMPLE_RATE * FPS)))
     gate = voice_gate(wave16k, n25)
     return np.interp(np.arange(n_frames) / fps, np.arange(n25) / FPS, gate).astype(np.float32)
+
+
+def unvoiced_share(wave16k: np.ndarray) -> float:
+    """Share of the recording's sound (25 fps frames not digitally silent) where the voice gate is shut: high for
+    music, noise or singing the detector does not take for speech."""
+    n = frames_for(wave16k)
+    sounding = silence_gate(wave16k, n) > 0
+    return float((voice_gate(wave16k, n)[sounding] == 0).mean()) if sounding.any() else 0.0

@@ -178,9 +178,9 @@ def speech_reference(voices: Path, speakers=("george", "lucas", "yweweler")) -> 
     return out
 
 
-def opening(model, wave: np.ndarray) -> np.ndarray:
+def opening(model, wave: np.ndarray, voice_gate: bool = True) -> np.ndarray:
     source = (MEAN_SHAPE * 100 + np.array([200.0, 180.0])).astype(np.float32)
-    return mouth_opening(model(wave, SR, source, blink=False, head_motion=False))
+    return mouth_opening(model(wave, SR, source, blink=False, head_motion=False, voice_gate=voice_gate))
 
 
 def chatter(series: np.ndarray) -> float:
@@ -206,16 +206,16 @@ def main() -> None:
         model = PhoneticAudio2Lmk() if path == "phonetic" else load_checkpoint(path)
         if path != "phonetic":
             model.phone_gate = "phones" in flags or (model.phone_gate and "nogate" not in flags)
-        model.voice_gate = model.voice_gate and "novoice" not in flags
+        voiced = "novoice" not in flags
         start = time.monotonic()
-        clean = [opening(model, s) for s in speech]
+        clean = [opening(model, s, voiced) for s in speech]
         ref = float(np.mean([chatter(o) for o in clean]))
-        row = {name: chatter(opening(model, wave)) / ref for name, wave in sounds.items()}
+        row = {name: chatter(opening(model, wave, voiced)) / ref for name, wave in sounds.items()}
         corrs = []
         for s, o in zip(speech, clean):
             back = np.resize(sounds["pop loop"], len(s))
             mixed = s + back * np.sqrt(np.mean(s**2) / np.mean(back**2) / 10.0)
-            corrs.append(float(np.corrcoef(opening(model, mixed.astype(np.float32)), o)[0, 1]))
+            corrs.append(float(np.corrcoef(opening(model, mixed.astype(np.float32), voiced), o)[0, 1]))
         row["speech over pop loop, 10 dB: corr with clean"] = float(np.mean(corrs))
         row["speech chatter (reference)"] = ref
         row["seconds"] = round(time.monotonic() - start, 1)

@@ -137,6 +137,9 @@ def _parser() -> _Parser:
                    help="seed for blinks and head motion (0 to 2^32-1)")
     p.add_argument("--no-blink", action="store_true", help="no eye blinks")
     p.add_argument("--still", action="store_true", help="no head motion")
+    p.add_argument("--any-sound", action="store_true",
+                   help="move the mouth to every sound, for singing or speech under loud music (default: the mouth "
+                        "rests where no one is heard speaking, so music and noise do not make it chatter)")
     p.add_argument("--save-landmarks", default=None, help="also write the landmark track (.npz)")
 
     p = sub.add_parser("animate", help="photo + landmark track -> video (the face follows the track)")
@@ -274,7 +277,8 @@ def _cmd_synth(args) -> None:
     synth = Synthesizer(audio2lmk=args.audio2lmk, lmk2video=args.lmk2video, size=args.size, device=args.device)
     result = synth.synthesize_files(args.image, args.audio, args.out, face_index=args.face_index, seed=args.seed,
                                     blink=not args.no_blink, head_motion=not args.still,
-                                    save_landmarks=args.save_landmarks, progress=not args.quiet)
+                                    save_landmarks=args.save_landmarks, progress=not args.quiet,
+                                    voice_gate=not args.any_sound)
     print(f"{args.out}: {result.n_frames} frames, {result.duration:.2f} s "
           f"({result.audio2lmk} + {result.lmk2video})")
 

@@ -33,9 +33,10 @@ class Audio2Lmk(Protocol):
 
     def __call__(self, wave: np.ndarray, sample_rate: int, source_landmarks: np.ndarray, fps: float = FPS,
                  blink: bool = True, head_motion: bool = True, seed: int = 0,
-                 phones: list | None = None) -> np.ndarray: ...
+                 phones: list | None = None, voice_gate: bool = True) -> np.ndarray: ...
     # phones: the recording's phones (audio2lmk.phonemes.Phone) when already decoded, e.g. while models loaded;
-    # a stage that needs none ignores them.
+    # a stage that needs none ignores them. voice_gate: the mouth rests where no one is heard speaking (music,
+    # noise); False moves it to every sound (singing, speech under loud music).
 
 
 class FrameStream:

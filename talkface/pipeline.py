@@ -18,7 +18,7 @@ import numpy as np
 
 import cv2
 
-from talkface.audio import FPS, SAMPLE_RATE
+from talkface.audio import FPS, SAMPLE_RATE, to_mono_16k
 from talkface.background import Background
 from talkface.contracts import Audio2Lmk, Lmk2Video, check_audio2lmk_inputs, check_lmk2video_inputs
 from talkface.errors import MediaError, TalkfaceError
@@ -35,6 +35,7 @@ from talkface.stages import (audio2lmk_uses_phones, check_device, check_stage_sp
                              require_device)
 from talkface.video_limits import H264_LEVEL, fit_frame
 
+UNVOICED_NOTE_SHARE = 0.5  # above this share of unvoiced sound a synth says how to animate singing
 RENDER_CHUNK = 64  # frames generated and pasted per step at a 128 crop: bounds memory for long recordings
 MAX_FACE_GROWTH = 8.0  # a track's face may be at most this many times the photo's (interocular distance)
 MIN_STAGE_SECONDS = 0.2  # shorter recordings reach audio2lmk padded with silence (its track is cut back)
@@ -111,6 +112,17 @@ def notice(message: str) -> None:
     print(f"talkface: note: {message}", file=sys.stderr)
 
 
+def mostly_unvoiced(wave: np.ndarray, sample_rate: int, name: str) -> None:
+    """A note when no one is heard speaking in most of a recording's sound (music, a song): the mouth rests there,
+    which is right for music and wrong for singing, and only the user knows which it is."""
+    from audio2lmk.voice_activity import unvoiced_share
+
+    share = unvoiced_share(to_mono_16k(wave, sample_rate))
+    if share > UNVOICED_NOTE_SHARE:
+        notice(f"{name}: no one heard speaking in {share:.0%} of the sound (music?), the mouth rests there; "
+               "for singing use --any-sound")
+
+
 def fit_photo(image: np.ndarray, fps: float, name: str = "image") -> tuple[np.ndarray, str | None]:
     """The photo, downscaled when the video would exceed H.264 level 5.1 at this fps, and the note that says
     so (shown once the job is sure to make its video, so an error stays one line)."""
@@ -172,13 +184,15 @@ class Synthesizer:
         return SourceFace(image, landmarks, transform, crop, transform.to_crop(landmarks))
 
     def landmarks_from_audio(self, wave: np.ndarray, sample_rate: int, source: SourceFace, seed: int = 0,
-                             blink: bool = True, head_motion: bool = True, phones: list | None = None) -> np.ndarray:
-        """phones: those of stage_wave(wave), when already decoded."""
+                             blink: bool = True, head_motion: bool = True, phones: list | None = None,
+                             voice_gate: bool = True) -> np.ndarray:
+        """phones: those of stage_wave(wave), when already decoded; voice_gate False: the mouth follows every
+        sound, not only where someone is heard speaking (singing, speech under loud music)."""
         expected = n_video_frames(len(wave), sample_rate)
         wave = stage_wave(wave, sample_rate)
         check_audio2lmk_inputs(wave, sample_rate, source.landmarks, FPS)  # whichever model: one check, before any work
         track = self.audio2lmk(wave, sample_rate, source.landmarks, fps=FPS, blink=blink,
-                               head_motion=head_motion, seed=seed, phones=phones)
+                               head_motion=head_motion, seed=seed, phones=phones, voice_gate=voice_gate)
         if len(track) != n_video_frames(len(wave), sample_rate):  # the contract; breaking it is a bug, not bad input
             raise RuntimeError(f"audio2lmk returned {len(track)} frames, expected {n_video_frames(len(wave), sample_rate)}")
         return track[:expected]
@@ -218,9 +232,9 @@ class Synthesizer:
                    face_index: int | None = None, seed: int = 0, blink: bool = True, head_motion: bool = True,
                    save_landmarks: str | os.PathLike | None = None, progress: bool = False,
                    image_name: str = "image", audio_name: str = "audio",
-                   audio_file: str | os.PathLike | None = None) -> Result:
+                   audio_file: str | os.PathLike | None = None, voice_gate: bool = True) -> Result:
         """`audio_file`, when given, is the recording `wave` was read from: its own audio (rate, channels)
-        goes into the video; the models always get `wave`."""
+        goes into the video; the models always get `wave`. voice_gate: see landmarks_from_audio."""
         if len(wave) == 0:
             raise MediaError(f"{audio_name}: no samples (empty recording)")
         if not np.isfinite(wave).all():
@@ -236,11 +250,14 @@ class Synthesizer:
             with phase(f"speech -> landmarks ({len(wave) / sample_rate:.1f} s of audio)", progress):
                 landmarks, phones = analysis.result()
                 source = self.source_face_at(image, landmarks)
-                track = self.landmarks_from_audio(wave, sample_rate, source, seed, blink, head_motion, phones)
+                track = self.landmarks_from_audio(wave, sample_rate, source, seed, blink, head_motion, phones,
+                                                  voice_gate)
         if save_landmarks:
             save_track(save_landmarks, track, FPS, image.shape[:2])
         if note:
             notice(note)
+        if voice_gate and getattr(self.audio2lmk, "voice_gate", True):  # a learned sidecar may switch it off
+            mostly_unvoiced(wave, sample_rate, audio_name)
         write_video(out, self.render(source, track, progress), FPS, n_frames=len(track),
                     audio=audio_file if audio_file is not None else wave, sample_rate=sample_rate)
         return Result(Path(out), len(track), len(wave) / sample_rate, self.audio2lmk_name, self.lmk2video_name)

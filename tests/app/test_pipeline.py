@@ -9,7 +9,7 @@ import pytest
 from talkface.errors import NoFaceError
 from talkface.landmarks.indices import mouth_opening
 from talkface.landmarks.io import load_track
-from talkface.media import read_image, read_video
+from talkface.media import read_audio, read_image, read_video
 from talkface.pipeline import Synthesizer, n_video_frames, retarget, track_starts_on
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -179,3 +179,22 @@ def test_phones_are_decoded_only_for_a_stage_that_reads_them(photo):
     landmarks, phones = landmarks_and_phones(photo, box, wave, 16000, phones=False)
     assert landmarks.shape == (68, 2) and phones is None
     assert len(landmarks_and_phones(photo, box, wave, 16000)[1]) > 0  # the phonetic stage's default
+
+
+def test_music_rests_the_mouth_with_a_note_and_any_sound_moves_it(synth, photo, tmp_path, capsys):
+    from scripts.audio2lmk_chatter import SOUNDS, at_level
+
+    music = at_level(SOUNDS["plucked strings"](np.random.default_rng(0))[:3 * 16000]).astype(np.float32)
+    source = synth.source_face(photo)
+    gated = mouth_opening(synth.landmarks_from_audio(music, 16000, source, blink=False, head_motion=False))
+    singing = mouth_opening(synth.landmarks_from_audio(music, 16000, source, blink=False, head_motion=False,
+                                                       voice_gate=False))
+    assert np.ptp(gated) < 1e-3 < 0.2 * np.ptp(singing)  # pocketsphinx hears phones in the strings
+
+    synth.synthesize(photo, music, 16000, tmp_path / "music.mp4", audio_name="song.wav")
+    note = capsys.readouterr().err
+    assert "song.wav: no one heard speaking in 100% of the sound" in note and "--any-sound" in note
+    synth.synthesize(photo, music, 16000, tmp_path / "sung.mp4", voice_gate=False)
+    speech = read_audio(EXAMPLES / "speech.wav", 16000)
+    synth.synthesize(photo, speech, 16000, tmp_path / "speech.mp4")
+    assert "no one heard speaking" not in capsys.readouterr().err
