@@ -256,10 +256,11 @@ class Synthesizer:
             save_track(save_landmarks, track, FPS, image.shape[:2])
         if note:
             notice(note)
-        if voice_gate and getattr(self.audio2lmk, "voice_gate", True):  # a learned sidecar may switch it off
-            mostly_unvoiced(wave, sample_rate, audio_name)
         write_video(out, self.render(source, track, progress), FPS, n_frames=len(track),
                     audio=audio_file if audio_file is not None else wave, sample_rate=sample_rate)
+        # said with the result (not before an error): a learned sidecar may switch the gate off
+        if voice_gate and getattr(self.audio2lmk, "voice_gate", True):
+            mostly_unvoiced(wave, sample_rate, audio_name)
         return Result(Path(out), len(track), len(wave) / sample_rate, self.audio2lmk_name, self.lmk2video_name)
 
     def synthesize_files(self, image_path, audio_path, out, **options) -> Result:
