@@ -37,8 +37,8 @@ BORDER_UNIT = np.array([
 ], dtype=np.float64)
 # Forehead points: one above each of these places on the brows (a point, or the mean of two: the glabella), on
 # the ray from the face's centre through it, FOREHEAD_REACH of the way to the crop's edge (screened 0.3-1.0 on
-# s1 test and the dev videos: 0.7 best on both). The glabella's keeps the crop's top edge from reaching down
-# between the brows.
+# s1 test and the dev videos: 0.7-0.8 best on both; the nearer the edge, the thinner the band that stretches there,
+# docs/results.md). The glabella's keeps the crop's top edge from reaching down between the brows.
 FOREHEAD_ANCHORS = ((17,), (19,), (21,), (21, 22), (22,), (24,), (26,))
 FOREHEAD_REACH = 0.7
 # Points that move with the skull (brows, nose, eye corners): their mean motion carries the forehead points,

@@ -46,7 +46,7 @@ def region_labels(lmk: np.ndarray, size: int) -> np.ndarray:
         label[(label < 0) & mask] = index
 
     def grown(mask: np.ndarray, by: float) -> np.ndarray:
-        r = max(1, int(round(by * iod)))
+        r = max(1, round(by * iod))
         return cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)) > 0
 
     put(0, _poly(shape, lmk[60:68]))
@@ -138,11 +138,9 @@ def print_report(name: str, res: dict, methods: list[str]) -> None:
     total = res["count"].sum()
     print(f"\n## {name}: {res['frames']} frames; mean frame PSNR " +
           ", ".join(f"{m} {res['psnr'][m]:.2f}" for m in methods))
-    head = "| region | pixels % | " + " | ".join(f"{m} MSE" for m in methods) + " | " + \
-           " | ".join(f"{methods[0]} MSE share %" for _ in [0]) + \
-           "".join(f" | PSNR with {m} here" for m in methods[1:]) + " |"
-    print(head)
-    print("|" + "---|" * (head.count("|") - 1))
+    columns = ["region", "pixels %", *(f"{m} MSE" for m in methods), f"{methods[0]} MSE share %",
+               *(f"PSNR with {m} here" for m in methods[1:])]
+    print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
     warp_total = res["sse"][methods[0]].sum()
     for r, region in enumerate(REGIONS):
         n = res["count"][:, r].sum()
@@ -160,7 +158,7 @@ def print_report(name: str, res: dict, methods: list[str]) -> None:
               " | ".join(f"{res['sse'][m][k].sum() / max(n, 1):.1f}" for m in methods) + " |")
 
 
-def cache_s1(cache: Path, limit: int, prepared: str) -> None:
+def cache_s1(cache: Path, limit: int, prepared: str, grid_root: Path) -> None:
     import torch
 
     from lmk2video.evaluate import real_crops
@@ -171,7 +169,6 @@ def cache_s1(cache: Path, limit: int, prepared: str) -> None:
 
     torch.set_num_threads(1)
     prepared_set = PreparedSet(prepared)
-    grid_root = Path(__file__).resolve().parents[2] / "shared" / "data" / "grid"
     ids = prepared_set.ids(grid.read_split(grid.split_path(grid_root, "s1", "test")))[:limit]
     net, product, warp = load_checkpoint(mouth_only=False), load_checkpoint(), WarpGenerator()
     (cache / "s1").mkdir(parents=True, exist_ok=True)
@@ -226,9 +223,12 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=20)
     parser.add_argument("--frames", type=int, default=75)
     parser.add_argument("--prepared", default="/work/main/data/prepared")
+    parser.add_argument("--grid-root", type=Path, default=None, help="GRID root (default: the CLI's)")
     args = parser.parse_args()
     if args.what == "cache-s1":
-        cache_s1(args.cache, args.limit, args.prepared)
+        from talkface.cli import DEFAULT_GRID_ROOT
+
+        cache_s1(args.cache, args.limit, args.prepared, args.grid_root or DEFAULT_GRID_ROOT)
     elif args.what == "cache-dev":
         cache_dev(args.cache, args.frames)
     else:

@@ -13,7 +13,7 @@ import torch
 from lmk2video import WarpGenerator
 from lmk2video.mouth import INNER_LIPS, estimate_appearance
 from lmk2video.triangulation import (
-    FOREHEAD_ANCHORS, HEAD_POINTS, N_FOREHEAD, LIP_BAND, MOUTH_INTERIOR, N_POINTS, border_points, forehead_template,
+    FOREHEAD_ANCHORS, HEAD_POINTS, LIP_BAND, MOUTH_INTERIOR, N_FOREHEAD, N_POINTS, border_points, forehead_template,
     mean_face_in_crop, mesh_points, triangles)
 from lmk2video.warp import one_cpu_thread, rasterize_triangle_ids
 from talkface.contracts import StageInputError
@@ -141,7 +141,8 @@ def test_forehead_points_sit_above_the_brows_and_follow_the_head():
     assert src.shape == (N_POINTS, 2) and dst.shape == (3, N_POINTS, 2)
     forehead = slice(68, 68 + N_FOREHEAD)
     np.testing.assert_array_equal(src[forehead], forehead_template(128))  # the mean face places the template as is
-    assert np.all(src[forehead, 1] < np.array([lmk[list(a), 1].mean() for a in FOREHEAD_ANCHORS]) - 5) and np.all(src[forehead, 1] > 1)
+    brows = np.array([lmk[list(anchor)].mean(axis=0) for anchor in FOREHEAD_ANCHORS])
+    assert np.all(src[forehead, 1] < brows[:, 1] - 5) and np.all(src[forehead, 1] > 1)  # above the brows, in the crop
     np.testing.assert_array_equal(dst[0], src)  # the source's own landmarks: nothing moves
     np.testing.assert_allclose(dst[1, forehead], src[forehead] + [3.0, -2.0], atol=1e-5)  # with the head
     np.testing.assert_array_equal(dst[:, 68 + N_FOREHEAD:], np.broadcast_to(src[-8:], (3, 8, 2)))
