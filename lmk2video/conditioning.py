@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from lmk2video.warp_generator import WarpGenerator
 from lmk2video.networks import Generator, LstmState
-from lmk2video.triangulation import border_points, triangles
+from lmk2video.triangulation import mesh_points, triangles
 from lmk2video.warp import piecewise_affine_warp
 from talkface.landmarks.heatmaps import COMPACT_CHANNELS, render_compact, render_heatmaps
 
@@ -54,7 +54,8 @@ class WarpStream:
 
     def __init__(self, mouth: bool = True):
         self.mouth = mouth
-        self._warp = WarpGenerator(interpolation="bilinear") if mouth else None  # as in training
+        # As the shipped net was trained: bilinear, and the mesh without the forehead points (added after it).
+        self._warp = WarpGenerator(interpolation="bilinear", forehead=False) if mouth else None
 
     def __call__(self, source_crop: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray) -> np.ndarray:
         if self._warp is not None:
@@ -65,14 +66,11 @@ class WarpStream:
 
 def mesh_warp(image: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray) -> np.ndarray:
     """A float (N, N, C) image carried from source_lmk (68, 2) onto each of target_lmks (T, 68, 2) by
-    the landmark + crop-border triangle mesh -> (T, N, N, C) float32 (values are not clipped)."""
-    size = image.shape[0]
-    border = torch.from_numpy(border_points(size))
-    src = torch.cat([torch.from_numpy(np.asarray(source_lmk, np.float32)), border])
-    dst = torch.from_numpy(np.asarray(target_lmks, np.float32))
-    dst = torch.cat([dst, border.expand(len(dst), -1, -1)], dim=1)
+    the net's triangle mesh (landmark + crop-border points, as WarpStream) -> (T, N, N, C) float32 (values are
+    not clipped)."""
+    src, dst = mesh_points(source_lmk, target_lmks, image.shape[0], forehead=False)
     out = piecewise_affine_warp(torch.from_numpy(np.ascontiguousarray(image, np.float32)).permute(2, 0, 1)[None],
-                                src, dst, triangles())
+                                torch.from_numpy(src), torch.from_numpy(dst), triangles(forehead=False))
     return out.permute(0, 2, 3, 1).numpy()
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from lmk2video.mouth import estimate_appearance, render_mouth
-from lmk2video.triangulation import border_points, triangles
+from lmk2video.triangulation import mesh_points, triangles
 from lmk2video.warp import mesh_coordinates, one_cpu_thread, piecewise_affine_warp, sample
 from talkface.contracts import FrameStream, check_lmk2video_inputs
 
@@ -16,13 +16,16 @@ class WarpGenerator:
 
     Crop-level: the pipeline crops the photo, calls this, and pastes the frames back. Resolution-free:
     a crop of any size is warped at that size. interpolation "bicubic" (default) keeps a photo's grain
-    sharper through the warp; "bilinear" is what the learned generator was trained to expect.
+    sharper through the warp; "bilinear" is what the learned generator was trained to expect, and so is
+    forehead=False (the mesh without its forehead points, lmk2video/triangulation.py).
     """
 
-    def __init__(self, device: str | torch.device = "cpu", interpolation: str = "bicubic") -> None:
+    def __init__(self, device: str | torch.device = "cpu", interpolation: str = "bicubic", forehead: bool = True
+                 ) -> None:
         self.device = torch.device(device)
         self.interpolation = interpolation
-        self.triangles = triangles()
+        self.forehead = forehead
+        self.triangles = triangles(forehead)
 
     def stream(self, source_crop: np.ndarray, source_lmk: np.ndarray, batch_size: int = 32) -> FrameStream:
         """Chunk-by-chunk rendering (the lmk2video contract); the warp carries no state from chunk to chunk."""
@@ -72,11 +75,9 @@ class WarpGenerator:
         generator differ from only where it paints (mouth interior, learned corrections). On the CPU."""
         source_crop, source_lmk, target_lmks = check_lmk2video_inputs(source_crop, source_lmk, target_lmks)
         size = source_crop.shape[0]
+        src_pts, dst_pts = mesh_points(source_lmk, target_lmks, size, self.forehead)
         with one_cpu_thread():
-            border = torch.from_numpy(border_points(size))
-            src_pts = torch.cat([torch.from_numpy(source_lmk), border])
-            dst_pts = torch.cat([torch.from_numpy(target_lmks), border.expand(len(target_lmks), -1, -1)], dim=1)
-            coords = mesh_coordinates(src_pts, dst_pts, self.triangles, size)
+            coords = mesh_coordinates(torch.from_numpy(src_pts), torch.from_numpy(dst_pts), self.triangles, size)
             image = torch.from_numpy(source_crop).permute(2, 0, 1)[None].float()
             plain = sample(image, coords, self.interpolation).permute(0, 2, 3, 1)
         return coords.numpy(), plain.numpy()
@@ -87,15 +88,15 @@ class WarpGenerator:
         source_crop, source_lmk, target_lmks = check_lmk2video_inputs(source_crop, source_lmk, target_lmks)
         size = source_crop.shape[0]
         look = estimate_appearance(source_crop, source_lmk)
-        border = torch.from_numpy(border_points(size)).to(self.device)
+        src_pts, all_dst_pts = mesh_points(source_lmk, target_lmks, size, self.forehead)
+        src_pts = torch.from_numpy(src_pts).to(self.device)
         src_lmk = torch.from_numpy(source_lmk).to(self.device)
-        src_pts = torch.cat([src_lmk, border])
         image = torch.from_numpy(source_crop).to(self.device).permute(2, 0, 1)[None].float() / 255
 
         frames = np.empty((len(target_lmks), size, size, 3), np.uint8)
         for start in range(0, len(target_lmks), batch_size):
             lmk = torch.from_numpy(target_lmks[start:start + batch_size]).to(self.device)
-            dst_pts = torch.cat([lmk, border.expand(len(lmk), -1, -1)], dim=1)
+            dst_pts = torch.from_numpy(all_dst_pts[start:start + batch_size]).to(self.device)
             warped = piecewise_affine_warp(image, src_pts, dst_pts, self.triangles, self.interpolation)
             out = render_mouth(warped, lmk, image, src_lmk, look)
             out = (out.clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8)  # round half up

@@ -30,7 +30,7 @@ import torch
 from scipy.ndimage import distance_transform_edt, uniform_filter1d
 from tqdm import tqdm
 
-from lmk2video.triangulation import border_points, triangles
+from lmk2video.triangulation import mesh_points, triangles
 from lmk2video.warp import one_cpu_thread, rasterize_triangle_ids, sample, source_coordinates, triangle_affines
 from talkface.audio import SAMPLE_RATE
 from talkface.errors import MediaError, TalkfaceError
@@ -242,11 +242,10 @@ class Dubber:
     @torch.no_grad()
     def render_chunk(self, frames: list[np.ndarray], plan: Plan, span: slice, bank: MouthBank, generate) -> list[np.ndarray]:
         size = bank.size
-        border = border_points(size)
         video, target, alpha = plan.video[span], plan.target[span], plan.alpha[span]
         weights, best = plan.weights[span], plan.best[span]
         jobs = []  # per frame: (transform, crop, crop landmarks of video and target, candidates)
-        images, src_pts, dst_index, pair_weights = [], [], [], []
+        images, src_pts, dst_pts, pair_weights = [], [], [], []
         for j, frame in enumerate(frames):
             if alpha[j] <= 0:
                 jobs.append(None)
@@ -259,13 +258,14 @@ class Dubber:
                 picks += [(c, bank.crops[c - 1], bank.landmarks[c - 1]) for c in np.flatnonzero(weights[j][1:]) + 1]
             first = len(images)
             for c, image, pts in picks:
+                src, dst = mesh_points(pts, l[None], size)
                 images.append(image)
-                src_pts.append(np.concatenate([pts, border]))
-                dst_index.append(len(jobs))
+                src_pts.append(src)
+                dst_pts.append(dst[0])
                 pair_weights.append(weights[j][c])
             jobs.append((transform, crop, v, l, first, len(picks)))
         if images:
-            warped = self._warp_pairs(images, src_pts, [np.concatenate([jobs[d][3], border]) for d in dst_index])
+            warped = self._warp_pairs(images, src_pts, dst_pts)
         paint = np.ones(len(frames)) if self.mouth == "generate" else \
             np.clip((best - GENERATOR_FROM) / (GENERATOR_FULL - GENERATOR_FROM), 0.0, 1.0)
         use_generator = np.any((paint > 0) & (alpha > 0))

@@ -133,7 +133,7 @@ def test_untrained_generator_reproduces_the_warp_at_full_resolution():
     targets = np.stack([face_landmarks(size, o) for o in (0.0, 0.5, 1.0)])
     source = face_image(size, lmk)
     warped = WarpStream(mouth=True)(source, lmk, targets)
-    np.testing.assert_array_equal(warped, WarpGenerator(interpolation="bilinear")(source, lmk, targets))
+    np.testing.assert_array_equal(warped, WarpGenerator(interpolation="bilinear", forehead=False)(source, lmk, targets))
     with torch.no_grad():
         out, *_ = run_generator(g, to_signed(torch.from_numpy(source))[None], torch.from_numpy(lmk)[None],
                                 torch.from_numpy(targets)[None], to_signed(torch.from_numpy(warped))[None],
@@ -408,7 +408,7 @@ def test_keep_eyes_takes_the_eye_regions_from_the_warp_and_the_rest_from_the_net
     targets = np.stack([face_landmarks(size, o) for o in (0.4, 0.8)])
     net = load_checkpoint(path, calibrate=False, keep_eyes=False, mouth_only=False)(source, lmk, targets).astype(int)
     kept = load_checkpoint(path, calibrate=False, mouth_only=False)(source, lmk, targets).astype(int)
-    warped = WarpGenerator(interpolation="bilinear")(source, lmk, targets).astype(int)  # the net's warp
+    warped = WarpGenerator(interpolation="bilinear", forehead=False)(source, lmk, targets).astype(int)  # the net's warp
     eyes = eye_masks(targets, size)
     assert np.abs(kept - warped)[eyes > 0.999].max() <= 1
     assert np.array_equal(kept[eyes == 0], net[eyes == 0])
@@ -437,8 +437,8 @@ def test_larger_crops_get_the_full_size_warp_plus_the_nets_upsampled_correction(
     small_targets = (targets + 0.5) * (net_size / size) - 0.5
     small_lmk = (lmk + 0.5) * (net_size / size) - 0.5
     net_alone = load_checkpoint(path, calibrate=False, keep_eyes=False, mouth_only=False)
-    change = net_alone(small, small_lmk, small_targets).astype(np.float32) - WarpGenerator(interpolation="bilinear")(
-        small, small_lmk, small_targets)
+    change = net_alone(small, small_lmk, small_targets).astype(np.float32) - WarpGenerator(
+        interpolation="bilinear", forehead=False)(small, small_lmk, small_targets)
     change = correction_field(change, small_targets, keep_teeth=False)
     expected = full_warp + np.stack([cv2.resize(c, (size, size), interpolation=cv2.INTER_LINEAR) for c in change])
     got = painter(source, lmk, targets).astype(int)

@@ -13,7 +13,8 @@ import torch
 from lmk2video import WarpGenerator
 from lmk2video.mouth import INNER_LIPS, estimate_appearance
 from lmk2video.triangulation import (
-    LIP_BAND, MOUTH_INTERIOR, N_POINTS, border_points, mean_face_in_crop, triangles)
+    FOREHEAD_ANCHORS, HEAD_POINTS, LIP_BAND, MOUTH_INTERIOR, N_FOREHEAD, N_POINTS, border_points, forehead_template,
+    mean_face_in_crop, mesh_points, triangles)
 from lmk2video.warp import one_cpu_thread, rasterize_triangle_ids
 from talkface.contracts import StageInputError
 
@@ -86,10 +87,14 @@ def face128() -> tuple[np.ndarray, np.ndarray]:
     return draw_face(128, lmk), lmk
 
 
-def test_mesh_covers_the_crop_and_separates_the_mouth_interior():
-    tri = triangles()
-    assert tri.min() == 0 and tri.max() == N_POINTS - 1
-    pts = np.concatenate([mean_face_in_crop(128), border_points(128)])
+@pytest.mark.parametrize("forehead", [True, False])
+def test_mesh_covers_the_crop_and_separates_the_mouth_interior(forehead):
+    tri = triangles(forehead)
+    parts = [mean_face_in_crop(128), forehead_template(128), border_points(128)]
+    pts = np.concatenate(parts if forehead else parts[::2])
+    assert tri.min() == 0 and tri.max() == len(pts) - 1 == (N_POINTS if forehead else N_POINTS - N_FOREHEAD) - 1
+    np.testing.assert_array_equal(pts, mesh_points(mean_face_in_crop(128), mean_face_in_crop(128)[None], 128,
+                                                   forehead)[0])
     a, b, c = (pts[tri[:, k]] for k in range(3))
     area = 0.5 * ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
     assert np.all(area > 0), "every triangle is counter-clockwise on the template (no overlaps)"
@@ -127,7 +132,43 @@ def test_translation_moves_the_face_and_keeps_the_background(generator, face128)
     shifted = np.roll(img, (3, 4), axis=(0, 1))
     face = region_mask(128, lmk[[17, 26, 16, 12, 4, 0]] + [4.0, 3.0], erode=4)
     assert psnr(out[face], shifted[face]) > 40
-    assert psnr(out[:3], img[:3]) > 40  # top rows sit against the fixed border points
+    assert psnr(out[:1], img[:1]) > 40  # the top row sits against the fixed border points
+
+
+def test_forehead_points_sit_above_the_brows_and_follow_the_head():
+    lmk = mean_face_in_crop(128)
+    src, dst = mesh_points(lmk, np.stack([lmk, lmk + [3.0, -2.0], lmk + [0.0, -60.0]]), 128)
+    assert src.shape == (N_POINTS, 2) and dst.shape == (3, N_POINTS, 2)
+    forehead = slice(68, 68 + N_FOREHEAD)
+    np.testing.assert_array_equal(src[forehead], forehead_template(128))  # the mean face places the template as is
+    brows = np.array([lmk[list(anchor)].mean(axis=0) for anchor in FOREHEAD_ANCHORS])
+    assert np.all(src[forehead, 1] < brows[:, 1] - 5) and np.all(src[forehead, 1] > 1)  # above the brows, in the crop
+    np.testing.assert_array_equal(dst[0], src)  # the source's own landmarks: nothing moves
+    np.testing.assert_allclose(dst[1, forehead], src[forehead] + [3.0, -2.0], atol=1e-5)  # with the head
+    np.testing.assert_array_equal(dst[:, 68 + N_FOREHEAD:], np.broadcast_to(src[-8:], (3, 8, 2)))
+    assert np.all(dst[2, forehead, 1] == 1.0)  # a head leaving the crop: kept 1 px inside the border
+    # Only the skull moves them: a jaw opening or a smile leaves them in place.
+    talking = lmk.copy()
+    talking[[p for p in range(68) if p not in HEAD_POINTS], 1] += 5.0
+    np.testing.assert_array_equal(mesh_points(lmk, talking[None], 128)[1][0, forehead], src[forehead])
+
+
+def test_the_hair_above_the_brows_moves_with_the_head(generator, face128):
+    """A head that moves carries its forehead and hair: the textured band above the brows is the source's, moved
+    as the head moved. The mesh without forehead points (pinned to the crop border right above the brows, the
+    warp before them and the learned net's input still) stretches it instead."""
+    img, lmk = face128
+    shift = np.array([2.0, 5.0])
+    targets = (lmk + shift)[None]
+    moved = np.roll(img, (5, 2), axis=(0, 1))
+    forehead = mesh_points(lmk, targets, 128)[1][0, 68:68 + N_FOREHEAD]
+    band = region_mask(128, np.concatenate([lmk[17:27] + shift, forehead[::-1]]), erode=2)
+    assert band.sum() > 500
+    out = generator(img, lmk, targets)[0]
+    assert psnr(out[band], moved[band]) > 40
+    assert psnr(out[:1], img[:1]) > 40  # the top row still sits against the fixed border points
+    pinned = WarpGenerator(forehead=False)(img, lmk, targets)[0]
+    assert psnr(pinned[band], moved[band]) < 30  # 26.8 dB
 
 
 def test_scaling_about_the_face_centre(generator, face128):
