@@ -144,16 +144,20 @@ def _markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _score_other(dubber: Dubber, patterns: list[str], max_seconds: float, excluded: dict
-                 ) -> tuple[list[dict], list[np.ndarray]]:
-    """Frame-level self-dub and silent floor of every video matching the globs -> (records, contact-sheet blocks)."""
-    paths = list(dict.fromkeys(p for pattern in patterns for p in sorted(glob.glob(pattern))))
+def other_videos(patterns: list[str]) -> list[Path]:
+    """The files the globs match, in order, each once; one line when globs were given and none matches."""
+    paths = [Path(p) for p in dict.fromkeys(p for pattern in patterns for p in sorted(glob.glob(pattern)))]
     if patterns and not paths:
         raise TalkfaceError(f"--other {' '.join(patterns)}: no file matches")
+    return paths
+
+
+def _score_other(dubber: Dubber, paths: list[Path], max_seconds: float, excluded: dict
+                 ) -> tuple[list[dict], list[np.ndarray]]:
+    """Frame-level self-dub and silent floor of each video -> (records, contact-sheet blocks)."""
     describer = FaceDescriber() if paths else None
     rows, sheet = [], []
     for path in tqdm(paths, unit="video", desc="self-dub videos"):
-        path = Path(path)
         reason = skip_reason(path)
         if reason is None:
             try:
@@ -186,6 +190,7 @@ def run_eval_dub(grid_root: str, out_dir: str, split: str = "test", speaker: str
     """GRID self-/cross-dub on `speaker`'s `split` (unless grid_clips is False) and the frame-level self-dub of
     the videos matching the `other` globs (their first `max_seconds`)."""
     start = time.perf_counter()
+    videos = other_videos(other or [])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ids, clips = [], {}
@@ -238,7 +243,7 @@ def run_eval_dub(grid_root: str, out_dir: str, split: str = "test", speaker: str
              "hypothesis": _read(reader, crops, a.crop.to_crop(gen_lmk))})
         methods["floor: untouched video read as the other clip"].append(
             {"clip": clip_id, "reference": b_text, "hypothesis": _read(reader, a.crops, a.crop.to_crop(a.landmarks))})
-    other_rows, sheet = _score_other(dubber, other or [], max_seconds, excluded)
+    other_rows, sheet = _score_other(dubber, videos, max_seconds, excluded)
     summaries = {m: _summary(rows) for m, rows in methods.items() if rows}
     report = {"mouth": mouth, "speaker": speaker, "split": split, "clips": usable, "excluded": excluded, "command": command,
               "hardware": f"{platform.machine()} CPU x{os.cpu_count()}" if device == "cpu" else device,

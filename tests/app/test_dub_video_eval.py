@@ -99,3 +99,15 @@ def test_eval_dub_scores_a_dev_video_frame_by_frame(tmp_path):
     assert self_dub["mouth_corr"] > 0.3 > floor["mouth_corr"] and self_dub["amp_ratio"] > 2 * floor["amp_ratio"]
     assert report["videos"]["grid_other"]["self-dub (own audio)"]["clips"] == 1
     assert "## Self-dub of talking videos: grid_other" in (tmp_path / "report.md").read_text()
+
+
+def test_other_globs_matching_nothing_are_one_line(tmp_path):
+    from talkface.dub_eval import other_videos
+    from talkface.errors import TalkfaceError
+
+    (tmp_path / "b.mp4").write_bytes(b"x")
+    (tmp_path / "a.mp4").write_bytes(b"x")
+    assert other_videos([str(tmp_path / "*.mp4"), str(tmp_path / "a.mp4")]) == [tmp_path / "a.mp4", tmp_path / "b.mp4"]
+    assert other_videos([]) == []
+    with pytest.raises(TalkfaceError, match=r"--other .*\*\.mpg: no file matches"):
+        other_videos([str(tmp_path / "*.mpg")])
