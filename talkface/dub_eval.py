@@ -27,7 +27,7 @@ from talkface import grid
 from talkface.audio import SAMPLE_RATE
 from talkface.dub import Dubber
 from talkface.dub_video_eval import ID_EVERY, MAX_SECONDS, score_video, skip_reason
-from talkface.errors import NoFaceError, TalkfaceError
+from talkface.errors import TalkfaceError
 from talkface.face_crop import crop_face, crop_transform
 from talkface.landmarks.indices import MOUTH
 from talkface.landmarks.track import track_video
@@ -122,7 +122,7 @@ def _cells(summary: dict, columns) -> str:
 
 
 def _markdown(report: dict) -> str:
-    lines = [f"# Dubbing evaluation" + (f": GRID {report['speaker']} {report['split']}" if report["clips"] else ""), "",
+    lines = ["# Dubbing evaluation" + (f": GRID {report['speaker']} {report['split']}" if report["clips"] else ""), "",
              f"Command: `{report['command']}` (mouth: {report['mouth']})", f"Hardware: {report['hardware']}; {report['seconds']:.0f} s; "
              f"models: {report['models']}", "Excluded: " + (", ".join(f"{k} ({v})" for k, v in report["excluded"].items()) or "none"), ""]
     if report["methods"]:
@@ -158,12 +158,12 @@ def _score_other(dubber: Dubber, paths: list[Path], max_seconds: float, excluded
     describer = FaceDescriber() if paths else None
     rows, sheet = [], []
     for path in tqdm(paths, unit="video", desc="self-dub videos"):
-        reason = skip_reason(path)
-        if reason is None:
-            try:
+        try:  # a file that is no talking video is listed as excluded, with why; the others still run
+            reason = skip_reason(path)
+            if reason is None:
                 records, block = score_video(dubber, path, max_seconds, describer)
-            except NoFaceError as err:
-                reason = str(err).split(": ", 1)[-1]
+        except TalkfaceError as err:
+            reason = str(err).split(": ", 1)[-1]
         if reason:
             excluded[path.name] = reason
             continue

@@ -26,9 +26,9 @@ from __future__ import annotations
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -36,7 +36,7 @@ from imageio_ffmpeg import get_ffmpeg_exe
 
 from talkface.audio import SAMPLE_RATE
 from talkface.dub import Dubber, Track
-from talkface.errors import NoFaceError
+from talkface.errors import MediaError, NoFaceError
 from talkface.face_crop import crop_face, crop_transform
 from talkface.landmarks.indices import MOUTH
 from talkface.landmarks.track import track_stream
@@ -63,8 +63,11 @@ def clip_video(path: Path, seconds: float, folder: Path) -> Path:
     if duration is None or duration <= seconds + 1e-3:
         return path
     clip = folder / f"{path.stem}_first{seconds:g}s{path.suffix}"
-    subprocess.run([get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", ffmpeg_path(path),
-                    "-t", f"{seconds:g}", "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", ffmpeg_path(clip)], check=True)
+    proc = subprocess.run([get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i",
+                           ffmpeg_path(path), "-t", f"{seconds:g}", "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy",
+                           ffmpeg_path(clip)], capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise MediaError(f"{path}: cannot cut its first {seconds:g} s ({proc.stderr.decode(errors='replace').strip()})")
     return clip
 
 
@@ -204,7 +207,7 @@ def score_video(dubber: Dubber, path: Path, max_seconds: float, describer: FaceD
     with tempfile.TemporaryDirectory(prefix="talkface-dub-eval-") as folder:
         clip = clip_video(path, max_seconds, Path(folder))
         info = probe_video(clip)
-        wave = read_audio(clip, SAMPLE_RATE)
+        wave = read_audio(clip, SAMPLE_RATE, max_seconds=max_seconds)
         start = time.perf_counter()
         track = dubber.track(info)
         track_seconds = time.perf_counter() - start

@@ -62,7 +62,7 @@ def test_a_held_mouth_scores_no_motion_and_lower_pixels(talking):
 
 
 def test_long_videos_are_clipped_with_their_audio(talking, tmp_path):
-    info, track = talking
+    info, _ = talking
     clip = clip_video(info.path, 1.0, tmp_path)
     assert clip.parent == tmp_path and clip_video(info.path, 3.0, tmp_path) == info.path  # not longer: itself
     frames = list(iter_frames(probe_video(clip)))
