@@ -73,6 +73,13 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = _finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not above 0")
+    return value
+
+
 def _add_stage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lmk2video", default="auto",
                    help="warp | learned | PATH to a checkpoint (default auto = the shipped learned generator, "
@@ -212,8 +219,13 @@ def _parser() -> _Parser:
     _add_people_options(e)
     e = ev.add_parser("dub", help="dubbing on GRID: self-dub quality, cross-dub lipreader WER with floors")
     _add_eval_options(e, "runs/eval_dub", prepared=False)
-    e.add_argument("--other", default=None, help="glob of videos of unseen people to self-dub too, "
-                                                 "e.g. '../shared/data/dev/grid_other/*.mpg'")
+    e.add_argument("--other", action="append", default=None, metavar="GLOB",
+                   help="talking videos (any size, fps, person) to self-dub with their own audio and score frame by "
+                        "frame against their own frames, beside a floor dubbed with silence (repeatable), e.g. "
+                        "'../shared/data/dev/grid_other/*.mpg' '../shared/data/dev/talk/*.mp4'")
+    e.add_argument("--other-only", action="store_true", help="only the --other videos (no GRID s1 clips)")
+    e.add_argument("--max-seconds", type=_positive_float, default=15.0,
+                   help="--other videos: only their first N s (default 15)")
     e.add_argument("--audio2lmk", default="auto")
     e.add_argument("--lmk2video", default="auto")
     e.add_argument("--mouth", default="generate", choices=("generate", "fetch"))
@@ -359,7 +371,8 @@ def _cmd_eval(args) -> None:
 
         run_eval_dub(args.grid_root, args.out, split=args.split, speaker=args.speaker, limit=args.limit,
                      other=args.other, audio2lmk=args.audio2lmk, lmk2video=args.lmk2video,
-                     device=args.device, mouth=args.mouth, command="talkface " + " ".join(sys.argv[1:]))
+                     device=args.device, mouth=args.mouth, command="talkface " + " ".join(sys.argv[1:]),
+                     max_seconds=args.max_seconds, grid_clips=not args.other_only)
         print((Path(args.out) / "report.md").read_text())
     elif args.target == "audio2lmk":
         from audio2lmk.evaluate import run_eval_audio2lmk

@@ -105,6 +105,17 @@ def fade_weights(found: np.ndarray, fade: int = FADE_FRAMES) -> np.ndarray:
     return np.clip(distance / (fade + 1), 0.0, 1.0).astype(np.float32)
 
 
+def follow_pose(rest: np.ndarray, frames: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Points (T, P, 2) given on the rest face (68, 2) carried onto each frame's head (T, 68, 2), all in the
+    normalised frame, by the affine map that best takes the rest face's stable points onto the frame's.
+    A head turned or tilted away from the rest face foreshortens its mouth and jaw, which the similarity of the
+    normalisation cannot follow: pasted unchanged, a frontal mouth on a turned head drags the face with it."""
+    stable = list(STABLE_POINTS)
+    src = np.concatenate([rest[stable], np.ones((len(stable), 1))], axis=1)        # (S, 3)
+    maps = np.einsum("ks,tsj->tkj", np.linalg.pinv(src), frames[:, stable])         # (T, 3, 2) least squares
+    return np.einsum("tpk,tkj->tpj", np.concatenate([points, np.ones((*points.shape[:2], 1))], axis=2), maps)
+
+
 def head_speed(landmarks: np.ndarray, found: np.ndarray) -> np.ndarray:
     """(T,) motion of the stable points per frame in interoculars, smoothed; inf where the face is lost."""
     stable = landmarks[:, list(STABLE_POINTS)]
@@ -193,7 +204,7 @@ class Dubber:
         speech_norm = rest_norm + self.motion_gain * (speech_norm - rest_norm)
         video_norm, sims = to_normalised(video.astype(np.float64))
         target_norm = video_norm.copy()
-        target_norm[:, SPEECH_POINTS] = speech_norm[:, SPEECH_POINTS]
+        target_norm[:, SPEECH_POINTS] = follow_pose(rest_norm, video_norm, speech_norm[:, SPEECH_POINTS])
         target = from_normalised(target_norm, sims).astype(np.float32)
         target = video + alpha[:, None, None] * (target - video)
         weights, best = fetch_weights(mouth_shapes(target), bank.shapes, mouth_shapes(video), k=FETCH_K)

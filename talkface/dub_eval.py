@@ -6,8 +6,9 @@
 * cross-dub: clip A's video with clip B's audio (B = the clip half the split away), read by the lipreader
   against B's sentence, beside two floors: A untouched read as B (what a video saying something else
   scores) and the real B (the lipreader's own error).
-* `--other`: videos of people never trained on (e.g. ../shared/data/dev/grid_other/*.mpg) self-dubbed:
-  face and mouth PSNR/SSIM, mouth LMD, mouth-opening correlation.
+* `--other GLOB` (repeatable): any talking videos (e.g. ../shared/data/dev/grid_other/*.mpg, dev/talk/*.mp4)
+  self-dubbed and scored at the frame level against their own frames, beside a floor dubbed with silence
+  (talkface/dub_video_eval.py); `grid_clips=False` (`--other-only`) scores only those.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import platform
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
 from talkface import grid
 from talkface.audio import SAMPLE_RATE
 from talkface.dub import Dubber
+from talkface.dub_video_eval import ID_EVERY, MAX_SECONDS, score_video, skip_reason
 from talkface.errors import TalkfaceError
 from talkface.face_crop import crop_face, crop_transform
 from talkface.landmarks.indices import MOUTH
@@ -31,7 +34,7 @@ from talkface.landmarks.track import track_video
 from talkface.lipreading.mouth import mouth_crops
 from talkface.lipreading.wer import LipReader
 from talkface.media import read_video
-from talkface.metrics import lmd, mouth_opening_correlation, mouth_psnr_ssim, video_psnr_ssim
+from talkface.metrics import FaceDescriber, lmd, mouth_opening_correlation, mouth_psnr_ssim, video_psnr_ssim
 from talkface.prepare_grid import damage_reason
 from talkface.report import write_report
 
@@ -57,7 +60,7 @@ def _read(reader: LipReader, crops: np.ndarray, crop_landmarks: np.ndarray) -> s
     return reader.read(mouth_crops(crops, crop_landmarks, reader.mouth_size))
 
 
-def _score(truth: _Clip, frames: list[np.ndarray], reader: LipReader | None) -> dict:
+def _score(truth: _Clip, frames: list[np.ndarray], reader: LipReader) -> dict:
     n = min(len(frames), len(truth.frames))
     gen = np.stack(frames[:n])
     gen_crops = np.stack([crop_face(f, truth.crop) for f in gen])
@@ -67,9 +70,8 @@ def _score(truth: _Clip, frames: list[np.ndarray], reader: LipReader | None) -> 
     mouth = mouth_psnr_ssim(gen_crops, real_crops, truth.crop.to_crop(truth.landmarks[:n]))
     row = {"psnr": face["psnr"], "ssim": face["ssim"], "mouth_psnr": mouth["psnr"], "mouth_ssim": mouth["ssim"],
            "mouth_lmd": lmd(gen_lmk, truth.landmarks[:n], MOUTH),
-           "mouth_corr": mouth_opening_correlation(gen_lmk, truth.landmarks[:n])}
-    if reader is not None:
-        row["hypothesis"] = _read(reader, gen_crops, truth.crop.to_crop(gen_lmk))
+           "mouth_corr": mouth_opening_correlation(gen_lmk, truth.landmarks[:n]),
+           "hypothesis": _read(reader, gen_crops, truth.crop.to_crop(gen_lmk))}
     return row
 
 
@@ -96,27 +98,107 @@ COLUMNS = [("psnr", "face PSNR", "{:.2f}"), ("ssim", "face SSIM", "{:.3f}"), ("m
            ("clips", "clips", "{}")]
 
 
+VIDEO_COLUMNS = [("frame_psnr", "frame PSNR", "{:.2f}"), ("frame_ssim", "frame SSIM", "{:.4f}"),
+                 ("face_psnr", "face PSNR", "{:.2f}"), ("face_ssim", "face SSIM", "{:.3f}"),
+                 ("mouth_psnr", "mouth PSNR", "{:.2f}"), ("mouth_ssim", "mouth SSIM", "{:.3f}"),
+                 ("mouth_corr", "mouth-open corr", "{:.3f}"), ("amp_ratio", "amp ratio", "{:.2f}"),
+                 ("mouth_lmd", "mouth LMD", "{:.4f}"), ("id_distance", "id distance", "{:.3f}"),
+                 ("lost", "face lost", "{:.1%}"), ("output_lost", "lost on output", "{:.1%}"),
+                 ("dub_s_per_video_s", "dub s / video s", "{:.2f}")]
+VIDEO_NOTES = ("Frame level (talkface/dub_video_eval.py): each video's first {max_seconds:g} s dubbed with its own audio "
+               "(floor: with silence, the mouth held at the video's most closed mouth), raw dubbed frames (not encoded) "
+               "against the original's. frame: the whole frame; face: the 128-px face crop aligned on each frame by the "
+               "landmarks tracked on the original; mouth: the box 1.6 x the lips' extent around them at the video's "
+               "resolution; face and mouth only where the original's face was found. mouth-open corr / amp ratio / "
+               "mouth LMD: landmarks re-detected on the dubbed frames with the dub's own streamed tracker vs the "
+               "original's; id distance: dlib descriptor of dubbed vs original frame (every {id_every}th), both at the "
+               "original's landmarks; face lost: frames the dub passed through untouched; lost on output: frames where "
+               "the re-detection lost a face the original has; dub s / video s: wall time of the dub (track, plan, "
+               "render; not the scoring) per second of video. The untouched original scores 100 dB, 1.0, 0.")
+
+
+def _cells(summary: dict, columns) -> str:
+    return " | ".join(fmt.format(summary[k]) if k in summary and np.isfinite(summary[k]) else "–" for k, _, fmt in columns)
+
+
 def _markdown(report: dict) -> str:
-    lines = [f"# Dubbing evaluation: GRID {report['speaker']} {report['split']}", "",
+    lines = ["# Dubbing evaluation" + (f": GRID {report['speaker']} {report['split']}" if report["clips"] else ""), "",
              f"Command: `{report['command']}` (mouth: {report['mouth']})", f"Hardware: {report['hardware']}; {report['seconds']:.0f} s; "
-             f"models: {report['models']}", "Excluded: " + (", ".join(f"{k} ({v})" for k, v in report["excluded"].items()) or "none"), "",
-             "| method | " + " | ".join(c[1] for c in COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
-    for method, summary in report["methods"].items():
-        cells = [fmt.format(summary[key]) if key in summary else "–" for key, _, fmt in COLUMNS]
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+             f"models: {report['models']}", "Excluded: " + (", ".join(f"{k} ({v})" for k, v in report["excluded"].items()) or "none"), ""]
+    if report["methods"]:
+        lines += ["| method | " + " | ".join(c[1] for c in COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
+        lines += [f"| {method} | {_cells(summary, COLUMNS)} |" for method, summary in report["methods"].items()]
+        lines.append("")
+    for group, methods in report["videos"].items():
+        lines += [f"## Self-dub of talking videos: {group}", "",
+                  "| method | videos (s) | " + " | ".join(c[1] for c in VIDEO_COLUMNS) + " |",
+                  "|---|---|" + "---|" * len(VIDEO_COLUMNS)]
+        lines += [f"| {method} | {s['clips']} ({s['seconds']:.0f}) | {_cells(s, VIDEO_COLUMNS)} |" for method, s in methods.items()]
+        lines.append("")
+    if report["videos"]:
+        lines += ["Per video:", "", "| video | method | size, fps | " + " | ".join(c[1] for c in VIDEO_COLUMNS) + " |",
+                  "|---|---|---|" + "---|" * len(VIDEO_COLUMNS)]
+        lines += [f"| {r['clip']} | {r['method']} | {r['size']}, {r['fps']:g} | {_cells(r, VIDEO_COLUMNS)} |"
+                  for r in report["per_clip"]["other"]]
+        lines += ["", VIDEO_NOTES.format(max_seconds=report["max_seconds"], id_every=ID_EVERY)]
     return "\n".join(lines) + "\n"
 
 
+def other_videos(patterns: list[str]) -> list[Path]:
+    """The files the globs match, in order, each once; one line when globs were given and none matches."""
+    paths = [Path(p) for p in dict.fromkeys(p for pattern in patterns for p in sorted(glob.glob(pattern)))]
+    if patterns and not paths:
+        raise TalkfaceError(f"--other {' '.join(patterns)}: no file matches")
+    return paths
+
+
+def _score_other(dubber: Dubber, paths: list[Path], max_seconds: float, excluded: dict
+                 ) -> tuple[list[dict], list[np.ndarray]]:
+    """Frame-level self-dub and silent floor of each video -> (records, contact-sheet blocks)."""
+    describer = FaceDescriber() if paths else None
+    rows, sheet = [], []
+    for path in tqdm(paths, unit="video", desc="self-dub videos"):
+        try:  # a file that is no talking video is listed as excluded, with why; the others still run
+            reason = skip_reason(path)
+            if reason is None:
+                records, block = score_video(dubber, path, max_seconds, describer)
+        except TalkfaceError as err:
+            reason = str(err).split(": ", 1)[-1]
+        if reason:
+            excluded[path.name] = reason
+            continue
+        rows += [{"method": method, "clip": path.stem, "group": path.parent.name, **r} for method, r in records.items()]
+        if block is not None:
+            sheet.append(block)
+    return rows, sheet
+
+
+def _video_summaries(rows: list[dict]) -> dict:
+    """{group: {method: {column: mean over its videos}}}."""
+    out: dict = {}
+    for row in rows:
+        out.setdefault(row["group"], {}).setdefault(row["method"], []).append(row)
+    return {group: {method: {**{k: float(np.nanmean([r[k] for r in rs])) for k, _, _ in VIDEO_COLUMNS},
+                             "clips": len(rs), "seconds": float(sum(r["seconds"] for r in rs))}
+                    for method, rs in methods.items()} for group, methods in out.items()}
+
+
 def run_eval_dub(grid_root: str, out_dir: str, split: str = "test", speaker: str = "s1", limit: int | None = None,
-                 other: str | None = None, audio2lmk: str = "auto", lmk2video: str = "auto", device: str = "cpu",
-                 mouth: str = "generate", command: str = "") -> dict:
+                 other: list[str] | None = None, audio2lmk: str = "auto", lmk2video: str = "auto", device: str = "cpu",
+                 mouth: str = "generate", command: str = "", max_seconds: float = MAX_SECONDS, grid_clips: bool = True
+                 ) -> dict:
+    """GRID self-/cross-dub on `speaker`'s `split` (unless grid_clips is False) and the frame-level self-dub of
+    the videos matching the `other` globs (their first `max_seconds`)."""
     start = time.perf_counter()
+    videos = other_videos(other or [])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    clips = {c.clip_id: c for c in grid.find_clips(grid_root, [speaker])}
-    ids = [i for i in grid.read_split(grid.split_path(grid_root, speaker, split)) if i in clips][:limit]
+    ids, clips = [], {}
+    if grid_clips:
+        clips = {c.clip_id: c for c in grid.find_clips(grid_root, [speaker])}
+        ids = [i for i in grid.read_split(grid.split_path(grid_root, speaker, split)) if i in clips][:limit]
     dubber = Dubber(audio2lmk=audio2lmk, lmk2video=lmk2video, device=device, mouth=mouth)
-    reader = LipReader.load(device=device)
+    reader = LipReader.load(device=device) if grid_clips else None
     methods = {"self-dub (own audio)": [], "cross-dub (another clip's audio), read as that clip": [],
                "floor: untouched video read as the other clip": [], "floor: real video (lipreader error)": []}
     excluded: dict[str, str] = {}
@@ -161,23 +243,20 @@ def run_eval_dub(grid_root: str, out_dir: str, split: str = "test", speaker: str
              "hypothesis": _read(reader, crops, a.crop.to_crop(gen_lmk))})
         methods["floor: untouched video read as the other clip"].append(
             {"clip": clip_id, "reference": b_text, "hypothesis": _read(reader, a.crops, a.crop.to_crop(a.landmarks))})
-    other_rows = []
-    for path in sorted(glob.glob(other)) if other else []:
-        try:
-            clip = _Clip(Path(path), None)
-        except TalkfaceError as err:
-            excluded[Path(path).name] = str(err).split(": ", 1)[-1]
-            continue
-        frames, _ = dubber.dub(clip.path, clip.audio, None)
-        other_rows.append(dict(_score(clip, frames, None), clip=Path(path).name))
-    summaries = {m: _summary(rows) for m, rows in methods.items()}
-    if other_rows:
-        summaries[f"self-dub, unseen people ({other})"] = _summary(other_rows)
+    other_rows, sheet = _score_other(dubber, videos, max_seconds, excluded)
+    summaries = {m: _summary(rows) for m, rows in methods.items() if rows}
     report = {"mouth": mouth, "speaker": speaker, "split": split, "clips": usable, "excluded": excluded, "command": command,
               "hardware": f"{platform.machine()} CPU x{os.cpu_count()}" if device == "cpu" else device,
-              "models": f"{dubber.audio2lmk_name} + {dubber.lmk2video_name}, lipreader {Path(reader.checkpoint).name}",
-              "methods": summaries, "seconds": round(time.perf_counter() - start, 1),
+              "models": f"{dubber.audio2lmk_name} + {dubber.lmk2video_name}"
+                        + (f", lipreader {Path(reader.checkpoint).name}" if reader else ""),
+              "methods": summaries, "other": other, "max_seconds": max_seconds,
+              "videos": _video_summaries(other_rows), "seconds": round(time.perf_counter() - start, 1),
               "per_clip": {**methods, "other": other_rows}}
-    rows = [{"method": method, **row} for method, method_rows in report["per_clip"].items() for row in method_rows]
+    rows = [{"method": method, **row} for method, method_rows in report["per_clip"].items() for row in method_rows
+            if method != "other"] + other_rows
+    if sheet:
+        width = max(block.shape[1] for block in sheet)
+        sheet = [np.pad(b, ((0, 0), (0, width - b.shape[1]), (0, 0))) for b in sheet]
+        cv2.imwrite(str(out / "contact_sheet.png"), cv2.cvtColor(np.concatenate(sheet, axis=0), cv2.COLOR_RGB2BGR))
     write_report(out, "report", report, _markdown(report), rows)
     return report

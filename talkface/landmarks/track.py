@@ -20,6 +20,8 @@ from talkface.landmarks.indices import MOUTH, STABLE_POINTS
 _SPEECH_POINTS = np.array([*range(4, 13), *MOUTH])
 _STEADY_POINTS = np.array(STABLE_POINTS)
 _MIN_IOU = 0.3  # a re-detection further than this from the tracked face is ignored
+_REFINE_SHIFT = 0.05  # the shape is predicted again when its box moved by more than this share of its size ...
+_REFINE_PASSES = 2    # ... at most this many more times
 
 
 class _BoxModel:
@@ -165,6 +167,21 @@ class StreamTracker:
             self.model = _BoxModel(face.landmarks, face.box)
         return face.landmarks
 
+    def _predict(self, frame: np.ndarray, box: Box) -> np.ndarray:
+        """The shape predictor run in the previous frame's box, then again in the box of what it found while
+        that box still moves: the predictor only pulls part of the way towards a face that moved far within
+        the box, so a fast head (a dancer, a turn) would otherwise leave the landmarks trailing behind it."""
+        found = self.detector.predict_shape(frame, box)
+        for _ in range(_REFINE_PASSES):
+            moved = self.model.box(found)
+            size = max(box[2] - box[0], box[3] - box[1])
+            if max(abs(moved[0] + moved[2] - box[0] - box[2]), abs(moved[1] + moved[3] - box[1] - box[3])) / 2 \
+                    <= _REFINE_SHIFT * size:
+                break
+            box = moved
+            found = self.detector.predict_shape(frame, box)
+        return found
+
     def update(self, frame: np.ndarray) -> np.ndarray | None:
         if self.prev is None:
             found = self._acquire(frame)
@@ -176,7 +193,7 @@ class StreamTracker:
                 self.last_box = box
                 found = self._acquire(frame)
             else:
-                found = self.detector.predict_shape(frame, box)
+                found = self._predict(frame, box)
         self.prev = found
         if found is not None:
             self.last_box = self.model.box(found)

@@ -92,3 +92,15 @@ def test_eval_on_a_missing_device_is_one_line(tmp_path):
     assert_one_line_error(code, err, "cuda:7")
     code, _, err = run_cli("eval", "lmk2video", "--device", "tpu")
     assert_one_line_error(code, err, "unknown device")
+
+
+def test_eval_dub_takes_several_video_globs_and_a_clip_length():
+    from talkface.cli import parse
+
+    args = parse(["eval", "dub", "--other", "a/*.mp4", "--other", "b/*.mpg", "--other-only", "--max-seconds", "4"])
+    assert args.other == ["a/*.mp4", "b/*.mpg"] and args.other_only and args.max_seconds == 4.0
+    defaults = parse(["eval", "dub"])
+    assert defaults.other is None and not defaults.other_only and defaults.max_seconds == 15.0
+    for bad in ("0", "-1", "nan"):
+        with pytest.raises(SystemExit):
+            parse(["eval", "dub", "--max-seconds", bad])

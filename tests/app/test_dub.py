@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 from imageio_ffmpeg import get_ffmpeg_exe
 
-from talkface.dub import fade_weights, pingpong_timeline
+from talkface.dub import fade_weights, follow_pose, pingpong_timeline
 from talkface.errors import MediaError
 from talkface.landmarks.detect import Face
 from talkface.landmarks.normalize import MEAN_SHAPE
@@ -70,6 +70,16 @@ def test_fade_weights_ramp_around_lost_frames():
     np.testing.assert_allclose(alpha[15:20], [1.0, 0.8, 0.6, 0.4, 0.2])  # fades out before ...
     np.testing.assert_allclose(alpha[23:28], [0.2, 0.4, 0.6, 0.8, 1.0])  # ... and back in after
     assert np.all(fade_weights(np.ones(5, bool)) == 1)
+
+
+def test_follow_pose_carries_the_rest_mouth_onto_a_turned_head():
+    rest = MEAN_SHAPE.astype(np.float64)
+    mouth = rest[48:68] + [0.0, 0.05]  # an opened mouth on the rest face
+    squeeze = np.array([[0.8, 0.1], [0.0, 1.05]])  # a head turned (narrower) and tilted: not a similarity
+    frames = np.stack([rest, rest @ squeeze.T + [0.02, -0.01]])
+    out = follow_pose(rest, frames, np.stack([mouth, mouth]))
+    np.testing.assert_allclose(out[0], mouth, atol=1e-9)  # the rest pose itself: unchanged
+    np.testing.assert_allclose(out[1], mouth @ squeeze.T + [0.02, -0.01], atol=1e-9)
 
 
 # -- streamed reading -----------------------------------------------------------------------------

@@ -122,3 +122,31 @@ def test_track_stream_holds_the_nearest_found_frame_where_the_face_is_lost():
 def test_track_stream_without_any_face_names_the_input():
     with pytest.raises(NoFaceError, match="clip.mp4: no face found in any of its 5 frames"):
         track_stream(iter(np.arange(5)), ScriptedDetector(truth_track(5), missing=range(5)), name="clip.mp4")
+
+
+class HalfwayPredictor(ScriptedDetector):
+    """Like dlib's shape predictor started off the face: it moves only half way from the box it is given to
+    the face's own box (detect() is exact)."""
+
+    def predict_shape(self, frame, box):
+        t = int(frame)
+        self.predicted.append(t)
+        true = np.array(box_of(self.track[t]))
+        shift = (np.array(box)[:2] + np.array(box)[2:] - true[:2] - true[2:]) / 2
+        return self.track[t] + 0.5 * shift.astype(np.float32)
+
+
+def test_stream_tracker_keeps_up_with_a_fast_head(monkeypatch):
+    """A head moving 20 px a frame: predicting once per frame leaves the landmarks trailing (the dancer in dev
+    s13); predicting again while the box still moves keeps them on the face."""
+    import talkface.landmarks.track as track
+
+    truth = truth_track(20)
+    truth[..., 0] += np.arange(20)[:, None] * 19.0  # 20 px per frame in all
+    errors = {}
+    for passes in (0, track._REFINE_PASSES):
+        monkeypatch.setattr(track, "_REFINE_PASSES", passes)
+        out, found = track_stream(iter(np.arange(20)), HalfwayPredictor(truth), detect_every=100)
+        assert found.all()
+        errors[passes] = np.abs(out[5:, :, 0] - truth[5:, :, 0]).mean()
+    assert errors[0] > 15 and errors[track._REFINE_PASSES] < 0.5 * errors[0], errors
