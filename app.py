@@ -36,6 +36,7 @@ CONCURRENCY = int(os.environ.get("TALKFACE_APP_CONCURRENCY", 1))  # renders at o
 QUEUE_SIZE = int(os.environ.get("TALKFACE_APP_QUEUE", 32))  # waiting requests beyond which new ones are turned away
 MAX_AGE_S = 3600  # Gradio's cached uploads and results older than this are deleted
 FOLDER_MAX_AGE_S = 600  # a request folder outlives its request (Gradio copied the video) by at most this
+SINGING_LABEL = "singing: move the mouth to every sound (by default it rests where no one is heard speaking)"
 LIMITS = (f"Photos and recordings up to {MAX_UPLOAD_MB} MB; speech up to {MAX_AUDIO_SECONDS:g} s. "
           f"Requests are served {CONCURRENCY} at a time, in order: your place in the queue is shown.")
 
@@ -183,8 +184,7 @@ def synth_tab() -> None:
                     blink = gr.Checkbox(value=True, label="eye blinks")
                     head_motion = gr.Checkbox(value=True, label="head motion")
                     seed = gr.Number(value=0, precision=0, minimum=0, maximum=2**32 - 1, label="seed")
-                    any_sound = gr.Checkbox(value=False, label="singing: move the mouth to every sound (by default "
-                                                               "it rests where no one is heard speaking)")
+                    any_sound = gr.Checkbox(value=False, label=SINGING_LABEL)
                 run = gr.Button("Generate", variant="primary", elem_id="generate")
             with gr.Column():
                 video = gr.Video(label="Result", elem_id="result")
@@ -204,7 +204,8 @@ def _dubber(mouth: str):
     return Dubber(mouth=mouth)
 
 
-def dub(video_path: str | None, audio_path: str | None, mouth: str, loop: bool) -> tuple[str, str]:
+def dub(video_path: str | None, audio_path: str | None, mouth: str, loop: bool,
+        any_sound: bool = False) -> tuple[str, str]:
     """(dubbed video, its request folder): the folder is released once the video is served."""
     if not video_path:
         raise gr.Error("Please upload a video of a face.")
@@ -213,7 +214,8 @@ def dub(video_path: str | None, audio_path: str | None, mouth: str, loop: bool) 
 
     def job(out: Path) -> None:
         check_audio_length(audio_path)
-        _dubber(mouth).dub_files(video_path, audio_path, out, fit="loop" if loop else "trim")
+        _dubber(mouth).dub_files(video_path, audio_path, out, fit="loop" if loop else "trim",
+                                 voice_gate=not any_sound)
 
     return run_request(job, [video_path, audio_path], "dubbed.mp4")
 
@@ -230,11 +232,12 @@ def dub_tab() -> None:
                 with gr.Accordion("Options", open=False):
                     mouth = gr.Radio(["generate", "fetch"], value="generate", label="mouth interior")
                     loop = gr.Checkbox(value=True, label="speech longer than the video: play the video back and forth")
+                    any_sound = gr.Checkbox(value=False, label=SINGING_LABEL)
                 run = gr.Button("Dub", variant="primary", elem_id="dub")
             with gr.Column():
                 result = gr.Video(label="Dubbed", elem_id="dub-result")
         folder = gr.State(None)
-        run.click(dub, [video_in, speech, mouth, loop], [result, folder]).then(release, folder, None)
+        run.click(dub, [video_in, speech, mouth, loop, any_sound], [result, folder]).then(release, folder, None)
 
 
 TABS = [synth_tab, dub_tab]

@@ -93,6 +93,12 @@ def _add_stage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress display")
 
 
+def _add_any_sound_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--any-sound", action="store_true",
+                   help="move the mouth to every sound, for singing or speech under loud music (default: the mouth "
+                        "rests where no one is heard speaking, so music and noise do not make it chatter)")
+
+
 def _add_people_options(e: argparse.ArgumentParser) -> None:
     e.add_argument("--videos", action="append", default=None, metavar="DIR",
                    help="folder of talking videos with speech (repeatable; default: dev grid_other/ and talk/)")
@@ -144,9 +150,7 @@ def _parser() -> _Parser:
                    help="seed for blinks and head motion (0 to 2^32-1)")
     p.add_argument("--no-blink", action="store_true", help="no eye blinks")
     p.add_argument("--still", action="store_true", help="no head motion")
-    p.add_argument("--any-sound", action="store_true",
-                   help="move the mouth to every sound, for singing or speech under loud music (default: the mouth "
-                        "rests where no one is heard speaking, so music and noise do not make it chatter)")
+    _add_any_sound_option(p)
     p.add_argument("--save-landmarks", default=None, help="also write the landmark track (.npz)")
 
     p = sub.add_parser("animate", help="photo + landmark track -> video (the face follows the track)")
@@ -172,6 +176,7 @@ def _parser() -> _Parser:
                      help="stop at the end of the shorter of video and speech")
     p.set_defaults(fit="loop")
     p.add_argument("--audio2lmk", default="auto", help="phonetic | learned | PATH (default: learned when shipped)")
+    _add_any_sound_option(p)
     p.add_argument("--mouth", default="generate", choices=("generate", "fetch"),
                    help="inside the lips: the lmk2video generator (default; reads best) or the video's own frames "
                         "fetched by mouth shape (the generator only where no frame matches)")
@@ -311,7 +316,7 @@ def _cmd_dub(args) -> None:
                     size=None if args.size == "auto" else args.size, device=args.device,
                     mouth=args.mouth)
     r = dubber.dub_files(args.video, args.audio, args.out, face_index=args.face_index, fit=args.fit,
-                         progress=not args.quiet)
+                         progress=not args.quiet, voice_gate=not args.any_sound)
     lost = f", face lost in {r.lost_frames} video frames (left untouched)" if r.lost_frames else ""
     loop = ", video looped back and forth to cover the speech" if r.looped else ""
     mouth = f"mouths fetched from {r.bank_size} of its frames" if r.mouth == "fetch" else f"mouth by {r.lmk2video}"

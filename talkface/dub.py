@@ -182,7 +182,7 @@ class Dubber:
         return Track(info, landmarks, found, bank)
 
     # -- the plan -------------------------------------------------------------------------------
-    def plan(self, track: Track, wave: np.ndarray, fit: str = "loop") -> Plan:
+    def plan(self, track: Track, wave: np.ndarray, fit: str = "loop", voice_gate: bool = True) -> Plan:
         fps = track.info.fps
         n_speech = max(1, int(round(len(wave) / SAMPLE_RATE * fps)))
         n_video = track.n_frames
@@ -197,7 +197,7 @@ class Dubber:
         bank = track.bank
         rest = bank.frame_index[int(np.argmin(mouth_opening(track.landmarks[bank.frame_index])))]
         speech = self.audio2lmk(wave, SAMPLE_RATE, track.landmarks[rest], fps=fps, blink=False,
-                                head_motion=False, seed=0)
+                                head_motion=False, seed=0, voice_gate=voice_gate)
         speech = np.concatenate([speech, np.repeat(speech[-1:], max(0, n_out - len(speech)), 0)])[:n_out]
         speech_norm, _ = to_normalised(speech.astype(np.float64))
         rest_norm, _ = to_normalised(track.landmarks[rest].astype(np.float64))
@@ -329,17 +329,17 @@ class Dubber:
     # -- whole job ------------------------------------------------------------------------------
     def dub(self, video: str | os.PathLike, wave: np.ndarray, out: str | os.PathLike | None,
             face_index: int | None = None, fit: str = "loop", progress: bool = False,
-            audio_file: str | os.PathLike | None = None):
+            audio_file: str | os.PathLike | None = None, voice_gate: bool = True):
         """Dub a video file with a 16 kHz mono waveform. out=None returns (frames list, DubResult) instead.
         `audio_file`, when given, is the recording `wave` was read from: its own audio (rate, channels) goes
-        into the video, cut or padded to the frames."""
+        into the video, cut or padded to the frames. voice_gate False: the mouth follows every sound (singing)."""
         if fit not in ("loop", "trim"):
             raise TalkfaceError(f"fit must be 'loop' or 'trim', got {fit!r}")
         if len(wave) == 0:
             raise TalkfaceError("audio: no samples (empty recording)")
         info = probe_video(video)
         track = self.track(info, face_index, progress)
-        plan = self.plan(track, wave, fit)
+        plan = self.plan(track, wave, fit, voice_gate)
         result = DubResult(Path(out) if out else None, len(plan.source_index), info.fps, (info.width, info.height),
                            int((~track.found).sum()), len(track.bank), plan.loop is not None, self.mouth,
                            self.audio2lmk_name, self.lmk2video_name)
@@ -352,9 +352,11 @@ class Dubber:
         return result
 
     def dub_files(self, video: str | os.PathLike, audio: str | os.PathLike, out: str | os.PathLike,
-                  face_index: int | None = None, fit: str = "loop", progress: bool = False) -> DubResult:
+                  face_index: int | None = None, fit: str = "loop", progress: bool = False,
+                  voice_gate: bool = True) -> DubResult:
         require_file(video)
         require_file(audio)
         out = check_output(out, [video, audio], OUTPUT_VIDEO_SUFFIXES)
         wave = read_audio(audio, SAMPLE_RATE)
-        return self.dub(video, wave, out, face_index=face_index, fit=fit, progress=progress, audio_file=audio)
+        return self.dub(video, wave, out, face_index=face_index, fit=fit, progress=progress, audio_file=audio,
+                        voice_gate=voice_gate)

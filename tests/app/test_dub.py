@@ -300,3 +300,14 @@ def test_dub_face_index_picks_the_other_face(grid_root, dubber, tmp_path):
         changed = [np.abs(f.astype(int) - d)[:, edited].max() for f, d in zip(frames, decoded)]
         np.testing.assert_array_equal(np.stack(frames)[:, :, kept], decoded[:len(frames), :, kept])
         assert max(changed) > 10
+
+
+def test_dub_rests_the_mouth_on_music_unless_any_sound(grid_root, dubber):
+    from scripts.audio2lmk_chatter import SOUNDS, at_level
+    from talkface.landmarks.indices import mouth_opening
+
+    track = dubber.track(probe_video(grid_root / "s1" / "bbaf2n.mp4"))
+    music = at_level(SOUNDS["pop loop"](np.random.default_rng(0))[:3 * 16000]).astype(np.float32)
+    gated = mouth_opening(dubber.plan(track, music).target)
+    sung = mouth_opening(dubber.plan(track, music, voice_gate=False).target)
+    assert np.std(gated) < 0.3 * np.std(sung), (np.std(gated), np.std(sung))
