@@ -17,6 +17,8 @@ from pathlib import Path
 
 from talkface.errors import TalkfaceError
 
+MOUTHS = ("generate", "fetch", "mix")  # talkface.dub.MOUTHS, spelled here so --help needs no torch
+
 # The GRID corpus: $TALKFACE_GRID_ROOT, else ../shared/data/grid beside the repository (--grid-root overrides).
 DEFAULT_GRID_ROOT = Path(os.environ.get("TALKFACE_GRID_ROOT",
                                         Path(__file__).resolve().parents[1].parent / "shared" / "data" / "grid"))
@@ -177,9 +179,10 @@ def _parser() -> _Parser:
     p.set_defaults(fit="loop")
     p.add_argument("--audio2lmk", default="auto", help="phonetic | learned | PATH (default: learned when shipped)")
     _add_any_sound_option(p)
-    p.add_argument("--mouth", default="generate", choices=("generate", "fetch"),
-                   help="inside the lips: the lmk2video generator (default; reads best) or the video's own frames "
-                        "fetched by mouth shape (the generator only where no frame matches)")
+    p.add_argument("--mouth", default="generate", choices=MOUTHS,
+                   help="inside the lips: the lmk2video generator (default; reads best), the video's own frames "
+                        "fetched by mouth shape (the generator only where no frame matches), or mix: the generator's "
+                        "chin and skin with the fetched lips")
     _add_stage_options(p)
 
     p = sub.add_parser("landmarks", help="video -> 68-point landmark track (.npz)")
@@ -233,7 +236,7 @@ def _parser() -> _Parser:
                    help="--other videos: only their first N s (default 15)")
     e.add_argument("--audio2lmk", default="auto")
     e.add_argument("--lmk2video", default="auto")
-    e.add_argument("--mouth", default="generate", choices=("generate", "fetch"))
+    e.add_argument("--mouth", default="generate", choices=MOUTHS)
     e = ev.add_parser("wer", help="lipreader WER/CER of videos (GRID transcripts follow from the clip id)")
     e.add_argument("--videos", required=True, help="a folder of videos, or a text file listing video paths")
     e.add_argument("--transcripts", default=None, help="lines '<id or path> <sentence>' (default: from GRID ids)")
@@ -319,7 +322,8 @@ def _cmd_dub(args) -> None:
                          progress=not args.quiet, voice_gate=not args.any_sound)
     lost = f", face lost in {r.lost_frames} video frames (left untouched)" if r.lost_frames else ""
     loop = ", video looped back and forth to cover the speech" if r.looped else ""
-    mouth = f"mouths fetched from {r.bank_size} of its frames" if r.mouth == "fetch" else f"mouth by {r.lmk2video}"
+    mouth = {"fetch": f"mouths fetched from {r.bank_size} of its frames",
+             "mix": f"lips fetched from {r.bank_size} of its frames, chin by {r.lmk2video}"}.get(r.mouth, f"mouth by {r.lmk2video}")
     print(f"{args.out}: {r.n_frames} frames at {r.fps:g} fps, {r.size[0]}x{r.size[1]}, {mouth}{lost}{loop}")
 
 

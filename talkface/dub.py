@@ -53,7 +53,7 @@ MAX_LOOP_SECONDS = 10.0  # longest stretch replayed back and forth when the spee
 FETCH_K = 3              # candidates blended per frame (FLNet uses five source images)
 GENERATOR_FROM, GENERATOR_FULL = 0.05, 0.10  # fetch mode: best fetch distance where the generator starts / takes over
 MOTION_GAIN = 1.3        # the learned audio2lmk under-shoots the mouth's range; 1.3 read best (docs/results.md)
-MOUTHS = ("generate", "fetch")
+MOUTHS = ("generate", "fetch", "mix")
 
 
 @dataclass
@@ -114,6 +114,18 @@ def follow_pose(rest: np.ndarray, frames: np.ndarray, points: np.ndarray) -> np.
     src = np.concatenate([rest[stable], np.ones((len(stable), 1))], axis=1)        # (S, 3)
     maps = np.einsum("ks,tsj->tkj", np.linalg.pinv(src), frames[:, stable])         # (T, 3, 2) least squares
     return np.einsum("tpk,tkj->tpj", np.concatenate([points, np.ones((*points.shape[:2], 1))], axis=2), maps)
+
+
+def generator_region(mouth: str, chin_to_nose: np.ndarray, lips: np.ndarray, paint: float) -> np.ndarray:
+    """Where (and how strongly, 0-1) the generator's frame replaces the fetched/warped crop. `paint` (0-1): how
+    far no frame of the video shows the target mouth. generate: lips, chin and the skin up to the nose (jaw and
+    lips as one piece read best); fetch: only the lips no frame shows; mix: chin and skin as generate, inside
+    the lips only what no frame shows (the video's own teeth and lips wherever it has them)."""
+    if mouth == "fetch":
+        return paint * lips
+    if mouth == "mix":
+        return chin_to_nose * (1.0 - lips * (1.0 - paint))
+    return chin_to_nose
 
 
 def head_speed(landmarks: np.ndarray, found: np.ndarray) -> np.ndarray:
@@ -265,7 +277,7 @@ class Dubber:
             crop = crop_face(frame, transform)
             v, l = transform.to_crop(video[j]), transform.to_crop(target[j])
             picks = [(0, crop, v)]
-            if self.mouth == "fetch":  # in generate mode the generator covers the lips: nothing to fetch
+            if self.mouth != "generate":  # in generate mode the generator covers the lips: nothing to fetch
                 picks += [(c, bank.crops[c - 1], bank.landmarks[c - 1]) for c in np.flatnonzero(weights[j][1:]) + 1]
             first = len(images)
             for c, image, pts in picks:
@@ -277,9 +289,10 @@ class Dubber:
             jobs.append((transform, crop, v, l, first, len(picks)))
         if images:
             warped = self._warp_pairs(images, src_pts, dst_pts)
+        # How much of the lips the generator paints: all of them, or only as far as no frame shows the mouth.
         paint = np.ones(len(frames)) if self.mouth == "generate" else \
             np.clip((best - GENERATOR_FROM) / (GENERATOR_FULL - GENERATOR_FROM), 0.0, 1.0)
-        use_generator = np.any((paint > 0) & (alpha > 0))
+        use_generator = self.mouth == "mix" or np.any((paint > 0) & (alpha > 0))
         painted = generate(np.stack([self._crop_target(video[j], target[j], size) for j in range(len(frames))])) \
             if use_generator else None
         out = []
@@ -301,11 +314,9 @@ class Dubber:
             total = sum(pair_weights[first:first + count])
             fetched = fetched / total if total > 0 else own
             result = own + lips[..., None] * (fetched - own)
-            if painted is not None and paint[j] > 0:
-                # Generate mode paints lips, chin and the skin up to the nose (jaw and lips as one piece
-                # read best); in fetch mode the generator fills only the lips no frame shows.
-                region = hull_mask([l[CHIN_TO_NOSE]], size, size / 42) if self.mouth == "generate" else lips
-                result = result + paint[j] * region[..., None] * (painted[j].astype(np.float32) - result)
+            if painted is not None:
+                region = generator_region(self.mouth, hull_mask([l[CHIN_TO_NOSE]], size, size / 42), lips, paint[j])
+                result = result + region[..., None] * (painted[j].astype(np.float32) - result)
             result = np.clip(np.rint(result), 0, 255).astype(np.uint8)
             edit = hull_mask([v[JAW_REGION], l[JAW_REGION]], size, size / 32) * alpha[j]
             out.append(FacePaster(frame, transform, crop, mask=edit).paste(result))

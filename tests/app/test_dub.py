@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 from imageio_ffmpeg import get_ffmpeg_exe
 
-from talkface.dub import fade_weights, follow_pose, pingpong_timeline
+from talkface.dub import fade_weights, follow_pose, generator_region, pingpong_timeline
 from talkface.errors import MediaError
 from talkface.landmarks.detect import Face
 from talkface.landmarks.normalize import MEAN_SHAPE
@@ -311,3 +311,19 @@ def test_dub_rests_the_mouth_on_music_unless_any_sound(grid_root, dubber):
     gated = mouth_opening(dubber.plan(track, music).target)
     sung = mouth_opening(dubber.plan(track, music, voice_gate=False).target)
     assert np.std(gated) < 0.3 * np.std(sung), (np.std(gated), np.std(sung))
+
+
+def test_generator_region_per_mouth_mode():
+    chin = np.zeros((8, 8), np.float32)
+    chin[2:8, 1:7] = 1.0
+    lips = np.zeros((8, 8), np.float32)
+    lips[4:6, 2:6] = 1.0
+    np.testing.assert_array_equal(generator_region("generate", chin, lips, 0.0), chin)
+    # fetch: the generator only inside the lips and only as far as no frame shows the mouth
+    np.testing.assert_array_equal(generator_region("fetch", chin, lips, 0.0), 0.0 * lips)
+    np.testing.assert_allclose(generator_region("fetch", chin, lips, 0.25), 0.25 * lips)
+    # mix: chin and skin always the generator's; the lips the fetched ones where a frame shows them
+    mixed = generator_region("mix", chin, lips, 0.25)
+    outside = (chin > 0) & (lips == 0)
+    assert np.all(mixed[outside] == 1.0) and np.all(mixed[lips > 0] == 0.25) and np.all(mixed[chin == 0] == 0.0)
+    np.testing.assert_array_equal(generator_region("mix", chin, lips, 1.0), chin)
