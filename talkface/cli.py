@@ -179,10 +179,10 @@ def _parser() -> _Parser:
     p.set_defaults(fit="loop")
     p.add_argument("--audio2lmk", default="auto", help="phonetic | learned | PATH (default: learned when shipped)")
     _add_any_sound_option(p)
-    p.add_argument("--mouth", default="generate", choices=MOUTHS,
-                   help="inside the lips: the lmk2video generator (default; reads best), the video's own frames "
-                        "fetched by mouth shape (the generator only where no frame matches), or mix: the generator's "
-                        "chin and skin with the fetched lips")
+    p.add_argument("--mouth", default="mix", choices=MOUTHS,
+                   help="mix (default): the lmk2video generator paints chin and skin, the lips are the video's own "
+                        "frames fetched by mouth shape (the generator only where no frame matches); generate: the "
+                        "generator paints the lips too; fetch: only the lips are edited, fetched as in mix")
     _add_stage_options(p)
 
     p = sub.add_parser("landmarks", help="video -> 68-point landmark track (.npz)")
@@ -236,7 +236,7 @@ def _parser() -> _Parser:
                    help="--other videos: only their first N s (default 15)")
     e.add_argument("--audio2lmk", default="auto")
     e.add_argument("--lmk2video", default="auto")
-    e.add_argument("--mouth", default="generate", choices=MOUTHS)
+    e.add_argument("--mouth", default="mix", choices=MOUTHS)
     e = ev.add_parser("wer", help="lipreader WER/CER of videos (GRID transcripts follow from the clip id)")
     e.add_argument("--videos", required=True, help="a folder of videos, or a text file listing video paths")
     e.add_argument("--transcripts", default=None, help="lines '<id or path> <sentence>' (default: from GRID ids)")

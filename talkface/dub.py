@@ -7,10 +7,11 @@ Two streamed passes over the video (so memory does not grow with its length):
 2. *Render*: audio2lmk (the stage contract: speech + a rest face -> track) gives the mouth and jaw motion in
    the normalised face frame; it replaces the video's own mouth and jaw points on the tracked head of each
    frame (head pose, blinks and brows stay the video's). The frame's face crop is warped onto that target.
-   Then, `mouth="generate"` (default): the lmk2video generator paints lips, chin and skin up to the nose;
+   Then, `mouth="generate"`: the lmk2video generator paints lips, chin and skin up to the nose;
    `mouth="fetch"`: inside the lips the texture is *fetched* (FLNet's fetching stream): the frames whose
    mouths best match the target, the frame itself included, warped onto it and blended by shape-distance
-   weights, and the generator paints only mouths no frame of the video shows. The result is pasted
+   weights, and the generator paints only mouths no frame of the video shows; `mouth="mix"` (default):
+   the generator paints chin and skin as in generate, the lips are fetched as in fetch. The result is pasted
    back through a feathered mask around mouth and jaw only; faces that are lost pass through untouched,
    with the edit faded out before and in after them.
 
@@ -165,7 +166,7 @@ class Dubber:
     """Video + speech -> the same video speaking the speech."""
 
     def __init__(self, audio2lmk: str = "auto", lmk2video: str = "auto", size: int | None = None,
-                 device: str = "cpu", mouth: str = "generate", motion_gain: float = MOTION_GAIN):
+                 device: str = "cpu", mouth: str = "mix", motion_gain: float = MOTION_GAIN):
         if mouth not in MOUTHS:
             raise TalkfaceError(f"mouth must be one of {', '.join(MOUTHS)}, got {mouth!r}")
         self.size = size

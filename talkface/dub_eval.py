@@ -185,7 +185,7 @@ def _video_summaries(rows: list[dict]) -> dict:
 
 def run_eval_dub(grid_root: str, out_dir: str, split: str = "test", speaker: str = "s1", limit: int | None = None,
                  other: list[str] | None = None, audio2lmk: str = "auto", lmk2video: str = "auto", device: str = "cpu",
-                 mouth: str = "generate", command: str = "", max_seconds: float = MAX_SECONDS, grid_clips: bool = True
+                 mouth: str = "mix", command: str = "", max_seconds: float = MAX_SECONDS, grid_clips: bool = True
                  ) -> dict:
     """GRID self-/cross-dub on `speaker`'s `split` (unless grid_clips is False) and the frame-level self-dub of
     the videos matching the `other` globs (their first `max_seconds`)."""
