@@ -323,7 +323,8 @@ def _cmd_dub(args) -> None:
     lost = f", face lost in {r.lost_frames} video frames (left untouched)" if r.lost_frames else ""
     loop = ", video looped back and forth to cover the speech" if r.looped else ""
     mouth = {"fetch": f"mouths fetched from {r.bank_size} of its frames",
-             "mix": f"lips fetched from {r.bank_size} of its frames, chin by {r.lmk2video}"}.get(r.mouth, f"mouth by {r.lmk2video}")
+             "mix": f"lips fetched from {r.bank_size} of its frames, chin by {r.lmk2video}"
+             }.get(r.mouth, f"mouth by {r.lmk2video}")
     print(f"{args.out}: {r.n_frames} frames at {r.fps:g} fps, {r.size[0]}x{r.size[1]}, {mouth}{lost}{loop}")
 
 

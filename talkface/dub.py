@@ -47,12 +47,12 @@ from talkface.video_stream import FrameSpill, VideoInfo, iter_frames, probe_vide
 
 SPEECH_POINTS = [i for i in range(68) if i not in STABLE_POINTS]  # jaw 4-12 and lips: what speech moves
 JAW_REGION = [*range(2, 15), *range(29, 36)]                        # lower face up to the nose: the edit mask
-CHIN_TO_NOSE = [*range(3, 14), *range(31, 36)]                      # what the generator paints in "generate" mode
+CHIN_TO_NOSE = [*range(3, 14), *range(31, 36)]                      # what the generator paints in generate and mix
 FADE_FRAMES = 6          # the edit fades out over this many frames before a lost face, and back in after
 CHUNK = 16               # frames rendered per step
 MAX_LOOP_SECONDS = 10.0  # longest stretch replayed back and forth when the speech outlasts the video
 FETCH_K = 3              # candidates blended per frame (FLNet uses five source images)
-GENERATOR_FROM, GENERATOR_FULL = 0.05, 0.10  # fetch mode: best fetch distance where the generator starts / takes over
+GENERATOR_FROM, GENERATOR_FULL = 0.05, 0.10  # fetch, mix: best fetch distance where the generator starts / takes over
 MOTION_GAIN = 1.3        # the learned audio2lmk under-shoots the mouth's range; 1.3 read best (docs/results.md)
 MOUTHS = ("generate", "fetch", "mix")
 
@@ -293,7 +293,7 @@ class Dubber:
         # How much of the lips the generator paints: all of them, or only as far as no frame shows the mouth.
         paint = np.ones(len(frames)) if self.mouth == "generate" else \
             np.clip((best - GENERATOR_FROM) / (GENERATOR_FULL - GENERATOR_FROM), 0.0, 1.0)
-        use_generator = self.mouth == "mix" or np.any((paint > 0) & (alpha > 0))
+        use_generator = np.any((alpha > 0) & ((paint > 0) if self.mouth == "fetch" else True))
         painted = generate(np.stack([self._crop_target(video[j], target[j], size) for j in range(len(frames))])) \
             if use_generator else None
         out = []

@@ -353,8 +353,8 @@ def test_dub_mix_keeps_the_generators_chin_and_the_videos_own_lips(grid_root, du
     for t in close:
         x0, y0 = np.floor(plan.target[t, 48:60].min(0)).astype(int)
         x1, y1 = np.ceil(plan.target[t, 48:60].max(0)).astype(int)
-        for mouth in rendered:
-            lips_err.setdefault(mouth, []).append(np.abs(rendered[mouth][t, y0:y1, x0:x1] - real[t, y0:y1, x0:x1]).mean())
+        for mouth, frames in rendered.items():
+            lips_err.setdefault(mouth, []).append(np.abs(frames[t, y0:y1, x0:x1] - real[t, y0:y1, x0:x1]).mean())
         # the chin well below the lips: the generator's in both modes
         jaw = plan.target[t, 8].astype(int)
         below = slice(y1 + (jaw[1] - y1) // 2, jaw[1] - 2), slice(x0, x1)
