@@ -277,6 +277,13 @@ def test_animate_with_short_audio_keeps_every_frame(work, env):
 
 # -- 4. signals -------------------------------------------------------------------------------------------
 
+def default_signals() -> None:
+    """The child's SIGINT and SIGHUP as from a terminal: a suite started under nohup or as a background job of a
+    non-interactive shell ignores them, and an ignored signal is inherited through exec."""
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig,group", [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGINT, True),
                                        (signal.SIGHUP, False)])
 @pytest.mark.slow
@@ -288,7 +295,8 @@ def test_a_signal_mid_render_cleans_up(work, env, sig, group):
     out = work / "o.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "talkface.cli", "synth", "--image", work / "face.png", "--audio",
                              long, "--out", out, "--lmk2video", "learned", "--audio2lmk", "phonetic", "--quiet"],
-                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
+                            preexec_fn=default_signals)
     deadline = time.time() + 240
     while time.time() < deadline and not [p for p in work.iterdir() if p.name.startswith(".o.")]:
         time.sleep(0.05)
