@@ -14,7 +14,8 @@ sequential. Torch only reads the weights (once, ~40 ms).
 from __future__ import annotations
 
 import warnings
-from importlib import resources
+from importlib.util import find_spec
+from pathlib import Path
 
 import numpy as np
 
@@ -26,7 +27,7 @@ CHUNK = 512  # samples per probability at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous chunk each chunk sees
 REFLECT = 64  # samples of reflection padding after each chunk
 N_FFT, HOP = 256, 128
-WEIGHTS = ("silero_vad.data", "silero_vad.jit")
+WEIGHTS = Path("data") / "silero_vad.jit"  # inside the installed silero_vad package
 # the 16 kHz submodule's parameters in the TorchScript archive -> names here
 _NAMES = {"stft.forward_basis_buffer": "stft", **{f"encoder.{i}.reparam_conv.{p}": f"conv{i + 1}.{p}"
                                                    for i in range(4) for p in ("weight", "bias")},
@@ -42,8 +43,9 @@ def load_weights() -> dict[str, np.ndarray]:
     if _weights is None:
         import torch
 
-        package, name = WEIGHTS
-        with resources.as_file(resources.files(package).joinpath(name)) as path, warnings.catch_warnings():
+        # Found, not imported: importing silero_vad sets torch to one thread for the whole process.
+        path = Path(find_spec("silero_vad").origin).parent / WEIGHTS
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.13 deprecates TorchScript loading
             state = torch.jit.load(str(path), map_location="cpu")._model.state_dict()
         _weights = {_NAMES[k]: v.numpy() for k, v in state.items()}

@@ -134,3 +134,17 @@ def test_only_stages_that_read_phones_get_them_decoded(tmp_path):
                                                          "calibration": {"phone_gate": phone_gate}}))
         assert audio2lmk_uses_phones(str(path)) is expected
     assert audio2lmk_uses_phones(str(tmp_path / "no_sidecar.safetensors"))  # unreadable: decode, as before
+
+
+def test_reading_the_weights_leaves_torchs_threads_alone():
+    """Importing the silero_vad package sets torch to one thread for the whole process (it halved the render's
+    speed); the weights are found without importing it. In a fresh process: this one imports the package."""
+    import subprocess
+    import sys
+
+    code = ("import torch; torch.set_num_threads(3)\n"
+            "from audio2lmk.voice_activity import load_weights\n"
+            "load_weights(); print(torch.get_num_threads())")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "3", out.stderr
