@@ -26,7 +26,7 @@ from pathlib import Path
 import gradio as gr
 
 from talkface.errors import TalkfaceError
-from talkface.pipeline import Synthesizer
+from talkface.pipeline import UNVOICED_NOTE_SHARE, Synthesizer
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "talkface-app"
@@ -163,8 +163,11 @@ def generate(image_path: str | None, audio_path: str | None, audio2lmk: str, lmk
         if not 0 <= int(seed) < 2**32:
             raise gr.Error(f"seed {int(seed)}: must be from 0 to {2**32 - 1}")
         synth = _synthesizer(audio2lmk, lmk2video, size if size == "auto" else int(size))
-        synth.synthesize_files(image_path, audio_path, out, seed=int(seed), blink=blink, head_motion=head_motion,
-                               voice_gate=not any_sound)
+        result = synth.synthesize_files(image_path, audio_path, out, seed=int(seed), blink=blink,
+                                        head_motion=head_motion, voice_gate=not any_sound)
+        if result.unvoiced is not None and result.unvoiced > UNVOICED_NOTE_SHARE:
+            gr.Warning(f"No one is heard speaking in {result.unvoiced:.0%} of the sound (music?), so the mouth rests "
+                       "there. For singing, tick \"singing\" under Options.")
 
     return run_request(job, [image_path, audio_path], "talkface.mp4")
 

@@ -63,6 +63,7 @@ class Result:
     audio2lmk: str
     lmk2video: str
     mode: str = "audio"
+    unvoiced: float | None = None  # share of the sound where no one was heard speaking (None: voice gate off)
 
 
 def n_video_frames(n_samples: int, sample_rate: int, fps: float = FPS) -> int:
@@ -112,15 +113,16 @@ def notice(message: str) -> None:
     print(f"talkface: note: {message}", file=sys.stderr)
 
 
-def mostly_unvoiced(wave: np.ndarray, sample_rate: int, name: str) -> None:
-    """A note when no one is heard speaking in most of a recording's sound (music, a song): the mouth rests there,
-    which is right for music and wrong for singing, and only the user knows which it is."""
+def mostly_unvoiced(wave: np.ndarray, sample_rate: int, name: str) -> float:
+    """The share of a recording's sound where no one is heard speaking, with a note when it is most of it (music,
+    a song): the mouth rests there, which is right for music and wrong for singing, and only the user knows which."""
     from audio2lmk.voice_activity import unvoiced_share
 
     share = unvoiced_share(to_mono_16k(wave, sample_rate))
     if share > UNVOICED_NOTE_SHARE:
         notice(f"{name}: no one heard speaking in {share:.0%} of the sound (music?), the mouth rests there; "
                "for singing use --any-sound")
+    return share
 
 
 def fit_photo(image: np.ndarray, fps: float, name: str = "image") -> tuple[np.ndarray, str | None]:
@@ -259,9 +261,10 @@ class Synthesizer:
         write_video(out, self.render(source, track, progress), FPS, n_frames=len(track),
                     audio=audio_file if audio_file is not None else wave, sample_rate=sample_rate)
         # said with the result (not before an error): a learned sidecar may switch the gate off
-        if voice_gate and getattr(self.audio2lmk, "voice_gate", True):
-            mostly_unvoiced(wave, sample_rate, audio_name)
-        return Result(Path(out), len(track), len(wave) / sample_rate, self.audio2lmk_name, self.lmk2video_name)
+        gated = voice_gate and getattr(self.audio2lmk, "voice_gate", True)
+        unvoiced = mostly_unvoiced(wave, sample_rate, audio_name) if gated else None
+        return Result(Path(out), len(track), len(wave) / sample_rate, self.audio2lmk_name, self.lmk2video_name,
+                      unvoiced=unvoiced)
 
     def synthesize_files(self, image_path, audio_path, out, **options) -> Result:
         """Check inputs and outputs (before any model loads), then synthesize; the video carries the

@@ -203,3 +203,24 @@ def test_app_dub_reports_a_video_without_a_face_in_one_line(tmp_path):
     with pytest.raises(gr.Error) as err:
         app.dub(str(wall), str(REPO / "examples" / "speech.wav"), "generate", True)
     assert "no face found" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_app_warns_when_no_one_is_heard_and_singing_lifts_it(tmp_path, monkeypatch):
+    import gradio as gr
+    import numpy as np
+    import soundfile as sf
+
+    import app
+    from scripts.audio2lmk_chatter import SOUNDS, at_level
+
+    monkeypatch.setattr(app, "OUTPUT_DIR", tmp_path / "talkface-app")
+    warnings = []
+    monkeypatch.setattr(gr, "Warning", warnings.append)
+    song = tmp_path / "song.wav"
+    sf.write(song, at_level(SOUNDS["pop loop"](np.random.default_rng(0))[:2 * 16000]), 16000)
+    face = str(REPO / "examples" / "face.png")
+    app.generate(face, str(song), "phonetic", "warp", "128", False, False, 0)
+    assert len(warnings) == 1 and "singing" in warnings[0] and "100%" in warnings[0], warnings
+    app.generate(face, str(song), "phonetic", "warp", "128", False, False, 0, True)
+    app.generate(face, str(REPO / "examples" / "speech.wav"), "phonetic", "warp", "128", False, False, 0)
+    assert len(warnings) == 1, warnings
