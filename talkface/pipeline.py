@@ -84,9 +84,12 @@ def landmarks_and_phones(image: np.ndarray, box: tuple, wave: np.ndarray, sample
                          phones: bool = True) -> tuple:
     """The face's 68 landmarks inside `box` and, with `phones`, the speech's phones (else None): what a synth needs
     besides the models, computed while they load (talkface.background)."""
+    landmarks = predict_shape(image, box)
+    if not phones:  # nor pocketsphinx's import (~0.2 s of the child's CPU, beside the parent's torch import)
+        return landmarks, None
     from audio2lmk.phonemes import PhoneDecoder  # pocketsphinx only; no torch
 
-    return predict_shape(image, box), PhoneDecoder()(wave, sample_rate) if phones else None
+    return landmarks, PhoneDecoder()(wave, sample_rate)
 
 
 def retarget(track: np.ndarray, source_landmarks: np.ndarray) -> np.ndarray:
