@@ -43,7 +43,7 @@ from talkface.report import write_report
 class _Clip:
     """A real clip: frames, audio, dlib track, the crop placed by its first frame, its sentence."""
 
-    def __init__(self, path: Path, transcript: str | None):
+    def __init__(self, path: Path, transcript: str):
         video = read_video(path, sample_rate=SAMPLE_RATE)
         self.path, self.frames, self.audio, self.transcript = path, video.frames, video.audio, transcript
         if self.audio is None:
