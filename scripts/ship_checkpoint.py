@@ -9,7 +9,9 @@ or `talkface eval lmk2video`), keyed by its file name, with the command's split 
 `--people report.json` (from `talkface eval people`) adds the dev-set tables under `people`;
 `--calibrate PREPARED` (audio2lmk) fits the amplitude calibration (audio2lmk.calibration) on the
 checkpoint's own training clips and records it under `calibration`; `--phone-gate` adds the phone gate
-there (audio2lmk.inputs.phone_speech_gate: the mouth closed where the phone decoder hears no speech).
+there (audio2lmk.inputs.phone_speech_gate: the mouth closed where the phone decoder hears no speech);
+`--voice-gate` records the voice-activity gate (audio2lmk.voice_activity, on unless a sidecar says
+`voice_gate: false`) explicitly, as the shipped `auto` does.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import shutil
 from pathlib import Path
 
 MAX_BYTES = 25 * 1024 * 1024  # the repository's limit for a committed checkpoint
+VOICE_GATE_NOTE = ("mouth closed where silero-vad hears no voice (audio2lmk.voice_activity), issue 13: it keeps the "
+                   "mouth still on music and noise, which the phone gate (phone_gate, used before) did not")
 
 
 def evaluation_summary(path: Path) -> dict:
@@ -63,6 +67,8 @@ def main() -> None:
                         help="fit the audio2lmk amplitude calibration on this prepared set's training clips")
     parser.add_argument("--phone-gate", action="store_true",
                         help="audio2lmk: close the mouth where the phone decoder hears no speech (with --calibrate)")
+    parser.add_argument("--voice-gate", action="store_true",
+                        help="audio2lmk: record the voice-activity gate in the calibration (with --calibrate)")
     args = parser.parse_args()
     if args.checkpoint.stat().st_size > MAX_BYTES:
         parser.error(f"{args.checkpoint}: {args.checkpoint.stat().st_size / 2**20:.1f} MB is over the 25 MB limit")
@@ -73,8 +79,9 @@ def main() -> None:
         meta["people"] = people_summary(args.people)
     if args.calibrate:
         meta["calibration"] = fit_calibration(meta, args.calibrate)
-        if args.phone_gate:
-            meta["calibration"]["phone_gate"] = True
+        meta["calibration"]["phone_gate"] = args.phone_gate
+        if args.voice_gate:
+            meta["calibration"].update(voice_gate=True, speech_gate=VOICE_GATE_NOTE)
     tmp = args.target.with_name(args.target.name + ".tmp")
     shutil.copyfile(args.checkpoint, tmp)
     os.replace(tmp, args.target)
