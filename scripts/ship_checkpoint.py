@@ -11,7 +11,8 @@ or `talkface eval lmk2video`), keyed by its file name, with the command's split 
 checkpoint's own training clips and records it under `calibration`; `--phone-gate` adds the phone gate
 there (audio2lmk.inputs.phone_speech_gate: the mouth closed where the phone decoder hears no speech);
 `--voice-gate` records the voice-activity gate (audio2lmk.voice_activity, on unless a sidecar says
-`voice_gate: false`) explicitly, as the shipped `auto` does.
+`voice_gate: false`) explicitly, as the shipped `auto` does. `--lipreading result.json` (from
+scripts/audio2lmk_lipreading.py) adds its checkpoint rows' summary (s1 WER, cross-voice WER) under `lipreading`.
 """
 
 from __future__ import annotations
@@ -41,6 +42,14 @@ def people_summary(path: Path) -> dict:
     return {k: report[k] for k in ("command", "protocol", "methods", "skipped", "videos", "voices", "seconds")}
 
 
+def lipreading_summary(path: Path) -> dict:
+    """The checkpoint variants' rows (`ck:...`) of an audio2lmk_lipreading.py result, with its command and clips."""
+    result = json.loads(path.read_text())
+    return {"command": result.get("command", ""), "clips": len(result["ids"]), "voice": result["voice"],
+            "other_voices": result.get("other_voices", []),
+            "summary": {spec: row for spec, row in result["summary"].items() if spec.startswith("ck:")}}
+
+
 def fit_calibration(meta: dict, prepared: Path) -> dict:
     """Real opening spread over speech frames of the checkpoint's training clips (not its validation ones)."""
     from audio2lmk.calibration import fit_target
@@ -63,6 +72,8 @@ def main() -> None:
     parser.add_argument("target", type=Path, help="where the package loads it from")
     parser.add_argument("--eval", type=Path, action="append", default=[], help="evaluation JSON(s) of this checkpoint")
     parser.add_argument("--people", type=Path, default=None, help="`talkface eval people` report.json with it")
+    parser.add_argument("--lipreading", type=Path, default=None,
+                        help="scripts/audio2lmk_lipreading.py result JSON with this checkpoint")
     parser.add_argument("--calibrate", type=Path, default=None, metavar="PREPARED",
                         help="fit the audio2lmk amplitude calibration on this prepared set's training clips")
     parser.add_argument("--phone-gate", action="store_true",
@@ -77,6 +88,8 @@ def main() -> None:
     meta["test"] = {path.name: evaluation_summary(path) for path in args.eval}
     if args.people:
         meta["people"] = people_summary(args.people)
+    if args.lipreading:
+        meta["lipreading"] = lipreading_summary(args.lipreading)
     if args.calibrate:
         meta["calibration"] = fit_calibration(meta, args.calibrate)
         meta["calibration"]["phone_gate"] = args.phone_gate
