@@ -281,9 +281,9 @@ def main() -> None:
             summary[spec].update(wer=float(jiwer.wer(refs, hyps)), cer=float(jiwer.cer(refs, hyps)))
     for spec, spec_rows in cross.items():
         summary[spec].update(other_wer(spec_rows))
-    command = "python " + " ".join(sys.argv)
-    Path(args.out).write_text(json.dumps({"command": command, "ids": ids, "voice": args.voice, "other_voices": [v[0] for v in voices],
-                                          "summary": summary, "rows": rows, "cross_voice_rows": cross}, indent=1))
+    Path(args.out).write_text(json.dumps({"command": "python " + " ".join(sys.argv), "ids": ids, "voice": args.voice,
+                                          "other_voices": [v[0] for v in voices], "summary": summary, "rows": rows,
+                                          "cross_voice_rows": cross}, indent=1))
     keys = ["wer", "cer", "open_corr", "open_amp", "open_hp_corr", "width_corr", "width_amp", "width_hp_corr",
             "oheight_corr", "open_lag", "open_jerk"]
     print("| variant | " + " | ".join(keys) + " |")
