@@ -9,7 +9,10 @@ or `talkface eval lmk2video`), keyed by its file name, with the command's split 
 `--people report.json` (from `talkface eval people`) adds the dev-set tables under `people`;
 `--calibrate PREPARED` (audio2lmk) fits the amplitude calibration (audio2lmk.calibration) on the
 checkpoint's own training clips and records it under `calibration`; `--phone-gate` adds the phone gate
-there (audio2lmk.inputs.phone_speech_gate: the mouth closed where the phone decoder hears no speech).
+there (audio2lmk.inputs.phone_speech_gate: the mouth closed where the phone decoder hears no speech);
+`--voice-gate` records the voice-activity gate (audio2lmk.voice_activity, on unless a sidecar says
+`voice_gate: false`) explicitly, as the shipped `auto` does. `--lipreading result.json` (from
+scripts/audio2lmk_lipreading.py) adds its checkpoint rows' summary (s1 WER, cross-voice WER) under `lipreading`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import shutil
 from pathlib import Path
 
 MAX_BYTES = 25 * 1024 * 1024  # the repository's limit for a committed checkpoint
+VOICE_GATE_NOTE = ("mouth closed where silero-vad hears no voice (audio2lmk.voice_activity), issue 13: it keeps the "
+                   "mouth still on music and noise, which the phone gate (phone_gate, used before) did not")
 
 
 def evaluation_summary(path: Path) -> dict:
@@ -35,6 +40,14 @@ def evaluation_summary(path: Path) -> dict:
 def people_summary(path: Path) -> dict:
     report = json.loads(path.read_text())
     return {k: report[k] for k in ("command", "protocol", "methods", "skipped", "videos", "voices", "seconds")}
+
+
+def lipreading_summary(path: Path) -> dict:
+    """The checkpoint variants' rows (`ck:...`) of an audio2lmk_lipreading.py result, with its command and clips."""
+    result = json.loads(path.read_text())
+    return {"command": result.get("command", ""), "clips": len(result["ids"]), "voice": result["voice"],
+            "other_voices": result.get("other_voices", []),
+            "summary": {spec: row for spec, row in result["summary"].items() if spec.startswith("ck:")}}
 
 
 def fit_calibration(meta: dict, prepared: Path) -> dict:
@@ -59,10 +72,14 @@ def main() -> None:
     parser.add_argument("target", type=Path, help="where the package loads it from")
     parser.add_argument("--eval", type=Path, action="append", default=[], help="evaluation JSON(s) of this checkpoint")
     parser.add_argument("--people", type=Path, default=None, help="`talkface eval people` report.json with it")
+    parser.add_argument("--lipreading", type=Path, default=None,
+                        help="scripts/audio2lmk_lipreading.py result JSON with this checkpoint")
     parser.add_argument("--calibrate", type=Path, default=None, metavar="PREPARED",
                         help="fit the audio2lmk amplitude calibration on this prepared set's training clips")
     parser.add_argument("--phone-gate", action="store_true",
                         help="audio2lmk: close the mouth where the phone decoder hears no speech (with --calibrate)")
+    parser.add_argument("--voice-gate", action="store_true",
+                        help="audio2lmk: record the voice-activity gate in the calibration (with --calibrate)")
     args = parser.parse_args()
     if args.checkpoint.stat().st_size > MAX_BYTES:
         parser.error(f"{args.checkpoint}: {args.checkpoint.stat().st_size / 2**20:.1f} MB is over the 25 MB limit")
@@ -71,10 +88,13 @@ def main() -> None:
     meta["test"] = {path.name: evaluation_summary(path) for path in args.eval}
     if args.people:
         meta["people"] = people_summary(args.people)
+    if args.lipreading:
+        meta["lipreading"] = lipreading_summary(args.lipreading)
     if args.calibrate:
         meta["calibration"] = fit_calibration(meta, args.calibrate)
-        if args.phone_gate:
-            meta["calibration"]["phone_gate"] = True
+        meta["calibration"]["phone_gate"] = args.phone_gate
+        if args.voice_gate:
+            meta["calibration"].update(voice_gate=True, speech_gate=VOICE_GATE_NOTE)
     tmp = args.target.with_name(args.target.name + ".tmp")
     shutil.copyfile(args.checkpoint, tmp)
     os.replace(tmp, args.target)

@@ -126,7 +126,7 @@ def test_only_stages_that_read_phones_get_them_decoded(tmp_path):
     from talkface.stages import audio2lmk_uses_phones
 
     assert audio2lmk_uses_phones("phonetic")
-    assert not audio2lmk_uses_phones("auto")  # the shipped net: cmnmel inputs, voice gate
+    assert not audio2lmk_uses_phones("auto")  # the shipped net: normmel inputs, voice gate
     for features, phone_gate, expected in [("cmnmel", True, True), ("phones+cepstra", False, True), ("mel", False, False)]:
         path = tmp_path / f"{features}_{phone_gate}.safetensors"
         path.write_bytes(b"")
