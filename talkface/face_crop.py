@@ -230,12 +230,12 @@ class FacePaster:
         grid = np.stack(np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32)), -1)
         shift = np.ascontiguousarray(coords - grid, np.float32)  # crop pixels, 0 at the crop border
         shift = cv2.remap(shift, in_crop[..., 0], in_crop[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        shift = shift @ to_photo.T
+        shift = (shift @ to_photo.T) * self.alpha[..., None]
         map_x, map_y = xs + shift[..., 0], ys + shift[..., 1]
         moved = cv2.remap(low, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
         moved += cv2.remap(high, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
-        moved += _to_roi(np.ascontiguousarray(painted, np.float32), back, roi_size, cv2.BORDER_CONSTANT, cv2.INTER_CUBIC)
-        blended = multiband_blend(self.region, moved, self.alpha)
+        paint = _to_roi(np.ascontiguousarray(painted, np.float32), back, roi_size, cv2.BORDER_CONSTANT, cv2.INTER_CUBIC)
+        blended = multiband_blend(moved, moved + paint, self.alpha)
         out[rows, cols] = np.clip(np.rint(blended), 0, 255).astype(out.dtype)
         return out
 
