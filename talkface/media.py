@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import threading
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,21 +184,51 @@ def _has_png_alpha(data: np.ndarray) -> bool:
     return data[:8].tobytes() == b"\x89PNG\r\n\x1a\n" and len(data) > 25 and int(data[25]) in (4, 6)
 
 
+MAX_PHOTO_PIXELS = 120_000_000  # larger photos are refused before decoding: peak memory stays under 2 GB
+_COMPOSITE_ROWS = 512  # a transparent PNG is composited this many rows at a time (bounded float temporaries)
+
+
+def _header_pixels(path: Path) -> tuple[str, int] | None:
+    """(its size as text, pixel count) from the file's header without decoding it (Pillow reads headers
+    lazily), or None where Pillow does not know the format."""
+    from PIL import Image, UnidentifiedImageError
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path) as image:
+                return f"{image.size[0]}x{image.size[1]}", image.size[0] * image.size[1]
+        except Image.DecompressionBombError as err:  # Pillow's own limit (~179 megapixels), far above ours
+            pixels = int(re.search(r"\((\d+) pixels\)", str(err)).group(1))
+            return f"{pixels / 1e6:.0f} megapixels", pixels
+        except (UnidentifiedImageError, OSError, ValueError):
+            return None
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """An image file as (H, W, 3) uint8 RGB: EXIF orientation applied, 16-bit reduced to 8, grey expanded,
-    a PNG's transparency composited over white (what viewers show); one-line MediaError otherwise."""
+    a PNG's transparency composited over white (what viewers show); one-line MediaError otherwise, also for a
+    photo of more than MAX_PHOTO_PIXELS (refused from its header, before it is decoded)."""
     path = require_file(path)
+    size = _header_pixels(path)
+    if size is not None and size[1] > MAX_PHOTO_PIXELS:
+        raise MediaError(f"{path}: {size[0]} is more than the {MAX_PHOTO_PIXELS // 1_000_000} megapixels a photo may "
+                         "have here (memory); downscale it (videos are made at most 9.4 megapixels anyway)")
     data = np.fromfile(str(path), dtype=np.uint8)
     with _quiet_native_stderr():
         image = cv2.imdecode(data, cv2.IMREAD_COLOR)
         rgba = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if image is not None and _has_png_alpha(data) else None
+    del data
     if image is None or image.size == 0:
         raise MediaError(f"{path}: not a readable image (unknown format, truncated or corrupt)")
     if rgba is not None and rgba.ndim == 3 and rgba.shape[2] == 4 and rgba.shape[:2] == image.shape[:2]:
         scale = 255.0 / np.iinfo(rgba.dtype).max if rgba.dtype.kind == "u" else 255.0
-        alpha = rgba[..., 3:].astype(np.float32) * (scale / 255.0)
-        image = np.clip(image.astype(np.float32) * alpha + 255.0 * (1.0 - alpha) + 0.5, 0, 255).astype(np.uint8)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        for top in range(0, image.shape[0], _COMPOSITE_ROWS):
+            rows = slice(top, top + _COMPOSITE_ROWS)
+            alpha = rgba[rows, :, 3:].astype(np.float32) * (scale / 255.0)
+            image[rows] = np.clip(image[rows].astype(np.float32) * alpha + 255.0 * (1.0 - alpha) + 0.5, 0, 255)
+    del rgba
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=image)
 
 
 def _even_frame(frame: np.ndarray) -> np.ndarray:

@@ -106,3 +106,45 @@ def test_audio_a_little_shorter_than_the_video_keeps_every_frame(tmp_path):
     video = read_video(out)
     assert len(video.frames) == 75  # a GRID clip: 75 frames over 2.978 s of speech
     assert 2.9 < len(video.audio) / 16000 <= 3.05
+
+
+def _png_header_only(path, width, height):
+    """A PNG whose header claims width x height, with an empty image stream: Pillow can read its size."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b""))
+                     + chunk(b"IEND", b""))
+
+
+def test_a_huge_photo_is_refused_from_its_header_before_decoding(tmp_path):
+    huge = tmp_path / "huge.png"
+    _png_header_only(huge, 20000, 20000)  # 400 megapixels: decoding it would take 1.2 GB
+    before = huge.read_bytes()
+    with pytest.raises(MediaError) as err:
+        read_image(huge)
+    message = str(err.value)
+    assert "400 megapixels" in message and "120 megapixels" in message and "\n" not in message
+    assert huge.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["huge.png"]
+
+
+def test_the_photo_limit_counts_pixels_and_transparency_is_composited_in_row_blocks(tmp_path, monkeypatch):
+    import cv2
+
+    import talkface.media as media
+
+    rng = np.random.default_rng(0)
+    bgra = rng.integers(0, 256, (37, 30, 4), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "a.png"), bgra)
+    alpha = bgra[..., 3:].astype(np.float32) / 255.0
+    expected = np.clip(bgra[..., :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha) + 0.5, 0, 255).astype(np.uint8)
+    monkeypatch.setattr(media, "_COMPOSITE_ROWS", 4)
+    monkeypatch.setattr(media, "MAX_PHOTO_PIXELS", 30 * 37)
+    np.testing.assert_array_equal(read_image(tmp_path / "a.png"), expected[..., ::-1])
+    monkeypatch.setattr(media, "MAX_PHOTO_PIXELS", 30 * 37 - 1)
+    with pytest.raises(MediaError, match="30x37 is more than"):
+        read_image(tmp_path / "a.png")
