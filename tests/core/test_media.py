@@ -148,3 +148,37 @@ def test_the_photo_limit_counts_pixels_and_transparency_is_composited_in_row_blo
     monkeypatch.setattr(media, "MAX_PHOTO_PIXELS", 30 * 37 - 1)
     with pytest.raises(MediaError, match="30x37 is more than"):
         read_image(tmp_path / "a.png")
+    cv2.imwrite(str(tmp_path / "deep.png"), bgra.astype(np.uint16) * 257)  # 16 bits: half the limit
+    monkeypatch.setattr(media, "MAX_PHOTO_PIXELS", 2 * 30 * 37)
+    assert read_image(tmp_path / "deep.png").shape == (37, 30, 3)
+    monkeypatch.setattr(media, "MAX_PHOTO_PIXELS", 2 * 30 * 37 - 2)
+    with pytest.raises(MediaError, match="30x37 is more than .* a 16-bit photo"):
+        read_image(tmp_path / "deep.png")
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_transparent_png_is_turned_by_its_exif_orientation_like_an_opaque_one(tmp_path, orientation):
+    """A PNG with transparency is decoded once (memory) and turned by our code: the same pixels and turn as
+    OpenCV's colour decoding of the same picture without an alpha channel."""
+    import cv2
+    from PIL import Image
+
+    rgb = np.random.default_rng(orientation).integers(0, 256, (20, 40, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(np.dstack([rgb, np.full((20, 40), 255, np.uint8)])).save(tmp_path / "a.png", exif=exif.tobytes())
+    Image.fromarray(rgb).save(tmp_path / "opaque.png", exif=exif.tobytes())
+    opaque = cv2.imdecode(np.fromfile(str(tmp_path / "opaque.png"), np.uint8), cv2.IMREAD_COLOR)
+    np.testing.assert_array_equal(read_image(tmp_path / "a.png"), opaque[..., ::-1])
+
+
+def test_a_16_bit_transparent_png_keeps_the_high_byte_of_its_colour(tmp_path):
+    import cv2
+
+    bgra = np.random.default_rng(5).integers(0, 65536, (9, 11, 4), dtype=np.uint16)
+    bgra[..., 3] = 65535
+    bgra[0, 0, 3] = 0
+    cv2.imwrite(str(tmp_path / "deep.png"), bgra)
+    out = read_image(tmp_path / "deep.png")
+    assert (out[0, 0] == 255).all()
+    np.testing.assert_array_equal(out[1:], (bgra[1:, :, 2::-1] >> 8).astype(np.uint8))
