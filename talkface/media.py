@@ -179,14 +179,12 @@ def _quiet_native_stderr():
         os.close(saved)
 
 
-def _png_bit_depth(data: np.ndarray) -> int | None:
-    """A PNG's bit depth per channel from its IHDR chunk (None if data is not a PNG)."""
-    return int(data[24]) if data[:8].tobytes() == b"\x89PNG\r\n\x1a\n" and len(data) > 25 else None
-
-
-def _has_png_alpha(data: np.ndarray) -> bool:
-    """PNG colour type 4 (grey + alpha) or 6 (RGBA), read from the IHDR chunk."""
-    return data[:8].tobytes() == b"\x89PNG\r\n\x1a\n" and len(data) > 25 and int(data[25]) in (4, 6)
+def _png_ihdr(data: np.ndarray) -> tuple[int, int] | None:
+    """(bit depth per channel, colour type) from a PNG's IHDR chunk (the file's first 26 bytes suffice), or
+    None if data is not a PNG. Colour types 4 (grey + alpha) and 6 (RGBA) have transparency."""
+    if data[:8].tobytes() != b"\x89PNG\r\n\x1a\n" or len(data) < 26:
+        return None
+    return int(data[24]), int(data[25])
 
 
 MAX_PHOTO_PIXELS = 120_000_000  # larger photos are refused before decoding: peak memory stays under 2 GB
@@ -203,7 +201,10 @@ def _header(path: Path) -> tuple[str, int, int] | None:
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             with Image.open(path) as image:
-                orientation = int(image.getexif().get(0x0112, 1))
+                try:
+                    orientation = int(image.getexif().get(0x0112, 1))
+                except Exception:  # a damaged EXIF block: shown unturned, as OpenCV shows it
+                    orientation = 1
                 return f"{image.size[0]}x{image.size[1]}", image.size[0] * image.size[1], orientation
         except Image.DecompressionBombError as err:  # Pillow's own limit (~179 megapixels), far above ours
             pixels = int(re.search(r"\((\d+) pixels\)", str(err)).group(1))
@@ -219,7 +220,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     path = require_file(path)
     header = _header(path)
     with open(path, "rb") as file:
-        deep = _png_bit_depth(np.frombuffer(file.read(26), np.uint8)) == 16
+        png = _png_ihdr(np.frombuffer(file.read(26), np.uint8))
+    deep = png is not None and png[0] == 16
     limit = MAX_PHOTO_PIXELS // 2 if deep else MAX_PHOTO_PIXELS
     if header is not None and header[1] > limit:
         raise MediaError(f"{path}: {header[0]} is more than the {limit // 1_000_000} megapixels a "
@@ -227,7 +229,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
                          "(videos are made at most 9.4 megapixels anyway)")
     data = np.fromfile(str(path), dtype=np.uint8)
     with _quiet_native_stderr():
-        rgba = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if _has_png_alpha(data) else None
+        rgba = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if png is not None and png[1] in (4, 6) else None
         if rgba is not None and rgba.ndim == 3 and rgba.shape[2] == 4:
             # decoded once (a second, colour-only decode would double the memory), so turned here as OpenCV's
             # colour decoding would have turned it
