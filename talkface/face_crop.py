@@ -34,6 +34,11 @@ MIN_AUTO_SIZE = 128  # the learned generator's own crop size
 MAX_CROP_SIZE = 512  # above this the face is worked on downscaled (cost grows with the square)
 
 DETAIL_SIGMA = 1.0  # photo pixels: finer than this is the grain paste_moved carries by nearest pixel
+# Crop pixels: across the paste mask's edge, detail finer than this is moved less and less (its motion fades),
+# coarser detail is cross-faded between the moved and the still photo. Cross-fading fine detail would mix two
+# shifted copies of it (a soft band: the seam measure 0.90 on a 2048-px photo); cross-fading the coarse layer
+# keeps the edge's PSNR against real frames (docs/results.md, "The paste's edge").
+FADE_SIGMA = 1.5
 PASTE_INSET = 0.015  # paste_mask fades out over this fraction of the crop at each side (the motion is ~0 there)
 
 
@@ -198,7 +203,8 @@ class FacePaster:
             in_crop = self.transform.to_crop(np.stack([xs + x0, ys + y0], axis=-1)).astype(np.float32)
             to_photo = np.linalg.inv(self.transform.matrix[:, :2]).astype(np.float32)  # crop -> photo vectors
             low = cv2.GaussianBlur(self.region, (0, 0), DETAIL_SIGMA)
-            self._moving = (xs, ys, in_crop, to_photo, low, self.region - low)
+            coarse = cv2.GaussianBlur(self.region, (0, 0), max(FADE_SIGMA / self.transform.scale, DETAIL_SIGMA))
+            self._moving = (xs, ys, in_crop, to_photo, coarse, low - coarse, self.region - low)
         return self._moving
     def frame_alpha(self) -> np.ndarray:
         """(H, W) float32: the paste mask in photo pixels (0 outside the crop's reach)."""
@@ -216,7 +222,9 @@ class FacePaster:
         warp (mouth interior, learned correction; 0 elsewhere). The motion is carried to photo pixels and
         the photo is read there directly -- its smooth layer bicubically, its finest layer (grain, pores,
         paint cracks) by nearest pixel so it keeps its contrast -- so the face moves at the photo's full
-        resolution whatever the crop size; the painted part is added at crop resolution.
+        resolution whatever the crop size; the painted part is added at crop resolution. Across the paste mask's
+        edge the coarse layer (and the paint) is blended multi-band into the still photo, while the finer layers
+        are moved by the motion faded by the mask, so no two shifted copies of the grain are mixed (FADE_SIGMA).
         """
         size = self.transform.size
         if coords.shape != (size, size, 2) or painted.shape != (size, size, 3):
@@ -226,16 +234,20 @@ class FacePaster:
         if self.roi is None:
             return out
         rows, cols, back, roi_size = self.roi
-        xs, ys, in_crop, to_photo, low, high = self._moving_setup()
+        xs, ys, in_crop, to_photo, coarse, mid, fine = self._moving_setup()
         grid = np.stack(np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32)), -1)
         shift = np.ascontiguousarray(coords - grid, np.float32)  # crop pixels, 0 at the crop border
         shift = cv2.remap(shift, in_crop[..., 0], in_crop[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         shift = shift @ to_photo.T
+        moved = cv2.remap(coarse, xs + shift[..., 0], ys + shift[..., 1], cv2.INTER_CUBIC,
+                          borderMode=cv2.BORDER_REPLICATE)
+        moved += _to_roi(np.ascontiguousarray(painted, np.float32), back, roi_size, cv2.BORDER_CONSTANT,
+                         cv2.INTER_CUBIC)
+        shift *= self.alpha[..., None]
         map_x, map_y = xs + shift[..., 0], ys + shift[..., 1]
-        moved = cv2.remap(low, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-        moved += cv2.remap(high, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
-        moved += _to_roi(np.ascontiguousarray(painted, np.float32), back, roi_size, cv2.BORDER_CONSTANT, cv2.INTER_CUBIC)
-        blended = multiband_blend(self.region, moved, self.alpha)
+        detail = cv2.remap(mid, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        detail += cv2.remap(fine, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+        blended = detail + multiband_blend(coarse, moved, self.alpha)
         out[rows, cols] = np.clip(np.rint(blended), 0, 255).astype(out.dtype)
         return out
 

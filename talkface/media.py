@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import threading
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,26 +179,89 @@ def _quiet_native_stderr():
         os.close(saved)
 
 
-def _has_png_alpha(data: np.ndarray) -> bool:
-    """PNG colour type 4 (grey + alpha) or 6 (RGBA), read from the IHDR chunk."""
-    return data[:8].tobytes() == b"\x89PNG\r\n\x1a\n" and len(data) > 25 and int(data[25]) in (4, 6)
+def _png_ihdr(data: np.ndarray) -> tuple[int, int] | None:
+    """(bit depth per channel, colour type) from a PNG's IHDR chunk (the file's first 26 bytes suffice), or
+    None if data is not a PNG. Colour types 4 (grey + alpha) and 6 (RGBA) have transparency."""
+    if data[:8].tobytes() != b"\x89PNG\r\n\x1a\n" or len(data) < 26:
+        return None
+    return int(data[24]), int(data[25])
+
+
+MAX_PHOTO_PIXELS = 120_000_000  # larger photos are refused before decoding: peak memory stays under 2 GB
+# (a 16-bit PNG, half as many: OpenCV decodes it at 16 bits through a second buffer, 1.9 GB at 120 megapixels)
+_COMPOSITE_ROWS = 512  # a transparent PNG is composited this many rows at a time (bounded float temporaries)
+
+
+def _header(path: Path) -> tuple[str, int, int] | None:
+    """(its size as text, pixel count, EXIF orientation 1-8) from the file's header without decoding it
+    (Pillow reads headers lazily), or None where Pillow does not know the format."""
+    from PIL import Image, UnidentifiedImageError
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path) as image:
+                try:
+                    orientation = int(image.getexif().get(0x0112, 1))
+                except Exception:  # a damaged EXIF block: shown unturned, as OpenCV shows it
+                    orientation = 1
+                return f"{image.size[0]}x{image.size[1]}", image.size[0] * image.size[1], orientation
+        except Image.DecompressionBombError as err:  # Pillow's own limit (~179 megapixels), far above ours
+            pixels = int(re.search(r"\((\d+) pixels\)", str(err)).group(1))
+            return f"{pixels / 1e6:.0f} megapixels", pixels, 1
+        except (UnidentifiedImageError, OSError, ValueError, TypeError):
+            return None
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """An image file as (H, W, 3) uint8 RGB: EXIF orientation applied, 16-bit reduced to 8, grey expanded,
-    a PNG's transparency composited over white (what viewers show); one-line MediaError otherwise."""
+    a PNG's transparency composited over white (what viewers show); one-line MediaError otherwise, also for a
+    photo of more than MAX_PHOTO_PIXELS (refused from its header, before it is decoded)."""
     path = require_file(path)
+    header = _header(path)
+    with open(path, "rb") as file:
+        png = _png_ihdr(np.frombuffer(file.read(26), np.uint8))
+    deep = png is not None and png[0] == 16
+    limit = MAX_PHOTO_PIXELS // 2 if deep else MAX_PHOTO_PIXELS
+    if header is not None and header[1] > limit:
+        raise MediaError(f"{path}: {header[0]} is more than the {limit // 1_000_000} megapixels a "
+                         f"{'16-bit ' if deep else ''}photo may have here (memory); downscale it "
+                         "(videos are made at most 9.4 megapixels anyway)")
     data = np.fromfile(str(path), dtype=np.uint8)
     with _quiet_native_stderr():
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-        rgba = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if image is not None and _has_png_alpha(data) else None
+        rgba = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if png is not None and png[1] in (4, 6) else None
+        if rgba is not None and rgba.ndim == 3 and rgba.shape[2] == 4:
+            # decoded once (a second, colour-only decode would double the memory), so turned here as OpenCV's
+            # colour decoding would have turned it
+            image = _exif_turned(_over_white(rgba), header[2] if header else 1)
+        else:
+            image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    del data, rgba
     if image is None or image.size == 0:
         raise MediaError(f"{path}: not a readable image (unknown format, truncated or corrupt)")
-    if rgba is not None and rgba.ndim == 3 and rgba.shape[2] == 4 and rgba.shape[:2] == image.shape[:2]:
-        scale = 255.0 / np.iinfo(rgba.dtype).max if rgba.dtype.kind == "u" else 255.0
-        alpha = rgba[..., 3:].astype(np.float32) * (scale / 255.0)
-        image = np.clip(image.astype(np.float32) * alpha + 255.0 * (1.0 - alpha) + 0.5, 0, 255).astype(np.uint8)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=image)
+
+
+def _exif_turned(image: np.ndarray, orientation: int) -> np.ndarray:
+    """The image as EXIF orientation 1-8 says to show it."""
+    if orientation in (5, 6, 7, 8):
+        image = cv2.transpose(image)  # then 5 is done; 6, 7, 8 are a flip of it
+    flip = {2: 1, 3: -1, 4: 0, 6: 1, 7: -1, 8: 0}.get(orientation)
+    return image if flip is None else cv2.flip(image, flip)
+
+
+def _over_white(bgra: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 BGR: an 8- or 16-bit BGRA image composited over white, _COMPOSITE_ROWS rows at a time
+    (16-bit colour reduced to 8 as OpenCV's colour decoding does: the high byte)."""
+    deep = bgra.dtype == np.uint16
+    scale = 1.0 / np.iinfo(bgra.dtype).max
+    out = np.empty((*bgra.shape[:2], 3), np.uint8)
+    for top in range(0, bgra.shape[0], _COMPOSITE_ROWS):
+        block = bgra[top:top + _COMPOSITE_ROWS]
+        colour = (block[..., :3] >> 8 if deep else block[..., :3]).astype(np.float32)
+        alpha = block[..., 3:].astype(np.float32) * scale
+        out[top:top + _COMPOSITE_ROWS] = np.clip(colour * alpha + 255.0 * (1.0 - alpha) + 0.5, 0, 255)
+    return out
 
 
 def _even_frame(frame: np.ndarray) -> np.ndarray:

@@ -106,3 +106,79 @@ def test_audio_a_little_shorter_than_the_video_keeps_every_frame(tmp_path):
     video = read_video(out)
     assert len(video.frames) == 75  # a GRID clip: 75 frames over 2.978 s of speech
     assert 2.9 < len(video.audio) / 16000 <= 3.05
+
+
+def _png_header_only(path, width, height):
+    """A PNG whose header claims width x height, with an empty image stream: Pillow can read its size."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b""))
+                     + chunk(b"IEND", b""))
+
+
+def test_a_huge_photo_is_refused_from_its_header_before_decoding(tmp_path):
+    huge = tmp_path / "huge.png"
+    _png_header_only(huge, 20000, 20000)  # 400 megapixels: decoding it would take 1.2 GB
+    before = huge.read_bytes()
+    with pytest.raises(MediaError) as err:
+        read_image(huge)
+    message = str(err.value)
+    assert "400 megapixels" in message and "120 megapixels" in message and "\n" not in message
+    assert huge.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["huge.png"]
+
+
+def test_the_photo_limit_counts_pixels_and_transparency_is_composited_in_row_blocks(tmp_path, monkeypatch):
+    import cv2
+
+    import talkface.media as media
+
+    rng = np.random.default_rng(0)
+    bgra = rng.integers(0, 256, (37, 30, 4), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "a.png"), bgra)
+    alpha = bgra[..., 3:].astype(np.float32) / 255.0
+    expected = np.clip(bgra[..., :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha) + 0.5, 0, 255).astype(np.uint8)
+    monkeypatch.setattr(media, "_COMPOSITE_ROWS", 4)
+    monkeypatch.setattr(media, "MAX_PHOTO_PIXELS", 30 * 37)
+    np.testing.assert_array_equal(read_image(tmp_path / "a.png"), expected[..., ::-1])
+    monkeypatch.setattr(media, "MAX_PHOTO_PIXELS", 30 * 37 - 1)
+    with pytest.raises(MediaError, match="30x37 is more than"):
+        read_image(tmp_path / "a.png")
+    cv2.imwrite(str(tmp_path / "deep.png"), bgra.astype(np.uint16) * 257)  # 16 bits: half the limit
+    monkeypatch.setattr(media, "MAX_PHOTO_PIXELS", 2 * 30 * 37)
+    assert read_image(tmp_path / "deep.png").shape == (37, 30, 3)
+    monkeypatch.setattr(media, "MAX_PHOTO_PIXELS", 2 * 30 * 37 - 2)
+    with pytest.raises(MediaError, match="30x37 is more than .* a 16-bit photo"):
+        read_image(tmp_path / "deep.png")
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_transparent_png_is_turned_by_its_exif_orientation_like_an_opaque_one(tmp_path, orientation):
+    """A PNG with transparency is decoded once (memory) and turned by our code: the same pixels and turn as
+    OpenCV's colour decoding of the same picture without an alpha channel."""
+    import cv2
+    from PIL import Image
+
+    rgb = np.random.default_rng(orientation).integers(0, 256, (20, 40, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(np.dstack([rgb, np.full((20, 40), 255, np.uint8)])).save(tmp_path / "a.png", exif=exif.tobytes())
+    Image.fromarray(rgb).save(tmp_path / "opaque.png", exif=exif.tobytes())
+    opaque = cv2.imdecode(np.fromfile(str(tmp_path / "opaque.png"), np.uint8), cv2.IMREAD_COLOR)
+    np.testing.assert_array_equal(read_image(tmp_path / "a.png"), opaque[..., ::-1])
+
+
+def test_a_16_bit_transparent_png_keeps_the_high_byte_of_its_colour(tmp_path):
+    import cv2
+
+    bgra = np.random.default_rng(5).integers(0, 65536, (9, 11, 4), dtype=np.uint16)
+    bgra[..., 3] = 65535
+    bgra[0, 0, 3] = 0
+    cv2.imwrite(str(tmp_path / "deep.png"), bgra)
+    out = read_image(tmp_path / "deep.png")
+    assert (out[0, 0] == 255).all()
+    np.testing.assert_array_equal(out[1:], (bgra[1:, :, 2::-1] >> 8).astype(np.uint8))
