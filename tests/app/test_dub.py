@@ -361,3 +361,33 @@ def test_dub_mix_keeps_the_generators_chin_and_the_videos_own_lips(grid_root, du
         chin_same.append(np.abs(rendered["mix"][t][below] - rendered["generate"][t][below]).max())
     assert np.mean(lips_err["mix"]) < np.mean(lips_err["generate"]), lips_err
     assert max(chin_same) <= 1, chin_same
+
+
+@pytest.mark.slow
+def test_dub_learned_fetch_blend_changes_only_the_lips(grid_root, dubber):
+    """--fetch-blend learned re-weights the same fetched frames pixel by pixel: the output differs from the shape
+    blend's, and only around the lips."""
+    from lmk2video.fetch_attention import SHIPPED, load_fetch_attention
+
+    if not SHIPPED.is_file():
+        pytest.skip("no shipped fetch-attention checkpoint")
+    video = grid_root / "s1" / "bbaf2n.mp4"
+    original = read_video(video)
+    track = dubber.track(probe_video(video))
+    plan = dubber.plan(track, original.audio[:16000], fit="trim")
+    rendered, shipped = {}, (dubber.mouth, dubber.attention)
+    dubber.mouth = "fetch"
+    try:
+        for blend in ("shape", "learned"):
+            dubber.attention = load_fetch_attention(blend)
+            rendered[blend] = np.stack(list(dubber.frames(track, plan))).astype(int)
+    finally:
+        dubber.mouth, dubber.attention = shipped
+    changed = np.abs(rendered["shape"] - rendered["learned"]).max(-1) > 0
+    assert changed.sum() > 100
+    for t in np.flatnonzero(changed.any((1, 2))):
+        lo, hi = plan.target[t, 48:60].min(0), plan.target[t, 48:60].max(0)
+        margin = 0.25 * (hi[0] - lo[0]) + 12
+        ys, xs = np.nonzero(changed[t])
+        assert xs.min() >= lo[0] - margin and xs.max() <= hi[0] + margin, (t, xs.min(), xs.max(), lo, hi)
+        assert ys.min() >= lo[1] - margin and ys.max() <= hi[1] + margin, (t, ys.min(), ys.max(), lo, hi)

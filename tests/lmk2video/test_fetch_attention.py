@@ -109,14 +109,13 @@ def test_training_moves_the_weight_to_the_candidate_that_matches():
 
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped fetch-attention checkpoint")
 def test_shipped_net_takes_the_candidate_whose_mouth_is_the_target():
-    """The frame itself with another mouth, one bank frame with exactly the target mouth, one far off: inside
-    the lips nearly all the weight goes to the exact one."""
+    """The frame itself with another mouth, one bank frame with exactly the target mouth, one far off, all three
+    given the same shape weight: the net reads the distances and gives the exact one nearly all the weight."""
     model = load_fetch_attention("learned")
     rng = np.random.default_rng(2)
     base = rng.uniform(60, 200, (1, SIZE, SIZE, 3)) * np.ones((3, 1, 1, 1))
     candidates = base + rng.normal(0, 8, (3, SIZE, SIZE, 3))
-    shape_weights = np.array([0.0, 1.0, 0.0])
-    j = job(candidates, [0.06, 0.0, 0.12], shape_weights)
+    j = job(candidates, [0.06, 0.0, 0.12], np.full(3, 1 / 3))
     (weights,) = pixel_weights(model, [j])
     np.testing.assert_allclose(weights.sum(0), 1.0, atol=1e-5)
     inside = j.lips > 0.5
