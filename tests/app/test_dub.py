@@ -366,7 +366,7 @@ def test_dub_mix_keeps_the_generators_chin_and_the_videos_own_lips(grid_root, du
 @pytest.mark.slow
 def test_dub_learned_fetch_blend_changes_only_the_lips(grid_root, dubber):
     """--fetch-blend learned re-weights the same fetched frames pixel by pixel: the output differs from the shape
-    blend's, and only around the lips."""
+    blend's, and only around the lips (elsewhere by at most the paste's rounding)."""
     from lmk2video.fetch_attention import SHIPPED, load_fetch_attention
 
     if not SHIPPED.is_file():
@@ -383,11 +383,12 @@ def test_dub_learned_fetch_blend_changes_only_the_lips(grid_root, dubber):
             rendered[blend] = np.stack(list(dubber.frames(track, plan))).astype(int)
     finally:
         dubber.mouth, dubber.attention = shipped
-    changed = np.abs(rendered["shape"] - rendered["learned"]).max(-1) > 0
-    assert changed.sum() > 100
-    for t in np.flatnonzero(changed.any((1, 2))):
+    diff = np.abs(rendered["shape"] - rendered["learned"]).max(-1)
+    assert (diff > 2).sum() > 100
+    for t in range(len(diff)):
         lo, hi = plan.target[t, 48:60].min(0), plan.target[t, 48:60].max(0)
         margin = 0.25 * (hi[0] - lo[0]) + 12
-        ys, xs = np.nonzero(changed[t])
-        assert xs.min() >= lo[0] - margin and xs.max() <= hi[0] + margin, (t, xs.min(), xs.max(), lo, hi)
-        assert ys.min() >= lo[1] - margin and ys.max() <= hi[1] + margin, (t, ys.min(), ys.max(), lo, hi)
+        far = np.ones(diff.shape[1:], bool)
+        far[max(0, int(lo[1] - margin)):int(hi[1] + margin) + 1, max(0, int(lo[0] - margin)):int(hi[0] + margin) + 1] = False
+        # the paste's multiband blend carries a change's low frequencies a little further, by a level or two
+        assert diff[t][far].max() <= 2, (t, diff[t][far].max())
