@@ -27,7 +27,7 @@ TRAINERS = {
     "audio2lmk": ("audio2lmk.train", "Audio2LmkConfig"),
     "lmk2video": ("lmk2video.train", "Lmk2VideoConfig"),
     "lipreader": ("talkface.lipreading.train", "LipreaderConfig"),
-    "fetch-attention": ("lmk2video.train_fetch_attention", "FetchAttentionConfig"),
+    "fetch_attention": ("lmk2video.train_fetch_attention", "FetchAttentionConfig"),
 }
 
 
