@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from lmk2video.fetch_attention import FetchAttention, box_inputs, mouth_box, to_box
 from lmk2video.triangulation import mesh_points, triangles

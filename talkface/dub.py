@@ -10,7 +10,8 @@ Two streamed passes over the video (so memory does not grow with its length):
    Then, `mouth="generate"`: the lmk2video generator paints lips, chin and skin up to the nose;
    `mouth="fetch"`: inside the lips the texture is *fetched* (FLNet's fetching stream): the frames whose
    mouths best match the target, the frame itself included, warped onto it and blended by shape-distance
-   weights, and the generator paints only mouths no frame of the video shows; `mouth="mix"` (default):
+   weights (`blend="learned"`: per-pixel weights of a small learned attention net, lmk2video.fetch_attention),
+   and the generator paints only mouths no frame of the video shows; `mouth="mix"` (default):
    the generator paints chin and skin as in generate, the lips are fetched as in fetch. The result is pasted
    back through a feathered mask around mouth and jaw only; faces that are lost pass through untouched,
    with the edit faded out before and in after them.
@@ -31,8 +32,8 @@ import torch
 from scipy.ndimage import distance_transform_edt, uniform_filter1d
 from tqdm import tqdm
 
-from lmk2video.triangulation import mesh_points, triangles
 from lmk2video.fetch_attention import FetchJob, load_fetch_attention, pixel_weights
+from lmk2video.triangulation import mesh_points, triangles
 from lmk2video.warp import warp_pairs
 from talkface.audio import SAMPLE_RATE
 from talkface.errors import MediaError, TalkfaceError
@@ -56,7 +57,6 @@ FETCH_K = 3              # candidates blended per frame (FLNet uses five source 
 GENERATOR_FROM, GENERATOR_FULL = 0.05, 0.10  # fetch, mix: best fetch distance where the generator starts / takes over
 MOTION_GAIN = 1.3        # the learned audio2lmk under-shoots the mouth's range; 1.3 read best (docs/results.md)
 MOUTHS = ("generate", "fetch", "mix")
-BLENDS = ("shape", "learned")  # or a fetch_attention checkpoint's path
 
 
 @dataclass
@@ -171,8 +171,8 @@ class Dubber:
                  device: str = "cpu", mouth: str = "mix", motion_gain: float = MOTION_GAIN, blend: str = "shape"):
         if mouth not in MOUTHS:
             raise TalkfaceError(f"mouth must be one of {', '.join(MOUTHS)}, got {mouth!r}")
-        # How the fetched frames are blended: one shape-distance weight per frame, or the learned per-pixel attention
-        self.blend = blend
+        # How the fetched frames are blended: "shape" (one shape-distance weight per frame, attention None),
+        # "learned" (the shipped per-pixel attention net) or a fetch_attention checkpoint's path
         self.attention = load_fetch_attention(blend)
         self.size = size
         self.mouth = mouth              # inside the lips: the generator over the fetched frames, or the fetch alone
