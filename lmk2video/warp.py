@@ -126,3 +126,17 @@ def mesh_coordinates(src_pts: torch.Tensor, dst_pts: torch.Tensor, tri: np.ndarr
     tri_t = torch.tensor(tri, device=dst_pts.device)  # a copy: the shared mesh is read-only
     affines = triangle_affines(src_pts, dst_pts, tri_t)
     return source_coordinates(affines, ids)
+
+
+def warp_pairs(images: list[np.ndarray], src_pts: list[np.ndarray], dst_pts: list[np.ndarray],
+               tri: np.ndarray) -> np.ndarray:
+    """Piecewise-affine warp of each N x N x 3 image (its src points (P, 2) onto its dst points (P, 2)), each
+    with its own mesh, on one CPU thread -> (B, N, N, 3) float32."""
+    with one_cpu_thread():
+        tri_t = torch.from_numpy(np.array(tri))
+        dst = np.stack(dst_pts).astype(np.float32)
+        ids = torch.from_numpy(rasterize_triangle_ids(dst, tri, images[0].shape[0]))
+        affines = torch.cat([triangle_affines(torch.from_numpy(np.asarray(s, np.float32)), torch.from_numpy(d)[None], tri_t)
+                             for s, d in zip(src_pts, dst)])
+        stack = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
+        return sample(stack, source_coordinates(affines, ids)).permute(0, 2, 3, 1).numpy()

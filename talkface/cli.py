@@ -27,12 +27,20 @@ TRAINERS = {
     "audio2lmk": ("audio2lmk.train", "Audio2LmkConfig"),
     "lmk2video": ("lmk2video.train", "Lmk2VideoConfig"),
     "lipreader": ("talkface.lipreading.train", "LipreaderConfig"),
+    "fetch_attention": ("lmk2video.train_fetch_attention", "FetchAttentionConfig"),
 }
 
 
 OUT_HELP = ("output video: .mp4 (or .m4v, .mov, .mkv; other types are refused), H.264 + AAC at 25 fps, "
             "at the photo's size (an odd width or height gains one pixel, a copy of the edge: H.264 4:2:0 "
             "needs even sizes); never an input or a device")
+
+
+def _add_fetch_blend_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fetch-blend", default="shape", metavar="shape|learned|PATH",
+                   help="how fetch and mix blend the fetched frames inside the lips: shape (default): one weight per "
+                        "frame from how close its mouth is to the target; learned: per-pixel weights from the learned "
+                        "attention (lmk2video/fetch_attention.py); or a fetch-attention checkpoint (.safetensors)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -183,6 +191,7 @@ def _parser() -> _Parser:
                    help="mix (default): the lmk2video generator paints chin and skin, the lips are the video's own "
                         "frames fetched by mouth shape (the generator only where no frame matches); generate: the "
                         "generator paints the lips too; fetch: only the lips are edited, fetched as in mix")
+    _add_fetch_blend_option(p)
     _add_stage_options(p)
 
     p = sub.add_parser("landmarks", help="video -> 68-point landmark track (.npz)")
@@ -237,6 +246,7 @@ def _parser() -> _Parser:
     e.add_argument("--audio2lmk", default="auto")
     e.add_argument("--lmk2video", default="auto")
     e.add_argument("--mouth", default="mix", choices=MOUTHS)
+    _add_fetch_blend_option(e)
     e = ev.add_parser("wer", help="lipreader WER/CER of videos (GRID transcripts follow from the clip id)")
     e.add_argument("--videos", required=True, help="a folder of videos, or a text file listing video paths")
     e.add_argument("--transcripts", default=None, help="lines '<id or path> <sentence>' (default: from GRID ids)")
@@ -317,7 +327,7 @@ def _cmd_dub(args) -> None:
 
     dubber = Dubber(audio2lmk=args.audio2lmk, lmk2video=args.lmk2video,
                     size=None if args.size == "auto" else args.size, device=args.device,
-                    mouth=args.mouth)
+                    mouth=args.mouth, blend=args.fetch_blend)
     r = dubber.dub_files(args.video, args.audio, args.out, face_index=args.face_index, fit=args.fit,
                          progress=not args.quiet, voice_gate=not args.any_sound)
     lost = f", face lost in {r.lost_frames} video frames (left untouched)" if r.lost_frames else ""
@@ -381,7 +391,8 @@ def _cmd_eval(args) -> None:
 
         run_eval_dub(args.grid_root, args.out, split=args.split, speaker=args.speaker, limit=args.limit,
                      other=args.other, audio2lmk=args.audio2lmk, lmk2video=args.lmk2video,
-                     device=args.device, mouth=args.mouth, command="talkface " + " ".join(sys.argv[1:]),
+                     device=args.device, mouth=args.mouth, blend=args.fetch_blend,
+                     command="talkface " + " ".join(sys.argv[1:]),
                      max_seconds=args.max_seconds, grid_clips=not args.other_only)
         print((Path(args.out) / "report.md").read_text())
     elif args.target == "audio2lmk":

@@ -10,7 +10,8 @@ Two streamed passes over the video (so memory does not grow with its length):
    Then, `mouth="generate"`: the lmk2video generator paints lips, chin and skin up to the nose;
    `mouth="fetch"`: inside the lips the texture is *fetched* (FLNet's fetching stream): the frames whose
    mouths best match the target, the frame itself included, warped onto it and blended by shape-distance
-   weights, and the generator paints only mouths no frame of the video shows; `mouth="mix"` (default):
+   weights (`blend="learned"`: per-pixel weights of a small learned attention net, lmk2video.fetch_attention),
+   and the generator paints only mouths no frame of the video shows; `mouth="mix"` (default):
    the generator paints chin and skin as in generate, the lips are fetched as in fetch. The result is pasted
    back through a feathered mask around mouth and jaw only; faces that are lost pass through untouched,
    with the edit faded out before and in after them.
@@ -31,17 +32,18 @@ import torch
 from scipy.ndimage import distance_transform_edt, uniform_filter1d
 from tqdm import tqdm
 
+from lmk2video.fetch_attention import FetchJob, load_fetch_attention, pixel_weights
 from lmk2video.triangulation import mesh_points, triangles
-from lmk2video.warp import one_cpu_thread, rasterize_triangle_ids, sample, source_coordinates, triangle_affines
+from lmk2video.warp import warp_pairs
 from talkface.audio import SAMPLE_RATE
 from talkface.errors import MediaError, TalkfaceError
 from talkface.face_crop import FacePaster, auto_crop_size, crop_face, crop_transform, hull_mask
-from talkface.landmarks.indices import OUTER_LIPS, STABLE_POINTS, interocular, mouth_opening
+from talkface.landmarks.indices import STABLE_POINTS, interocular, mouth_opening
 from talkface.landmarks.normalize import from_normalised, to_normalised
 from talkface.landmarks.track import track_stream
 from talkface.media import read_audio, require_file, write_video
 from talkface.safe_output import OUTPUT_VIDEO_SUFFIXES, check_output
-from talkface.mouth_bank import MouthBank, fetch_weights, mouth_shapes
+from talkface.mouth_bank import MouthBank, fetch_weights, lip_masks, match_colour, mouth_shapes, shape_distance
 from talkface.stages import load_audio2lmk, load_lmk2video
 from talkface.video_stream import FrameSpill, VideoInfo, iter_frames, probe_video
 
@@ -166,9 +168,12 @@ class Dubber:
     """Video + speech -> the same video speaking the speech."""
 
     def __init__(self, audio2lmk: str = "auto", lmk2video: str = "auto", size: int | None = None,
-                 device: str = "cpu", mouth: str = "mix", motion_gain: float = MOTION_GAIN):
+                 device: str = "cpu", mouth: str = "mix", motion_gain: float = MOTION_GAIN, blend: str = "shape"):
         if mouth not in MOUTHS:
             raise TalkfaceError(f"mouth must be one of {', '.join(MOUTHS)}, got {mouth!r}")
+        # How the fetched frames are blended: "shape" (one shape-distance weight per frame, attention None),
+        # "learned" (the shipped per-pixel attention net) or a fetch_attention checkpoint's path
+        self.attention = load_fetch_attention(blend)
         self.size = size
         self.mouth = mouth              # inside the lips: the generator over the fetched frames, or the fetch alone
         self.motion_gain = motion_gain  # >1 widens the speech's mouth motion
@@ -268,8 +273,8 @@ class Dubber:
         size = bank.size
         video, target, alpha = plan.video[span], plan.target[span], plan.alpha[span]
         weights, best = plan.weights[span], plan.best[span]
-        jobs = []  # per frame: (transform, crop, crop landmarks of video and target, candidates)
-        images, src_pts, dst_pts, pair_weights = [], [], [], []
+        jobs = []  # per frame: (transform, crop, crop landmarks of video and target, first warped, picked columns)
+        images, src_pts, dst_pts = [], [], []
         for j, frame in enumerate(frames):
             if alpha[j] <= 0:
                 jobs.append(None)
@@ -277,66 +282,71 @@ class Dubber:
             transform = crop_transform(video[j], size)
             crop = crop_face(frame, transform)
             v, l = transform.to_crop(video[j]), transform.to_crop(target[j])
-            picks = [(0, crop, v)]
+            picks = [0]  # weight columns: 0 the frame itself, c the bank entry c - 1
             if self.mouth != "generate":  # in generate mode the generator covers the lips: nothing to fetch
-                picks += [(c, bank.crops[c - 1], bank.landmarks[c - 1]) for c in np.flatnonzero(weights[j][1:]) + 1]
-            first = len(images)
-            for c, image, pts in picks:
-                src, dst = mesh_points(pts, l[None], size)
-                images.append(image)
+                picks += list(np.flatnonzero(weights[j][1:]) + 1)
+            for c in picks:
+                src, dst = mesh_points(v if c == 0 else bank.landmarks[c - 1], l[None], size)
+                images.append(crop if c == 0 else bank.crops[c - 1])
                 src_pts.append(src)
                 dst_pts.append(dst[0])
-                pair_weights.append(weights[j][c])
-            jobs.append((transform, crop, v, l, first, len(picks)))
+            jobs.append((transform, crop, v, l, len(images) - len(picks), np.array(picks)))
         if images:
-            warped = self._warp_pairs(images, src_pts, dst_pts)
+            warped = warp_pairs(images, src_pts, dst_pts, self.mesh)
         # How much of the lips the generator paints: all of them, or only as far as no frame shows the mouth.
         paint = np.ones(len(frames)) if self.mouth == "generate" else \
             np.clip((best - GENERATOR_FROM) / (GENERATOR_FULL - GENERATOR_FROM), 0.0, 1.0)
         use_generator = np.any((alpha > 0) & ((paint > 0) if self.mouth == "fetch" else True))
         painted = generate(np.stack([self._crop_target(video[j], target[j], size) for j in range(len(frames))])) \
             if use_generator else None
+        bank_shapes = bank.shapes
+        fetches = []  # per edited frame: the candidates, colour-matched to the frame around the lips
+        for j, job in enumerate(jobs):
+            if job is None:
+                continue
+            _, _, _, l, first, picks = job
+            lips, band = lip_masks(l, size)
+            w = weights[j][picks]
+            fetches.append(FetchJob(match_colour(warped[first:first + len(picks)], band),
+                                    self._candidate_distances(video[j], target[j], picks, bank_shapes),
+                                    w / w.sum() if w.sum() > 0 else np.eye(len(w), dtype=np.float32)[0], l, lips))
+        edited = iter(zip(fetches, self._blend_weights(fetches)))
         out = []
         for j, frame in enumerate(frames):
             job = jobs[j]
             if job is None:
                 out.append(frame)
                 continue
-            transform, crop, v, l, first, count = job
-            own = warped[first]
-            lips = hull_mask([l[OUTER_LIPS]], size, size / 42)
-            band = (hull_mask([l[OUTER_LIPS]], size, size / 16) - lips) > 0.5
-            fetched = np.zeros_like(own)
-            for i in range(first, first + count):
-                candidate = warped[i]
-                if i > first:  # a bank frame: match its colour to this frame's around the lips
-                    candidate = candidate + (own[band].mean(0) - candidate[band].mean(0) if band.any() else 0.0)
-                fetched += pair_weights[i] * candidate
-            total = sum(pair_weights[first:first + count])
-            fetched = fetched / total if total > 0 else own
-            result = own + lips[..., None] * (fetched - own)
+            transform, crop, v, l, first, _ = job
+            fetch, blend = next(edited)
+            own = fetch.candidates[0]
+            fetched = np.einsum("chw,chwk->hwk", blend, fetch.candidates)
+            result = own + fetch.lips[..., None] * (fetched - own)
             if painted is not None:
-                region = generator_region(self.mouth, hull_mask([l[CHIN_TO_NOSE]], size, size / 42), lips, paint[j])
+                region = generator_region(self.mouth, hull_mask([l[CHIN_TO_NOSE]], size, size / 42), fetch.lips, paint[j])
                 result = result + region[..., None] * (painted[j].astype(np.float32) - result)
             result = np.clip(np.rint(result), 0, 255).astype(np.uint8)
             edit = hull_mask([v[JAW_REGION], l[JAW_REGION]], size, size / 32) * alpha[j]
             out.append(FacePaster(frame, transform, crop, mask=edit).paste(result))
         return out
 
+    def _blend_weights(self, fetches: list[FetchJob]) -> list[np.ndarray]:
+        """Per frame (C, N, N) weights of its fetched candidates: each one's shape-distance weight everywhere
+        (blend "shape"), or the learned attention's per-pixel weights (blend "learned")."""
+        if self.attention is None or self.mouth == "generate":
+            return [np.broadcast_to(f.weights[:, None, None], (len(f.weights), *f.lips.shape)) for f in fetches]
+        return pixel_weights(self.attention, fetches)
+
+    @staticmethod
+    def _candidate_distances(video_lmk: np.ndarray, target_lmk: np.ndarray, picks: np.ndarray,
+                             bank_shapes: np.ndarray) -> np.ndarray:
+        """Shape distance of each picked candidate's mouth (the frame's own, then bank entries) to the target's."""
+        shapes = np.concatenate([mouth_shapes(video_lmk)[None], bank_shapes[picks[1:] - 1]])
+        return shape_distance(mouth_shapes(target_lmk), shapes)
+
     @staticmethod
     def _crop_target(video_lmk: np.ndarray, target_lmk: np.ndarray, size: int) -> np.ndarray:
         return crop_transform(video_lmk, size).to_crop(target_lmk).astype(np.float32)
-
-    def _warp_pairs(self, images: list[np.ndarray], src_pts: list[np.ndarray], dst_pts: list[np.ndarray]) -> np.ndarray:
-        """Piecewise-affine warp of each image (its src points onto its dst points) -> (B, N, N, 3) float32."""
-        with one_cpu_thread():
-            tri = torch.from_numpy(np.array(self.mesh))
-            dst = np.stack(dst_pts).astype(np.float32)
-            ids = torch.from_numpy(rasterize_triangle_ids(dst, self.mesh, images[0].shape[0]))
-            affines = torch.cat([triangle_affines(torch.from_numpy(s.astype(np.float32)), torch.from_numpy(d)[None], tri)
-                                 for s, d in zip(src_pts, dst)])
-            stack = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
-            return sample(stack, source_coordinates(affines, ids)).permute(0, 2, 3, 1).numpy()
 
     # -- whole job ------------------------------------------------------------------------------
     def dub(self, video: str | os.PathLike, wave: np.ndarray, out: str | os.PathLike | None,

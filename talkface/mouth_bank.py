@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from talkface.face_crop import crop_face, crop_transform
-from talkface.landmarks.indices import MOUTH
+from talkface.face_crop import crop_face, crop_transform, hull_mask
+from talkface.landmarks.indices import MOUTH, OUTER_LIPS
 from talkface.landmarks.normalize import to_normalised
 
 MOUTH_POINTS = list(MOUTH)
@@ -115,3 +115,20 @@ def fetch_weights(targets: np.ndarray, bank_shapes: np.ndarray, self_shapes: np.
         cut = np.partition(w, -k, axis=1)[:, -k][:, None]
         w = np.where(w >= cut, w, 0.0)
     return (w / w.sum(1, keepdims=True)).astype(np.float32), best.astype(np.float32)
+
+
+def lip_masks(crop_landmarks: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(lips, band) of a size x size crop with (68, 2) landmarks: the feathered mask the fetched lips replace,
+    and the ring of skin just around it (bool) where a fetched frame's colour is matched to the frame's."""
+    lips = hull_mask([crop_landmarks[OUTER_LIPS]], size, size / 42)
+    band = (hull_mask([crop_landmarks[OUTER_LIPS]], size, size / 16) - lips) > 0.5
+    return lips, band
+
+
+def match_colour(warped: np.ndarray, band: np.ndarray) -> np.ndarray:
+    """Candidates (C, N, N, 3) float warped onto one target, the first the frame itself: each other one shifted
+    to the frame's mean colour over `band` (bank frames were lit differently)."""
+    if not band.any() or len(warped) < 2:
+        return warped
+    shift = warped[0][band].mean(0) - warped[1:][:, band].mean(1)
+    return np.concatenate([warped[:1], warped[1:] + shift[:, None, None]])

@@ -1,4 +1,4 @@
-"""One nested config shape for the three trainers (talkface.config): model / data / loss / optim / run."""
+"""One nested config shape for the trainers (talkface.config): model / data / loss / optim / run."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,12 +9,14 @@ import yaml
 
 from audio2lmk.train import Audio2LmkConfig
 from lmk2video.train import Lmk2VideoConfig
+from lmk2video.train_fetch_attention import FetchAttentionConfig
 from talkface.config import SECTIONS, config_dict, load_config
 from talkface.errors import TalkfaceError
 from talkface.lipreading.train import LipreaderConfig
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-TRAINERS = {"audio2lmk": Audio2LmkConfig, "lmk2video": Lmk2VideoConfig, "lipreader": LipreaderConfig}
+TRAINERS = {"audio2lmk": Audio2LmkConfig, "lmk2video": Lmk2VideoConfig, "lipreader": LipreaderConfig,
+            "fetch_attention": FetchAttentionConfig}
 
 
 @pytest.mark.parametrize("cls", TRAINERS.values(), ids=TRAINERS.keys())

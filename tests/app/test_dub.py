@@ -361,3 +361,34 @@ def test_dub_mix_keeps_the_generators_chin_and_the_videos_own_lips(grid_root, du
         chin_same.append(np.abs(rendered["mix"][t][below] - rendered["generate"][t][below]).max())
     assert np.mean(lips_err["mix"]) < np.mean(lips_err["generate"]), lips_err
     assert max(chin_same) <= 1, chin_same
+
+
+@pytest.mark.slow
+def test_dub_learned_fetch_blend_changes_only_the_lips(grid_root, dubber):
+    """--fetch-blend learned re-weights the same fetched frames pixel by pixel: the output differs from the shape
+    blend's, and only around the lips (elsewhere by at most the paste's rounding)."""
+    from lmk2video.fetch_attention import SHIPPED, load_fetch_attention
+
+    if not SHIPPED.is_file():
+        pytest.skip("no shipped fetch-attention checkpoint")
+    video = grid_root / "s1" / "bbaf2n.mp4"
+    original = read_video(video)
+    track = dubber.track(probe_video(video))
+    plan = dubber.plan(track, original.audio[:16000], fit="trim")
+    rendered, shipped = {}, (dubber.mouth, dubber.attention)
+    dubber.mouth = "fetch"
+    try:
+        for blend in ("shape", "learned"):
+            dubber.attention = load_fetch_attention(blend)
+            rendered[blend] = np.stack(list(dubber.frames(track, plan))).astype(int)
+    finally:
+        dubber.mouth, dubber.attention = shipped
+    diff = np.abs(rendered["shape"] - rendered["learned"]).max(-1)
+    assert (diff > 2).sum() > 100
+    for t in range(len(diff)):
+        lo, hi = plan.target[t, 48:60].min(0), plan.target[t, 48:60].max(0)
+        margin = 0.25 * (hi[0] - lo[0]) + 12
+        far = np.ones(diff.shape[1:], bool)
+        far[max(0, int(lo[1] - margin)):int(hi[1] + margin) + 1, max(0, int(lo[0] - margin)):int(hi[0] + margin) + 1] = False
+        # the paste's multiband blend carries a change's low frequencies a little further, by a level or two
+        assert diff[t][far].max() <= 2, (t, diff[t][far].max())
