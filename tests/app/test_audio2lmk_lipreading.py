@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from scripts.audio2lmk_lipreading import other_voices, other_wer, voice_sentence
