@@ -38,7 +38,11 @@ _CAVITY_LUMA = 0.33  # synthetic cavity brightness at most this x the median lip
 _OFF_WHITE = np.array([1.0, 0.97, 0.9])
 LUMA = np.array([0.299, 0.587, 0.114])  # Rec. 601 luma weights of R, G, B
 _MARGIN = 4  # pixels around the inner lips painted (room for the soft edge)
-_UPPER_SHARE = 0.75  # of an open source's interior that moves with the upper lip
+# Of an open source's interior, the share that moves with the upper lip. Not more: in a smile
+# showing teeth the detector puts the inner lower lip inside the lip, so the bottom of the
+# measured gap is lower lip, and it must go down with the jaw (at 0.75 the lip's top edge stayed
+# with the teeth and the rendered mouth opened ~30 % less than its track; docs/results.md).
+_UPPER_SHARE = 0.6
 _SOFTNESS = 0.02  # blur sigma of the painted layer, as a fraction of the source mouth width
 _BLUR_RADIUS = 2.5  # kernel half-width in sigmas
 # Gaps between upper teeth, as u offsets from the mouth centre (incisors, laterals, canines).

@@ -126,6 +126,31 @@ def test_identity_with_an_open_source_mouth_keeps_its_interior(generator):
     assert psnr(out, img) > 40
 
 
+def test_an_open_source_lower_lip_edge_drops_with_the_jaw(generator):
+    """A smile showing teeth: the detector's inner lower lip sits inside the lip, so the bottom of
+    the source's landmark gap is lip. Opening wider must carry that lip edge down with the lower
+    lip, not leave a strip of it hanging under the teeth."""
+    lmk = open_mouth(mean_face_in_crop(256), 14.0)
+    img = draw_face(256, lmk)
+    inner = region_mask(256, lmk[list(INNER_LIPS)])
+    depth = (lmk[66, 1] - np.arange(256)[:, None]) / (lmk[66, 1] - lmk[62, 1])  # 0 at 66, 1 at 62
+    img[inner] = (185, 85, 90)  # the lower lip's edge: 35 % of the gap above the landmark
+    img[inner & (depth > 0.35)] = (40, 20, 20)  # the dark line where teeth meet lip
+    img[inner & (depth > 0.5)] = (235, 230, 215)  # upper teeth
+    assert estimate_appearance(img, lmk).source_teeth
+    target = open_mouth(lmk, 14.0)
+    out = generator(img, lmk, target[None])[0].astype(float)
+    x = int(round(target[66, 0]))
+    y_lo, src_gap = target[66, 1], lmk[66, 1] - lmk[62, 1]
+    red = out[:, x - 1:x + 2].mean(axis=1) @ np.array([1.0, -1.0, 0.0])  # lip: R - G ~ 100
+    is_lip = (red > 80) & (out[:, x, 0] > 150)
+    assert is_lip[int(np.ceil(y_lo - 0.3 * src_gap)):int(y_lo)].all(), "the lip edge is at the lip"
+    assert not is_lip[int(target[62, 1]) + 1:int(y_lo - 0.4 * src_gap)].any(), \
+        "no strip of lower lip is left hanging under the teeth"
+    teeth = out[int(target[62, 1]) + 1:int(target[62, 1] + 0.45 * src_gap), x] @ LUMA
+    assert np.all(teeth > 200), "the teeth stay with the upper lip"
+
+
 def test_translation_moves_the_face_and_keeps_the_background(generator, face128):
     img, lmk = face128
     out = generator(img, lmk, (lmk + [4.0, 3.0])[None])[0]
