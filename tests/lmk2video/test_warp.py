@@ -140,7 +140,7 @@ def test_an_open_source_lower_lip_edge_drops_with_the_jaw(generator):
     assert estimate_appearance(img, lmk).source_teeth
     target = open_mouth(lmk, 14.0)
     out = generator(img, lmk, target[None])[0].astype(float)
-    x = int(round(target[66, 0]))
+    x = round(float(target[66, 0]))
     y_lo, src_gap = target[66, 1], lmk[66, 1] - lmk[62, 1]
     red = out[:, x - 1:x + 2].mean(axis=1) @ np.array([1.0, -1.0, 0.0])  # lip: R - G ~ 100
     is_lip = (red > 80) & (out[:, x, 0] > 150)
