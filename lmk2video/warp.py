@@ -38,12 +38,12 @@ def triangle_affines(src_pts: torch.Tensor, dst_pts: torch.Tensor,
                      tri: torch.Tensor) -> torch.Tensor:
     """Per-triangle affine maps from target (dst) to source coordinates.
 
-    src_pts (P, 2), dst_pts (B, P, 2), tri (F, 3) -> (B, F + 1, 6) float32 rows
+    src_pts (P, 2) or one per target (B, P, 2), dst_pts (B, P, 2), tri (F, 3) -> (B, F + 1, 6) float32 rows
     (a, b, c, d, e, f) with source = (a x + b y + c, d x + e y + f); the extra last entry is
     the identity, used for pixels no triangle covers. Closed-form 2x2 inverses in float64.
     """
     dst = dst_pts.double()[:, tri]  # (B, F, 3, 2)
-    src = src_pts.double()[tri].expand(dst.shape[0], -1, -1, -1)
+    src = src_pts.double()[..., tri, :].expand(dst.shape[0], -1, -1, -1)
     d1, d2 = dst[:, :, 1] - dst[:, :, 0], dst[:, :, 2] - dst[:, :, 0]  # target edges (B, F, 2)
     s1, s2 = src[:, :, 1] - src[:, :, 0], src[:, :, 2] - src[:, :, 0]
     det = d1[..., 0] * d2[..., 1] - d2[..., 0] * d1[..., 1]
@@ -136,7 +136,6 @@ def warp_pairs(images: list[np.ndarray], src_pts: list[np.ndarray], dst_pts: lis
         tri_t = torch.from_numpy(np.array(tri))
         dst = np.stack(dst_pts).astype(np.float32)
         ids = torch.from_numpy(rasterize_triangle_ids(dst, tri, images[0].shape[0]))
-        affines = torch.cat([triangle_affines(torch.from_numpy(np.asarray(s, np.float32)), torch.from_numpy(d)[None], tri_t)
-                             for s, d in zip(src_pts, dst)])
+        affines = triangle_affines(torch.from_numpy(np.stack(src_pts).astype(np.float32)), torch.from_numpy(dst), tri_t)
         stack = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
         return sample(stack, source_coordinates(affines, ids)).permute(0, 2, 3, 1).numpy()

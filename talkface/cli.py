@@ -331,6 +331,7 @@ def _cmd_dub(args) -> None:
     r = dubber.dub_files(args.video, args.audio, args.out, face_index=args.face_index, fit=args.fit,
                          progress=not args.quiet, voice_gate=not args.any_sound)
     lost = f", face lost in {r.lost_frames} video frames (left untouched)" if r.lost_frames else ""
+    lost += f", face covered or mis-tracked in {r.occluded_frames} video frames (left untouched)" if r.occluded_frames else ""
     loop = ", video looped back and forth to cover the speech" if r.looped else ""
     mouth = {"fetch": f"mouths fetched from {r.bank_size} of its frames",
              "mix": f"lips fetched from {r.bank_size} of its frames, chin by {r.lmk2video}"

@@ -4,6 +4,8 @@ Two streamed passes over the video (so memory does not grow with its length):
 
 1. *Track*: 68 landmarks per frame (talkface.landmarks.track.track_stream), frames where the face is lost
    noted, and a bank of the video's own face crops with distinct mouth shapes collected (talkface.mouth_bank).
+   Then frames where something covers the lower face (a hand, a microphone) or the landmarks have slipped off it
+   are found by whether the video's other frames explain them (lmk2video.occlusion) and treated like lost ones.
 2. *Render*: audio2lmk (the stage contract: speech + a rest face -> track) gives the mouth and jaw motion in
    the normalised face frame; it replaces the video's own mouth and jaw points on the tracked head of each
    frame (head pose, blinks and brows stay the video's). The frame's face crop is warped onto that target.
@@ -13,8 +15,8 @@ Two streamed passes over the video (so memory does not grow with its length):
    weights (`blend="learned"`: per-pixel weights of a small learned attention net, lmk2video.fetch_attention),
    and the generator paints only mouths no frame of the video shows; `mouth="mix"` (default):
    the generator paints chin and skin as in generate, the lips are fetched as in fetch. The result is pasted
-   back through a feathered mask around mouth and jaw only; faces that are lost pass through untouched,
-   with the edit faded out before and in after them.
+   back through a feathered mask around mouth and jaw only; faces that are lost or occluded pass through
+   untouched, with the edit faded out before and in after them.
 
 Speech longer than the video: the video continues forwards and backwards (ping-pong) between two of its
 calmest frames, replayed from a temporary file; shorter: the video is cut at the speech's end.
@@ -33,6 +35,7 @@ from scipy.ndimage import distance_transform_edt, uniform_filter1d
 from tqdm import tqdm
 
 from lmk2video.fetch_attention import FetchJob, load_fetch_attention, pixel_weights
+from lmk2video.occlusion import LowerFaces, occluded
 from lmk2video.triangulation import mesh_points, triangles
 from lmk2video.warp import warp_pairs
 from talkface.audio import SAMPLE_RATE
@@ -50,7 +53,7 @@ from talkface.video_stream import FrameSpill, VideoInfo, iter_frames, probe_vide
 SPEECH_POINTS = [i for i in range(68) if i not in STABLE_POINTS]  # jaw 4-12 and lips: what speech moves
 JAW_REGION = [*range(2, 15), *range(29, 36)]                        # lower face up to the nose: the edit mask
 CHIN_TO_NOSE = [*range(3, 14), *range(31, 36)]                      # what the generator paints in generate and mix
-FADE_FRAMES = 6          # the edit fades out over this many frames before a lost face, and back in after
+FADE_FRAMES = 6          # the edit fades out over this many frames before a lost or occluded face, and back in after
 CHUNK = 16               # frames rendered per step
 MAX_LOOP_SECONDS = 10.0  # longest stretch replayed back and forth when the speech outlasts the video
 FETCH_K = 3              # candidates blended per frame (FLNet uses five source images)
@@ -65,7 +68,8 @@ class Track:
     info: VideoInfo
     landmarks: np.ndarray    # (T, 68, 2) frame coordinates, lost frames filled from the nearest found one
     found: np.ndarray        # (T,) bool
-    bank: MouthBank
+    bank: MouthBank          # without the occluded frames
+    occluded: np.ndarray     # (T,) bool: found, but something covers the lower face or the landmarks slipped off it
 
     @property
     def n_frames(self) -> int:
@@ -78,7 +82,7 @@ class Plan:
     source_index: np.ndarray  # (N,) video frame shown at each output frame
     video: np.ndarray         # (N, 68, 2) the video's landmarks there
     target: np.ndarray        # (N, 68, 2) the same head with the speech's mouth and jaw
-    alpha: np.ndarray         # (N,) edit strength: 0 where the face is lost, fading in/out around it
+    alpha: np.ndarray         # (N,) edit strength: 0 where the face is lost or occluded, fading in/out around it
     weights: np.ndarray       # (N, 1 + K) fetch weights: the frame itself, then the bank entries
     best: np.ndarray          # (N,) shape distance of the best fetch candidate
     wave: np.ndarray          # the speech as muxed (cut when the output is shorter)
@@ -92,6 +96,7 @@ class DubResult:
     fps: float
     size: tuple[int, int]  # (width, height)
     lost_frames: int
+    occluded_frames: int
     bank_size: int
     looped: bool
     mouth: str
@@ -187,17 +192,22 @@ class Dubber:
     # -- pass 1 ---------------------------------------------------------------------------------
     def track(self, info: VideoInfo, face_index: int | None = None, progress: bool = False) -> Track:
         bank = None
+        faces = LowerFaces()
 
         def offer(t: int, frame: np.ndarray, lmk: np.ndarray) -> None:
             nonlocal bank
             if bank is None:
                 bank = MouthBank(self.size or auto_crop_size(lmk))  # the face's own resolution, as synth
             bank.offer(frame, lmk, t)
+            faces.offer(frame, lmk, t)
 
         frames = tqdm(iter_frames(info), total=info.expected_frames, unit="frame", desc="track", disable=not progress)
         # Lost frames take the nearest found frame's landmarks: they are never edited, only indexed.
         landmarks, found = track_stream(frames, face_index=face_index, name=str(info.path), on_face=offer)
-        return Track(info, landmarks, found, bank)
+        covered = np.zeros(len(found), bool)
+        covered[np.asarray(faces.frame_index, int)] = occluded(faces, info.fps)
+        bank.drop(set(np.flatnonzero(covered).tolist()))  # never fetch a hand into another frame's mouth
+        return Track(info, landmarks, found, bank, covered)
 
     # -- the plan -------------------------------------------------------------------------------
     def plan(self, track: Track, wave: np.ndarray, fit: str = "loop", voice_gate: bool = True) -> Plan:
@@ -209,7 +219,7 @@ class Dubber:
         source_index, loop = pingpong_timeline(n_video, n_out, head_speed(track.landmarks, track.found),
                                                max(2, int(MAX_LOOP_SECONDS * fps)))
         video = track.landmarks[source_index]
-        alpha = fade_weights(track.found)[source_index]
+        alpha = fade_weights(track.found & ~track.occluded)[source_index]
 
         # The rest face for audio2lmk: the bank frame with the most closed mouth.
         bank = track.bank
@@ -363,7 +373,8 @@ class Dubber:
         track = self.track(info, face_index, progress)
         plan = self.plan(track, wave, fit, voice_gate)
         result = DubResult(Path(out) if out else None, len(plan.source_index), info.fps, (info.width, info.height),
-                           int((~track.found).sum()), len(track.bank), plan.loop is not None, self.mouth,
+                           int((~track.found).sum()), int(track.occluded.sum()), len(track.bank), plan.loop is not None,
+                           self.mouth,
                            self.audio2lmk_name, self.lmk2video_name)
         frames = self.frames(track, plan, progress)
         if out is None:

@@ -103,7 +103,8 @@ VIDEO_COLUMNS = [("frame_psnr", "frame PSNR", "{:.2f}"), ("frame_ssim", "frame S
                  ("mouth_psnr", "mouth PSNR", "{:.2f}"), ("mouth_ssim", "mouth SSIM", "{:.3f}"),
                  ("mouth_corr", "mouth-open corr", "{:.3f}"), ("amp_ratio", "amp ratio", "{:.2f}"),
                  ("mouth_lmd", "mouth LMD", "{:.4f}"), ("id_distance", "id distance", "{:.3f}"),
-                 ("lost", "face lost", "{:.1%}"), ("output_lost", "lost on output", "{:.1%}"),
+                 ("lost", "face lost", "{:.1%}"), ("occluded", "occluded", "{:.1%}"),
+                 ("output_lost", "lost on output", "{:.1%}"),
                  ("dub_s_per_video_s", "dub s / video s", "{:.2f}")]
 VIDEO_NOTES = ("Frame level (talkface/dub_video_eval.py): each video's first {max_seconds:g} s dubbed with its own audio "
                "(floor: with silence, the mouth held at the video's most closed mouth), raw dubbed frames (not encoded) "
@@ -112,7 +113,8 @@ VIDEO_NOTES = ("Frame level (talkface/dub_video_eval.py): each video's first {ma
                "resolution; face and mouth only where the original's face was found. mouth-open corr / amp ratio / "
                "mouth LMD: landmarks re-detected on the dubbed frames with the dub's own streamed tracker vs the "
                "original's; id distance: dlib descriptor of dubbed vs original frame (every {id_every}th), both at the "
-               "original's landmarks; face lost: frames the dub passed through untouched; lost on output: frames where "
+               "original's landmarks; face lost / occluded: frames the dub passed through untouched (no face found / the lower "
+               "face covered or the landmarks off it, lmk2video/occlusion.py); lost on output: frames where "
                "the re-detection lost a face the original has; dub s / video s: wall time of the dub (track, plan, "
                "render; not the scoring) per second of video. The untouched original scores 100 dB, 1.0, 0.")
 

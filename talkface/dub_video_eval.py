@@ -11,8 +11,9 @@ with the video's own frames, streamed side by side (one frame of each in memory)
   ratio std(dubbed) / std(original), mouth LMD;
 * identity: dlib descriptor distance of dubbed vs original frame, every ID_EVERY-th frame, both described at
   the original's landmarks (so only the pixels differ);
-* lost: the share of frames where the face was lost in the original (passed through untouched) and where the
-  re-detection lost it in the dubbed output although the original had it;
+* lost: the share of frames where the face was lost in the original (passed through untouched), where it was
+  found but occluded (passed through too, lmk2video/occlusion.py), and where the re-detection lost it in the
+  dubbed output although the original had it;
 * speed: wall seconds of the dub itself (track, plan, render; not the scoring) per second of video.
 
 The floor is the same video dubbed with silence: the renderer runs as for speech, but the mouth is held at
@@ -184,6 +185,7 @@ def score_frames(dubbed: Iterator[np.ndarray], info: VideoInfo, track: Track, n:
         "mouth_corr": pearson(gen_open, real_open), "amp_ratio": amplitude_ratio(gen_open, real_open),
         "mouth_lmd": lmd(dub_lmk[:n], real, MOUTH), "id_distance": _mean(sums.id_distance),
         "lost": float(1.0 - track.found[:n].mean()),
+        "occluded": float(track.occluded[:n].mean()),
         "output_lost": float((np.isnan(gen_open) & np.isfinite(real_open)).mean()),
     }
     return record, sums.tiles, spent

@@ -89,6 +89,18 @@ class MouthBank:
             self.crops[i], self.landmarks[i], self.frame_index[i], self._shapes[i] = crop, crop_lmk, index, shape
 
 
+    def drop(self, frames: set[int]) -> None:
+        """Forget the entries taken from these video frames (something covers their mouth); the bank is never
+        emptied."""
+        keep = [i for i, f in enumerate(self.frame_index) if f not in frames]
+        if not keep or len(keep) == len(self.crops):
+            return
+        new_index = {old: new for new, old in enumerate(keep)}
+        self.crops, self.landmarks, self.frame_index, self._shapes = (
+            [items[i] for i in keep] for items in (self.crops, self.landmarks, self.frame_index, self._shapes))
+        self._cells = {cell: (new_index[i], sharp) for cell, (i, sharp) in self._cells.items() if i in new_index}
+
+
 def fetch_weights(targets: np.ndarray, bank_shapes: np.ndarray, self_shapes: np.ndarray, k: int = 3,
                   sigma: float = 0.02, self_bonus: float = 0.01, time_sigma: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Which frames to fetch each target mouth from, and with what weight.

@@ -31,7 +31,7 @@ def talking(tmp_path_factory, one_torch_thread):
     Synthesizer(audio2lmk="phonetic", lmk2video="warp").synthesize(photo, wave, 16000, path)
     info = probe_video(path)
     landmarks, found = track_stream(iter_frames(info))
-    return info, Track(info, landmarks, found, bank=None)
+    return info, Track(info, landmarks, found, bank=None, occluded=np.zeros(len(found), bool))
 
 
 def test_the_video_against_itself_scores_the_ceiling(talking):
