@@ -1,16 +1,17 @@
-"""Which frames of a video have something in front of the lower face (a hand, a microphone, a cut-off chin).
+"""Which frames of a video show something other than the face where its landmarks put the lower face: a hand or a
+microphone in front of the chin, a chin cut off by the frame, or landmarks that slipped off the face.
 
 The landmark tracker keeps returning a plausible shape when a hand covers the chin, so a lost face is not the
-only face a dub must leave alone. The test here is whether the video explains a frame by its own other
-frames: each frame's lower face is compared with the frames whose mouth and jaw have the most similar shape,
-taken from other moments of the video (not the frame's neighbours, which share its occluder) and warped onto
-its landmarks (the piecewise-affine mesh of lmk2video.warp). An unoccluded frame looks like the per-pixel median
-of its look-alikes; a hand does not, nor does anything else that is not the face. Frames are flagged against the
-video's own distribution of that residual (median + k robust standard deviations), so no threshold depends on
-the camera, the light or the person.
+only face a dub must leave alone. The test here is whether the video explains a frame by its own other frames:
+each frame's lower face is compared with the per-pixel median of its look-alikes (the frames whose jaw and lips
+have the most similar shape, one from each eighth of the video, never the frame's neighbours, which share its
+occluder), warped onto its landmarks with the piecewise-affine mesh of lmk2video.warp. An unoccluded frame looks
+like that median; a hand does not. Frames are flagged against the video's own distribution of that residual
+(`outliers`), so no threshold depends on the camera, the light or the person.
 
-Cost: one 64-px crop row block per frame kept from the tracking pass (7.5 KB a frame), then K small warps per
-frame (about 0.1 s per 10 s of 25 fps video on one CPU thread).
+Cost: the lower 40 rows of each frame's 64-px face crop are kept from the tracking pass (7.5 KiB a frame:
+135 MiB for 10 minutes at 30 fps), then SEGMENTS small warps per frame, batched (+0.8 s on a 10 s 360x288
+dub, docs/results.md).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from lmk2video.warp import one_cpu_thread, rasterize_triangle_ids, sample, sourc
 from talkface.face_crop import crop_face, crop_transform, hull_mask
 from talkface.landmarks.indices import INNER_LIPS, MOUTH
 from talkface.landmarks.normalize import to_normalised
+from talkface.mouth_bank import shape_distance
 
 SIZE = 64                    # the crop the lower face is compared in (the standard face crop at 64 px)
 TOP = 24                     # rows above this (eyes and above) are never compared and not kept
@@ -60,17 +62,18 @@ class LowerFaces:
 def lookalikes(shapes: np.ndarray, times: np.ndarray, pool_shapes: np.ndarray, pool_times: np.ndarray,
                segments: int = SEGMENTS, exclude: int = 12, pool: int = MAX_POOL) -> np.ndarray:
     """(T, segments) indices into the pool (pool_shapes (M, P, 2), pool_times (M,)) of each frame's (shapes
-    (T, P, 2) normalised, times (T,)) most similar shape in each of `segments` equal stretches of the pool,
-    never within `exclude` frames of it in time; -1 where a stretch has none. Drawn from stretches all over the
-    video, most look-alikes are unoccluded even when an occluder stays a while; the frame's neighbours, which
-    share its occluder, are never among them. A long video's pool is thinned to `pool` frames spread evenly."""
+    (T, P, 2) normalised, times (T,)) most similar shape (mouth_bank.shape_distance) in each of `segments` equal
+    stretches of the pool, never within `exclude` frames of it in time; -1 where a stretch has none. Drawn from
+    stretches all over the video, most look-alikes are unoccluded even when an occluder stays a while; the frame's
+    neighbours, which share its occluder, are never among them. A long video's pool is thinned to `pool` frames
+    spread evenly."""
     m = len(pool_shapes)
     pick = np.unique(np.linspace(0, m - 1, min(m, pool)).round().astype(int))
     segment = np.minimum((np.arange(len(pick)) * segments) // len(pick), segments - 1)
     out = np.full((len(shapes), segments), -1, int)
-    for start in range(0, len(shapes), 256):
-        block = slice(start, start + 256)
-        d = np.linalg.norm(shapes[block, None] - pool_shapes[pick][None], axis=-1).mean(-1)  # (B, pool)
+    for start in range(0, len(shapes), 128):  # (128, pool, P, 2) at a time
+        block = slice(start, start + 128)
+        d = shape_distance(shapes[block, None], pool_shapes[pick][None])
         d[np.abs(times[block, None] - pool_times[pick][None]) < exclude] = np.inf
         rows = np.arange(len(d))
         for s in range(segments):

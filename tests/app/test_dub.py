@@ -14,8 +14,9 @@ from imageio_ffmpeg import get_ffmpeg_exe
 from talkface.dub import fade_weights, follow_pose, generator_region, pingpong_timeline
 from talkface.errors import MediaError
 from talkface.landmarks.detect import Face
+from talkface.landmarks.indices import interocular
 from talkface.landmarks.normalize import MEAN_SHAPE
-from talkface.landmarks.track import StreamTracker
+from talkface.landmarks.track import StreamTracker, track_video
 from talkface.media import read_video, write_video
 from talkface.mouth_bank import MouthBank, fetch_weights, mouth_shapes
 from talkface.video_stream import FrameSpill, iter_frames, probe_video
@@ -167,6 +168,20 @@ def test_mouth_bank_keeps_distinct_mouths_and_fetch_picks_the_match():
     assert np.count_nonzero(weights[0]) <= 2
 
 
+def test_mouth_bank_drops_the_entries_of_occluded_frames():
+    frame = np.random.default_rng(2).integers(0, 255, (200, 200, 3), dtype=np.uint8)
+    bank = MouthBank(size=64)
+    for i, o in enumerate([0.0, 0.2, 0.4]):
+        bank.offer(frame, _face(o), i)
+    bank.drop({1, 7})
+    assert bank.frame_index == [0, 2] and len(bank.crops) == len(bank.landmarks) == len(bank.shapes) == 2
+    np.testing.assert_allclose(bank.shapes, mouth_shapes(np.stack([_face(0.0), _face(0.4)])), atol=1e-6)
+    bank.offer(frame, _face(0.4), 9)  # its cell still points at the kept entry
+    assert len(bank) == 2
+    bank.drop({0, 2})  # never emptied
+    assert len(bank) == 2
+
+
 # -- tracking with a lost face --------------------------------------------------------------------
 class FakeDetector:
     """Finds a face at a known place in frames whose first pixel is non-zero; the predictor returns it."""
@@ -232,6 +247,7 @@ def test_dub_grid_clip_keeps_size_fps_background_and_follows_the_speech_length(g
     dubbed = read_video(out)
     assert dubbed.frames.shape[1:] == original.shape[1:] and dubbed.fps == 25.0
     assert len(dubbed.frames) == 38 and result.n_frames == 38 and not result.looped
+    assert result.lost_frames == 0 and result.occluded_frames == 0  # nothing in front of his face
     assert dubbed.audio is not None and abs(len(dubbed.audio) - 24000) < 1600
     # Longer speech: the video plays on back and forth, without a cut.
     longer = np.concatenate([other.audio, other.audio])
@@ -256,6 +272,27 @@ def test_dub_leaves_frames_with_a_lost_face_untouched(grid_root, dubber, tmp_pat
     for t in range(40, 46):
         np.testing.assert_array_equal(out[t], decoded[t])
     assert np.abs(out[20].astype(int) - decoded[20]).max() > 0  # edited elsewhere
+
+
+def test_dub_leaves_frames_with_a_hand_over_the_chin_untouched(grid_root, dubber, tmp_path):
+    original = read_video(grid_root / "s1" / "bbaf2n.mp4")
+    landmarks = track_video(original.frames)
+    frames = original.frames.copy()
+    for t in range(30, 45):  # a skin-coloured blob over chin and lower lip for 0.6 s; dlib still finds the face
+        io = float(interocular(landmarks[t]))
+        centre = np.round(landmarks[t, 57] + 0.6 * (landmarks[t, 8] - landmarks[t, 57])).astype(int)
+        cheek = np.round((landmarks[t, 3] + landmarks[t, 31]) / 2).astype(int)
+        colour = np.median(frames[t, cheek[1] - 3:cheek[1] + 3, cheek[0] - 3:cheek[0] + 3].reshape(-1, 3), 0) * 1.08
+        cv2.ellipse(frames[t], tuple(int(c) for c in centre), (int(0.8 * io), int(0.45 * io)), 10, 0, 360,
+                    colour.clip(0, 255).tolist(), -1)
+    path = write_video(tmp_path / "hand.mp4", frames, 25.0, crf=0, pix_fmt="yuv444p")
+    decoded = np.stack(list(iter_frames(probe_video(path))))
+    out, result = dubber.dub(path, read_video(grid_root / "s1" / "bbaf3s.mp4").audio, None)
+    assert result.lost_frames == 0 and result.occluded_frames >= 15
+    for t in range(30, 45):
+        np.testing.assert_array_equal(out[t], decoded[t])
+    assert np.abs(out[10].astype(int) - decoded[10]).max() > 0  # edited elsewhere
+    assert np.abs(out[60].astype(int) - decoded[60]).max() > 0
 
 
 def test_dub_face_index_beyond_the_faces_is_one_line(grid_root, speech, tmp_path):
