@@ -274,6 +274,7 @@ def test_dub_leaves_frames_with_a_lost_face_untouched(grid_root, dubber, tmp_pat
     assert np.abs(out[20].astype(int) - decoded[20]).max() > 0  # edited elsewhere
 
 
+@pytest.mark.slow
 def test_dub_leaves_frames_with_a_hand_over_the_chin_untouched(grid_root, dubber, tmp_path):
     original = read_video(grid_root / "s1" / "bbaf2n.mp4")
     landmarks = track_video(original.frames)
