@@ -26,13 +26,13 @@ from audio2lmk.features import frames_for, model_mel, silence_gate, utterance_le
 from audio2lmk.head_pose import apply_pose
 from audio2lmk.idle import apply_blinks, apply_head_motion, blink_curve
 from audio2lmk.inputs import net_input, phone_ids, phone_speech_gate
+from audio2lmk.ensemble import Audio2LmkEnsemble, load_net
 from audio2lmk.phonemes import Phone, PhoneDecoder
 from audio2lmk.models import Audio2LmkNet
 from audio2lmk.pca import MOTION_POINTS
 from audio2lmk.shipped import SHIPPED_CHECKPOINT, uses_phones
 from audio2lmk import voice_activity
 from talkface.audio import FPS, SAMPLE_RATE, to_mono_16k
-from talkface.checkpoint import load_model
 from talkface.contracts import check_audio2lmk_inputs
 from talkface.landmarks.normalize import from_normalised, to_normalised
 
@@ -81,7 +81,7 @@ def resample_time(motion: np.ndarray, n_out: int, fps: float) -> np.ndarray:
 class LearnedAudio2Lmk:
     """`model(wave, sample_rate, source_landmarks) -> (T, 68, 2)` landmark track, T = round(duration*fps)."""
 
-    def __init__(self, net: Audio2LmkNet, meta: dict | None = None, device: str = "cpu"):
+    def __init__(self, net: Audio2LmkNet | Audio2LmkEnsemble, meta: dict | None = None, device: str = "cpu"):
         self.device = torch.device(device)
         self.net = net.to(self.device).eval()
         self.meta = meta or {}
@@ -148,7 +148,7 @@ class LearnedAudio2Lmk:
         x = torch.as_tensor(net_input(kind, mel, ids), device=self.device)
         starts = chunk_starts(n)
         size = min(n, CHUNK_FRAMES)
-        outputs = torch.zeros(n, self.net.head.out_features, device=self.device)
+        outputs = torch.zeros(n, self.net.out_features, device=self.device)
         total = torch.zeros(n, 1, device=self.device)
         for start, w in zip(starts, chunk_weights(starts, size)):
             w = torch.as_tensor(w, dtype=torch.float32, device=self.device)[:, None]
@@ -184,6 +184,6 @@ class LearnedAudio2Lmk:
 
 
 def load_checkpoint(path: str | os.PathLike = SHIPPED_CHECKPOINT, device: str = "cpu") -> LearnedAudio2Lmk:
-    """A LearnedAudio2Lmk from an audio2lmk checkpoint (talkface.checkpoint.load_model)."""
-    net, meta = load_model(path, Audio2LmkNet, device)
+    """A LearnedAudio2Lmk from an audio2lmk checkpoint: one net or an ensemble of them (audio2lmk.ensemble)."""
+    net, meta = load_net(path, device)
     return LearnedAudio2Lmk(net, meta, device)

@@ -157,6 +157,11 @@ class Audio2LmkNet(nn.Module):
         return bool(self.arch["head_pose"])
 
     @property
+    def out_features(self) -> int:
+        """Outputs per frame: K motion coefficients [+ 4 pose values]."""
+        return self.head.out_features
+
+    @property
     def features(self) -> str:
         """The input kind (audio2lmk.inputs): "mel", or a speaker-independent one."""
         return self.arch["features"]
