@@ -55,7 +55,8 @@ def lipreading_summary(path: Path) -> dict:
 
 def held_out_shrink(checkpoint: Path, meta: dict, prepared: Path) -> tuple[float, int]:
     """(real / predicted opening spread on the checkpoint's validation clips, their number): the net's regression
-    to the mean on speech it was never trained on (audio2lmk.calibration.fit_shrink), gated as it is used."""
+    to the mean on speech it was never trained on (audio2lmk.calibration.fit_shrink). The net alone: no speech gate
+    (a gate's closures are not the net's shrink), the frames with speech in the log-mel for both."""
     from audio2lmk.calibration import active_frames, fit_shrink
     from audio2lmk.learned import LearnedAudio2Lmk
     from audio2lmk.models import Audio2LmkNet
@@ -65,8 +66,8 @@ def held_out_shrink(checkpoint: Path, meta: dict, prepared: Path) -> tuple[float
 
     data = PreparedSet(prepared)
     net, _ = load_model(checkpoint, Audio2LmkNet)
-    gates = {k: v for k, v in meta.get("calibration", {}).items() if k in ("voice_gate", "phone_gate", "sharpen")}
-    plain = LearnedAudio2Lmk(net, {"calibration": gates})  # no motion_gain, no opening_std
+    sharpen = meta.get("calibration", {}).get("sharpen", 0.0)
+    plain = LearnedAudio2Lmk(net, {"calibration": {"voice_gate": False, "sharpen": sharpen}})  # no gain, no target
     clips = []
     for clip_id in meta["data"]["val_ids"]:
         c = data.load(clip_id, crops=False, audio=True)

@@ -218,6 +218,28 @@ def test_held_out_shrink_is_applied_before_the_per_utterance_floor(tmp_path):
     assert lifted.ravel() @ plain.ravel() / (plain.ravel() @ plain.ravel()) == pytest.approx(1.5, rel=0.01)
 
 
+def test_ship_checkpoint_fits_the_shrink_on_the_validation_clips(tmp_path):
+    from audio2lmk.pca import MotionPCA
+    from scripts.ship_checkpoint import fit_calibration
+
+    ids = ["bbaf2n", "bbaf3s", "bgaa6n", "lrae3s", "pgwr6p", "sbbh4p"]
+    make_prepared_set(tmp_path / "prepared", ids, n_frames=60)
+    splits = write_grid_splits(tmp_path / "grid", ids, ["lwaz5a"])
+    meta = {"data": {"val_ids": ids[:2], "split_file": str(splits / "s1_train.txt")}}
+    net = _tiny("cepstra")
+    full = save_model(tmp_path / "full", net)
+    # the same net opening half as wide: its held-out shrink doubles, the target (real training clips) stays
+    net.set_pca(MotionPCA(net.pca_components.numpy(), 0.5 * net.pca_scale.numpy()))
+    half = save_model(tmp_path / "half", net)
+    wide, narrow = fit_calibration(full, meta, tmp_path / "prepared"), fit_calibration(half, meta, tmp_path / "prepared")
+    assert narrow["heldout_spread_ratio"] == pytest.approx(2 * wide["heldout_spread_ratio"], rel=1e-3)
+    assert narrow["opening_std"] == wide["opening_std"] > 0
+    for cal in (wide, narrow):
+        assert cal["motion_gain"] == min(max(cal["heldout_spread_ratio"], 1.0), 2.0)
+        assert cal["motion_gain_fitted_on"].startswith("2 validation clips")
+        assert cal["fitted_on"].startswith("4 training clips")
+
+
 def test_calibrated_checkpoint_opens_wider_on_speech_and_stays_closed_in_silence(tmp_path):
     net = _tiny("cepstra")
     plain = LearnedAudio2Lmk(net)
