@@ -1,9 +1,12 @@
 """Amplitude calibration of the learned nets' mouth motion: real amplitude, not the average mouth.
 
 A net trained with a regression loss predicts the expected mouth, which opens less than any real
-one, and less still on a voice it is unsure about. Per utterance, the predicted inner-lip opening's
-spread over the frames with speech is brought up to the spread of real speakers' openings measured
-on the training clips (`opening_std`, stored in the checkpoint's sidecar under "calibration"). The
+one, and less still on a voice it is unsure about. Two corrections, in this order. First the net's
+regression to the mean measured on its own held-out clips (`fit_shrink`: the real opening's spread
+over the predicted one on clips it was not trained on, sidecar `motion_gain`): one scale for every
+utterance, so a voice the net opens wider stays wider. Then, per utterance, the predicted inner-lip
+opening's spread over the frames with speech is brought up to the spread of real speakers' openings
+measured on the training clips (`opening_std`, stored in the checkpoint's sidecar under "calibration"). The
 motion is only ever scaled up, by at most MAX_GAIN, and never where there is too little speech to
 measure (a cough, a pause): silence stays closed and still whatever the scale.
 
@@ -52,6 +55,18 @@ def fit_target(clips: list[tuple[np.ndarray, np.ndarray]]) -> float:
     if not spreads:
         raise ValueError("no clip has enough speech to measure the opening's spread")
     return float(np.mean(spreads))
+
+
+def fit_shrink(clips: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> float:
+    """Held-out (predicted motion, real motion, active frames) clips -> mean real spread / mean predicted spread
+    over the clips where both can be measured: how much the net shrinks speech it was not trained on (1: not at
+    all). The net's motion is the uncalibrated one (no motion_gain, no opening_std)."""
+    pairs = [(p, r) for pred, real, active in clips
+             if (p := opening_spread(pred, active)) is not None and (r := opening_spread(real, active)) is not None]
+    if not pairs:
+        raise ValueError("no held-out clip has enough speech to measure the opening's spread")
+    predicted, real = np.mean(pairs, axis=0)
+    return float(real / max(predicted, 1e-6))
 
 
 def sharpen(motion: np.ndarray, amount: float, sigma: float = SHARPEN_SIGMA) -> np.ndarray:

@@ -85,8 +85,8 @@ class LearnedAudio2Lmk:
         self.device = torch.device(device)
         self.net = net.to(self.device).eval()
         self.meta = meta or {}
-        # Amplitude calibration fitted after training (audio2lmk.calibration): a fixed scale on the motion
-        # and/or the real opening spread each utterance's motion is brought up to.
+        # Amplitude calibration fitted after training (audio2lmk.calibration): a fixed scale on the motion (the
+        # net's shrink on held-out clips) and/or the real opening spread each utterance's motion is brought up to.
         calibration = self.meta.get("calibration", {})
         self.motion_gain = float(calibration.get("motion_gain", 1.0))
         self.opening_std = calibration.get("opening_std")
@@ -160,8 +160,9 @@ class LearnedAudio2Lmk:
         mouth_gate = gate * phone_speech_gate(ids) if self.phone_gate else gate
         if self.voice_gate and voice_gate:
             mouth_gate = mouth_gate * voice_activity.voice_gate(wave16k, n)
-        motion = sharpen(self.net.decode(outputs).cpu().numpy(), self.sharpen)
-        gain = self.motion_gain * amplitude_gain(motion, active_frames(mel, mouth_gate), self.opening_std)
+        # the held-out shrink first (every utterance alike), then the per-utterance floor (audio2lmk.calibration)
+        motion = self.motion_gain * sharpen(self.net.decode(outputs).cpu().numpy(), self.sharpen)
+        gain = amplitude_gain(motion, active_frames(mel, mouth_gate), self.opening_std)
         motion = motion * (gain * mouth_gate[:, None, None])
         if not self.predicts_head_pose:
             return motion, None

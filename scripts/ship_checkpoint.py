@@ -8,7 +8,8 @@ gains `shipped_from` and `test`: the summary of each evaluation JSON (from `talk
 or `talkface eval lmk2video`), keyed by its file name, with the command's split and clip count.
 `--people report.json` (from `talkface eval people`) adds the dev-set tables under `people`;
 `--calibrate PREPARED` (audio2lmk) fits the amplitude calibration (audio2lmk.calibration) on the
-checkpoint's own training clips and records it under `calibration`; `--phone-gate` adds the phone gate
+checkpoint's own training clips (the target spread) and validation clips (its shrink, `motion_gain`) and records
+it under `calibration`; `--phone-gate` adds the phone gate
 there (audio2lmk.inputs.phone_speech_gate: the mouth closed where the phone decoder hears no speech);
 `--voice-gate` records the voice-activity gate (audio2lmk.voice_activity, on unless a sidecar says
 `voice_gate: false`) explicitly, as the shipped `auto` does. `--lipreading result.json` (from
@@ -24,6 +25,8 @@ import shutil
 from pathlib import Path
 
 MAX_BYTES = 25 * 1024 * 1024  # the repository's limit for a committed checkpoint
+RULE = ("motion x motion_gain (the net's shrink on its held-out clips: real / predicted opening spread, clipped to "
+        "[1, 2]), then per utterance x clip(opening_std / its spread over speech frames, 1, 2)")
 VOICE_GATE_NOTE = ("mouth closed where silero-vad hears no voice (audio2lmk.voice_activity), issue 13: it keeps the "
                    "mouth still on music and noise, which the phone gate (phone_gate, used before) did not")
 
@@ -50,9 +53,33 @@ def lipreading_summary(path: Path) -> dict:
             "summary": {spec: row for spec, row in result["summary"].items() if spec.startswith("ck:")}}
 
 
-def fit_calibration(meta: dict, prepared: Path) -> dict:
-    """Real opening spread over speech frames of the checkpoint's training clips (not its validation ones)."""
-    from audio2lmk.calibration import fit_target
+def held_out_shrink(checkpoint: Path, meta: dict, prepared: Path) -> tuple[float, int]:
+    """(real / predicted opening spread on the checkpoint's validation clips, their number): the net's regression
+    to the mean on speech it was never trained on (audio2lmk.calibration.fit_shrink). The net alone: no speech gate
+    (a gate's closures are not the net's shrink), the frames with speech in the log-mel for both."""
+    from audio2lmk.calibration import active_frames, fit_shrink
+    from audio2lmk.learned import LearnedAudio2Lmk
+    from audio2lmk.models import Audio2LmkNet
+    from audio2lmk.pca import clip_motion
+    from talkface.checkpoint import load_model
+    from talkface.prepared import PreparedSet
+
+    data = PreparedSet(prepared)
+    net, _ = load_model(checkpoint, Audio2LmkNet)
+    sharpen = meta.get("calibration", {}).get("sharpen", 0.0)
+    plain = LearnedAudio2Lmk(net, {"calibration": {"voice_gate": False, "sharpen": sharpen}})  # no gain, no target
+    clips = []
+    for clip_id in meta["data"]["val_ids"]:
+        c = data.load(clip_id, crops=False, audio=True)
+        n = min(len(c.mel), len(c.landmarks))
+        clips.append((plain.predict(c.audio, n)[0], clip_motion(c.landmarks[:n])[0], active_frames(c.mel[:n])))
+    return fit_shrink(clips), len(clips)
+
+
+def fit_calibration(checkpoint: Path, meta: dict, prepared: Path) -> dict:
+    """Real opening spread over speech frames of the checkpoint's training clips (not its validation ones), and
+    the net's shrink on its validation clips (`held_out_shrink`) as `motion_gain`."""
+    from audio2lmk.calibration import MAX_GAIN, fit_target
     from audio2lmk.train import load_clips
     from talkface import grid
     from talkface.prepared import PreparedSet
@@ -61,9 +88,11 @@ def fit_calibration(meta: dict, prepared: Path) -> dict:
     val = set(meta["data"]["val_ids"])
     ids = [i for i in data.ids(grid.read_split(meta["data"]["split_file"])) if i not in val]
     clips = load_clips(data, ids)
+    ratio, n_val = held_out_shrink(checkpoint, meta, prepared)
     return {"opening_std": fit_target([(c.mel, c.motion) for c in clips]), "fitted_on": f"{len(ids)} training clips "
-            f"of {meta['data']['split_file']}", "rule": "per utterance, motion scaled by clip(opening_std / predicted "
-            "spread over speech frames, 1, 2)"}
+            f"of {meta['data']['split_file']}", "heldout_spread_ratio": ratio,
+            "motion_gain": float(min(max(ratio, 1.0), MAX_GAIN)), "motion_gain_fitted_on": f"{n_val} validation "
+            "clips (data.val_ids), never trained on", "rule": RULE}
 
 
 def main() -> None:
@@ -91,7 +120,7 @@ def main() -> None:
     if args.lipreading:
         meta["lipreading"] = lipreading_summary(args.lipreading)
     if args.calibrate:
-        meta["calibration"] = fit_calibration(meta, args.calibrate)
+        meta["calibration"] = fit_calibration(args.checkpoint, meta, args.calibrate)
         meta["calibration"]["phone_gate"] = args.phone_gate
         if args.voice_gate:
             meta["calibration"].update(voice_gate=True, speech_gate=VOICE_GATE_NOTE)

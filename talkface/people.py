@@ -226,9 +226,14 @@ class Measure:
 
 
 def mouth_vs_real(case: VideoCase, out: Rendered) -> dict:
+    """The re-detected opening against the real one; for methods with a track, the amplitude split in two:
+    amp ratio = track amp (the track's own opening vs the real) x visible / track (what the render and the
+    re-detection keep of the track's opening)."""
     gen, real = out.opening, case.real_opening
     silent = silence_mask(case.speech, FPS)
+    track = opening(out.track[:case.n]) if out.track is not None else np.full(case.n, np.nan)
     return {"corr": pearson(gen, real), "amp_ratio": amplitude_ratio(gen, real),
+            "track_amp": amplitude_ratio(track, real), "visible_over_track": amplitude_ratio(gen, track),
             "gen_std": float(np.nanstd(gen)), "real_std": float(np.nanstd(real)),
             "silence_open": excess_opening(gen, silent), "real_silence_open": excess_opening(real, silent),
             "silent_frames": int(silent.sum()), "lost_frames": int(np.isnan(gen).sum())}
@@ -325,7 +330,8 @@ def photo_sheet_row(case: VoiceCase, out: Rendered, tile: int = 192, count: int 
 
 
 VIDEO_MEASURES: list[Measure] = [Measure("mouth", [
-    ("corr", "mouth-open corr", "{:.3f}"), ("amp_ratio", "amp ratio", "{:.2f}"),
+    ("corr", "mouth-open corr", "{:.3f}"), ("amp_ratio", "amp ratio", "{:.2f}"), ("track_amp", "track amp", "{:.2f}"),
+    ("visible_over_track", "visible / track", "{:.2f}"),
     ("silence_open", "silence open (gen)", "{:.3f}"), ("real_silence_open", "silence open (real)", "{:.3f}")],
     mouth_vs_real), Measure("pixels", [
     ("psnr", "face PSNR", "{:.2f}"), ("ssim", "face SSIM", "{:.3f}"), ("mouth_psnr", "mouth PSNR", "{:.2f}"),
@@ -474,8 +480,9 @@ def markdown(report: dict) -> str:
             f"{rows[m]['corr']:.2f} / {rows[m]['amp_ratio']:.2f}" if m in rows else "–" for m in report["methods"]) + " |")
     lines += ["", "mouth-open corr: Pearson over the clip of the inner-lip opening (points 61-67, 62-66, 63-65 over "
               "interocular), landmarks re-detected with the same dlib tracker on the real and the generated video; "
-              "amp ratio: std(generated) / std(real); silence open: mean opening on frames >= 0.2 s from speech "
-              "above the clip's closed level (5th percentile), generated and real. Voices: corr with envelope = "
+              "amp ratio: std(generated) / std(real) = track amp (the rendered track's own opening: its std / std(real)) "
+              "x visible / track (std(generated) / the track's: what the render and the re-detection keep of it); "
+              "silence open: mean opening on frames >= 0.2 s from speech above the clip's closed level (5th percentile), generated and real. Voices: corr with envelope = "
               "Pearson of the opening with the frame RMS level in dB above the noise floor; opening std in "
               "interocular units (real talking clips: see `real_std` in report.json); digit spread = across "
               "speakers, std / mean of each digit's peak opening, averaged over digits. Head (voices, head motion on, not "

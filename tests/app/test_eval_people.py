@@ -180,3 +180,24 @@ def test_eval_people_on_a_tiny_dev_subset(tmp_path):
     assert voice["mouth_sharpness"] > 0.8 and voice["eye_sharpness"] > 0.8 and 0.8 < voice["seam"] < 1.2
     assert voice["fms"] == 100.0 and voice["id_distance"] < 0.3
     assert "real track (warp)" not in report["voices"]["s2"]  # needs a real video
+
+
+def test_the_amplitude_ratio_splits_into_the_tracks_and_what_the_render_keeps():
+    from talkface.people import Rendered, VideoCase, mouth_vs_real
+
+    n = 100
+    real_gaps = 0.1 + 0.05 * np.sin(np.arange(n) / 4.0)
+    speech = np.zeros(n, bool)
+    speech[20:80] = True
+    case = VideoCase("c", "g", np.zeros((n, 8, 8, 3), np.uint8), 25.0, np.zeros(n * 640, np.float32),
+                     _faces(real_gaps), speech, "alignment")
+    track_gaps = 0.1 + 0.5 * (real_gaps - 0.1)  # a track opening half as much as the real mouth
+    seen = 0.1 + 0.8 * (track_gaps - 0.1)  # and the rendered frames showing 0.8 of the track's opening
+    seen_faces = _faces(seen)
+    seen_faces[:5] = np.nan  # frames where the re-detection found no face are left out
+    scores = mouth_vs_real(case, Rendered("m", case.frames, seen_faces, track=_faces(track_gaps)))
+    assert scores["track_amp"] == pytest.approx(0.5, rel=1e-3)
+    assert scores["visible_over_track"] == pytest.approx(0.8, rel=1e-3)
+    assert scores["amp_ratio"] == pytest.approx(0.4, rel=1e-3) and scores["corr"] == pytest.approx(1.0)
+    floor = mouth_vs_real(case, Rendered("copy", case.frames, np.repeat(_faces(real_gaps[:1]), n, axis=0)))
+    assert np.isnan(floor["track_amp"]) and np.isnan(floor["visible_over_track"])  # no track to split by

@@ -173,6 +173,73 @@ def test_amplitude_calibration_scales_up_only_and_only_on_enough_speech():
     assert fit_target([(mel, motion), (mel, 2 * motion)]) == pytest.approx(1.5 * spread, rel=0.2)
 
 
+def test_held_out_shrink_is_the_real_over_the_predicted_spread_on_clips_with_speech():
+    from audio2lmk.calibration import MIN_ACTIVE_FRAMES, fit_shrink
+    from audio2lmk.pca import INNER_ROWS
+
+    def clip(amplitude: float, seed: int) -> np.ndarray:
+        motion = np.zeros((80, len(MOVING), 2), np.float32)
+        phase = np.random.default_rng(seed).uniform(0, 6)
+        motion[:, [lo for _, lo in INNER_ROWS], 1] = (amplitude * np.sin(np.arange(80) / 3.0 + phase))[:, None]
+        return motion
+
+    speech = np.ones(80, bool)
+    # a net that opens 0.8 as wide as the real mouth on every held-out clip, whatever that clip's own amplitude
+    clips = [(clip(0.8 * a, s), clip(a, s), speech) for s, a in enumerate([0.01, 0.02, 0.03])]
+    assert fit_shrink(clips) == pytest.approx(1.25, rel=0.02)
+    few = np.zeros(80, bool)
+    few[:MIN_ACTIVE_FRAMES - 1] = True
+    # a clip with too little speech to measure counts for nothing, even a wildly wrong one
+    assert fit_shrink(clips + [(clip(0.001, 9), clip(0.05, 9), few)]) == pytest.approx(1.25, rel=0.02)
+    with pytest.raises(ValueError):
+        fit_shrink([(clip(0.01, 0), clip(0.01, 0), few)])
+
+
+def test_held_out_shrink_is_applied_before_the_per_utterance_floor(tmp_path):
+    from audio2lmk.calibration import active_frames, opening_spread
+    from audio2lmk.features import silence_gate
+
+    net = _tiny("cepstra")
+    wave = speech_like(3.0, seed=3)
+    plain = LearnedAudio2Lmk(net, {"calibration": {"voice_gate": False}}).predict(wave)[0]
+    n = len(plain)  # the spread over the frames the calibration measures: loud ones outside digital silence
+    spread = opening_spread(plain, active_frames(model_mel(wave, n), silence_gate(wave, n)))
+    assert spread is not None and spread > 0
+    # the shrink alone already brings this utterance above the floor: the floor adds nothing (not 2 x 1.5)
+    above = LearnedAudio2Lmk(net, {"calibration": {"motion_gain": 2.0, "opening_std": 1.5 * spread,
+                                                 "voice_gate": False}})
+    np.testing.assert_allclose(above.predict(wave)[0], 2.0 * plain, atol=1e-6)
+    # the floor still lifts an utterance the shrink leaves below it, to the floor and no further
+    below = LearnedAudio2Lmk(net, {"calibration": {"motion_gain": 1.2, "opening_std": 1.5 * spread,
+                                                 "voice_gate": False}})
+    lifted = below.predict(wave)[0]
+    np.testing.assert_allclose(lifted, lifted.ravel() @ plain.ravel() / (plain.ravel() @ plain.ravel()) * plain, atol=1e-6)
+    # (the spread here is measured after the silence gate, the calibration's before it: within a percent)
+    assert lifted.ravel() @ plain.ravel() / (plain.ravel() @ plain.ravel()) == pytest.approx(1.5, rel=0.01)
+
+
+def test_ship_checkpoint_fits_the_shrink_on_the_validation_clips(tmp_path):
+    from audio2lmk.pca import MotionPCA
+    from scripts.ship_checkpoint import fit_calibration
+
+    ids = ["bbaf2n", "bbaf3s", "bgaa6n", "lrae3s", "pgwr6p", "sbbh4p"]
+    make_prepared_set(tmp_path / "prepared", ids, n_frames=60)
+    splits = write_grid_splits(tmp_path / "grid", ids, ["lwaz5a"])
+    meta = {"data": {"val_ids": ids[:2], "split_file": str(splits / "s1_train.txt")}}
+    net = _tiny("cepstra")
+    full = save_model(tmp_path / "full", net)
+    # the same net opening half as wide: its held-out shrink doubles, the target (real training clips) stays
+    net.set_pca(MotionPCA(net.pca_components.numpy(), 0.5 * net.pca_scale.numpy()))
+    half = save_model(tmp_path / "half", net)
+    wide, narrow = fit_calibration(full, meta, tmp_path / "prepared"), fit_calibration(half, meta, tmp_path / "prepared")
+    assert narrow["heldout_spread_ratio"] == pytest.approx(2 * wide["heldout_spread_ratio"], rel=1e-3)
+    assert narrow["opening_std"] == wide["opening_std"] > 0
+    for cal in (wide, narrow):
+        assert cal["motion_gain"] == min(max(cal["heldout_spread_ratio"], 1.0), 2.0)
+        assert cal["motion_gain_fitted_on"].startswith("2 validation clips")
+        assert cal["fitted_on"].startswith("4 training clips")
+
+
 def test_calibrated_checkpoint_opens_wider_on_speech_and_stays_closed_in_silence(tmp_path):
     net = _tiny("cepstra")
     plain = LearnedAudio2Lmk(net)
