@@ -80,6 +80,7 @@ def fit_calibration(checkpoint: Path, meta: dict, prepared: Path) -> dict:
     """Real opening spread over speech frames of the checkpoint's training clips (not its validation ones), and
     the net's shrink on its validation clips (`held_out_shrink`) as `motion_gain`."""
     from audio2lmk.calibration import MAX_GAIN, fit_target
+    from audio2lmk.ensemble import is_ensemble_checkpoint
     from audio2lmk.train import load_clips
     from talkface import grid
     from talkface.prepared import PreparedSet
@@ -88,11 +89,15 @@ def fit_calibration(checkpoint: Path, meta: dict, prepared: Path) -> dict:
     val = set(meta["data"]["val_ids"])
     ids = [i for i in data.ids(grid.read_split(meta["data"]["split_file"])) if i not in val]
     clips = load_clips(data, ids)
+    calibration = {"opening_std": fit_target([(c.mel, c.motion) for c in clips]),
+                   "fitted_on": f"{len(ids)} training clips of {meta['data']['split_file']}", "rule": RULE}
+    if is_ensemble_checkpoint(checkpoint):
+        # Each member trained on the others' validation clips: no clip is held out from all of them, so the
+        # ensemble's shrink cannot be measured honestly; it ships without motion_gain (1).
+        return calibration
     ratio, n_val = held_out_shrink(checkpoint, meta, prepared)
-    return {"opening_std": fit_target([(c.mel, c.motion) for c in clips]), "fitted_on": f"{len(ids)} training clips "
-            f"of {meta['data']['split_file']}", "heldout_spread_ratio": ratio,
-            "motion_gain": float(min(max(ratio, 1.0), MAX_GAIN)), "motion_gain_fitted_on": f"{n_val} validation "
-            "clips (data.val_ids), never trained on", "rule": RULE}
+    return {**calibration, "heldout_spread_ratio": ratio, "motion_gain": float(min(max(ratio, 1.0), MAX_GAIN)),
+            "motion_gain_fitted_on": f"{n_val} validation clips (data.val_ids), never trained on"}
 
 
 def main() -> None:
