@@ -22,11 +22,11 @@ import torch
 from scipy.ndimage import uniform_filter1d
 
 from audio2lmk.calibration import active_frames, amplitude_gain, sharpen
+from audio2lmk.ensemble import Audio2LmkEnsemble, load_net
 from audio2lmk.features import frames_for, model_mel, silence_gate, utterance_level
 from audio2lmk.head_pose import apply_pose
 from audio2lmk.idle import apply_blinks, apply_head_motion, blink_curve
 from audio2lmk.inputs import net_input, phone_ids, phone_speech_gate
-from audio2lmk.ensemble import Audio2LmkEnsemble, load_net
 from audio2lmk.phonemes import Phone, PhoneDecoder
 from audio2lmk.models import Audio2LmkNet
 from audio2lmk.pca import MOTION_POINTS

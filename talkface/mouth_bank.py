@@ -88,7 +88,6 @@ class MouthBank:
             self._cells[cell] = (i, sharp)
             self.crops[i], self.landmarks[i], self.frame_index[i], self._shapes[i] = crop, crop_lmk, index, shape
 
-
     def drop(self, frames: set[int]) -> None:
         """Forget the entries taken from these video frames (something covers their mouth); the bank is never
         emptied."""
