@@ -38,7 +38,7 @@ from talkface.config import config_dict
 from talkface.landmarks.indices import MOUTH, mouth_opening
 from talkface.prepared import PreparedSet, holdout_split
 from talkface.training import (CsvLog, RunCheckpoints, cosine_decay, load_module_tensors, module_tensors,
-                               optimizer_tensors, restore_optimizer, set_lr)
+                               optimizer_tensors, restore_optimizer, set_lr, start_run)
 
 
 @dataclass
@@ -329,10 +329,7 @@ def _lr(config: Audio2LmkConfig, epoch: float, elapsed_s: float) -> float:
 
 def train(config: Audio2LmkConfig) -> Path:
     """Train one config; returns the path of the best checkpoint (`<out_dir>/best.safetensors`)."""
-    torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
-    out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = start_run(config.threads, config.seed, config.out_dir)
     prepared = PreparedSet(config.prepared)
     train_ids, val_ids, provenance = split_ids(config, prepared)
     phone_cache = config.phone_cache if config.features.startswith("phones") else None

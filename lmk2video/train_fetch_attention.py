@@ -32,7 +32,7 @@ from talkface.config import config_dict
 from talkface.face_crop import crop_face, crop_transform
 from talkface.mouth_bank import MouthBank, fetch_weights, lip_masks, match_colour, mouth_shapes, shape_distance
 from talkface.prepared import PreparedClip, PreparedSet, holdout_split
-from talkface.training import CsvLog, RunCheckpoints, cosine_decay, set_lr
+from talkface.training import CsvLog, RunCheckpoints, cosine_decay, set_lr, start_run
 
 
 @dataclass
@@ -179,10 +179,7 @@ def evaluate(model: FetchAttention, data: dict[str, np.ndarray]) -> dict[str, fl
 
 
 def train(config: FetchAttentionConfig) -> Path:
-    torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
-    out_dir = Path(config.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = start_run(config.threads, config.seed, config.out_dir)
     prepared = PreparedSet(config.prepared)
     train_ids, val_ids, provenance = holdout_split(prepared, config.grid_root, config.speaker, config.val_clips, config.seed)
     if config.max_train_clips:

@@ -17,6 +17,15 @@ import torch
 from talkface.checkpoint import load_checkpoint, save_checkpoint
 
 
+def start_run(threads: int, seed: int, out_dir: str | os.PathLike) -> Path:
+    """A trainer's first step: torch's threads and seed set, the run folder made (returned)."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- state
 
 
