@@ -34,7 +34,7 @@ from talkface.metrics import FaceDescriber, fms, landmark_scores, mouth_psnr_ssi
 from talkface.prepared import PreparedSet
 from talkface.report import markdown_table, write_report
 
-METHODS = ("learned", "learned_mouth_only", "learned_shading", "warp", "copy")
+METHODS = ("learned", "product", "product_other_faces", "learned_shading", "warp", "copy")
 FMS_EVERY = 5  # dlib descriptors cost ~75 ms a frame: every 5th frame bounds the time
 SAMPLE_ROWS = 4  # rows of the sample grid (clips, at their widest-open real mouth)
 
@@ -90,8 +90,9 @@ def summary_table(summary: dict[str, dict[str, float]]) -> str:
             ("failure_rate", "FR@0.1", 3), ("mouth_opening_corr", "mouth-open corr", 3), ("fms", "FMS %", 1),
             ("fms_distance", "FMS dist", 3)]
     names = {"learned": "learned (this checkpoint)",
-             "learned_mouth_only": "learned, mouth opening smoothed (product)",
-             "learned_shading": "learned, mouth opening + grey lip/jaw shading (shading=True)",
+             "product": "product (synth's path: on its own training face, the net's whole-face correction)",
+             "product_other_faces": "product as for any other face (the net's correction in the mouth opening only)",
+             "learned_shading": "learned, mouth opening + grey lip/jaw shading (shading=True, as for any other face)",
              "warp": "warp default (floor)", "copy": "copy first frame (floor)"}
     return markdown_table(["method"] + [c[1] for c in cols],
                           [[names.get(method, method)] + [f"{values.get(k, float('nan')):.{d}f}" for k, _, d in cols]
@@ -117,10 +118,12 @@ def run_eval_lmk2video(checkpoint: str | os.PathLike, prepared: str | os.PathLik
     split_ids = grid.read_split(split_file)
     ids = prepared_set.ids(split_ids)[:limit] if limit else prepared_set.ids(split_ids)
     # The net's own frames (what it was trained to produce, here on its own speaker), and the product's use
-    # of it: only its correction inside the mouth opening, smoothed, over the warp (the default for unseen faces).
+    # of it over the full-size warp: its whole correction on the face it was trained on (these clips, when the
+    # sidecar records that face), only its correction inside the mouth opening on any other face.
     learned = load_checkpoint(checkpoint, device=device, mouth_only=False)
-    mouth_only = load_checkpoint(checkpoint, device=device)
-    shading = load_checkpoint(checkpoint, device=device, shading=True)
+    product = load_checkpoint(checkpoint, device=device)
+    other_faces = load_checkpoint(checkpoint, device=device, own_face=False)
+    shading = load_checkpoint(checkpoint, device=device, shading=True, own_face=False)
     warp = WarpGenerator(device=device)
     detector = get_detector("dlib")
     describer = FaceDescriber(detector)
@@ -136,7 +139,8 @@ def run_eval_lmk2video(checkpoint: str | os.PathLike, prepared: str | os.PathLik
         start = time.perf_counter()
         outputs = {"learned": learned(source, track[0], track)}
         timing["learned_s"] += time.perf_counter() - start
-        outputs["learned_mouth_only"] = mouth_only(source, track[0], track)
+        outputs["product"] = product(source, track[0], track)
+        outputs["product_other_faces"] = other_faces(source, track[0], track)
         outputs["learned_shading"] = shading(source, track[0], track)
         start = time.perf_counter()
         outputs["warp"] = warp(source, track[0], track)

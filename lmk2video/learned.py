@@ -14,6 +14,7 @@ from lmk2video.warp_generator import WarpGenerator
 from lmk2video.mouth import LUMA, estimate_appearance
 from lmk2video.networks import Generator
 from lmk2video.regions import eye_masks, lip_masks, lower_face_masks, mouth_masks
+from lmk2video.trained_face import is_trained_face
 from talkface.checkpoint import load_model
 from talkface.contracts import FrameStream, check_lmk2video_inputs
 
@@ -65,6 +66,11 @@ class LearnedGenerator:
     on one speaker, a pull towards that speaker's skin, eyes and colours. That change is measured once
     per photo and subtracted from every frame, carried onto each frame's landmarks by the mesh warp.
 
+    Its own training face (on unless own_face=False): when the photo is the person the net was trained on
+    (lmk2video.trained_face: dlib face verification against the sidecar's `trained_face`), the net's correction
+    is added over the whole face, not only inside the mouth opening: on that face its shading of the jaw, neck,
+    hair outline and collar is right, on anyone else it is that person's look.
+
     Eyes from the warp (on unless keep_eyes=False): around the eyes and brows the output is the warped
     photo. A net trained on one speaker paints that speaker's eyelids there (blue-grey blotches on
     other faces, docs/results.md); speech moves the eyes only through blinks, which the warp renders
@@ -72,8 +78,10 @@ class LearnedGenerator:
     """
 
     def __init__(self, g: Generator, meta: dict | None = None, device: str | torch.device = "cpu",
-                 calibrate: bool = True, keep_eyes: bool = True, mouth_only: bool = True, shading: bool = False):
+                 calibrate: bool = True, keep_eyes: bool = True, mouth_only: bool = True, shading: bool = False,
+                 own_face: bool = True):
         self.calibrate, self.keep_eyes, self.mouth_only, self.shading = calibrate, keep_eyes, mouth_only, shading
+        self.own_face = own_face
         self.device = torch.device(device)
         self.g = g.to(self.device).eval()
         self.meta = meta or {}
@@ -146,8 +154,10 @@ class LearnedGenerator:
     def _step_with_correction(self, source_crop: np.ndarray, source_lmk: np.ndarray, batch_size: int):
         """(chunk, state) -> ((coords, plain, painted) float32 at the crop's size, state): the full-size warp's
         motion and moved source (WarpGenerator.layers), and painted over it the warp's mouth interior plus the
-        net's correction, upsampled from the net's size."""
+        net's correction (all of it on its own training face, correction_field's part elsewhere), upsampled from
+        the net's size."""
         crop, src, _ = check_lmk2video_inputs(source_crop, source_lmk, np.zeros((0, 68, 2), np.float32))
+        whole_face = self.own_face and is_trained_face(self.meta, crop, src)
         size, net_size = crop.shape[0], int(self.g.conditioning.size)
         small = cv2.resize(crop, (net_size, net_size), interpolation=cv2.INTER_AREA)
         at_net = self._step_at_net_size(small, rescale_points(src, size, net_size), batch_size)
@@ -158,7 +168,9 @@ class LearnedGenerator:
             target_lmks = np.asarray(target_lmks, np.float32)
             small_targets = rescale_points(target_lmks, size, net_size)
             (out, warped), state = at_net(small_targets, state)
-            correction = correction_field(out - warped, small_targets, look.source_teeth, self.shading)
+            change = out - warped
+            correction = change if whole_face else correction_field(change, small_targets, look.source_teeth,
+                                                                    self.shading)
             coords, plain, painted = warp.layers(crop, src, target_lmks, look)
             for layer, c in zip(painted, correction):
                 layer += cv2.resize(c, (size, size), interpolation=cv2.INTER_LINEAR)
@@ -226,7 +238,7 @@ def _to_uint8(frames: np.ndarray) -> np.ndarray:
 
 def load_checkpoint(path: str | os.PathLike = SHIPPED_CHECKPOINT, device: str = "cpu",
                     calibrate: bool = True, keep_eyes: bool = True, mouth_only: bool = True,
-                    shading: bool = False) -> LearnedGenerator:
+                    shading: bool = False, own_face: bool = True) -> LearnedGenerator:
     """A LearnedGenerator from an lmk2video checkpoint (talkface.checkpoint.load_model)."""
     g, meta = load_model(path, Generator, device)
-    return LearnedGenerator(g, meta, device, calibrate, keep_eyes, mouth_only, shading)
+    return LearnedGenerator(g, meta, device, calibrate, keep_eyes, mouth_only, shading, own_face)

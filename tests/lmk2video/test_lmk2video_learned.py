@@ -334,7 +334,7 @@ def test_training_smoke_run_resume_and_evaluation(tmp_path):
 
     report = run_eval_lmk2video(best, tmp_path / "prepared", grid_root, "test", tmp_path / "eval", limit=1)
     assert report["clips"] == test_ids and report["real_crops_from"]["crops.mp4"] == 1
-    for method in ("learned", "learned_mouth_only", "learned_shading", "warp", "copy"):
+    for method in ("learned", "product", "product_other_faces", "learned_shading", "warp", "copy"):
         assert np.isfinite(report["summary"][method]["psnr"])
     assert report["summary"]["copy"]["psnr"] < 100.0
     assert (tmp_path / "eval" / "lmk2video_eval.md").read_text().count("|") > 10
@@ -446,6 +446,42 @@ def test_larger_crops_get_the_full_size_warp_plus_the_nets_upsampled_correction(
     assert np.abs(got - np.clip(np.round(expected), 0, 255)).max() <= 2
     far = mouth_masks(targets, size, 0.3)[..., None].repeat(3, -1) == 0  # away from the mouth: the warp alone
     assert np.abs(got - full_warp)[far].max() <= 1
+
+
+def test_on_its_own_training_face_the_whole_correction_is_added_elsewhere_only_the_mouths(tmp_path):
+    """The sidecar's trained_face is the drawn source's own descriptor: that face gets the net's change over the
+    whole face; own_face=False, a sidecar without it, or a record of another face leave the warp away from the
+    mouth."""
+    from lmk2video.trained_face import SIDECAR_KEY, distance_to_trained_face, trained_face_record
+    from talkface.metrics import FaceDescriber
+
+    size = 64
+    path, lmk, source = trained_looking_checkpoint(tmp_path, seed=7, size=size)
+    targets = np.stack([face_landmarks(size, o) for o in (0.3, 0.9)])
+    full_warp = WarpGenerator()(source, lmk, targets).astype(int)
+    far = mouth_masks(targets, size, 0.3)[..., None].repeat(3, -1) == 0
+    unknown = load_checkpoint(path, calibrate=False, keep_eyes=False)(source, lmk, targets).astype(int)
+    assert np.abs(unknown - full_warp)[far].max() <= 1  # no trained_face in the sidecar: mouth only
+
+    own = FaceDescriber().describe(source, lmk)
+    other_lmk = face_landmarks(size)
+    other = FaceDescriber().describe(face_image(size, other_lmk, seed=3)[:, ::-1].copy(), other_lmk)
+    sidecar = path.with_suffix(".json")
+    meta = json.loads(sidecar.read_text())
+    meta[SIDECAR_KEY] = trained_face_record(np.stack([own, own]), "drawn", "test")
+    sidecar.write_text(json.dumps(meta))
+    known = load_checkpoint(path, calibrate=False, keep_eyes=False)
+    assert distance_to_trained_face(known.meta, source, lmk) < 1e-3
+    whole = known(source, lmk, targets).astype(int)
+    assert np.abs(whole - full_warp)[far].max() > 5  # the net's change away from the mouth is kept
+    not_asked = load_checkpoint(path, calibrate=False, keep_eyes=False, own_face=False)(source, lmk, targets)
+    assert np.array_equal(not_asked.astype(int), unknown)
+
+    meta[SIDECAR_KEY] = {**meta[SIDECAR_KEY], "descriptor": (own + 10.0 * (other - own)).tolist()}
+    sidecar.write_text(json.dumps(meta))
+    stranger = load_checkpoint(path, calibrate=False, keep_eyes=False)
+    assert distance_to_trained_face(stranger.meta, source, lmk) > 0.6
+    assert np.array_equal(stranger(source, lmk, targets).astype(int), unknown)
 
 
 def test_correction_field_by_default_is_the_smoothed_change_inside_the_mouth_opening_only():

@@ -1,0 +1,45 @@
+"""Recognising the face a learned lmk2video generator was trained on.
+
+A generator trained on one person's videos (GRID s1 for the shipped one) has learned that person's whole face in
+motion: where the hair outline, ears, collar and jaw shading go as the head and mouth move. On that face its
+correction of the warp is right everywhere (on s1 the net's whole-face correction is worth ~0.9 dB over the
+mouth-only one); on anyone else it paints its training face's look, so there only its mouth interior is used
+(lmk2video.learned.correction_field). Which case a photo is, is decided the way face verification decides it:
+the dlib face descriptor of the photo against the mean descriptor of the training clips, at dlib's published
+same-person distance (talkface.metrics.SAME_PERSON_THRESHOLD, 0.6). The sidecar key `trained_face` records the mean
+descriptor; a checkpoint without it treats every face as unknown.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from talkface.metrics.identity import SAME_PERSON_THRESHOLD, FaceDescriber
+
+SIDECAR_KEY = "trained_face"
+
+
+def trained_face_record(descriptors: np.ndarray, speaker: str, fitted_on: str) -> dict:
+    """The sidecar entry from the (K, 128) descriptors of training frames of one speaker."""
+    descriptors = np.asarray(descriptors, np.float64)
+    mean = descriptors.mean(axis=0)
+    spread = np.linalg.norm(descriptors - mean, axis=1)
+    return {"speaker": speaker, "fitted_on": fitted_on, "n_frames": len(descriptors),
+            "descriptor": [round(float(v), 6) for v in mean], "max_distance_in_training": float(spread.max()),
+            "threshold": SAME_PERSON_THRESHOLD}
+
+
+def distance_to_trained_face(meta: dict, crop: np.ndarray, landmarks: np.ndarray) -> float | None:
+    """Descriptor distance of the face in `crop` (at its (68, 2) `landmarks`) to the checkpoint's training face;
+    None when the sidecar records none."""
+    record = meta.get(SIDECAR_KEY)
+    if not record:
+        return None
+    descriptor = FaceDescriber().describe(crop, landmarks)
+    return float(np.linalg.norm(descriptor.astype(np.float64) - np.asarray(record["descriptor"], np.float64)))
+
+
+def is_trained_face(meta: dict, crop: np.ndarray, landmarks: np.ndarray) -> bool:
+    """Whether the face in `crop` is the person the checkpoint was trained on."""
+    distance = distance_to_trained_face(meta, crop, landmarks)
+    return distance is not None and distance < meta[SIDECAR_KEY].get("threshold", SAME_PERSON_THRESHOLD)
