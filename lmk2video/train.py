@@ -39,6 +39,7 @@ from lmk2video.data import ClipFrames, WindowDataset, load_clips
 from lmk2video.learned import generate_frames
 from lmk2video.networks import (Conditioning, FrameCritic, FrameCriticArch, Generator, GeneratorArch, VideoCritic,
                                 VideoCriticArch, count_parameters)
+from lmk2video.trained_face import FRAMES as FACE_FRAMES, fit_trained_face
 from talkface.checkpoint import hardware_summary, model_sidecar
 from talkface.config import config_dict
 from talkface.errors import TalkfaceError
@@ -469,10 +470,16 @@ def train(config: Lmk2VideoConfig) -> Path:
                                             for ex in val_examples]))
                 for k in ("val_psnr", "val_ssim", "val_mouth_psnr")} if val_examples else {}
 
+    # whose face this is, so that the product uses the net's whole correction on that person only
+    faces = [(c.crops[0], c.landmarks[0]) for c in train_clips[:FACE_FRAMES]]
+    trained_face = fit_trained_face(faces, config.speaker, f"first frame of {len(faces)} training clips"
+                                    ) if rt.main else None
+
     trainer = Trainer(config, rt)
     progress = {"step": 0, "epoch": 0, "batch": 0, "best_psnr": -1.0, "best_step": -1, "elapsed_s": 0.0}
     run = RunCheckpoints(out, model_sidecar(unwrap(trainer.g), train_config=config_dict(config),
-                 data=provenance, hardware={**hardware_summary(str(rt.device)), "world_size": rt.world},
+                 data=provenance, trained_face=trained_face,
+                 hardware={**hardware_summary(str(rt.device)), "world_size": rt.world},
                  parameters={"generator": count_parameters(unwrap(trainer.g)),
                              "frame_critic": count_parameters(unwrap(trainer.d_f)),
                              "video_critic": count_parameters(unwrap(trainer.d_v))},

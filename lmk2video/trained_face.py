@@ -19,6 +19,16 @@ from talkface.metrics.identity import SAME_PERSON_THRESHOLD, FaceDescriber
 SIDECAR_KEY = "trained_face"
 
 
+FRAMES = 100  # training clips described (first frame of each): the mean settles long before
+
+
+def fit_trained_face(faces: list[tuple[np.ndarray, np.ndarray]], speaker: str, fitted_on: str) -> dict:
+    """The sidecar entry from (crop, its (68, 2) landmarks) frames of one speaker's training clips."""
+    describer = FaceDescriber()
+    descriptors = np.stack([describer.describe(crop, landmarks) for crop, landmarks in faces])
+    return trained_face_record(descriptors, speaker, fitted_on)
+
+
 def trained_face_record(descriptors: np.ndarray, speaker: str, fitted_on: str) -> dict:
     """The sidecar entry from the (K, 128) descriptors of training frames of one speaker."""
     descriptors = np.asarray(descriptors, np.float64)

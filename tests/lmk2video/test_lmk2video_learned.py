@@ -315,6 +315,7 @@ def test_training_smoke_run_resume_and_evaluation(tmp_path):
     probe = (face_image(64, lmk), lmk, np.stack([face_landmarks(64, o) for o in (0.3, 0.9)]))
     meta = json.loads(best.with_suffix(".json").read_text())
     assert meta["step"] == 2 and meta["kind"] == "lmk2video"
+    assert meta["trained_face"]["speaker"] == "s1" and len(meta["trained_face"]["descriptor"]) == 128
     assert not set(meta["data"]["val_ids"]) & set(test_ids)
     assert len(meta["data"]["val_ids"]) == 1 and meta["data"]["n_train"] == 4
     assert np.isfinite(meta["val"]["val_psnr"])
