@@ -123,3 +123,13 @@ def save_ensemble(paths: list[str | os.PathLike], target: str | os.PathLike) -> 
     data["val_ids"] = sorted(set().union(*(m["data"]["val_ids"] for m in metas)))
     members = [{"path": str(p), **{k: m[k] for k in MEMBER_KEYS if k in m}} for p, m in zip(paths, metas)]
     return save_model(target, Audio2LmkEnsemble(list(nets)), data=data, ensemble=members)
+
+
+def save_member(path: str | os.PathLike, k: int, target: str | os.PathLike) -> Path:
+    """Member k of an ensemble checkpoint as a checkpoint of its own (`target` + sidecar with the member's
+    provenance as it was recorded when it was trained), e.g. to compare or fine-tune one member."""
+    ensemble, meta = load_net(path)
+    if not isinstance(ensemble, Audio2LmkEnsemble) or not 0 <= k < len(ensemble.members):
+        raise CheckpointError(f"{path}: no ensemble member {k}")
+    provenance = {key: meta["ensemble"][k][key] for key in MEMBER_KEYS if key in meta["ensemble"][k]}
+    return save_model(target, ensemble.members[k], **provenance, extracted_from=f"{path} member {k}")

@@ -6,7 +6,9 @@ with head_pose, the head's pose relative to the first frame (audio2lmk.head_pose
 Loss: point-to-point distance of the decoded motion (lips weighted up), the same on frame-to-frame
 velocity, and the inner-lip opening; for the pose, the distance between where the predicted and
 the real pose put the mean face, and the same on velocity. Optional fast-detail terms (audio2lmk.motion_detail:
-high-passed spread matching, a motion critic with feature matching). Early stopping on validation mouth LMD
+high-passed spread matching, a motion critic with feature matching); optional word-discrimination term: the
+cross-entropy of a frozen landmark lipreader (audio2lmk.word_reader) reading each aligned word of the predicted
+motion. `init_from` starts from a trained net (fine-tuning). Early stopping on validation mouth LMD
 (of the posed face in the first frame's normalised frame when the pose is predicted); `last` checkpoint for
 resume, `best` checkpoint (+ JSON sidecar) as the result; scalars in log.csv.
 """
@@ -31,10 +33,12 @@ from audio2lmk.head_pose import apply_pose, in_first_frame, posed_points, relati
 from audio2lmk.models import MAX_LEVEL_SHIFT, Audio2LmkNet
 from audio2lmk.motion_detail import MotionCritic, detail_loss
 from audio2lmk.pca import LIP_ROWS, MOTION_POINTS, MotionPCA, OpenMouthCorrection, clip_motion, inner_gap
+from audio2lmk.word_reader import LandmarkWordReader, crop_windows, frozen, word_windows
 from talkface import grid
 from talkface.audio import FPS
-from talkface.checkpoint import hardware_summary, model_sidecar
+from talkface.checkpoint import hardware_summary, load_model, model_sidecar
 from talkface.config import config_dict
+from talkface.errors import CheckpointError, TalkfaceError
 from talkface.landmarks.indices import MOUTH, mouth_opening
 from talkface.prepared import PreparedSet, holdout_split
 from talkface.training import (CsvLog, RunCheckpoints, cosine_decay, load_module_tensors, module_tensors,
@@ -78,6 +82,11 @@ class Audio2LmkConfig:
     adversarial_weight: float = 0.0  # least-squares motion critic on lip velocities
     feature_match_weight: float = 0.0  # L1 between the critic's activations on predicted and real motion
     critic_lr: float = 1e-3
+    # word discrimination (audio2lmk.word_reader): cross-entropy of a frozen landmark lipreader on each aligned word
+    word_weight: float = 0.0
+    word_reader: str = ""  # the reader's checkpoint (scripts/landmark_word_reader.py train)
+    init_from: str = ""  # a trained audio2lmk net of the same architecture to start from (fine-tuning)
+    keep_last: bool = False  # the result is the last epoch, not the best validation score (a fixed fine-tune)
     noise_prob: float = 0.5
     snr_db: list[float] = field(default_factory=lambda: [0.0, 30.0])
     gain_db: float = 10.0
@@ -102,8 +111,9 @@ class Audio2LmkConfig:
                  "snr_db", "gain_db", "voice_warp", "channel_prob", "max_pad_frames", "nonspeech_prob",
                  "background_prob", "background_snr_db", "babble_share"),
         "loss": ("mouth_weight", "velocity_weight", "opening_weight", "amplitude_weight", "pose_weight", "detail_weight",
-                 "detail_sigmas", "adversarial_weight", "feature_match_weight", "critic_lr"),
-        "optim": ("batch_size", "lr", "weight_decay", "warmup_epochs", "max_epochs", "patience"),
+                 "detail_sigmas", "adversarial_weight", "feature_match_weight", "critic_lr", "word_weight", "word_reader"),
+        "optim": ("batch_size", "lr", "weight_decay", "warmup_epochs", "max_epochs", "patience", "init_from",
+                  "keep_last"),
         "run": ("out_dir", "max_minutes", "seed", "threads", "device", "resume"),
     }
 
@@ -117,6 +127,7 @@ class Clip:
     pose: np.ndarray  # (T, 4) head pose relative to the first frame
     frame0: np.ndarray  # (T, 68, 2) the real track in the first frame's normalised frame
     phones: np.ndarray | None = None  # (T, 4) decoded phone ids, for phone-input nets
+    words: list[tuple[int, int, int]] = field(default_factory=list)  # aligned (start, end, word id) windows
 
     def net_input(self, kind: str) -> np.ndarray:
         return net_input(kind, self.mel, self.phones)
@@ -133,7 +144,7 @@ def load_clips(prepared: PreparedSet, ids: list[str], phone_cache: str | None = 
         motion, rest = clip_motion(c.landmarks[:n])
         phones = phone_ids(decode_cached(decoder, c.audio, cached), n) if phone_cache else None
         clips.append(Clip(clip_id, c.mel[:n], motion, rest, relative_pose(c.landmarks[:n]),
-                          in_first_frame(c.landmarks[:n]).astype(np.float32), phones))
+                          in_first_frame(c.landmarks[:n]).astype(np.float32), phones, word_windows(c.words, n)))
     return clips
 
 
@@ -198,13 +209,14 @@ def _padding(c: Clip, n_frames: int, config: Audio2LmkConfig, rng: np.random.Gen
 
 def make_batch(clips: list[Clip], config: Audio2LmkConfig, rng: np.random.Generator,
                bank: list[np.ndarray] | None = None):
-    """Augmented, padded (mel, level, target motion, target pose) tensors. Padding frames are supervised
-    with the mouth at rest; the head at rest before the clip and held after it. With a non-speech `bank`
-    (audio2lmk.nonspeech), items replaced by non-speech have the mouth and the head at rest throughout."""
+    """Augmented, padded (mel, level, target motion, target pose) tensors and the clips' aligned words in the
+    batch's frames, (item, start, end, word id). Padding frames are supervised with the mouth at rest; the head
+    at rest before the clip and held after it. With a non-speech `bank` (audio2lmk.nonspeech), items replaced by
+    non-speech have the mouth and the head at rest throughout (and no words)."""
     pads = [(int(rng.integers(0, config.max_pad_frames + 1)) if rng.random() < 0.5 else 0,
              int(rng.integers(0, config.max_pad_frames + 1)) if rng.random() < 0.5 else 0) for _ in clips]
     length = max(len(c.mel) + a + b for c, (a, b) in zip(clips, pads))
-    mels, levels, motions, poses = [], [], [], []
+    mels, levels, motions, poses, words = [], [], [], [], []
     for i, (c, (before, after)) in enumerate(zip(clips, pads)):
         after = length - len(c.mel) - before
         motion = np.zeros((length, *c.motion.shape[1:]), np.float32)
@@ -219,6 +231,7 @@ def make_batch(clips: list[Clip], config: Audio2LmkConfig, rng: np.random.Genera
             motion[before:before + len(c.motion)] = c.motion
             pose[before:before + len(c.pose)] = c.pose
             pose[before + len(c.pose):] = c.pose[-1]
+            words += [(i, before + start, before + end, word) for start, end, word in c.words]
         else:
             mel = _excerpt(bank, length, rng)
             mel = mel + np.float32(utterance_level(c.mel) - utterance_level(mel))  # at the speech's level
@@ -235,7 +248,7 @@ def make_batch(clips: list[Clip], config: Audio2LmkConfig, rng: np.random.Genera
         motions.append(motion)
         poses.append(pose)
     return (torch.as_tensor(np.stack(mels)), torch.as_tensor(np.array(levels, np.float32)),
-            torch.as_tensor(np.stack(motions)), torch.as_tensor(np.stack(poses)))
+            torch.as_tensor(np.stack(motions)), torch.as_tensor(np.stack(poses)), words)
 
 
 def point_weights(mouth_weight: float) -> torch.Tensor:
@@ -280,11 +293,40 @@ def pose_loss(pred: torch.Tensor, target: torch.Tensor, config: Audio2LmkConfig)
     return config.pose_weight * (position + config.velocity_weight * velocity), {"pose": position.item()}
 
 
+def word_loss(reader: LandmarkWordReader | None, pred: torch.Tensor, words: list) -> torch.Tensor | None:
+    """The frozen reader's cross-entropy on the batch's aligned words of the predicted motion (None: no reader or
+    no words in the batch)."""
+    if reader is None or not words:
+        return None
+    return reader.word_loss(pred, words)
+
+
+def load_word_reader(config: Audio2LmkConfig) -> LandmarkWordReader | None:
+    """The frozen reader for `word_weight` (None when the term is off)."""
+    if not config.word_weight:
+        return None
+    if not config.word_reader:
+        raise TalkfaceError("audio2lmk training: word_weight is set but no word_reader checkpoint is given")
+    reader, _ = load_model(config.word_reader, LandmarkWordReader, config.device)
+    return frozen(reader)
+
+
+def initial_weights(net: Audio2LmkNet, path: str) -> None:
+    """Start from a trained net (`init_from`): its weights and buffers (input statistics, motion basis)."""
+    trained, _ = load_model(path, Audio2LmkNet)
+    if trained.model_config() != net.model_config():
+        raise CheckpointError(f"{path}: a different audio2lmk architecture than the config's "
+                            f"({trained.model_config()} vs {net.model_config()})")
+    net.load_state_dict(trained.state_dict())
+
+
 @torch.no_grad()
-def validate(net: Audio2LmkNet, clips: list[Clip]) -> dict:
+def validate(net: Audio2LmkNet, clips: list[Clip], reader: LandmarkWordReader | None = None) -> dict:
     """Mouth/jaw LMD in the normalised frame (interocular = 1), mouth-opening correlation and, with the
-    head pose, the mouth LMD of the posed face against the real one in the first frame's frame."""
+    head pose, the mouth LMD of the posed face against the real one in the first frame's frame; with a word
+    reader, its word accuracy on the predicted motion."""
     net.eval()
+    right = total = 0
     device = next(net.parameters()).device
     points = list(MOTION_POINTS)
     lmds, jaw_lmds, corrs, posed_lmds, amps = [], [], [], [], []
@@ -301,6 +343,10 @@ def validate(net: Audio2LmkNet, clips: list[Clip]) -> dict:
         full_real[:, points] += c.motion
         a, b = mouth_opening(full_pred), mouth_opening(full_real)
         amps.append(float(np.std(a) / max(np.std(b), 1e-9)))
+        if reader is not None and c.words:
+            crops, mask, labels = crop_windows(torch.as_tensor(pred[None]), [(0, *w) for w in c.words])
+            right += int((reader(crops.to(device), mask.to(device)).argmax(-1).cpu() == labels).sum())
+            total += len(labels)
         corrs.append(float(np.corrcoef(a, b)[0, 1]) if np.ptp(a) > 1e-9 and np.ptp(b) > 1e-9 else 0.0)
         if net.head_pose:
             posed = apply_pose(full_pred, net.decode_pose(outputs)[0].cpu().numpy())
@@ -308,14 +354,16 @@ def validate(net: Audio2LmkNet, clips: list[Clip]) -> dict:
     net.train()
     val = {"val_mouth_lmd": float(np.mean(lmds)), "val_motion_lmd": float(np.mean(jaw_lmds)),
            "val_opening_corr": float(np.mean(corrs)), "val_amp_ratio": float(np.median(amps))}
+    if total:
+        val["val_word_acc"] = right / total
     # early stopping watches what the evaluation measures: the posed mouth when the pose is predicted
     val["val_score"] = float(np.mean(posed_lmds)) if posed_lmds else val["val_mouth_lmd"]
     return val
 
 
 LOG_FIELDS = ["epoch", "step", "lr", "loss", "position", "velocity", "opening", "amplitude", "detail", "adversarial",
-              "feature_match", "critic", "pose", "val_mouth_lmd",
-              "val_motion_lmd", "val_opening_corr", "val_amp_ratio", "val_score", "elapsed_s"]
+              "feature_match", "critic", "word", "pose", "val_mouth_lmd",
+              "val_motion_lmd", "val_opening_corr", "val_amp_ratio", "val_word_acc", "val_score", "elapsed_s"]
 
 
 def _lr(config: Audio2LmkConfig, epoch: float, elapsed_s: float) -> float:
@@ -340,6 +388,8 @@ def train(config: Audio2LmkConfig) -> Path:
                        kernel=config.kernel, dropout=config.dropout, context=config.context,
                        head_pose=config.head_pose, features=config.features)
     stats = fit_statistics(net, train_clips, config.n_components)
+    if config.init_from:
+        initial_weights(net, config.init_from)
     bank = (nonspeech_bank(NONSPEECH_CLIPS, NONSPEECH_SECONDS, config.seed)
             if config.nonspeech_prob > 0 or config.background_prob > 0 else None)
     net.to(config.device)
@@ -348,6 +398,7 @@ def train(config: Audio2LmkConfig) -> Path:
     critic = None
     if config.adversarial_weight or config.feature_match_weight:
         critic = MotionCritic(lr=config.critic_lr).to(config.device)
+    reader = load_word_reader(config)
     progress = {"epoch": -1, "step": 0, "best_score": float("inf"), "best_epoch": -1, "elapsed_s": 0.0,
                 "done": False}
     run = RunCheckpoints(out, model_sidecar(net, train_config=config_dict(config), data=provenance,
@@ -378,7 +429,7 @@ def train(config: Audio2LmkConfig) -> Path:
             lr = _lr(config, epoch + b / n_batches, time.monotonic() - start_time)
             set_lr(lr, opt)
             batch = make_batch([train_clips[i] for i in order[b::n_batches]], config, rng, bank)
-            mel, level, target, target_pose = (t.to(config.device) for t in batch)
+            mel, level, target, target_pose = (t.to(config.device) for t in batch[:4])
             outputs = net(mel, level)
             pred = net.decode(outputs)
             loss, parts = motion_loss(pred, target, config, weights)
@@ -387,6 +438,9 @@ def train(config: Audio2LmkConfig) -> Path:
                 adversarial, matching = critic.generator_losses(pred, target)
                 loss = loss + config.adversarial_weight * adversarial + config.feature_match_weight * matching
                 parts.update(adversarial=adversarial.item(), feature_match=matching.item())
+            words = word_loss(reader, pred, batch[4])
+            if words is not None:
+                loss, parts["word"] = loss + config.word_weight * words, words.item()
             if net.head_pose:
                 extra, pose_parts = pose_loss(net.decode_pose(outputs), target_pose, config)
                 loss, parts = loss + extra, {**parts, **pose_parts}
@@ -397,19 +451,19 @@ def train(config: Audio2LmkConfig) -> Path:
             progress["step"] += 1
             for k, v in {"loss": loss.item(), **parts}.items():
                 sums[k] = sums.get(k, 0.0) + v / n_batches
-        val = validate(net, val_clips)
+        val = validate(net, val_clips, reader)
         progress["epoch"] = epoch
         progress["elapsed_s"] = time.monotonic() - start_time
         log.write({"epoch": epoch, "step": progress["step"], "lr": lr, **sums, **val,
                    "elapsed_s": round(progress["elapsed_s"], 1)})
         bar.set_postfix(loss=f"{sums['loss']:.4f}", val_mouth=f"{val['val_mouth_lmd']:.4f}",
                         corr=f"{val['val_opening_corr']:.3f}")
-        if val["val_score"] < progress["best_score"]:
+        if val["val_score"] < progress["best_score"] or config.keep_last:
             progress.update(best_score=val["val_score"], best_epoch=epoch)
             run.save_model("best", net.state_dict(), epoch=epoch, step=progress["step"], val=val,
                            train_time_s=round(progress["elapsed_s"], 1))
         # Early stopping is final; a run cut by the time limit (or max_epochs) can be resumed and extended.
-        progress["done"] = epoch - progress["best_epoch"] >= config.patience
+        progress["done"] = epoch - progress["best_epoch"] >= config.patience and not config.keep_last
         stop = f"early stop: no validation gain for {config.patience} epochs" if progress["done"] else None
         if not stop and progress["elapsed_s"] > 60 * config.max_minutes:
             stop = f"time limit of {config.max_minutes} min reached"

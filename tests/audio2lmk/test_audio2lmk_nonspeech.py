@@ -81,13 +81,13 @@ def test_make_batch_gives_nonspeech_items_a_resting_target_and_keeps_speech_targ
     clips = [synthetic_clip(s) for s in range(4)]
     bank = nonspeech_bank(3, 2.0, seed=0)
     config = Audio2LmkConfig(features="normmel", max_pad_frames=0, nonspeech_prob=1.0)
-    mel, level, motion, pose = make_batch(clips, config, np.random.default_rng(0), bank)
+    mel, level, motion, pose, words = make_batch(clips, config, np.random.default_rng(0), bank)
     assert mel.shape == (4, 30, 4, 81) and motion.shape == (4, 30, 29, 2)
-    assert float(motion.abs().max()) == 0.0 and float(pose.abs().max()) == 0.0
+    assert float(motion.abs().max()) == 0.0 and float(pose.abs().max()) == 0.0 and words == []
     config = Audio2LmkConfig(features="normmel", max_pad_frames=0, nonspeech_prob=0.0, background_prob=1.0,
                              babble_share=0.5)
-    mixed, _, motion, pose = make_batch(clips, config, np.random.default_rng(0), bank)
-    clean, _, _, _ = make_batch(clips, Audio2LmkConfig(features="normmel", max_pad_frames=0),
+    mixed, _, motion, pose, _ = make_batch(clips, config, np.random.default_rng(0), bank)
+    clean, _, _, _, _ = make_batch(clips, Audio2LmkConfig(features="normmel", max_pad_frames=0),
                                 np.random.default_rng(0), bank)
     for k, c in enumerate(clips):
         assert np.array_equal(motion[k].numpy(), c.motion) and np.array_equal(pose[k].numpy(), c.pose)
@@ -98,4 +98,4 @@ def test_make_batch_without_a_bank_is_unchanged_by_the_new_options():
     clips = [synthetic_clip(s) for s in range(3)]
     base = make_batch(clips, Audio2LmkConfig(features="cmnmel"), np.random.default_rng(5))
     same = make_batch(clips, Audio2LmkConfig(features="cmnmel", nonspeech_prob=0.5), np.random.default_rng(5))
-    assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(base, same))
+    assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(base[:4], same[:4])) and base[4] == same[4]
