@@ -90,7 +90,7 @@ def summary_table(summary: dict[str, dict[str, float]]) -> str:
             ("failure_rate", "FR@0.1", 3), ("mouth_opening_corr", "mouth-open corr", 3), ("fms", "FMS %", 1),
             ("fms_distance", "FMS dist", 3)]
     names = {"learned": "learned (this checkpoint)",
-             "product": "product (synth's path: on its own training face, the net's whole-face correction)",
+             "product": "product (synth's path: on its own training face the net's own frames + the warp's finer detail)",
              "product_other_faces": "product as for any other face (the net's correction in the mouth opening only)",
              "learned_shading": "learned, mouth opening + grey lip/jaw shading (shading=True, as for any other face)",
              "warp": "warp default (floor)", "copy": "copy first frame (floor)"}
@@ -118,7 +118,7 @@ def run_eval_lmk2video(checkpoint: str | os.PathLike, prepared: str | os.PathLik
     split_ids = grid.read_split(split_file)
     ids = prepared_set.ids(split_ids)[:limit] if limit else prepared_set.ids(split_ids)
     # The net's own frames (what it was trained to produce, here on its own speaker), and the product's use
-    # of it over the full-size warp: its whole correction on the face it was trained on (these clips, when the
+    # of it over the full-size warp: its own frames on the face it was trained on (these clips, when the
     # sidecar records that face), only its correction inside the mouth opening on any other face.
     learned = load_checkpoint(checkpoint, device=device, mouth_only=False)
     product = load_checkpoint(checkpoint, device=device)

@@ -67,9 +67,10 @@ class LearnedGenerator:
     per photo and subtracted from every frame, carried onto each frame's landmarks by the mesh warp.
 
     Its own training face (on unless own_face=False): when the photo is the person the net was trained on
-    (lmk2video.trained_face: dlib face verification against the sidecar's `trained_face`), the net's correction
-    is added over the whole face, not only inside the mouth opening: on that face its shading of the jaw, neck,
-    hair outline and collar is right, on anyone else it is that person's look.
+    (lmk2video.trained_face: dlib face verification against the sidecar's `trained_face`), the output is the net's
+    own frames plus only the full-size warp's detail finer than the net's size (at the net's size: its frames as
+    they are): on that face its shading of the jaw, neck, hair outline and collar is right, on anyone else it is
+    that person's look.
 
     Eyes from the warp (on unless keep_eyes=False): around the eyes and brows the output is the warped
     photo. A net trained on one speaker paints that speaker's eyelids there (blue-grey blotches on
@@ -154,8 +155,8 @@ class LearnedGenerator:
     def _step_with_correction(self, source_crop: np.ndarray, source_lmk: np.ndarray, batch_size: int):
         """(chunk, state) -> ((coords, plain, painted) float32 at the crop's size, state): the full-size warp's
         motion and moved source (WarpGenerator.layers), and painted over it the warp's mouth interior plus the
-        net's correction (all of it on its own training face, correction_field's part elsewhere), upsampled from
-        the net's size."""
+        net's correction upsampled from the net's size: on its own training face the net's frames minus the
+        full-size warp seen at the net's size, elsewhere correction_field's part of the net's change."""
         crop, src, _ = check_lmk2video_inputs(source_crop, source_lmk, np.zeros((0, 68, 2), np.float32))
         whole_face = self.own_face and is_trained_face(self.meta, crop, src)
         size, net_size = crop.shape[0], int(self.g.conditioning.size)
@@ -168,10 +169,12 @@ class LearnedGenerator:
             target_lmks = np.asarray(target_lmks, np.float32)
             small_targets = rescale_points(target_lmks, size, net_size)
             (out, warped), state = at_net(small_targets, state)
-            change = out - warped
-            correction = change if whole_face else correction_field(change, small_targets, look.source_teeth,
-                                                                    self.shading)
             coords, plain, painted = warp.layers(crop, src, target_lmks, look)
+            if whole_face:  # the net's own frames, with only the full-size warp's detail finer than the net's size
+                correction = out - np.stack([cv2.resize(f, (net_size, net_size), interpolation=cv2.INTER_AREA)
+                                             for f in plain + painted])
+            else:
+                correction = correction_field(out - warped, small_targets, look.source_teeth, self.shading)
             for layer, c in zip(painted, correction):
                 layer += cv2.resize(c, (size, size), interpolation=cv2.INTER_LINEAR)
             return (coords, plain, painted), state

@@ -470,7 +470,7 @@ def train(config: Lmk2VideoConfig) -> Path:
                                             for ex in val_examples]))
                 for k in ("val_psnr", "val_ssim", "val_mouth_psnr")} if val_examples else {}
 
-    # whose face this is, so that the product uses the net's whole correction on that person only
+    # whose face this is, so that the product uses the net's own frames on that person only
     faces = [(c.crops[0], c.landmarks[0]) for c in train_clips[:FACE_FRAMES]]
     trained_face = fit_trained_face(faces, config.speaker, f"first frame of {len(faces)} training clips"
                                     ) if rt.main else None

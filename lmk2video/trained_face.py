@@ -2,9 +2,8 @@
 
 A generator trained on one person's videos (GRID s1 for the shipped one) has learned that person's whole face in
 motion: where the hair outline, ears, collar and jaw shading go as the head and mouth move. On that face its
-correction of the warp is right everywhere (on s1 the net's whole-face correction is worth ~0.9 dB over the
-mouth-only one); on anyone else it paints its training face's look, so there only its mouth interior is used
-(lmk2video.learned.correction_field). Which case a photo is, is decided the way face verification decides it:
+own frames are right everywhere (on the 98 s1 test clips 1.4 dB over the mouth-only path); on anyone else they
+paint its training face's look, so there only its mouth interior is used (lmk2video.learned.correction_field). Which case a photo is, is decided the way face verification decides it:
 the dlib face descriptor of the photo against the mean descriptor of the training clips, at dlib's published
 same-person distance (talkface.metrics.SAME_PERSON_THRESHOLD, 0.6). The sidecar key `trained_face` records the mean
 descriptor; a checkpoint without it treats every face as unknown.

@@ -450,8 +450,8 @@ def test_larger_crops_get_the_full_size_warp_plus_the_nets_upsampled_correction(
 
 
 def test_on_its_own_training_face_the_whole_correction_is_added_elsewhere_only_the_mouths(tmp_path):
-    """The sidecar's trained_face is the drawn source's own descriptor: that face gets the net's change over the
-    whole face; own_face=False, a sidecar without it, or a record of another face leave the warp away from the
+    """The sidecar's trained_face is the drawn source's own descriptor: that face gets the net's own frames (with
+    the full-size warp's finer detail, none here at the net's size); own_face=False, a sidecar without it, or a record of another face leave the warp away from the
     mouth."""
     from lmk2video.trained_face import SIDECAR_KEY, distance_to_trained_face, trained_face_record
     from talkface.metrics import FaceDescriber
@@ -475,6 +475,8 @@ def test_on_its_own_training_face_the_whole_correction_is_added_elsewhere_only_t
     assert distance_to_trained_face(known.meta, source, lmk) < 1e-3
     whole = known(source, lmk, targets).astype(int)
     assert np.abs(whole - full_warp)[far].max() > 5  # the net's change away from the mouth is kept
+    own_frames = load_checkpoint(path, calibrate=False, keep_eyes=False, mouth_only=False)(source, lmk, targets)
+    assert np.abs(whole - own_frames.astype(int)).max() <= 1  # at the net's size: its own frames
     not_asked = load_checkpoint(path, calibrate=False, keep_eyes=False, own_face=False)(source, lmk, targets)
     assert np.array_equal(not_asked.astype(int), unknown)
 
