@@ -233,7 +233,7 @@ def dub_tab() -> None:
                 speech = gr.Audio(label=f"New speech (up to {MAX_AUDIO_SECONDS:g} s)", sources=["upload", "microphone"],
                                   type="filepath", elem_id="dub-speech")
                 with gr.Accordion("Options", open=False):
-                    mouth = gr.Radio(["mix", "generate", "fetch"], value="mix", label="mouth interior")
+                    mouth = gr.Radio(["auto", "mix", "generate", "fetch"], value="auto", label="mouth interior")
                     loop = gr.Checkbox(value=True, label="speech longer than the video: play the video back and forth")
                     any_sound = gr.Checkbox(value=False, label=SINGING_LABEL)
                 run = gr.Button("Dub", variant="primary", elem_id="dub")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from talkface.errors import TalkfaceError
 
-MOUTHS = ("generate", "fetch", "mix")  # talkface.dub.MOUTHS, spelled here so --help needs no torch
+MOUTHS = ("auto", "generate", "fetch", "mix")  # talkface.dub.MOUTHS, spelled here so --help needs no torch
 
 # The GRID corpus: $TALKFACE_GRID_ROOT, else ../shared/data/grid beside the repository (--grid-root overrides).
 DEFAULT_GRID_ROOT = Path(os.environ.get("TALKFACE_GRID_ROOT",
@@ -187,10 +187,11 @@ def _parser() -> _Parser:
     p.set_defaults(fit="loop")
     p.add_argument("--audio2lmk", default="auto", help="phonetic | learned | PATH (default: learned when shipped)")
     _add_any_sound_option(p)
-    p.add_argument("--mouth", default="mix", choices=MOUTHS,
-                   help="mix (default): the lmk2video generator paints chin and skin, the lips are the video's own "
-                        "frames fetched by mouth shape (the generator only where no frame matches); generate: the "
-                        "generator paints the lips too; fetch: only the lips are edited, fetched as in mix")
+    p.add_argument("--mouth", default="auto", choices=MOUTHS,
+                   help="mix: the lmk2video generator paints chin and skin, the lips are the video's own frames "
+                        "fetched by mouth shape (the generator only where no frame matches); generate: the "
+                        "generator paints the lips too; fetch: only the lips are edited, fetched as in mix; "
+                        "auto (default): generate on the face the learned generator was trained on, mix on any other")
     _add_fetch_blend_option(p)
     _add_stage_options(p)
 
@@ -245,7 +246,7 @@ def _parser() -> _Parser:
                    help="--other videos: only their first N s (default 15)")
     e.add_argument("--audio2lmk", default="auto")
     e.add_argument("--lmk2video", default="auto")
-    e.add_argument("--mouth", default="mix", choices=MOUTHS)
+    e.add_argument("--mouth", default="auto", choices=MOUTHS)
     _add_fetch_blend_option(e)
     e = ev.add_parser("wer", help="lipreader WER/CER of videos (GRID transcripts follow from the clip id)")
     e.add_argument("--videos", required=True, help="a folder of videos, or a text file listing video paths")

@@ -13,8 +13,10 @@ Two streamed passes over the video (so memory does not grow with its length):
    `mouth="fetch"`: inside the lips the texture is *fetched* (FLNet's fetching stream): the frames whose
    mouths best match the target, the frame itself included, warped onto it and blended by shape-distance
    weights (`blend="learned"`: per-pixel weights of a small learned attention net, lmk2video.fetch_attention),
-   and the generator paints only mouths no frame of the video shows; `mouth="mix"` (default):
-   the generator paints chin and skin as in generate, the lips are fetched as in fetch. The result is pasted
+   and the generator paints only mouths no frame of the video shows; `mouth="mix"`: the generator paints
+   chin and skin as in generate, the lips are fetched as in fetch; `mouth="auto"` (default): generate on the
+   face the learned generator was trained on (lmk2video.trained_face: there its lips read better on new
+   speech), mix on every other face (its own lips and teeth are closer than the generator's). The result is pasted
    back through a feathered mask around mouth and jaw only; faces that are lost or occluded pass through
    untouched, with the edit faded out before and in after them.
 
@@ -36,6 +38,7 @@ from tqdm import tqdm
 
 from lmk2video.fetch_attention import FetchJob, load_fetch_attention, pixel_weights
 from lmk2video.occlusion import LowerFaces, occluded
+from lmk2video.trained_face import is_trained_face
 from lmk2video.triangulation import mesh_points, triangles
 from lmk2video.warp import warp_pairs
 from talkface.audio import SAMPLE_RATE
@@ -59,7 +62,7 @@ MAX_LOOP_SECONDS = 10.0  # longest stretch replayed back and forth when the spee
 FETCH_K = 3              # candidates blended per frame (FLNet uses five source images)
 GENERATOR_FROM, GENERATOR_FULL = 0.05, 0.10  # fetch, mix: best fetch distance where the generator starts / takes over
 MOTION_GAIN = 1.3        # the learned audio2lmk under-shoots the mouth's range; 1.3 read best (docs/results.md)
-MOUTHS = ("generate", "fetch", "mix")
+MOUTHS = ("auto", "generate", "fetch", "mix")
 
 
 @dataclass
@@ -70,6 +73,7 @@ class Track:
     found: np.ndarray        # (T,) bool
     bank: MouthBank          # without the occluded frames
     occluded: np.ndarray     # (T,) bool: found, but something covers the lower face or the landmarks slipped off it
+    trained_face: bool | None = None  # whether it is the generator's own training face (asked once, by mouth="auto")
 
     @property
     def n_frames(self) -> int:
@@ -173,14 +177,14 @@ class Dubber:
     """Video + speech -> the same video speaking the speech."""
 
     def __init__(self, audio2lmk: str = "auto", lmk2video: str = "auto", size: int | None = None,
-                 device: str = "cpu", mouth: str = "mix", motion_gain: float = MOTION_GAIN, blend: str = "shape"):
+                 device: str = "cpu", mouth: str = "auto", motion_gain: float = MOTION_GAIN, blend: str = "shape"):
         if mouth not in MOUTHS:
             raise TalkfaceError(f"mouth must be one of {', '.join(MOUTHS)}, got {mouth!r}")
         # How the fetched frames are blended: "shape" (one shape-distance weight per frame, attention None),
         # "learned" (the shipped per-pixel attention net) or a fetch_attention checkpoint's path
         self.attention = load_fetch_attention(blend)
         self.size = size
-        self.mouth = mouth              # inside the lips: the generator over the fetched frames, or the fetch alone
+        self.mouth = mouth              # who paints the lips: the generator, the fetched frames, or auto (mouth_for)
         self.motion_gain = motion_gain  # >1 widens the speech's mouth motion
         self.device = device
         self.audio2lmk_name, self.audio2lmk = load_audio2lmk(audio2lmk, device)
@@ -188,6 +192,18 @@ class Dubber:
         # which a lipreader reads far better on GRID (WER 36 % vs 67 % self-dub on the first 6 s1 test clips).
         self.lmk2video_name, self.lmk2video = load_lmk2video(lmk2video, device, mouth_only=False)
         self.mesh = triangles()
+
+    def mouth_for(self, track: Track) -> str:
+        """The mouth mode for this video: `auto` is generate on the learned generator's own training face (there
+        its lips read better on new speech, docs/results.md), mix on any other face or with the warp."""
+        if self.mouth != "auto":
+            return self.mouth
+        if track.trained_face is None:
+            bank = track.bank
+            rest = int(np.argmin(mouth_opening(np.stack(bank.landmarks))))
+            track.trained_face = is_trained_face(getattr(self.lmk2video, "meta", {}), bank.crops[rest],
+                                                 bank.landmarks[rest])
+        return "generate" if track.trained_face else "mix"
 
     # -- pass 1 ---------------------------------------------------------------------------------
     def track(self, info: VideoInfo, face_index: int | None = None, progress: bool = False) -> Track:
@@ -244,6 +260,7 @@ class Dubber:
         bank = track.bank
         rest = int(np.argmin(mouth_opening(np.stack(bank.landmarks))))
         generate = self.lmk2video.stream(bank.crops[rest], bank.landmarks[rest])
+        mouth = self.mouth_for(track)
         bar = tqdm(total=len(plan.source_index), unit="frame", desc="dub", disable=not progress)
         try:
             chunk_frames: list[np.ndarray] = []
@@ -251,7 +268,7 @@ class Dubber:
                 chunk_frames.append(frame)
                 if len(chunk_frames) == CHUNK or n == len(plan.source_index) - 1:
                     start = n + 1 - len(chunk_frames)
-                    yield from self.render_chunk(chunk_frames, plan, slice(start, n + 1), bank, generate)
+                    yield from self.render_chunk(chunk_frames, plan, slice(start, n + 1), bank, generate, mouth)
                     bar.update(len(chunk_frames))
                     chunk_frames = []
         finally:
@@ -279,7 +296,8 @@ class Dubber:
                 spill.close()
 
     @torch.no_grad()
-    def render_chunk(self, frames: list[np.ndarray], plan: Plan, span: slice, bank: MouthBank, generate) -> list[np.ndarray]:
+    def render_chunk(self, frames: list[np.ndarray], plan: Plan, span: slice, bank: MouthBank, generate,
+                     mouth: str) -> list[np.ndarray]:
         size = bank.size
         video, target, alpha = plan.video[span], plan.target[span], plan.alpha[span]
         weights, best = plan.weights[span], plan.best[span]
@@ -293,7 +311,7 @@ class Dubber:
             crop = crop_face(frame, transform)
             v, l = transform.to_crop(video[j]), transform.to_crop(target[j])
             picks = [0]  # weight columns: 0 the frame itself, c the bank entry c - 1
-            if self.mouth != "generate":  # in generate mode the generator covers the lips: nothing to fetch
+            if mouth != "generate":  # in generate mode the generator covers the lips: nothing to fetch
                 picks += list(np.flatnonzero(weights[j][1:]) + 1)
             for c in picks:
                 src, dst = mesh_points(v if c == 0 else bank.landmarks[c - 1], l[None], size)
@@ -304,9 +322,9 @@ class Dubber:
         if images:
             warped = warp_pairs(images, src_pts, dst_pts, self.mesh)
         # How much of the lips the generator paints: all of them, or only as far as no frame shows the mouth.
-        paint = np.ones(len(frames)) if self.mouth == "generate" else \
+        paint = np.ones(len(frames)) if mouth == "generate" else \
             np.clip((best - GENERATOR_FROM) / (GENERATOR_FULL - GENERATOR_FROM), 0.0, 1.0)
-        use_generator = np.any((alpha > 0) & ((paint > 0) if self.mouth == "fetch" else True))
+        use_generator = np.any((alpha > 0) & ((paint > 0) if mouth == "fetch" else True))
         painted = generate(np.stack([self._crop_target(video[j], target[j], size) for j in range(len(frames))])) \
             if use_generator else None
         bank_shapes = bank.shapes
@@ -320,7 +338,7 @@ class Dubber:
             fetches.append(FetchJob(match_colour(warped[first:first + len(picks)], band),
                                     self._candidate_distances(video[j], target[j], picks, bank_shapes),
                                     w / w.sum() if w.sum() > 0 else np.eye(len(w), dtype=np.float32)[0], l, lips))
-        edited = iter(zip(fetches, self._blend_weights(fetches)))
+        edited = iter(zip(fetches, self._blend_weights(fetches, mouth)))
         out = []
         for j, frame in enumerate(frames):
             job = jobs[j]
@@ -333,17 +351,17 @@ class Dubber:
             fetched = np.einsum("chw,chwk->hwk", blend, fetch.candidates)
             result = own + fetch.lips[..., None] * (fetched - own)
             if painted is not None:
-                region = generator_region(self.mouth, hull_mask([l[CHIN_TO_NOSE]], size, size / 42), fetch.lips, paint[j])
+                region = generator_region(mouth, hull_mask([l[CHIN_TO_NOSE]], size, size / 42), fetch.lips, paint[j])
                 result = result + region[..., None] * (painted[j].astype(np.float32) - result)
             result = np.clip(np.rint(result), 0, 255).astype(np.uint8)
             edit = hull_mask([v[JAW_REGION], l[JAW_REGION]], size, size / 32) * alpha[j]
             out.append(FacePaster(frame, transform, crop, mask=edit).paste(result))
         return out
 
-    def _blend_weights(self, fetches: list[FetchJob]) -> list[np.ndarray]:
+    def _blend_weights(self, fetches: list[FetchJob], mouth: str) -> list[np.ndarray]:
         """Per frame (C, N, N) weights of its fetched candidates: each one's shape-distance weight everywhere
         (blend "shape"), or the learned attention's per-pixel weights (blend "learned")."""
-        if self.attention is None or self.mouth == "generate":
+        if self.attention is None or mouth == "generate":
             return [np.broadcast_to(f.weights[:, None, None], (len(f.weights), *f.lips.shape)) for f in fetches]
         return pixel_weights(self.attention, fetches)
 
@@ -374,7 +392,7 @@ class Dubber:
         plan = self.plan(track, wave, fit, voice_gate)
         result = DubResult(Path(out) if out else None, len(plan.source_index), info.fps, (info.width, info.height),
                            int((~track.found).sum()), int(track.occluded.sum()), len(track.bank), plan.loop is not None,
-                           self.mouth,
+                           self.mouth_for(track),
                            self.audio2lmk_name, self.lmk2video_name)
         frames = self.frames(track, plan, progress)
         if out is None:

@@ -17,6 +17,7 @@ import glob
 import os
 import platform
 import time
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -123,9 +124,17 @@ def _cells(summary: dict, columns) -> str:
     return " | ".join(fmt.format(summary[k]) if k in summary and np.isfinite(summary[k]) else "–" for k, _, fmt in columns)
 
 
+def _mouth_used(report: dict) -> str:
+    """'auto: generate on 40 dubs' -- the mode asked for, and what each dub ran with when that differs."""
+    used = report.get("mouth_used", {})
+    if set(used) <= {report["mouth"]}:
+        return report["mouth"]
+    return f"{report['mouth']}: " + ", ".join(f"{m} on {n} dub{'s' * (n != 1)}" for m, n in sorted(used.items()))
+
+
 def _markdown(report: dict) -> str:
     lines = ["# Dubbing evaluation" + (f": GRID {report['speaker']} {report['split']}" if report["clips"] else ""), "",
-             f"Command: `{report['command']}` (mouth: {report['mouth']}, fetch blend: {report.get('fetch_blend', 'shape')})", f"Hardware: {report['hardware']}; {report['seconds']:.0f} s; "
+             f"Command: `{report['command']}` (mouth: {_mouth_used(report)}, fetch blend: {report.get('fetch_blend', 'shape')})", f"Hardware: {report['hardware']}; {report['seconds']:.0f} s; "
              f"models: {report['models']}", "Excluded: " + (", ".join(f"{k} ({v})" for k, v in report["excluded"].items()) or "none"), ""]
     if report["methods"]:
         lines += ["| method | " + " | ".join(c[1] for c in COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
@@ -187,7 +196,7 @@ def _video_summaries(rows: list[dict]) -> dict:
 
 def run_eval_dub(grid_root: str, out_dir: str, split: str = "test", speaker: str = "s1", limit: int | None = None,
                  other: list[str] | None = None, audio2lmk: str = "auto", lmk2video: str = "auto", device: str = "cpu",
-                 mouth: str = "mix", blend: str = "shape", command: str = "", max_seconds: float = MAX_SECONDS, grid_clips: bool = True
+                 mouth: str = "auto", blend: str = "shape", command: str = "", max_seconds: float = MAX_SECONDS, grid_clips: bool = True
                  ) -> dict:
     """GRID self-/cross-dub on `speaker`'s `split` (unless grid_clips is False) and the frame-level self-dub of
     the videos matching the `other` globs (their first `max_seconds`)."""
@@ -219,12 +228,14 @@ def run_eval_dub(grid_root: str, out_dir: str, split: str = "test", speaker: str
         return truths.get(clip_id)
 
     usable = []
+    used: Counter = Counter()  # the mouth mode each dub ran with (auto: per face)
     for clip_id in tqdm(ids, unit="clip", desc="eval dub"):
         a = truth(clip_id)
         if a is None:
             continue
         usable.append(clip_id)
-        frames, _ = dubber.dub(a.path, a.audio, None)
+        frames, result = dubber.dub(a.path, a.audio, None)
+        used[result.mouth] += 1
         row = _score(a, frames, reader)
         methods["self-dub (own audio)"].append(dict(row, clip=clip_id, reference=a.transcript))
         real_text = _read(reader, a.crops, a.crop.to_crop(a.landmarks))
@@ -237,7 +248,8 @@ def run_eval_dub(grid_root: str, out_dir: str, split: str = "test", speaker: str
         b = truth(partner)
         b_audio, b_text = b.audio, b.transcript
         a = truth(clip_id)
-        frames, _ = dubber.dub(a.path, b_audio, None)
+        frames, result = dubber.dub(a.path, b_audio, None)
+        used[result.mouth] += 1
         crops = np.stack([crop_face(f, a.crop) for f in frames])
         gen_lmk = track_video(np.stack(frames))
         methods["cross-dub (another clip's audio), read as that clip"].append(
@@ -246,8 +258,9 @@ def run_eval_dub(grid_root: str, out_dir: str, split: str = "test", speaker: str
         methods["floor: untouched video read as the other clip"].append(
             {"clip": clip_id, "reference": b_text, "hypothesis": _read(reader, a.crops, a.crop.to_crop(a.landmarks))})
     other_rows, sheet = _score_other(dubber, videos, max_seconds, excluded)
+    used.update(row["mouth"] for row in other_rows)
     summaries = {m: _summary(rows) for m, rows in methods.items() if rows}
-    report = {"mouth": mouth, "fetch_blend": blend, "speaker": speaker, "split": split, "clips": usable, "excluded": excluded, "command": command,
+    report = {"mouth": mouth, "mouth_used": dict(used), "fetch_blend": blend, "speaker": speaker, "split": split, "clips": usable, "excluded": excluded, "command": command,
               "hardware": f"{platform.machine()} CPU x{os.cpu_count()}" if device == "cpu" else device,
               "models": f"{dubber.audio2lmk_name} + {dubber.lmk2video_name}"
                         + (f", lipreader {Path(reader.checkpoint).name}" if reader else ""),

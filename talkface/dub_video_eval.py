@@ -200,6 +200,7 @@ def dub_and_score(dubber: Dubber, info: VideoInfo, track: Track, wave: np.ndarra
     record, tiles, rendered = score_frames(dubber.frames(track, plan), info, track, len(plan.source_index),
                                            describer, originals_id, sheet)
     record["dub_s_per_video_s"] = (track_seconds + planned + rendered) / max(record["seconds"], 1e-9)
+    record["mouth"] = dubber.mouth_for(track)
     return record, tiles
 
 

@@ -351,6 +351,53 @@ def test_dub_rests_the_mouth_on_music_unless_any_sound(grid_root, dubber):
     assert np.std(gated) < 0.3 * np.std(sung), (np.std(gated), np.std(sung))
 
 
+def test_auto_mouth_is_generate_on_the_generators_own_face_and_mix_elsewhere(monkeypatch):
+    """mouth="auto" asks the face check once per video (its most closed bank mouth, the generator's sidecar) and
+    gives generate on the generator's training face, mix on any other; an explicit mode never asks."""
+    import talkface.dub as dub
+    from talkface.dub import Dubber, Track
+
+    bank = MouthBank(64)
+    rng = np.random.default_rng(0)
+    for t, opening in enumerate((0.3, 0.0, 0.6)):  # entry 1 has the most closed mouth
+        lmk = MEAN_SHAPE * 40 + 32
+        lmk[[62, 66], 1] += np.array([-1, 1]) * opening * 10
+        bank.offer(rng.integers(0, 255, (64, 64, 3), np.uint8), lmk.astype(np.float32), t)
+    asked = []
+
+    def verdict(answer):
+        def check(meta, crop, landmarks):
+            asked.append((meta, landmarks))
+            return answer
+        return check
+
+    for answer, expected in ((True, "generate"), (False, "mix")):
+        monkeypatch.setattr(dub, "is_trained_face", verdict(answer))
+        asked.clear()
+        dubber = Dubber.__new__(Dubber)
+        dubber.mouth, dubber.lmk2video = "auto", type("Net", (), {"meta": {"trained_face": "sidecar"}})()
+        track = Track(None, np.zeros((3, 68, 2)), np.ones(3, bool), bank, np.zeros(3, bool))
+        assert dubber.mouth_for(track) == expected and dubber.mouth_for(track) == expected
+        assert len(asked) == 1 and asked[0][0] == {"trained_face": "sidecar"}
+        np.testing.assert_array_equal(asked[0][1], bank.landmarks[int(np.argmin(
+            [lm[66, 1] - lm[62, 1] for lm in bank.landmarks]))])
+        for explicit in ("generate", "fetch", "mix"):
+            dubber.mouth = explicit
+            assert dubber.mouth_for(Track(None, np.zeros((3, 68, 2)), np.ones(3, bool), bank, np.zeros(3, bool))) == explicit
+        assert len(asked) == 1
+
+
+@pytest.mark.slow
+def test_auto_mouth_recognises_s1_and_not_another_face(grid_root, dubber, tmp_path):
+    """The shipped generator was trained on s1: an s1 clip is dubbed with generate, the bundled example's face
+    (made into a short video) with mix."""
+    assert dubber.mouth == "auto"
+    s1 = dubber.track(probe_video(grid_root / "s1" / "bbaf2n.mp4"))
+    photo = cv2.cvtColor(cv2.imread(str(EXAMPLES / "face.png")), cv2.COLOR_BGR2RGB)
+    other = dubber.track(probe_video(write_video(tmp_path / "other.mp4", [photo] * 10, 25.0)))
+    assert (dubber.mouth_for(s1), dubber.mouth_for(other)) == ("generate", "mix")
+
+
 def test_generator_region_per_mouth_mode():
     chin = np.zeros((8, 8), np.float32)
     chin[2:8, 1:7] = 1.0
