@@ -191,7 +191,7 @@ def _parser() -> _Parser:
                    help="mix: the lmk2video generator paints chin and skin, the lips are the video's own frames "
                         "fetched by mouth shape (the generator only where no frame matches); generate: the "
                         "generator paints the lips too; fetch: only the lips are edited, fetched as in mix; "
-                        "auto (default): generate on the face the learned generator was trained on, mix on any other")
+                        "auto (default): generate on the face the learned generator was trained on, fetch on any other")
     _add_fetch_blend_option(p)
     _add_stage_options(p)
 

@@ -16,7 +16,8 @@ Two streamed passes over the video (so memory does not grow with its length):
    and the generator paints only mouths no frame of the video shows; `mouth="mix"`: the generator paints
    chin and skin as in generate, the lips are fetched as in fetch; `mouth="auto"` (default): generate on the
    face the learned generator was trained on (lmk2video.trained_face: there its lips read better on new
-   speech), mix on every other face (its own lips and teeth are closer than the generator's). The result is pasted
+   speech), fetch on every other face (the generator would paint its training face's chin and skin there; the
+   face's own frames score better on every measure, docs/results.md). The result is pasted
    back through a feathered mask around mouth and jaw only; faces that are lost or occluded pass through
    untouched, with the edit faded out before and in after them.
 
@@ -195,7 +196,7 @@ class Dubber:
 
     def mouth_for(self, track: Track) -> str:
         """The mouth mode for this video: `auto` is generate on the learned generator's own training face (there
-        its lips read better on new speech, docs/results.md), mix on any other face or with the warp."""
+        its lips read better on new speech, docs/results.md), fetch on any other face or with the warp."""
         if self.mouth != "auto":
             return self.mouth
         if track.trained_face is None:
@@ -203,7 +204,7 @@ class Dubber:
             rest = int(np.argmin(mouth_opening(np.stack(bank.landmarks))))
             track.trained_face = is_trained_face(getattr(self.lmk2video, "meta", {}), bank.crops[rest],
                                                  bank.landmarks[rest])
-        return "generate" if track.trained_face else "mix"
+        return "generate" if track.trained_face else "fetch"
 
     # -- pass 1 ---------------------------------------------------------------------------------
     def track(self, info: VideoInfo, face_index: int | None = None, progress: bool = False) -> Track:

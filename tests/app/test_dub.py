@@ -351,9 +351,9 @@ def test_dub_rests_the_mouth_on_music_unless_any_sound(grid_root, dubber):
     assert np.std(gated) < 0.3 * np.std(sung), (np.std(gated), np.std(sung))
 
 
-def test_auto_mouth_is_generate_on_the_generators_own_face_and_mix_elsewhere(monkeypatch):
+def test_auto_mouth_is_generate_on_the_generators_own_face_and_fetch_elsewhere(monkeypatch):
     """mouth="auto" asks the face check once per video (its most closed bank mouth, the generator's sidecar) and
-    gives generate on the generator's training face, mix on any other; an explicit mode never asks."""
+    gives generate on the generator's training face, fetch on any other; an explicit mode never asks."""
     import talkface.dub as dub
     from talkface.dub import Dubber, Track
 
@@ -371,7 +371,7 @@ def test_auto_mouth_is_generate_on_the_generators_own_face_and_mix_elsewhere(mon
             return answer
         return check
 
-    for answer, expected in ((True, "generate"), (False, "mix")):
+    for answer, expected in ((True, "generate"), (False, "fetch")):
         monkeypatch.setattr(dub, "is_trained_face", verdict(answer))
         asked.clear()
         dubber = Dubber.__new__(Dubber)
@@ -390,12 +390,12 @@ def test_auto_mouth_is_generate_on_the_generators_own_face_and_mix_elsewhere(mon
 @pytest.mark.slow
 def test_auto_mouth_recognises_s1_and_not_another_face(grid_root, dubber, tmp_path):
     """The shipped generator was trained on s1: an s1 clip is dubbed with generate, the bundled example's face
-    (made into a short video) with mix."""
+    (made into a short video) with fetch."""
     assert dubber.mouth == "auto"
     s1 = dubber.track(probe_video(grid_root / "s1" / "bbaf2n.mp4"))
     photo = cv2.cvtColor(cv2.imread(str(EXAMPLES / "face.png")), cv2.COLOR_BGR2RGB)
     other = dubber.track(probe_video(write_video(tmp_path / "other.mp4", [photo] * 10, 25.0)))
-    assert (dubber.mouth_for(s1), dubber.mouth_for(other)) == ("generate", "mix")
+    assert (dubber.mouth_for(s1), dubber.mouth_for(other)) == ("generate", "fetch")
 
 
 def test_generator_region_per_mouth_mode():
