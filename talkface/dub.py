@@ -200,8 +200,7 @@ class Dubber:
         if self.mouth != "auto":
             return self.mouth
         if track.trained_face is None:
-            bank = track.bank
-            rest = int(np.argmin(mouth_opening(np.stack(bank.landmarks))))
+            bank, rest = track.bank, track.bank.most_closed()
             track.trained_face = is_trained_face(getattr(self.lmk2video, "meta", {}), bank.crops[rest],
                                                  bank.landmarks[rest])
         return "generate" if track.trained_face else "fetch"
@@ -259,7 +258,7 @@ class Dubber:
     def frames(self, track: Track, plan: Plan, progress: bool = False) -> Iterator[np.ndarray]:
         """The dubbed frames in order, rendered CHUNK at a time."""
         bank = track.bank
-        rest = int(np.argmin(mouth_opening(np.stack(bank.landmarks))))
+        rest = bank.most_closed()
         generate = self.lmk2video.stream(bank.crops[rest], bank.landmarks[rest])
         mouth = self.mouth_for(track)
         bar = tqdm(total=len(plan.source_index), unit="frame", desc="dub", disable=not progress)

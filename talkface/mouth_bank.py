@@ -16,7 +16,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from talkface.face_crop import crop_face, crop_transform, hull_mask
-from talkface.landmarks.indices import MOUTH, OUTER_LIPS
+from talkface.landmarks.indices import MOUTH, OUTER_LIPS, mouth_opening
 from talkface.landmarks.normalize import to_normalised
 
 MOUTH_POINTS = list(MOUTH)
@@ -61,6 +61,10 @@ class MouthBank:
 
     def __len__(self) -> int:
         return len(self.crops)
+
+    def most_closed(self) -> int:
+        """The entry with the most closed mouth: the rest face the generator animates from."""
+        return int(np.argmin(mouth_opening(np.stack(self.landmarks))))
 
     @property
     def shapes(self) -> np.ndarray:
