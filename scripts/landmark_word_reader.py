@@ -7,7 +7,7 @@
 
 train: the speaker's train split only (a seeded 10 % of it held out for early stopping: with seed 0 the same
 clips the seed-0 audio2lmk net validates on), augmented with amplitude scaling, noise and temporal smoothing (so
-that it also reads the smoother predicted motion); reports word accuracy on the held-out clips and the test split.
+that it also reads the smoother predicted motion; `--smooth-prob 0`: never smoothed, a stricter judge of blur); reports word accuracy on the held-out clips and the test split.
 score: word accuracy on the test split of the real tracks and of each checkpoint's predicted motion (its sidecar's
 calibration and voice gate applied, as the product does; photo = nothing, motion is about each clip's rest).
 """
@@ -59,10 +59,10 @@ def batches(tracks: list[dict], motions: list[np.ndarray], size: int, rng: np.ra
         yield torch.as_tensor(block), windows
 
 
-def augmented(motion: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Amplitude x [0.8, 1.25], half the time smoothed in time (sigma up to 1.5 frames), small noise."""
+def augmented(motion: np.ndarray, rng: np.random.Generator, smooth_prob: float = 0.5) -> np.ndarray:
+    """Amplitude x [0.8, 1.25], with probability smooth_prob smoothed in time (sigma up to 1.5 frames), small noise."""
     out = motion * rng.uniform(0.8, 1.25)
-    if rng.random() < 0.5:
+    if rng.random() < smooth_prob:
         out = gaussian_filter1d(out, rng.uniform(0.3, 1.5), axis=0, mode="nearest")
     return (out + rng.normal(0, 0.002, out.shape)).astype(np.float32)
 
@@ -96,7 +96,7 @@ def train(args: argparse.Namespace) -> None:
         reader.train()
         for g in opt.param_groups:
             g["lr"] = args.lr * 0.5 * (1 + np.cos(np.pi * epoch / args.epochs))
-        motions = [augmented(t["motion"], rng) for t in train_tracks]
+        motions = [augmented(t["motion"], rng, args.smooth_prob) for t in train_tracks]
         for block, windows in batches(train_tracks, motions, 32, rng):
             loss = reader.word_loss(block, windows)
             opt.zero_grad(set_to_none=True)
@@ -144,6 +144,8 @@ def main() -> None:
     t.add_argument("--lr", type=float, default=2e-3)
     t.add_argument("--hidden", type=int, default=128)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--smooth-prob", type=float, default=0.5,
+                   help="share of training tracks blurred in time (0: a reader as blur-intolerant as a pixel lipreader)")
     t.set_defaults(func=train)
     s = sub.add_parser("score")
     s.add_argument("checkpoints", nargs="*", type=Path)
