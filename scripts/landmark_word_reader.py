@@ -7,7 +7,8 @@
 
 train: the speaker's train split only (a seeded 10 % of it held out for early stopping: with seed 0 the same
 clips the seed-0 audio2lmk net validates on), augmented with amplitude scaling, noise and temporal smoothing (so
-that it also reads the smoother predicted motion; `--smooth-prob 0`: never smoothed, a stricter judge of blur); reports word accuracy on the held-out clips and the test split.
+that it also reads the smoother predicted motion; `--smooth-prob 0`: never smoothed, a stricter judge of blur);
+reports word accuracy on the held-out clips and the test split.
 score: word accuracy on the test split of the real tracks and of each checkpoint's predicted motion (its sidecar's
 calibration and voice gate applied, as the product does; photo = nothing, motion is about each clip's rest).
 """
@@ -145,7 +146,7 @@ def main() -> None:
     t.add_argument("--hidden", type=int, default=128)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--smooth-prob", type=float, default=0.5,
-                   help="share of training tracks blurred in time (0: a reader as blur-intolerant as a pixel lipreader)")
+                   help="share of training tracks blurred in time (0: as blur-intolerant as a pixel lipreader)")
     t.set_defaults(func=train)
     s = sub.add_parser("score")
     s.add_argument("checkpoints", nargs="*", type=Path)
