@@ -18,6 +18,7 @@ from pathlib import Path
 from talkface.errors import TalkfaceError
 
 MOUTHS = ("auto", "generate", "fetch", "mix")  # talkface.dub.MOUTHS, spelled here so --help needs no torch
+MOTION_GAIN = 1.3  # talkface.dub.MOTION_GAIN, likewise
 
 # The GRID corpus: $TALKFACE_GRID_ROOT, else ../shared/data/grid beside the repository (--grid-root overrides).
 DEFAULT_GRID_ROOT = Path(os.environ.get("TALKFACE_GRID_ROOT",
@@ -81,6 +82,12 @@ def _finite_float(text: str) -> float:
     if value != value or value in (float("inf"), float("-inf")):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
     return value
+
+
+def _add_motion_gain_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--motion-gain", type=_positive_float, default=MOTION_GAIN, metavar="X",
+                   help=f"how wide the mouth moves: the speech's motion x X about the video's rest mouth "
+                        f"(default {MOTION_GAIN})")
 
 
 def _positive_float(text: str) -> float:
@@ -192,6 +199,7 @@ def _parser() -> _Parser:
                         "fetched by mouth shape (the generator only where no frame matches); generate: the "
                         "generator paints the lips too; fetch: only the lips are edited, fetched as in mix; "
                         "auto (default): generate on the face the learned generator was trained on, fetch on any other")
+    _add_motion_gain_option(p)
     _add_fetch_blend_option(p)
     _add_stage_options(p)
 
@@ -247,6 +255,7 @@ def _parser() -> _Parser:
     e.add_argument("--audio2lmk", default="auto")
     e.add_argument("--lmk2video", default="auto")
     e.add_argument("--mouth", default="auto", choices=MOUTHS)
+    _add_motion_gain_option(e)
     _add_fetch_blend_option(e)
     e = ev.add_parser("wer", help="lipreader WER/CER of videos (GRID transcripts follow from the clip id)")
     e.add_argument("--videos", required=True, help="a folder of videos, or a text file listing video paths")
@@ -328,7 +337,7 @@ def _cmd_dub(args) -> None:
 
     dubber = Dubber(audio2lmk=args.audio2lmk, lmk2video=args.lmk2video,
                     size=None if args.size == "auto" else args.size, device=args.device,
-                    mouth=args.mouth, blend=args.fetch_blend)
+                    mouth=args.mouth, blend=args.fetch_blend, motion_gain=args.motion_gain)
     r = dubber.dub_files(args.video, args.audio, args.out, face_index=args.face_index, fit=args.fit,
                          progress=not args.quiet, voice_gate=not args.any_sound)
     lost = f", face lost in {r.lost_frames} video frames (left untouched)" if r.lost_frames else ""
@@ -393,7 +402,7 @@ def _cmd_eval(args) -> None:
 
         run_eval_dub(args.grid_root, args.out, split=args.split, speaker=args.speaker, limit=args.limit,
                      other=args.other, audio2lmk=args.audio2lmk, lmk2video=args.lmk2video,
-                     device=args.device, mouth=args.mouth, blend=args.fetch_blend,
+                     device=args.device, mouth=args.mouth, blend=args.fetch_blend, motion_gain=args.motion_gain,
                      command="talkface " + " ".join(sys.argv[1:]),
                      max_seconds=args.max_seconds, grid_clips=not args.other_only)
         print((Path(args.out) / "report.md").read_text())

@@ -62,7 +62,7 @@ CHUNK = 16               # frames rendered per step
 MAX_LOOP_SECONDS = 10.0  # longest stretch replayed back and forth when the speech outlasts the video
 FETCH_K = 3              # candidates blended per frame (FLNet uses five source images)
 GENERATOR_FROM, GENERATOR_FULL = 0.05, 0.10  # fetch, mix: best fetch distance where the generator starts / takes over
-MOTION_GAIN = 1.3        # the learned audio2lmk under-shoots the mouth's range; 1.3 read best (docs/results.md)
+MOTION_GAIN = 1.3        # speech motion x this about the rest mouth: best of 1.0-1.6 on s1 train-split dubs (docs/results.md)
 MOUTHS = ("auto", "generate", "fetch", "mix")
 
 

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from talkface import grid
 from talkface.audio import SAMPLE_RATE
-from talkface.dub import Dubber
+from talkface.dub import MOTION_GAIN, Dubber
 from talkface.dub_video_eval import ID_EVERY, MAX_SECONDS, score_video, skip_reason
 from talkface.errors import TalkfaceError
 from talkface.face_crop import crop_face, crop_transform
@@ -134,7 +134,8 @@ def _mouth_used(report: dict) -> str:
 
 def _markdown(report: dict) -> str:
     lines = ["# Dubbing evaluation" + (f": GRID {report['speaker']} {report['split']}" if report["clips"] else ""), "",
-             f"Command: `{report['command']}` (mouth: {_mouth_used(report)}, fetch blend: {report.get('fetch_blend', 'shape')})", f"Hardware: {report['hardware']}; {report['seconds']:.0f} s; "
+             f"Command: `{report['command']}` (mouth: {_mouth_used(report)}, fetch blend: {report.get('fetch_blend', 'shape')}, "
+             f"motion gain: {report.get('motion_gain', MOTION_GAIN)})", f"Hardware: {report['hardware']}; {report['seconds']:.0f} s; "
              f"models: {report['models']}", "Excluded: " + (", ".join(f"{k} ({v})" for k, v in report["excluded"].items()) or "none"), ""]
     if report["methods"]:
         lines += ["| method | " + " | ".join(c[1] for c in COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
@@ -196,8 +197,8 @@ def _video_summaries(rows: list[dict]) -> dict:
 
 def run_eval_dub(grid_root: str, out_dir: str, split: str = "test", speaker: str = "s1", limit: int | None = None,
                  other: list[str] | None = None, audio2lmk: str = "auto", lmk2video: str = "auto", device: str = "cpu",
-                 mouth: str = "auto", blend: str = "shape", command: str = "", max_seconds: float = MAX_SECONDS, grid_clips: bool = True
-                 ) -> dict:
+                 mouth: str = "auto", blend: str = "shape", command: str = "", max_seconds: float = MAX_SECONDS, grid_clips: bool = True,
+                 motion_gain: float = MOTION_GAIN) -> dict:
     """GRID self-/cross-dub on `speaker`'s `split` (unless grid_clips is False) and the frame-level self-dub of
     the videos matching the `other` globs (their first `max_seconds`)."""
     start = time.perf_counter()
@@ -208,7 +209,8 @@ def run_eval_dub(grid_root: str, out_dir: str, split: str = "test", speaker: str
     if grid_clips:
         clips = {c.clip_id: c for c in grid.find_clips(grid_root, [speaker])}
         ids = [i for i in grid.read_split(grid.split_path(grid_root, speaker, split)) if i in clips][:limit]
-    dubber = Dubber(audio2lmk=audio2lmk, lmk2video=lmk2video, device=device, mouth=mouth, blend=blend)
+    dubber = Dubber(audio2lmk=audio2lmk, lmk2video=lmk2video, device=device, mouth=mouth, blend=blend,
+                    motion_gain=motion_gain)
     reader = LipReader.load(device=device) if grid_clips else None
     methods = {"self-dub (own audio)": [], "cross-dub (another clip's audio), read as that clip": [],
                "floor: untouched video read as the other clip": [], "floor: real video (lipreader error)": []}
@@ -260,7 +262,7 @@ def run_eval_dub(grid_root: str, out_dir: str, split: str = "test", speaker: str
     other_rows, sheet = _score_other(dubber, videos, max_seconds, excluded)
     used.update(row["mouth"] for row in other_rows)
     summaries = {m: _summary(rows) for m, rows in methods.items() if rows}
-    report = {"mouth": mouth, "mouth_used": dict(used), "fetch_blend": blend, "speaker": speaker, "split": split, "clips": usable, "excluded": excluded, "command": command,
+    report = {"mouth": mouth, "mouth_used": dict(used), "fetch_blend": blend, "motion_gain": motion_gain, "speaker": speaker, "split": split, "clips": usable, "excluded": excluded, "command": command,
               "hardware": f"{platform.machine()} CPU x{os.cpu_count()}" if device == "cpu" else device,
               "models": f"{dubber.audio2lmk_name} + {dubber.lmk2video_name}"
                         + (f", lipreader {Path(reader.checkpoint).name}" if reader else ""),

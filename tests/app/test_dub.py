@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 from imageio_ffmpeg import get_ffmpeg_exe
 
-from talkface.dub import fade_weights, follow_pose, generator_region, pingpong_timeline
+from talkface.dub import MOTION_GAIN, fade_weights, follow_pose, generator_region, pingpong_timeline
 from talkface.errors import MediaError
 from talkface.landmarks.detect import Face
 from talkface.landmarks.indices import interocular
@@ -349,6 +349,28 @@ def test_dub_rests_the_mouth_on_music_unless_any_sound(grid_root, dubber):
     gated = mouth_opening(dubber.plan(track, music).target)
     sung = mouth_opening(dubber.plan(track, music, voice_gate=False).target)
     assert np.std(gated) < 0.3 * np.std(sung), (np.std(gated), np.std(sung))
+
+
+def test_motion_gain_scales_the_speech_mouth_about_the_rest_mouth(grid_root, dubber):
+    from talkface.landmarks.indices import mouth_opening
+
+    track = dubber.track(probe_video(grid_root / "s1" / "bbaf2n.mp4"))
+    speech = read_video(grid_root / "s1" / "bbaf3s.mp4").audio[:2 * 16000]
+    openings = {}
+    for gain in (1.0, 2.0):
+        dubber.motion_gain = gain
+        try:
+            openings[gain] = mouth_opening(dubber.plan(track, speech).target)
+        finally:
+            dubber.motion_gain = MOTION_GAIN
+    ratio = np.std(openings[2.0]) / np.std(openings[1.0])
+    assert 1.7 < ratio < 2.3, ratio  # twice the motion about a closed rest mouth: about twice the opening's spread
+
+
+def test_cli_spells_the_dub_defaults_as_the_module_does():
+    from talkface import cli, dub
+
+    assert cli.MOTION_GAIN == dub.MOTION_GAIN and cli.MOUTHS == dub.MOUTHS
 
 
 def test_auto_mouth_is_generate_on_the_generators_own_face_and_fetch_elsewhere(monkeypatch):
