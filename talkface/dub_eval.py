@@ -135,7 +135,7 @@ def _mouth_used(report: dict) -> str:
 def _markdown(report: dict) -> str:
     lines = ["# Dubbing evaluation" + (f": GRID {report['speaker']} {report['split']}" if report["clips"] else ""), "",
              f"Command: `{report['command']}` (mouth: {_mouth_used(report)}, fetch blend: {report.get('fetch_blend', 'shape')}, "
-             f"motion gain: {report.get('motion_gain', MOTION_GAIN)})", f"Hardware: {report['hardware']}; {report['seconds']:.0f} s; "
+             f"motion gain: {report['motion_gain']})", f"Hardware: {report['hardware']}; {report['seconds']:.0f} s; "
              f"models: {report['models']}", "Excluded: " + (", ".join(f"{k} ({v})" for k, v in report["excluded"].items()) or "none"), ""]
     if report["methods"]:
         lines += ["| method | " + " | ".join(c[1] for c in COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
