@@ -4,6 +4,9 @@ Every trainer's config has the same nested YAML shape: the sections `model`, `da
 `run`, each holding its fields (the dataclass says which in its `SECTIONS`). In code a config stays one flat
 dataclass (`config.lr`); overrides may name a field with or without its section (`optim.lr=1e-3`, `lr=1e-3`).
 A flat YAML (the shape before sections) still loads.
+
+A config may start from another: `base: normmel.yaml` (a path relative to the file) loads that config first and
+the file's own fields replace the base's, so a variant lists only what it changes.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from talkface.errors import TalkfaceError
 
 T = TypeVar("T")
 SECTIONS = ("model", "data", "loss", "optim", "run")
+BASE_KEY = "base"
 
 
 def _coerce(value: str, current: Any) -> Any:
@@ -52,17 +56,30 @@ def _flatten(values: dict, cls, path) -> dict:
     return flat
 
 
+def _read_flat(cls, path: Path, chain: tuple[Path, ...] = ()) -> dict:
+    """The flat field values of the YAML at `path`, its `base:` chain (if any) merged underneath."""
+    path = path.resolve()
+    if path in chain:
+        raise TalkfaceError(f"{path}: config base chain loops ({' -> '.join(p.name for p in (*chain, path))})")
+    if not path.is_file():
+        where = f" (the base of {chain[-1]})" if chain else ""
+        raise TalkfaceError(f"{path}: config file not found{where}")
+    values = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(values, dict):
+        raise TalkfaceError(f"{path}: a config must be a YAML mapping")
+    base = values.pop(BASE_KEY, None)
+    flat = {}
+    if base is not None:
+        if not isinstance(base, str):
+            raise TalkfaceError(f"{path}: {BASE_KEY} must be a path to another config")
+        flat = _read_flat(cls, path.parent / base, (*chain, path))
+    flat.update(_flatten(values, cls, path))
+    return flat
+
+
 def load_config(cls: type[T], path: str | os.PathLike | None = None, overrides: list[str] | None = None) -> T:
     """A `cls` instance from YAML at `path` (unknown keys are an error) with `key=value` overrides applied."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise TalkfaceError(f"{path}: config file not found")
-        values = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(values, dict):
-            raise TalkfaceError(f"{path}: a config must be a YAML mapping")
-    values = _flatten(values, cls, path)
+    values = _read_flat(cls, Path(path)) if path is not None else {}
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(fields))
     if unknown:
