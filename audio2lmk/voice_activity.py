@@ -9,6 +9,11 @@ real and imaginary parts of 129 bins) -> magnitudes -> four ReLU convolutions (s
 frames become one vector) -> an LSTM cell carried from chunk to chunk -> ReLU, a 1 x 1 convolution, a sigmoid.
 Everything before the LSTM sees only its own chunk, so it runs over all chunks at once; only the LSTM is
 sequential. Torch only reads the weights (once, ~40 ms).
+
+The gate listens twice, to the recording and to its RNNoise-denoised copy (audio2lmk.denoise): under a TV show's
+music the detector misses most of a voice that it hears once the music is suppressed. What only the denoised copy
+holds counts when it is sustained and RNNoise's own detector agrees (heard_speech_chunks), so music, noise or
+silence alone keep the gate shut.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audio2lmk.denoise import denoise
 from audio2lmk.features import frames_for, silence_gate
 from audio2lmk.inputs import speech_share_gate
 from talkface.audio import FPS, SAMPLE_RATE, to_mono_16k
@@ -137,11 +143,34 @@ def speech_chunks(prob: np.ndarray) -> np.ndarray:
     return out
 
 
+# The denoised copy also turns short stretches of music into speech-like sound (scripts/audio2lmk_chatter.py's music,
+# seeds 1-10: 0.26-0.29 s of "speech" in 7 of 40 draws, where RNNoise's own probability is ~0.9, and 1 s of plucked
+# strings in one, where it is 0.28), so what only the copy holds must last twice the detector's minimum and RNNoise
+# must agree on it.
+MIN_DENOISED_SPEECH_S = 2 * MIN_SPEECH_S
+RNNOISE_AGREES = 0.5  # mean RNNoise speech probability over the segment
+RNNOISE_FRAME_S = 0.010
+
+
+def heard_speech_chunks(wave16k: np.ndarray) -> np.ndarray:
+    """(N,) bool per 32 ms chunk: speech heard in the recording, or heard in its denoised copy for at least
+    MIN_DENOISED_SPEECH_S with RNNoise agreeing."""
+    heard = speech_chunks(speech_probability(wave16k))
+    clean = denoise(wave16k)
+    chunk_s = CHUNK / SAMPLE_RATE
+    for a, b in _runs(speech_chunks(speech_probability(clean.wave))):
+        span = slice(int(a * chunk_s / RNNOISE_FRAME_S), int(np.ceil(b * chunk_s / RNNOISE_FRAME_S)))
+        rnnoise = clean.speech_probability[span]
+        if (b - a) * chunk_s >= MIN_DENOISED_SPEECH_S and rnnoise.size and rnnoise.mean() >= RNNOISE_AGREES:
+            heard[a:b] = True
+    return heard
+
+
 def voice_gate(wave16k: np.ndarray, n_frames: int) -> np.ndarray:
     """(n_frames,) mouth gate in [0, 1] per 25 fps frame (frame t covers [t, t + 1) x 40 ms) from the speech
     segments: the phone gate's rule (audio2lmk.inputs.speech_share_gate, ~1 s around a frame) with this detector
     deciding what is speech. 0 where no one speaks for about half a second around (music, noise, silence)."""
-    chunks = speech_chunks(speech_probability(wave16k))
+    chunks = heard_speech_chunks(wave16k)
     samples = np.repeat(chunks, CHUNK)
     pad = int(PAD_S * SAMPLE_RATE)
     for a, b in _runs(chunks):

@@ -1,7 +1,7 @@
 """Does an audio2lmk stage move the mouth on music and noise? Measured with generators that training never used.
 
     python scripts/audio2lmk_chatter.py ck:audio2lmk/data/audio2lmk.safetensors ck:C.safetensors@nogate phonetic ... \
-        [--voices ../shared/data/dev/voices] [--out runs/chatter.json]
+        [--voices ../shared/data/dev/voices] [--seeds N] [--out runs/chatter.json]
 
 audio2lmk/nonspeech.py makes the training sounds (additive harmonic notes with ADSR envelopes, coloured-noise
 bursts, coloured noise, hum, room tone); the sounds here are made differently, so a low score is not the net
@@ -192,12 +192,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", help="ck:PATH[@nogate][+novoice][+phones] or phonetic[@novoice]")
     parser.add_argument("--voices", type=Path, default=Path("../shared/data/dev/voices"))
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="draws of each generated sound (seed 7, then 1, 2, ...): the table shows the mean and, "
+                             "with more than one, the worst draw")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
     speech = speech_reference(args.voices)
-    sounds = {name: at_level(make(np.random.default_rng(7))) for name, make in SOUNDS.items()}
-    report = {"command": "python scripts/audio2lmk_chatter.py " + " ".join(args.models), "models": {}}
+    seeds = [7, *[k for k in range(1, args.seeds + 1) if k != 7]][:args.seeds]
+    draws = {name: [at_level(make(np.random.default_rng(seed))) for seed in seeds] for name, make in SOUNDS.items()}
+    sounds = {name: waves[0] for name, waves in draws.items()}
+    command = " ".join(args.models) + (f" --seeds {args.seeds}" if args.seeds > 1 else "")
+    report = {"command": "python scripts/audio2lmk_chatter.py " + command, "seeds": seeds, "models": {}}
+    worst = {}
     for spec in args.models:
         path, _, flags = spec.removeprefix("ck:").partition("@")
         flags = set(flags.split("+")) - {""}
@@ -210,7 +217,8 @@ def main() -> None:
         start = time.monotonic()
         clean = [opening(model, s, voiced) for s in speech]
         ref = float(np.mean([chatter(o) for o in clean]))
-        row = {name: chatter(opening(model, wave, voiced)) / ref for name, wave in sounds.items()}
+        per_draw = {name: [chatter(opening(model, wave, voiced)) / ref for wave in waves] for name, waves in draws.items()}
+        row = {name: float(np.mean(values)) for name, values in per_draw.items()}
         corrs = []
         for s, o in zip(speech, clean):
             back = np.resize(sounds["pop loop"], len(s))
@@ -219,16 +227,20 @@ def main() -> None:
         row["speech over pop loop, 10 dB: corr with clean"] = float(np.mean(corrs))
         row["speech chatter (reference)"] = ref
         row["seconds"] = round(time.monotonic() - start, 1)
-        report["models"][spec] = row
+        report["models"][spec] = {**row, "per_draw": per_draw}
         print(spec, json.dumps({k: round(v, 3) for k, v in row.items()}), flush=True)
+        worst[spec] = {name: max(values) for name, values in per_draw.items()}
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")
-    names = list(next(iter(report["models"].values())))
-    print("\n| model | " + " | ".join(names[:-2]) + " |")
-    print("|---" * (len(names) - 1) + "|")
+    names = [n for n in next(iter(report["models"].values())) if n not in ("per_draw", "speech chatter (reference)",
+                                                                              "seconds")]
+    print("\n| model | " + " | ".join(names) + " |")
+    print("|---" * (len(names) + 1) + "|")
     for spec, row in report["models"].items():
-        print(f"| {spec} | " + " | ".join(f"{row[n]:.2f}" for n in names[:-2]) + " |")
+        cells = [f"{row[n]:.2f}" + (f" ({worst[spec][n]:.2f})" if len(seeds) > 1 and n in worst[spec] else "")
+                 for n in names]
+        print(f"| {spec} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -80,16 +80,23 @@ def stage_wave(wave: np.ndarray, sample_rate: int) -> np.ndarray:
     return np.concatenate([wave, np.zeros(shortest - len(wave), np.float32)])
 
 
-def landmarks_and_phones(image: np.ndarray, box: tuple, wave: np.ndarray, sample_rate: int,
-                         phones: bool = True) -> tuple:
-    """The face's 68 landmarks inside `box` and, with `phones`, the speech's phones (else None): what a synth needs
-    besides the models, computed while they load (talkface.background)."""
+def analyse_inputs(image: np.ndarray, box: tuple, wave: np.ndarray, sample_rate: int, phones: bool = True,
+                   denoised: bool = True) -> tuple:
+    """What a synth needs besides the models, computed while they load (talkface.background): the face's 68
+    landmarks inside `box`; with `phones`, the speech's phones (else None); with `denoised`, the speech's
+    denoised 16 kHz copy, which the voice gate listens to (audio2lmk.denoise.Denoised; else None)."""
     landmarks = predict_shape(image, box)
-    if not phones:  # nor pocketsphinx's import (~0.2 s of the child's CPU, beside the parent's torch import)
-        return landmarks, None
-    from audio2lmk.phonemes import PhoneDecoder  # pocketsphinx only; no torch
+    found = None
+    if phones:  # else not even pocketsphinx's import (~0.2 s of the child's CPU, beside the parent's torch import)
+        from audio2lmk.phonemes import PhoneDecoder  # pocketsphinx only; no torch
 
-    return landmarks, PhoneDecoder()(wave, sample_rate)
+        found = PhoneDecoder()(wave, sample_rate)
+    clean = None
+    if denoised:
+        from audio2lmk.denoise import denoise  # RNNoise and soxr; no torch
+
+        clean = denoise(to_mono_16k(wave, sample_rate))
+    return landmarks, found, clean
 
 
 def retarget(track: np.ndarray, source_landmarks: np.ndarray) -> np.ndarray:
@@ -247,13 +254,19 @@ class Synthesizer:
         image, note = fit_photo(image, FPS, image_name)
         with phase("finding the face", progress):
             box = face_box(image, face_index, name=image_name)  # quick: a photo without a face fails here
-        # The landmarks and phones need no torch: on a cold start they are found beside the model loading. Phones
-        # only for a stage that reads them (the shipped learned one does not: its speech gate is a VAD).
-        with Background(landmarks_and_phones, image, box, stage_wave(wave, sample_rate), sample_rate,
-                        audio2lmk_uses_phones(self._specs["audio2lmk"])) as analysis:
+        # The landmarks, phones and denoised speech need no torch: on a cold start they are found beside the model
+        # loading. Phones only for a stage that reads them (the shipped learned one does not: its speech gate is a
+        # VAD); the denoised speech only for the voice gate.
+        staged = stage_wave(wave, sample_rate)
+        with Background(analyse_inputs, image, box, staged, sample_rate,
+                        audio2lmk_uses_phones(self._specs["audio2lmk"]), voice_gate) as analysis:
             self.load(progress)
             with phase(f"speech -> landmarks ({len(wave) / sample_rate:.1f} s of audio)", progress):
-                landmarks, phones = analysis.result()
+                landmarks, phones, denoised = analysis.result()
+                if denoised is not None:
+                    from audio2lmk.denoise import remember
+
+                    remember(to_mono_16k(staged, sample_rate), denoised)
                 source = self.source_face_at(image, landmarks)
                 track = self.landmarks_from_audio(wave, sample_rate, source, seed, blink, head_motion, phones,
                                                   voice_gate)

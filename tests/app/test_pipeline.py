@@ -169,16 +169,20 @@ def test_photo_beyond_h264_level_is_downscaled_with_a_note(synth):
     assert small.shape == (1000, 1000, 3) and note is None
 
 
-def test_phones_are_decoded_only_for_a_stage_that_reads_them(photo):
+def test_phones_are_decoded_only_for_a_stage_that_reads_them_and_denoising_only_for_the_voice_gate(photo):
+    from audio2lmk.denoise import denoise
     from talkface.landmarks.detect import face_box
     from talkface.media import read_audio
-    from talkface.pipeline import landmarks_and_phones
+    from talkface.pipeline import analyse_inputs
 
     wave = read_audio(EXAMPLES / "speech.wav")[:16000]
     box = face_box(photo)
-    landmarks, phones = landmarks_and_phones(photo, box, wave, 16000, phones=False)
-    assert landmarks.shape == (68, 2) and phones is None
-    assert len(landmarks_and_phones(photo, box, wave, 16000)[1]) > 0  # the phonetic stage's default
+    landmarks, phones, denoised = analyse_inputs(photo, box, wave, 16000, phones=False, denoised=False)
+    assert landmarks.shape == (68, 2) and phones is None and denoised is None
+    _, phones, denoised = analyse_inputs(photo, box, wave, 16000)
+    assert len(phones) > 0  # the phonetic stage's default
+    for got, expected in zip(denoised, denoise(wave)):
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_music_rests_the_mouth_with_a_note_and_any_sound_moves_it(synth, photo, tmp_path, capsys):
@@ -198,3 +202,18 @@ def test_music_rests_the_mouth_with_a_note_and_any_sound_moves_it(synth, photo, 
     speech = read_audio(EXAMPLES / "speech.wav", 16000)
     synth.synthesize(photo, speech, 16000, tmp_path / "speech.mp4")
     assert "no one heard speaking" not in capsys.readouterr().err
+
+
+def test_a_synth_denoises_its_speech_once_for_the_gate_and_the_note(synth, photo, tmp_path, monkeypatch):
+    from audio2lmk import denoise as module
+
+    runs = []
+    real_run = module._run
+    monkeypatch.setattr(module, "_last", None)
+    monkeypatch.setattr(module, "_run", lambda w: runs.append(len(w)) or real_run(w))
+    monkeypatch.setattr("talkface.background.can_fork", lambda: False)  # the "background" work runs here, counted
+    speech = read_audio(EXAMPLES / "speech.wav", 16000)[:2 * 16000]
+    synth.synthesize(photo, speech, 16000, tmp_path / "a.mp4")
+    assert runs == [len(speech)]  # found beside the model loading, then reused by the mouth's gate and the note
+    synth.synthesize(photo, speech, 16000, tmp_path / "b.mp4", voice_gate=False)
+    assert runs == [len(speech)]  # no gate, no denoising
