@@ -45,8 +45,8 @@ def _library() -> ctypes.CDLL:
     name = _LIBRARY.get(platform.system())
     path = Path(spec.origin).parent / name if spec and spec.origin and name else None
     if path is None or not path.is_file():
-        raise RuntimeError("RNNoise library not found: the `pyrnnoise` package is missing or has no build for "
-                           "this platform; reinstall talkface (pip install -e .)")
+        raise OSError("RNNoise library not found: the `pyrnnoise` package is missing or has no build for this "
+                      "platform")
     lib = ctypes.CDLL(str(path))
     lib.rnnoise_create.argtypes = [ctypes.c_void_p]
     lib.rnnoise_create.restype = ctypes.c_void_p
@@ -55,6 +55,16 @@ def _library() -> ctypes.CDLL:
                                           ctypes.POINTER(ctypes.c_float)]
     lib.rnnoise_process_frame.restype = ctypes.c_float
     return lib
+
+
+def available() -> bool:
+    """Whether RNNoise can run here (its wheel exists for Linux, Windows and macOS 14+; elsewhere the voice gate
+    listens to the recording only)."""
+    try:
+        _library()
+    except OSError:
+        return False
+    return True
 
 
 def _digest(wave16k: np.ndarray) -> bytes:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audio2lmk.denoise import denoise
+from audio2lmk import denoise as rnnoise
 from audio2lmk.features import frames_for, silence_gate
 from audio2lmk.inputs import speech_share_gate
 from talkface.audio import FPS, SAMPLE_RATE, to_mono_16k
@@ -156,12 +156,16 @@ def heard_speech_chunks(wave16k: np.ndarray) -> np.ndarray:
     """(N,) bool per 32 ms chunk: speech heard in the recording, or heard in its denoised copy for at least
     MIN_DENOISED_SPEECH_S with RNNoise agreeing."""
     heard = speech_chunks(speech_probability(wave16k))
-    clean = denoise(wave16k)
+    if not rnnoise.available():
+        warnings.warn("RNNoise is not installed for this platform: the voice gate listens to the recording only",
+                      RuntimeWarning, stacklevel=2)
+        return heard
+    clean = rnnoise.denoise(wave16k)
     chunk_s = CHUNK / SAMPLE_RATE
     for a, b in _runs(speech_chunks(speech_probability(clean.wave))):
         span = slice(int(a * chunk_s / RNNOISE_FRAME_S), int(np.ceil(b * chunk_s / RNNOISE_FRAME_S)))
-        rnnoise = clean.speech_probability[span]
-        if (b - a) * chunk_s >= MIN_DENOISED_SPEECH_S and rnnoise.size and rnnoise.mean() >= RNNOISE_AGREES:
+        agrees = clean.speech_probability[span]
+        if (b - a) * chunk_s >= MIN_DENOISED_SPEECH_S and agrees.size and agrees.mean() >= RNNOISE_AGREES:
             heard[a:b] = True
     return heard
 

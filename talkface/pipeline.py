@@ -93,9 +93,10 @@ def analyse_inputs(image: np.ndarray, box: tuple, wave: np.ndarray, sample_rate:
         found = PhoneDecoder()(wave, sample_rate)
     clean = None
     if denoised:
-        from audio2lmk.denoise import denoise  # RNNoise and soxr; no torch
+        from audio2lmk import denoise  # RNNoise and soxr; no torch
 
-        clean = denoise(to_mono_16k(wave, sample_rate))
+        if denoise.available():
+            clean = denoise.denoise(to_mono_16k(wave, sample_rate))
     return landmarks, found, clean
 
 

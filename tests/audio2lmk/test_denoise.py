@@ -44,7 +44,7 @@ def test_speech_is_kept_and_noise_and_music_are_suppressed():
 def fake_listeners(monkeypatch, raw: np.ndarray, denoised: np.ndarray, rnnoise: np.ndarray) -> np.ndarray:
     """Detector probabilities per chunk for the recording and its denoised copy (marked by its sign), RNNoise's
     per 10 ms; returns a recording of the right length."""
-    monkeypatch.setattr(voice_activity, "denoise", lambda w: Denoised(-w, rnnoise))
+    monkeypatch.setattr(voice_activity.rnnoise, "denoise", lambda w: Denoised(-w, rnnoise))
     monkeypatch.setattr(voice_activity, "speech_probability", lambda w: raw if w[0] > 0 else denoised)
     return np.ones(len(raw) * CHUNK, np.float32)
 
@@ -96,3 +96,17 @@ def test_the_last_recordings_copy_is_kept_and_can_be_handed_in(monkeypatch):
     module.remember(words, Denoised(np.ones_like(words), np.ones(3)))  # computed elsewhere (a synth's child)
     np.testing.assert_array_equal(denoise(words).wave, np.ones_like(words))
     assert runs == [len(words), SR]
+
+
+def test_without_rnnoise_the_gate_listens_to_the_recording_only(monkeypatch):
+    from audio2lmk import denoise as module
+
+    def missing():
+        raise OSError("RNNoise library not found")
+
+    monkeypatch.setattr(module, "_library", missing)
+    words = read_audio(EXAMPLE_SPEECH, SR)[:2 * SR]
+    assert not module.available()
+    with pytest.warns(RuntimeWarning, match="listens to the recording only"):
+        heard = heard_speech_chunks(words)
+    np.testing.assert_array_equal(heard, speech_chunks(speech_probability(words)))
