@@ -6,7 +6,7 @@ Used by the voice-activity gate (audio2lmk.voice_activity): a voice under a TV s
 misses in the raw recording, is heard in the denoised copy; RNNoise's own speech probability (a by-product of
 its gains) is the second opinion the gate asks for. The models never see the denoised audio.
 
-Denoising costs ~40 ms per second of audio on one core, so the last recording's result is kept, and a synth
+Denoising costs ~65 ms per second of audio on one core, so the last recording's result is kept, and a synth
 computes it in its background child while the models load (`remember`).
 """
 
@@ -28,7 +28,6 @@ FRAME = 480  # samples per RNNoise frame (10 ms at 48 kHz)
 INT16_SCALE = 32767.0  # RNNoise expects float samples on the 16-bit integer scale
 DELAY = 2 * FRAME  # its output lags the input by 20 ms (a frame buffered, a frame of window overlap): taken back
 _LIBRARY = {"Linux": "librnnoise.so", "Darwin": "librnnoise.dylib", "Windows": "rnnoise.dll"}
-
 
 
 class Denoised(NamedTuple):
