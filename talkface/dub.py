@@ -62,7 +62,9 @@ CHUNK = 16               # frames rendered per step
 MAX_LOOP_SECONDS = 10.0  # longest stretch replayed back and forth when the speech outlasts the video
 FETCH_K = 3              # candidates blended per frame (FLNet uses five source images)
 GENERATOR_FROM, GENERATOR_FULL = 0.05, 0.10  # fetch, mix: best fetch distance where the generator starts / takes over
-MOTION_GAIN = 1.3        # speech motion x this about the rest mouth: best of 1.0-1.6 on s1 train-split dubs (docs/results.md)
+MOTION_GAIN = None       # speech motion x this about the rest mouth; None: as wide as the video's own (matched_gain)
+MAX_MOTION_GAIN = 2.0    # matched_gain's ceiling (the audio2lmk calibration's own)
+MIN_OPENING_RANGE = 0.01  # interoculars: a speech track moving less than this (silence, gated music) is not scaled
 MOUTHS = ("auto", "generate", "fetch", "mix")
 
 
@@ -92,6 +94,7 @@ class Plan:
     best: np.ndarray          # (N,) shape distance of the best fetch candidate
     wave: np.ndarray          # the speech as muxed (cut when the output is shorter)
     loop: tuple[int, int] | None  # (first, last) video frame of the ping-pong stretch
+    motion_gain: float        # the speech's mouth motion was widened by this
 
 
 @dataclass
@@ -105,6 +108,7 @@ class DubResult:
     bank_size: int
     looped: bool
     mouth: str
+    motion_gain: float
     audio2lmk: str
     lmk2video: str
 
@@ -174,11 +178,27 @@ def pingpong_timeline(n_video: int, n_out: int, cost: np.ndarray, max_segment: i
     return np.concatenate([np.arange(last + 1), bounce]).astype(int), (first, last)
 
 
+def opening_range(landmarks: np.ndarray) -> float:
+    """How far a (T, 68, 2) track's mouth opens: 5th to 95th percentile of its inner-lip opening (interoculars)."""
+    low, high = np.percentile(mouth_opening(landmarks), [5, 95])
+    return float(high - low)
+
+
+def matched_gain(video: np.ndarray, speech: np.ndarray) -> float:
+    """The motion gain that opens the speech's track as far as the person in the video opens their own mouth
+    (the ratio of the two opening ranges), in [1, MAX_MOTION_GAIN]: audio2lmk's motion has its training
+    speaker's range, and people articulate differently widely. 1 when the speech's track barely moves."""
+    speech_range = opening_range(speech)
+    if speech_range < MIN_OPENING_RANGE:
+        return 1.0
+    return float(np.clip(opening_range(video) / speech_range, 1.0, MAX_MOTION_GAIN))
+
+
 class Dubber:
     """Video + speech -> the same video speaking the speech."""
 
     def __init__(self, audio2lmk: str = "auto", lmk2video: str = "auto", size: int | None = None,
-                 device: str = "cpu", mouth: str = "auto", motion_gain: float = MOTION_GAIN, blend: str = "shape"):
+                 device: str = "cpu", mouth: str = "auto", motion_gain: float | None = MOTION_GAIN, blend: str = "shape"):
         if mouth not in MOUTHS:
             raise TalkfaceError(f"mouth must be one of {', '.join(MOUTHS)}, got {mouth!r}")
         # How the fetched frames are blended: "shape" (one shape-distance weight per frame, attention None),
@@ -186,7 +206,7 @@ class Dubber:
         self.attention = load_fetch_attention(blend)
         self.size = size
         self.mouth = mouth              # who paints the lips: the generator, the fetched frames, or auto (mouth_for)
-        self.motion_gain = motion_gain  # >1 widens the speech's mouth motion
+        self.motion_gain = motion_gain  # >1 widens the speech's mouth motion; None: matched to the video (plan)
         self.device = device
         self.audio2lmk_name, self.audio2lmk = load_audio2lmk(audio2lmk, device)
         # The generator's own frames (not synth's lips-only correction): dubbing paints chin to nose with them,
@@ -243,16 +263,20 @@ class Dubber:
         speech = self.audio2lmk(wave, SAMPLE_RATE, track.landmarks[rest], fps=fps, blink=False,
                                 head_motion=False, seed=0, voice_gate=voice_gate)
         speech = np.concatenate([speech, np.repeat(speech[-1:], max(0, n_out - len(speech)), 0)])[:n_out]
+        gain = self.motion_gain
+        if gain is None:
+            own = track.found & ~track.occluded
+            gain = matched_gain(track.landmarks[own] if own.any() else track.landmarks[rest][None], speech)
         speech_norm, _ = to_normalised(speech.astype(np.float64))
         rest_norm, _ = to_normalised(track.landmarks[rest].astype(np.float64))
-        speech_norm = rest_norm + self.motion_gain * (speech_norm - rest_norm)
+        speech_norm = rest_norm + gain * (speech_norm - rest_norm)
         video_norm, sims = to_normalised(video.astype(np.float64))
         target_norm = video_norm.copy()
         target_norm[:, SPEECH_POINTS] = follow_pose(rest_norm, video_norm, speech_norm[:, SPEECH_POINTS])
         target = from_normalised(target_norm, sims).astype(np.float32)
         target = video + alpha[:, None, None] * (target - video)
         weights, best = fetch_weights(mouth_shapes(target), bank.shapes, mouth_shapes(video), k=FETCH_K)
-        return Plan(source_index, video, target, alpha, weights, best, wave, loop)
+        return Plan(source_index, video, target, alpha, weights, best, wave, loop, gain)
 
     # -- pass 2 ---------------------------------------------------------------------------------
     def frames(self, track: Track, plan: Plan, progress: bool = False) -> Iterator[np.ndarray]:
@@ -392,8 +416,7 @@ class Dubber:
         plan = self.plan(track, wave, fit, voice_gate)
         result = DubResult(Path(out) if out else None, len(plan.source_index), info.fps, (info.width, info.height),
                            int((~track.found).sum()), int(track.occluded.sum()), len(track.bank), plan.loop is not None,
-                           self.mouth_for(track),
-                           self.audio2lmk_name, self.lmk2video_name)
+                           self.mouth_for(track), plan.motion_gain, self.audio2lmk_name, self.lmk2video_name)
         frames = self.frames(track, plan, progress)
         if out is None:
             return list(frames), result

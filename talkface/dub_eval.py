@@ -27,7 +27,7 @@ from tqdm import tqdm
 from talkface import grid
 from talkface.audio import SAMPLE_RATE
 from talkface.dub import MOTION_GAIN, Dubber
-from talkface.dub_video_eval import ID_EVERY, MAX_SECONDS, score_video, skip_reason
+from talkface.dub_video_eval import ID_EVERY, MAX_SECONDS, SELF, score_video, skip_reason
 from talkface.errors import TalkfaceError
 from talkface.face_crop import crop_face, crop_transform
 from talkface.landmarks.indices import MOUTH
@@ -124,6 +124,19 @@ def _cells(summary: dict, columns) -> str:
     return " | ".join(fmt.format(summary[k]) if k in summary and np.isfinite(summary[k]) else "–" for k, _, fmt in columns)
 
 
+def _spread(values: list[float]) -> dict:
+    """Mean, min and max of the per-dub values (empty: {})."""
+    return {"mean": float(np.mean(values)), "min": float(min(values)), "max": float(max(values))} if values else {}
+
+
+def _gain_used(report: dict) -> str:
+    """'matched (1.00-1.42, mean 1.12)' -- the gain asked for, and the range the dubs ran with."""
+    used = report.get("motion_gain_used") or {}
+    if not used or used["min"] == used["max"]:
+        return str(report["motion_gain"])
+    return f"{report['motion_gain']} ({used['min']:.2f}-{used['max']:.2f}, mean {used['mean']:.2f})"
+
+
 def _mouth_used(report: dict) -> str:
     """'auto: generate on 40 dubs' -- the mode asked for, and what each dub ran with when that differs."""
     used = report.get("mouth_used", {})
@@ -135,7 +148,7 @@ def _mouth_used(report: dict) -> str:
 def _markdown(report: dict) -> str:
     lines = ["# Dubbing evaluation" + (f": GRID {report['speaker']} {report['split']}" if report["clips"] else ""), "",
              f"Command: `{report['command']}` (mouth: {_mouth_used(report)}, fetch blend: {report.get('fetch_blend', 'shape')}, "
-             f"motion gain: {report['motion_gain']})", f"Hardware: {report['hardware']}; {report['seconds']:.0f} s; "
+             f"motion gain: {_gain_used(report)})", f"Hardware: {report['hardware']}; {report['seconds']:.0f} s; "
              f"models: {report['models']}", "Excluded: " + (", ".join(f"{k} ({v})" for k, v in report["excluded"].items()) or "none"), ""]
     if report["methods"]:
         lines += ["| method | " + " | ".join(c[1] for c in COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
@@ -198,7 +211,7 @@ def _video_summaries(rows: list[dict]) -> dict:
 def run_eval_dub(grid_root: str, out_dir: str, split: str = "test", speaker: str = "s1", limit: int | None = None,
                  other: list[str] | None = None, audio2lmk: str = "auto", lmk2video: str = "auto", device: str = "cpu",
                  mouth: str = "auto", blend: str = "shape", command: str = "", max_seconds: float = MAX_SECONDS, grid_clips: bool = True,
-                 motion_gain: float = MOTION_GAIN) -> dict:
+                 motion_gain: float | None = MOTION_GAIN) -> dict:
     """GRID self-/cross-dub on `speaker`'s `split` (unless grid_clips is False) and the frame-level self-dub of
     the videos matching the `other` globs (their first `max_seconds`)."""
     start = time.perf_counter()
@@ -231,6 +244,7 @@ def run_eval_dub(grid_root: str, out_dir: str, split: str = "test", speaker: str
 
     usable = []
     used: Counter = Counter()  # the mouth mode each dub ran with (auto: per face)
+    gains: list[float] = []  # the motion gain each dub ran with (None: per video)
     for clip_id in tqdm(ids, unit="clip", desc="eval dub"):
         a = truth(clip_id)
         if a is None:
@@ -238,6 +252,7 @@ def run_eval_dub(grid_root: str, out_dir: str, split: str = "test", speaker: str
         usable.append(clip_id)
         frames, result = dubber.dub(a.path, a.audio, None)
         used[result.mouth] += 1
+        gains.append(result.motion_gain)
         row = _score(a, frames, reader)
         methods["self-dub (own audio)"].append(dict(row, clip=clip_id, reference=a.transcript))
         real_text = _read(reader, a.crops, a.crop.to_crop(a.landmarks))
@@ -252,6 +267,7 @@ def run_eval_dub(grid_root: str, out_dir: str, split: str = "test", speaker: str
         a = truth(clip_id)
         frames, result = dubber.dub(a.path, b_audio, None)
         used[result.mouth] += 1
+        gains.append(result.motion_gain)
         crops = np.stack([crop_face(f, a.crop) for f in frames])
         gen_lmk = track_video(np.stack(frames))
         methods["cross-dub (another clip's audio), read as that clip"].append(
@@ -261,8 +277,10 @@ def run_eval_dub(grid_root: str, out_dir: str, split: str = "test", speaker: str
             {"clip": clip_id, "reference": b_text, "hypothesis": _read(reader, a.crops, a.crop.to_crop(a.landmarks))})
     other_rows, sheet = _score_other(dubber, videos, max_seconds, excluded)
     used.update(row["mouth"] for row in other_rows)
+    gains += [row["motion_gain"] for row in other_rows if row["method"] == SELF]
     summaries = {m: _summary(rows) for m, rows in methods.items() if rows}
-    report = {"mouth": mouth, "mouth_used": dict(used), "fetch_blend": blend, "motion_gain": motion_gain, "speaker": speaker, "split": split, "clips": usable, "excluded": excluded, "command": command,
+    report = {"mouth": mouth, "mouth_used": dict(used), "fetch_blend": blend, "motion_gain": "matched" if motion_gain is None else motion_gain,
+              "motion_gain_used": _spread(gains), "speaker": speaker, "split": split, "clips": usable, "excluded": excluded, "command": command,
               "hardware": f"{platform.machine()} CPU x{os.cpu_count()}" if device == "cpu" else device,
               "models": f"{dubber.audio2lmk_name} + {dubber.lmk2video_name}"
                         + (f", lipreader {Path(reader.checkpoint).name}" if reader else ""),

@@ -201,6 +201,7 @@ def dub_and_score(dubber: Dubber, info: VideoInfo, track: Track, wave: np.ndarra
                                            describer, originals_id, sheet)
     record["dub_s_per_video_s"] = (track_seconds + planned + rendered) / max(record["seconds"], 1e-9)
     record["mouth"] = dubber.mouth_for(track)
+    record["motion_gain"] = plan.motion_gain
     return record, tiles
 
 

@@ -104,3 +104,15 @@ def test_eval_dub_takes_several_video_globs_and_a_clip_length():
     for bad in ("0", "-1", "nan"):
         with pytest.raises(SystemExit):
             parse(["eval", "dub", "--max-seconds", bad])
+
+
+def test_dub_motion_gain_is_matched_by_default_or_a_positive_number():
+    from talkface.cli import parse
+
+    for command in (["dub", "--video", "v.mp4", "--audio", "a.wav", "--out", "o.mp4"], ["eval", "dub"]):
+        assert parse(command).motion_gain is None  # matched to the video
+        assert parse(command + ["--motion-gain", "matched"]).motion_gain is None
+        assert parse(command + ["--motion-gain", "1.3"]).motion_gain == 1.3
+        for bad in ("0", "-1", "nan", "wide"):
+            with pytest.raises(SystemExit):
+                parse(command + ["--motion-gain", bad])

@@ -11,7 +11,8 @@ import pytest
 import soundfile as sf
 from imageio_ffmpeg import get_ffmpeg_exe
 
-from talkface.dub import MOTION_GAIN, fade_weights, follow_pose, generator_region, pingpong_timeline
+from talkface.dub import (MAX_MOTION_GAIN, MOTION_GAIN, fade_weights, follow_pose, generator_region, matched_gain,
+                          pingpong_timeline)
 from talkface.errors import MediaError
 from talkface.landmarks.detect import Face
 from talkface.landmarks.indices import interocular
@@ -365,6 +366,22 @@ def test_motion_gain_scales_the_speech_mouth_about_the_rest_mouth(grid_root, dub
             dubber.motion_gain = MOTION_GAIN
     ratio = np.std(openings[2.0]) / np.std(openings[1.0])
     assert 1.7 < ratio < 2.3, ratio  # twice the motion about a closed rest mouth: about twice the opening's spread
+
+
+def _talking(opening_range: float, n: int = 100, seed: int = 0) -> np.ndarray:
+    """(n, 68, 2) mean faces whose inner lower lip drops by up to `opening_range` interoculars."""
+    track = np.repeat(MEAN_SHAPE[None].astype(np.float64), n, axis=0) * 100.0
+    drop = np.random.default_rng(seed).uniform(0.0, 1.0, n) * opening_range * interocular(track[0])
+    track[:, 65:68, 1] += drop[:, None]
+    return track
+
+
+def test_matched_gain_opens_the_speech_as_far_as_the_person_in_the_video():
+    speech = _talking(0.10)
+    assert matched_gain(_talking(0.15, seed=1), speech) == pytest.approx(1.5, rel=0.1)
+    assert matched_gain(_talking(0.05, seed=1), speech) == 1.0  # never narrower than the model's motion
+    assert matched_gain(_talking(0.50, seed=1), speech) == MAX_MOTION_GAIN  # a laugh or a cut is not speech
+    assert matched_gain(_talking(0.15, seed=1), _talking(0.002)) == 1.0  # a silent or gated speech track
 
 
 def test_cli_spells_the_dub_defaults_as_the_module_does():
