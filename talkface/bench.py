@@ -1,5 +1,5 @@
 """`talkface bench`: wall time of each pipeline stage on the bundled example (or given inputs), and of whole
-`talkface synth` processes as a user starts them.
+`talkface synth` and `talkface dub` processes as a user starts them.
 
 Each stage is timed on its own over several repeats and the median is reported, so one slow run
 (a cold cache, another process) does not decide the figure. Load time is the first, cold run. The cold runs
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -18,12 +17,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
+from imageio_ffmpeg import get_ffmpeg_exe
 
 from talkface.audio import FPS, SAMPLE_RATE
 from talkface.face_crop import crop_face, crop_transform
-from talkface.media import read_audio, read_image, write_audio, write_video
+from talkface.media import read_audio, read_image, read_video, write_audio, write_video
 from talkface.pipeline import Synthesizer
+from talkface.video_stream import probe_video
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"  # package data: an installed wheel has them too
 
@@ -49,39 +51,96 @@ def generator_fps(synth: Synthesizer, photo, track, sizes, repeats: int) -> dict
     return out
 
 
+def _cli() -> list[str]:
+    """The command a user runs: the installed script, or the module form if not installed."""
+    script = Path(sys.executable).with_name("talkface")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "talkface.cli"]
+
+
+def _run_timed(command: list[str], should_fail: bool = False) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MB) of one child process; RuntimeError when it fails (or, should_fail, when it
+    does not)."""
+    start = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    error = child.stderr.read().decode(errors="replace").strip()  # until it exits (a pipe never fills up)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+    child.stderr.close()
+    if (os.waitstatus_to_exitcode(status) == 0) == should_fail:
+        raise RuntimeError(f"bench: `{' '.join(command)}` " + ("succeeded" if should_fail else f"failed: {error[-500:]}"))
+    return wall, usage.ru_maxrss / 1024  # ru_maxrss: kB on Linux
+
+
 def cold_synth(image_path: Path, wave, seconds: float, runs: int) -> dict:
     """Whole `talkface synth` processes on the first `seconds` of the speech (median wall time of `runs`, the peak
     memory of any of them) and the time a missing input takes to be reported."""
     with tempfile.TemporaryDirectory() as tmp:
         speech, out = Path(tmp) / "speech.wav", Path(tmp) / "out.mp4"
         write_audio(speech, wave[:int(seconds * SAMPLE_RATE)], SAMPLE_RATE)
-        script = Path(sys.executable).with_name("talkface")  # what a user runs; the module form if not installed
-        command = [str(script)] if script.is_file() else [sys.executable, "-m", "talkface.cli"]
-        synth = [*command, "synth", "--audio", str(speech), "--out", str(out), "--quiet"]
-        walls = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            subprocess.run(synth + ["--image", str(image_path)], check=True, capture_output=True)
-            walls.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        missing = subprocess.run(synth + ["--image", str(Path(tmp) / "missing.png")], capture_output=True)
-        missing_s = time.perf_counter() - start
-    if missing.returncode == 0:
-        raise RuntimeError("bench: talkface synth accepted a missing photo")
+        synth = [*_cli(), "synth", "--audio", str(speech), "--out", str(out), "--quiet"]
+        timed = [_run_timed(synth + ["--image", str(image_path)]) for _ in range(runs)]
+        missing_s, _ = _run_timed(synth + ["--image", str(Path(tmp) / "missing.png")], should_fail=True)
+    walls = [wall for wall, _ in timed]
     return {"audio_seconds": seconds, "runs": runs, "synth_wall_s": round(statistics.median(walls), 3),
             "synth_wall_all_s": [round(w, 3) for w in walls],
-            # ru_maxrss of waited-for children: the largest of them (kB on Linux)
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+            "peak_rss_mb": round(max(peak for _, peak in timed), 1),
             "missing_input_wall_s": round(missing_s, 3)}
+
+
+DUB_SIZE = (360, 288)   # issue 15's speed target: a 10 s 360x288 clip dubbed in at most 20 s on the 2-core CPU
+DUB_SECONDS = 10.0
+
+
+def talking_video(image_path: Path, wave, seconds: float, out: Path) -> None:
+    """A `seconds`-long DUB_SIZE talking video of the photo: `talkface synth` on the speech (repeated to length),
+    scaled to DUB_SIZE's width and cropped to its height around the middle."""
+    speech = out.with_suffix(".wav")
+    write_audio(speech, np.resize(wave, int(seconds * SAMPLE_RATE)), SAMPLE_RATE)
+    full = out.with_name(out.stem + "_full.mp4")
+    _run_timed([*_cli(), "synth", "--image", str(image_path), "--audio", str(speech), "--out", str(full), "--quiet"])
+    width, height = DUB_SIZE
+    subprocess.run([get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(full), "-vf",
+                    f"scale={width}:-2,crop={width}:{height}", "-c:a", "copy", str(out)], check=True)
+
+
+def cold_dub(video_path: Path, wave, runs: int) -> dict:
+    """Whole `talkface dub` processes on the video with new speech as long as it (the speech started 3 s in,
+    repeated): median wall time of `runs`, the peak memory of any of them."""
+    info = probe_video(video_path)
+    seconds = info.duration or len(read_video(video_path, with_audio=False).frames) / info.fps  # no duration: count
+    with tempfile.TemporaryDirectory() as tmp:
+        speech, out = Path(tmp) / "speech.wav", Path(tmp) / "out.mp4"
+        write_audio(speech, np.resize(np.roll(wave, -3 * SAMPLE_RATE), int(seconds * SAMPLE_RATE)), SAMPLE_RATE)
+        dub = [*_cli(), "dub", "--video", str(video_path), "--audio", str(speech), "--out", str(out), "--quiet"]
+        timed = [_run_timed(dub) for _ in range(runs)]
+    walls = [wall for wall, _ in timed]
+    return {"video": str(video_path), "video_size": [info.width, info.height], "video_seconds": round(seconds, 3),
+            "runs": runs, "dub_wall_s": round(statistics.median(walls), 3), "dub_wall_all_s": [round(w, 3) for w in walls],
+            "wall_per_video_second": round(statistics.median(walls) / seconds, 3),
+            "peak_rss_mb": round(max(peak for _, peak in timed), 1)}
 
 
 def run_bench(image: str | None = None, audio: str | None = None, size: int | str = "auto", device: str = "cpu",
               repeats: int = 3, audio2lmk: str = "auto", lmk2video: str = "auto",
-              generator_sizes: tuple[int, ...] = (), cold_runs: int = 0, cold_seconds: float = 3.0) -> dict:
+              generator_sizes: tuple[int, ...] = (), cold_runs: int = 0, cold_seconds: float = 3.0,
+              dub_runs: int = 0, dub_video: str | None = None) -> dict:
+    """dub_video: the video `talkface dub` is timed on (default: the photo made to talk, DUB_SECONDS at DUB_SIZE)."""
     image_path = Path(image or EXAMPLES / "face.png")
     audio_path = Path(audio or EXAMPLES / "speech.wav")
+    if dub_runs and dub_video:
+        probe_video(dub_video)  # not a readable video: one line now, not after the other timings
+    speech = read_audio(audio_path, SAMPLE_RATE)
     # First, while this process has loaded nothing that competes with them.
-    cold = cold_synth(image_path, read_audio(audio_path, SAMPLE_RATE), cold_seconds, cold_runs) if cold_runs else None
+    cold = cold_synth(image_path, speech, cold_seconds, cold_runs) if cold_runs else None
+    dubbed = None
+    if dub_runs:
+        with tempfile.TemporaryDirectory() as tmp:
+            video = Path(dub_video) if dub_video else Path(tmp) / "talking.mp4"
+            if not dub_video:
+                talking_video(image_path, speech, DUB_SECONDS, video)
+            dubbed = cold_dub(video, speech, dub_runs)
+            if not dub_video:
+                dubbed["video"] = f"{image_path} made to talk by synth ({DUB_SECONDS:g} s, scaled and cropped)"
     stages = {}
     start = time.perf_counter()
     synth = Synthesizer(audio2lmk=audio2lmk, lmk2video=lmk2video, size=size, device=device)
@@ -110,6 +169,7 @@ def run_bench(image: str | None = None, audio: str | None = None, size: int | st
         "lmk2video_fps": round(len(track) / stages["lmk2video"], 1),
         **({"generator_fps": sized} if sized else {}),
         **({"cold_synth": cold} if cold else {}),
+        **({"cold_dub": dubbed} if dubbed else {}),
         "hardware": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                      "torch_threads": torch.get_num_threads(), "device": device,
                      "gpu": torch.cuda.get_device_name() if device.startswith("cuda") else None},

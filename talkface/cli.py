@@ -18,7 +18,7 @@ from pathlib import Path
 from talkface.errors import TalkfaceError
 
 MOUTHS = ("auto", "generate", "fetch", "mix")  # talkface.dub.MOUTHS, spelled here so --help needs no torch
-MOTION_GAIN = 1.3  # talkface.dub.MOTION_GAIN, likewise
+MOTION_GAIN = None  # talkface.dub.MOTION_GAIN (matched to the video), likewise
 
 # The GRID corpus: $TALKFACE_GRID_ROOT, else ../shared/data/grid beside the repository (--grid-root overrides).
 DEFAULT_GRID_ROOT = Path(os.environ.get("TALKFACE_GRID_ROOT",
@@ -85,9 +85,13 @@ def _finite_float(text: str) -> float:
 
 
 def _add_motion_gain_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--motion-gain", type=_positive_float, default=MOTION_GAIN, metavar="X",
-                   help=f"how wide the mouth moves: the speech's motion x X about the video's rest mouth "
-                        f"(default {MOTION_GAIN})")
+    p.add_argument("--motion-gain", type=_motion_gain, default=MOTION_GAIN, metavar="X",
+                   help="how wide the mouth moves: the speech's motion x X about the video's rest mouth, or "
+                        "'matched' (default): as wide as the person in the video opens their own mouth (x 1 to 2)")
+
+
+def _motion_gain(text: str) -> float | None:
+    return None if text == "matched" else _positive_float(text)
 
 
 def _positive_float(text: str) -> float:
@@ -274,6 +278,10 @@ def _parser() -> _Parser:
     p.add_argument("--repeats", type=_int_at_least(1), default=3)
     p.add_argument("--cold-runs", type=_int_at_least(0), default=3,
                    help="whole `talkface synth` processes on the first 3 s of the speech, timed (0: none)")
+    p.add_argument("--dub-runs", type=_int_at_least(0), default=1,
+                   help="whole `talkface dub` processes, timed (0: none); on --dub-video, else on a 10 s 360x288 "
+                        "video of the photo made to talk")
+    p.add_argument("--dub-video", default=None, help="the video the dub runs are timed on")
     return parser
 
 
@@ -358,9 +366,10 @@ def _cmd_bench(args) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)  # bench makes its folder (out/ by default)
     except OSError:
         pass  # check_output says why in one line
-    check_output(out, [args.image, args.audio], (".json",))
+    check_output(out, [args.image, args.audio, args.dub_video], (".json",))
     report = run_bench(image=args.image, audio=args.audio, size=args.size, device=args.device,
-                       repeats=args.repeats, generator_sizes=args.sizes or (), cold_runs=args.cold_runs)
+                       repeats=args.repeats, generator_sizes=args.sizes or (), cold_runs=args.cold_runs,
+                       dub_runs=args.dub_runs, dub_video=args.dub_video)
     with atomic_output(out) as tmp:
         tmp.write_text(json.dumps(report, indent=2))
     for stage, seconds in report["stages_s"].items():
@@ -372,6 +381,11 @@ def _cmd_bench(args) -> None:
         print(f"{'cold synth':>10}: {cold['synth_wall_s'] * 1000:8.1f} ms wall for {cold['audio_seconds']:g} s of speech "
               f"(median of {cold['runs']}, peak {cold['peak_rss_mb']:.0f} MB); missing input: "
               f"{cold['missing_input_wall_s'] * 1000:.0f} ms")
+    if "cold_dub" in report:
+        dub = report["cold_dub"]
+        print(f"{'cold dub':>10}: {dub['dub_wall_s'] * 1000:8.1f} ms wall for {dub['video_seconds']:g} s of "
+              f"{dub['video_size'][0]}x{dub['video_size'][1]} video (median of {dub['runs']}, peak "
+              f"{dub['peak_rss_mb']:.0f} MB)")
     print(f"{'total':>10}: {report['total_s'] * 1000:8.1f} ms  -> {out}")
 
 

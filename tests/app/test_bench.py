@@ -8,7 +8,7 @@ from talkface.cli import main
 @pytest.mark.slow
 def test_bench_writes_every_stage_to_json(tmp_path):
     out = tmp_path / "bench.json"
-    assert main(["bench", "--out", str(out), "--repeats", "1", "--cold-runs", "1"]) == 0
+    assert main(["bench", "--out", str(out), "--repeats", "1", "--cold-runs", "1", "--dub-runs", "0"]) == 0
     report = json.loads(out.read_text())
     assert set(report["stages_s"]) == {"load", "landmarks", "audio2lmk", "lmk2video", "encode"}
     assert all(v > 0 for v in report["stages_s"].values())
@@ -21,6 +21,39 @@ def test_bench_writes_every_stage_to_json(tmp_path):
     assert cold["synth_wall_s"] == cold["synth_wall_all_s"][0] > report["stages_s"]["encode"]
     assert 0 < cold["missing_input_wall_s"] < cold["synth_wall_s"]
     assert cold["peak_rss_mb"] > 100  # torch and the models were loaded in it
+    assert "cold_dub" not in report
+
+
+@pytest.mark.slow
+def test_bench_times_whole_dub_processes_on_a_talking_video_of_the_issues_size(tmp_path):
+    from talkface.bench import DUB_SIZE, EXAMPLES, cold_dub, talking_video
+    from talkface.media import read_audio
+    from talkface.video_stream import probe_video
+
+    speech = read_audio(EXAMPLES / "speech.wav", 16000)
+    video = tmp_path / "talking.mp4"
+    talking_video(EXAMPLES / "face.png", speech, 2.0, video)
+    info = probe_video(video)
+    assert (info.width, info.height) == DUB_SIZE and info.fps == 25
+    dub = cold_dub(video, speech, runs=1)
+    assert dub["video_size"] == list(DUB_SIZE) and dub["video_seconds"] == pytest.approx(2.0, abs=0.1)
+    assert dub["dub_wall_s"] == dub["dub_wall_all_s"][0] > 1.0  # a whole process: torch, models, tracking, encoding
+    assert dub["wall_per_video_second"] == pytest.approx(dub["dub_wall_s"] / dub["video_seconds"], rel=1e-2)
+    assert dub["peak_rss_mb"] > 100
+
+
+def test_a_timed_child_that_fails_or_wrongly_succeeds_is_an_error():
+    import sys
+
+    from talkface.bench import _run_timed
+
+    wall, peak = _run_timed([sys.executable, "-c", "pass"])
+    assert wall > 0 and peak > 1
+    with pytest.raises(RuntimeError, match="failed: boom"):
+        _run_timed([sys.executable, "-c", "import sys; sys.exit('boom')"])
+    with pytest.raises(RuntimeError, match="succeeded"):
+        _run_timed([sys.executable, "-c", "pass"], should_fail=True)
+    assert _run_timed([sys.executable, "-c", "raise SystemExit(1)"], should_fail=True)[0] > 0
 
 
 @pytest.mark.slow
