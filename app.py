@@ -36,6 +36,8 @@ CONCURRENCY = int(os.environ.get("TALKFACE_APP_CONCURRENCY", 1))  # renders at o
 QUEUE_SIZE = int(os.environ.get("TALKFACE_APP_QUEUE", 32))  # waiting requests beyond which new ones are turned away
 MAX_AGE_S = 3600  # Gradio's cached uploads and results older than this are deleted
 FOLDER_MAX_AGE_S = 600  # a request folder outlives its request (Gradio copied the video) by at most this
+MIN_MOTION_GAIN, MAX_MOTION_GAIN = 0.5, 2.0
+MOTION_LABEL = "mouth motion: x the model's (1), which moves every mouth as far as its one training speaker's"
 SINGING_LABEL = "singing: move the mouth to every sound (by default it rests where no one is heard speaking)"
 LIMITS = (f"Photos and recordings up to {MAX_UPLOAD_MB} MB; speech up to {MAX_AUDIO_SECONDS:g} s. "
           f"Requests are served {CONCURRENCY} at a time, in order: your place in the queue is shown.")
@@ -151,7 +153,8 @@ def run_request(job, uploads: list[str], out_name: str) -> tuple[str, str]:
 # -- the "photo + speech" tab ---------------------------------------------------------------------------------
 
 def generate(image_path: str | None, audio_path: str | None, audio2lmk: str, lmk2video: str, size: str,
-             blink: bool, head_motion: bool, seed: float, any_sound: bool = False) -> tuple[str, str]:
+             blink: bool, head_motion: bool, seed: float, any_sound: bool = False,
+             motion_gain: float = 1.0) -> tuple[str, str]:
     """(result video, its request folder): the folder is released once the video is served."""
     if not image_path:
         raise gr.Error("Please upload a face photo.")
@@ -163,8 +166,10 @@ def generate(image_path: str | None, audio_path: str | None, audio2lmk: str, lmk
         if not 0 <= int(seed) < 2**32:
             raise gr.Error(f"seed {int(seed)}: must be from 0 to {2**32 - 1}")
         synth = _synthesizer(audio2lmk, lmk2video, size if size == "auto" else int(size))
+        if not MIN_MOTION_GAIN <= motion_gain <= MAX_MOTION_GAIN:
+            raise gr.Error(f"mouth motion {motion_gain:g}: must be from {MIN_MOTION_GAIN:g} to {MAX_MOTION_GAIN:g}")
         result = synth.synthesize_files(image_path, audio_path, out, seed=int(seed), blink=blink,
-                                        head_motion=head_motion, voice_gate=not any_sound)
+                                        head_motion=head_motion, voice_gate=not any_sound, motion_gain=motion_gain)
         if result.unvoiced is not None and result.unvoiced > UNVOICED_NOTE_SHARE:
             gr.Warning(f"No one is heard speaking in {result.unvoiced:.0%} of the sound (music?), so the mouth rests "
                        "there. For singing, tick \"singing\" under Options.")
@@ -188,12 +193,13 @@ def synth_tab() -> None:
                     head_motion = gr.Checkbox(value=True, label="head motion")
                     seed = gr.Number(value=0, precision=0, minimum=0, maximum=2**32 - 1, label="seed")
                     any_sound = gr.Checkbox(value=False, label=SINGING_LABEL)
+                    motion_gain = gr.Slider(MIN_MOTION_GAIN, MAX_MOTION_GAIN, value=1.0, step=0.1, label=MOTION_LABEL)
                 run = gr.Button("Generate", variant="primary", elem_id="generate")
             with gr.Column():
                 video = gr.Video(label="Result", elem_id="result")
         gr.Examples([[str(EXAMPLES / "face.png"), str(EXAMPLES / "speech.wav")]], inputs=[image, audio])
         folder = gr.State(None)
-        run.click(generate, [image, audio, audio2lmk, lmk2video, size, blink, head_motion, seed, any_sound],
+        run.click(generate, [image, audio, audio2lmk, lmk2video, size, blink, head_motion, seed, any_sound, motion_gain],
                   [video, folder]) \
             .then(release, folder, None)
 

@@ -172,6 +172,10 @@ def _parser() -> _Parser:
     p.add_argument("--no-blink", action="store_true", help="no eye blinks")
     p.add_argument("--still", action="store_true", help="no head motion")
     _add_any_sound_option(p)
+    p.add_argument("--motion-gain", type=_positive_float, default=1.0, metavar="X",
+                   help="how wide the mouth moves: the jaw and lip motion x X about the closed mouth (default 1: as "
+                        "the model predicts it, calibrated to its training speaker; people articulate differently "
+                        "widely)")
     p.add_argument("--save-landmarks", default=None, help="also write the landmark track (.npz)")
 
     p = sub.add_parser("animate", help="photo + landmark track -> video (the face follows the track)")
@@ -326,7 +330,7 @@ def _cmd_synth(args) -> None:
     result = synth.synthesize_files(args.image, args.audio, args.out, face_index=args.face_index, seed=args.seed,
                                     blink=not args.no_blink, head_motion=not args.still,
                                     save_landmarks=args.save_landmarks, progress=not args.quiet,
-                                    voice_gate=not args.any_sound)
+                                    voice_gate=not args.any_sound, motion_gain=args.motion_gain)
     print(f"{args.out}: {result.n_frames} frames, {result.duration:.2f} s "
           f"({result.audio2lmk} + {result.lmk2video})")
 

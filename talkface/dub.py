@@ -45,6 +45,7 @@ from lmk2video.warp import warp_pairs
 from talkface.audio import SAMPLE_RATE
 from talkface.errors import MediaError, TalkfaceError
 from talkface.face_crop import FacePaster, auto_crop_size, crop_face, crop_transform, hull_mask
+from talkface.landmarks.articulation import SPEECH_POINTS, widen
 from talkface.landmarks.indices import STABLE_POINTS, interocular, mouth_opening
 from talkface.landmarks.normalize import from_normalised, to_normalised
 from talkface.landmarks.track import track_stream
@@ -54,7 +55,6 @@ from talkface.mouth_bank import MouthBank, fetch_weights, lip_masks, match_colou
 from talkface.stages import load_audio2lmk, load_lmk2video
 from talkface.video_stream import FrameSpill, VideoInfo, iter_frames, probe_video
 
-SPEECH_POINTS = [i for i in range(68) if i not in STABLE_POINTS]  # jaw 4-12 and lips: what speech moves
 JAW_REGION = [*range(2, 15), *range(29, 36)]                        # lower face up to the nose: the edit mask
 CHIN_TO_NOSE = [*range(3, 14), *range(31, 36)]                      # what the generator paints in generate and mix
 FADE_FRAMES = 6          # the edit fades out over this many frames before a lost or occluded face, and back in after
@@ -267,9 +267,8 @@ class Dubber:
         if gain is None:
             own = track.found & ~track.occluded
             gain = matched_gain(track.landmarks[own] if own.any() else track.landmarks[rest][None], speech)
-        speech_norm, _ = to_normalised(speech.astype(np.float64))
+        speech_norm, _ = to_normalised(widen(speech, track.landmarks[rest], gain).astype(np.float64))
         rest_norm, _ = to_normalised(track.landmarks[rest].astype(np.float64))
-        speech_norm = rest_norm + gain * (speech_norm - rest_norm)
         video_norm, sims = to_normalised(video.astype(np.float64))
         target_norm = video_norm.copy()
         target_norm[:, SPEECH_POINTS] = follow_pose(rest_norm, video_norm, speech_norm[:, SPEECH_POINTS])

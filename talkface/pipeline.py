@@ -25,6 +25,7 @@ from talkface.errors import MediaError, TalkfaceError
 from talkface.face_crop import (CropTransform, FacePaster, auto_crop_size, check_crop_size, crop_face,
                                 crop_transform)
 from talkface.landmarks.detect import detect_landmarks, face_box, predict_shape
+from talkface.landmarks.articulation import most_closed, widen
 from talkface.landmarks.indices import interocular
 from talkface.landmarks.io import check_landmarks, load_track, save_track
 from talkface.landmarks.normalize import Similarity, from_normalised, to_normalised
@@ -198,9 +199,10 @@ class Synthesizer:
 
     def landmarks_from_audio(self, wave: np.ndarray, sample_rate: int, source: SourceFace, seed: int = 0,
                              blink: bool = True, head_motion: bool = True, phones: list | None = None,
-                             voice_gate: bool = True) -> np.ndarray:
+                             voice_gate: bool = True, motion_gain: float = 1.0) -> np.ndarray:
         """phones: those of stage_wave(wave), when already decoded; voice_gate False: the mouth follows every
-        sound, not only where someone is heard speaking (singing, speech under loud music)."""
+        sound, not only where someone is heard speaking (singing, speech under loud music); motion_gain: the jaw
+        and lips move this many times as far from the track's most closed mouth."""
         expected = n_video_frames(len(wave), sample_rate)
         wave = stage_wave(wave, sample_rate)
         check_audio2lmk_inputs(wave, sample_rate, source.landmarks, FPS)  # whichever model: one check, before any work
@@ -208,7 +210,7 @@ class Synthesizer:
                                head_motion=head_motion, seed=seed, phones=phones, voice_gate=voice_gate)
         if len(track) != n_video_frames(len(wave), sample_rate):  # the contract; breaking it is a bug, not bad input
             raise RuntimeError(f"audio2lmk returned {len(track)} frames, expected {n_video_frames(len(wave), sample_rate)}")
-        return track[:expected]
+        return widen(track[:expected], most_closed(track[:expected]), motion_gain)
 
     def paste_alpha(self, source: SourceFace) -> np.ndarray:
         """(H, W) float32: where render's frames take the generated face (the paste mask in photo pixels)."""
@@ -245,9 +247,10 @@ class Synthesizer:
                    face_index: int | None = None, seed: int = 0, blink: bool = True, head_motion: bool = True,
                    save_landmarks: str | os.PathLike | None = None, progress: bool = False,
                    image_name: str = "image", audio_name: str = "audio",
-                   audio_file: str | os.PathLike | None = None, voice_gate: bool = True) -> Result:
+                   audio_file: str | os.PathLike | None = None, voice_gate: bool = True,
+                   motion_gain: float = 1.0) -> Result:
         """`audio_file`, when given, is the recording `wave` was read from: its own audio (rate, channels)
-        goes into the video; the models always get `wave`. voice_gate: see landmarks_from_audio."""
+        goes into the video; the models always get `wave`. voice_gate, motion_gain: see landmarks_from_audio."""
         if len(wave) == 0:
             raise MediaError(f"{audio_name}: no samples (empty recording)")
         if not np.isfinite(wave).all():
@@ -270,7 +273,7 @@ class Synthesizer:
                     remember(to_mono_16k(staged, sample_rate), denoised)
                 source = self.source_face_at(image, landmarks)
                 track = self.landmarks_from_audio(wave, sample_rate, source, seed, blink, head_motion, phones,
-                                                  voice_gate)
+                                                  voice_gate, motion_gain)
         if save_landmarks:
             save_track(save_landmarks, track, FPS, image.shape[:2])
         if note:

@@ -224,3 +224,27 @@ def test_app_warns_when_no_one_is_heard_and_singing_lifts_it(tmp_path, monkeypat
     app.generate(face, str(song), "phonetic", "warp", "128", False, False, 0, True)
     app.generate(face, str(REPO / "examples" / "speech.wav"), "phonetic", "warp", "128", False, False, 0)
     assert len(warnings) == 1, warnings
+
+
+def test_app_mouth_motion_reaches_the_synthesizer_and_is_bounded(tmp_path, monkeypatch):
+    import gradio as gr
+
+    import app
+    from talkface.pipeline import Synthesizer
+
+    monkeypatch.setattr(app, "OUTPUT_DIR", tmp_path / "talkface-app")
+    asked = []
+    real = Synthesizer.synthesize_files
+
+    def spy(self, *args, **options):
+        asked.append(options["motion_gain"])
+        return real(self, *args, **options)
+
+    monkeypatch.setattr(Synthesizer, "synthesize_files", spy)
+    face, speech = str(REPO / "examples" / "face.png"), str(REPO / "examples" / "speech.wav")
+    app.generate(face, speech, "phonetic", "warp", "128", False, False, 0)
+    app.generate(face, speech, "phonetic", "warp", "128", False, False, 0, False, 1.5)
+    assert asked == [1.0, 1.5]
+    with pytest.raises(gr.Error, match="mouth motion 3"):
+        app.generate(face, speech, "phonetic", "warp", "128", False, False, 0, False, 3.0)
+    assert asked == [1.0, 1.5]

@@ -116,3 +116,14 @@ def test_dub_motion_gain_is_matched_by_default_or_a_positive_number():
         for bad in ("0", "-1", "nan", "wide"):
             with pytest.raises(SystemExit):
                 parse(command + ["--motion-gain", bad])
+
+
+def test_synth_motion_gain_is_one_by_default_or_a_positive_number():
+    from talkface.cli import parse
+
+    command = ["synth", "--image", "face.png", "--audio", "speech.wav", "--out", "o.mp4"]
+    assert parse(command).motion_gain == 1.0
+    assert parse(command + ["--motion-gain", "1.5"]).motion_gain == 1.5
+    for bad in ("0", "-1", "inf", "matched"):  # a photo shows no range of its own to match
+        with pytest.raises(SystemExit):
+            parse(command + ["--motion-gain", bad])

@@ -217,3 +217,19 @@ def test_a_synth_denoises_its_speech_once_for_the_gate_and_the_note(synth, photo
     assert runs == [len(speech)]  # found beside the model loading, then reused by the mouth's gate and the note
     synth.synthesize(photo, speech, 16000, tmp_path / "b.mp4", voice_gate=False)
     assert runs == [len(speech)]  # no gate, no denoising
+
+
+def test_motion_gain_widens_jaw_and_lips_and_leaves_head_eyes_and_silence_alone(synth, photo):
+    from talkface.landmarks.indices import STABLE_POINTS
+
+    source = synth.source_face(photo)
+    wave = np.concatenate([np.zeros(16000, np.float32), read_audio(EXAMPLES / "speech.wav")[:3 * 16000]])
+    plain = synth.landmarks_from_audio(wave, 16000, source)  # blinks and head motion on
+    wide = synth.landmarks_from_audio(wave, 16000, source, motion_gain=1.6)
+    stable = list(STABLE_POINTS)
+    np.testing.assert_array_equal(wide[:, stable], plain[:, stable])  # head motion, eyes, blinks: the same
+    rest = mouth_opening(plain).min()
+    # the lips also move sideways, so the inner-lip gap grows nearly, not exactly, 1.6 times as much
+    np.testing.assert_allclose(mouth_opening(wide) - rest, 1.6 * (mouth_opening(plain) - rest), rtol=0.05, atol=1e-4)
+    assert np.std(mouth_opening(wide)) / np.std(mouth_opening(plain)) == pytest.approx(1.6, rel=0.03)
+    np.testing.assert_allclose(mouth_opening(wide)[:12], mouth_opening(plain)[:12], atol=1e-4)  # silence: closed
