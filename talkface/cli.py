@@ -358,7 +358,8 @@ def _cmd_dub(args) -> None:
     mouth = {"fetch": f"mouths fetched from {r.bank_size} of its frames",
              "mix": f"lips fetched from {r.bank_size} of its frames, chin by {r.lmk2video}"
              }.get(r.mouth, f"mouth by {r.lmk2video}")
-    print(f"{args.out}: {r.n_frames} frames at {r.fps:g} fps, {r.size[0]}x{r.size[1]}, {mouth}{lost}{loop}")
+    motion = f", mouth motion x{r.motion_gain:.2f}" + (" (matched to the video)" if args.motion_gain is None else "")
+    print(f"{args.out}: {r.n_frames} frames at {r.fps:g} fps, {r.size[0]}x{r.size[1]}, {mouth}{motion}{lost}{loop}")
 
 
 def _cmd_bench(args) -> None:

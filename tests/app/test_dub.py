@@ -516,3 +516,16 @@ def test_dub_learned_fetch_blend_changes_only_the_lips(grid_root, dubber):
         far[max(0, int(lo[1] - margin)):int(hi[1] + margin) + 1, max(0, int(lo[0] - margin)):int(hi[0] + margin) + 1] = False
         # the paste's multiband blend carries a change's low frequencies a little further, by a level or two
         assert diff[t][far].max() <= 2, (t, diff[t][far].max())
+
+
+def test_dub_says_how_wide_it_moved_the_mouth(grid_root, speech, tmp_path):
+    video = grid_root / "s1" / "bbaf2n.mp4"
+    code, out, err = run_cli("dub", "--video", video, "--audio", speech, "--out", tmp_path / "a.mp4", "--trim", "--quiet")
+    assert code == 0, err
+    gain = float(out.split("mouth motion x")[1].split()[0])
+    assert 1.0 <= gain <= 2.0 and "(matched to the video)" in out
+    code, out, err = run_cli("dub", "--video", video, "--audio", speech, "--out", tmp_path / "b.mp4", "--trim", "--quiet",
+                             "--motion-gain", "1.3")
+    assert code == 0, err
+    assert "mouth motion x1.30," in out or out.rstrip().endswith("mouth motion x1.30")
+    assert "matched" not in out
