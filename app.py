@@ -165,9 +165,9 @@ def generate(image_path: str | None, audio_path: str | None, audio2lmk: str, lmk
         check_audio_length(audio_path)
         if not 0 <= int(seed) < 2**32:
             raise gr.Error(f"seed {int(seed)}: must be from 0 to {2**32 - 1}")
-        synth = _synthesizer(audio2lmk, lmk2video, size if size == "auto" else int(size))
         if not MIN_MOTION_GAIN <= motion_gain <= MAX_MOTION_GAIN:
             raise gr.Error(f"mouth motion {motion_gain:g}: must be from {MIN_MOTION_GAIN:g} to {MAX_MOTION_GAIN:g}")
+        synth = _synthesizer(audio2lmk, lmk2video, size if size == "auto" else int(size))
         result = synth.synthesize_files(image_path, audio_path, out, seed=int(seed), blink=blink,
                                         head_motion=head_motion, voice_gate=not any_sound, motion_gain=motion_gain)
         if result.unvoiced is not None and result.unvoiced > UNVOICED_NOTE_SHARE:

@@ -23,9 +23,9 @@ from imageio_ffmpeg import get_ffmpeg_exe
 
 from talkface.audio import FPS, SAMPLE_RATE
 from talkface.face_crop import crop_face, crop_transform
-from talkface.media import read_audio, read_image, read_video, write_audio, write_video
+from talkface.media import read_audio, read_image, write_audio, write_video
 from talkface.pipeline import Synthesizer
-from talkface.video_stream import probe_video
+from talkface.video_stream import iter_frames, probe_video
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"  # package data: an installed wheel has them too
 
@@ -107,7 +107,7 @@ def cold_dub(video_path: Path, wave, runs: int) -> dict:
     """Whole `talkface dub` processes on the video with new speech as long as it (the speech started 3 s in,
     repeated): median wall time of `runs`, the peak memory of any of them."""
     info = probe_video(video_path)
-    seconds = info.duration or len(read_video(video_path, with_audio=False).frames) / info.fps  # no duration: count
+    seconds = info.duration or sum(1 for _ in iter_frames(info)) / info.fps  # no duration: count (one frame held)
     with tempfile.TemporaryDirectory() as tmp:
         speech, out = Path(tmp) / "speech.wav", Path(tmp) / "out.mp4"
         write_audio(speech, np.resize(np.roll(wave, -3 * SAMPLE_RATE), int(seconds * SAMPLE_RATE)), SAMPLE_RATE)

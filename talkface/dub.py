@@ -45,7 +45,7 @@ from lmk2video.warp import warp_pairs
 from talkface.audio import SAMPLE_RATE
 from talkface.errors import MediaError, TalkfaceError
 from talkface.face_crop import FacePaster, auto_crop_size, crop_face, crop_transform, hull_mask
-from talkface.landmarks.articulation import SPEECH_POINTS, widen
+from talkface.landmarks.articulation import SPEECH_POINTS, widen_normalised
 from talkface.landmarks.indices import STABLE_POINTS, interocular, mouth_opening
 from talkface.landmarks.normalize import from_normalised, to_normalised
 from talkface.landmarks.track import track_stream
@@ -267,8 +267,8 @@ class Dubber:
         if gain is None:
             own = track.found & ~track.occluded
             gain = matched_gain(track.landmarks[own] if own.any() else track.landmarks[rest][None], speech)
-        speech_norm, _ = to_normalised(widen(speech, track.landmarks[rest], gain).astype(np.float64))
         rest_norm, _ = to_normalised(track.landmarks[rest].astype(np.float64))
+        speech_norm = widen_normalised(to_normalised(speech.astype(np.float64))[0], rest_norm, gain)
         video_norm, sims = to_normalised(video.astype(np.float64))
         target_norm = video_norm.copy()
         target_norm[:, SPEECH_POINTS] = follow_pose(rest_norm, video_norm, speech_norm[:, SPEECH_POINTS])

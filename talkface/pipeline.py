@@ -210,7 +210,10 @@ class Synthesizer:
                                head_motion=head_motion, seed=seed, phones=phones, voice_gate=voice_gate)
         if len(track) != n_video_frames(len(wave), sample_rate):  # the contract; breaking it is a bug, not bad input
             raise RuntimeError(f"audio2lmk returned {len(track)} frames, expected {n_video_frames(len(wave), sample_rate)}")
-        return widen(track[:expected], most_closed(track[:expected]), motion_gain)
+        track = track[:expected]
+        if motion_gain != 1.0:  # the rest face is looked for only when it is needed
+            track = widen(track, most_closed(track), motion_gain)
+        return track
 
     def paste_alpha(self, source: SourceFace) -> np.ndarray:
         """(H, W) float32: where render's frames take the generated face (the paste mask in photo pixels)."""

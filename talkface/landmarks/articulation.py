@@ -15,6 +15,13 @@ SPEECH_POINTS = [i for i in range(68) if i not in STABLE_POINTS]  # jaw 4-12 and
 _STABLE = list(STABLE_POINTS)
 
 
+def widen_normalised(norm: np.ndarray, rest_norm: np.ndarray, gain: float) -> np.ndarray:
+    """widen for a track already in the normalised face frame (T, 68, 2), about the rest face's (68, 2)."""
+    out = np.array(norm, np.float64)
+    out[:, SPEECH_POINTS] = rest_norm[SPEECH_POINTS] + gain * (out[:, SPEECH_POINTS] - rest_norm[SPEECH_POINTS])
+    return out
+
+
 def widen(track: np.ndarray, rest: np.ndarray, gain: float) -> np.ndarray:
     """(T, 68, 2) track whose jaw and lips move `gain` times as far from the rest face (68, 2): in the normalised
     face frame, so each frame's head pose (the similarity of its stable points) and the stable points are kept."""
@@ -22,8 +29,7 @@ def widen(track: np.ndarray, rest: np.ndarray, gain: float) -> np.ndarray:
         return track
     norm, sims = to_normalised(np.asarray(track, np.float64))
     rest_norm, _ = to_normalised(np.asarray(rest, np.float64))
-    norm[:, SPEECH_POINTS] = rest_norm[SPEECH_POINTS] + gain * (norm[:, SPEECH_POINTS] - rest_norm[SPEECH_POINTS])
-    out = from_normalised(norm, sims).astype(np.asarray(track).dtype)
+    out = from_normalised(widen_normalised(norm, rest_norm, gain), sims).astype(np.asarray(track).dtype)
     out[:, _STABLE] = np.asarray(track)[:, _STABLE]  # exactly, not through the round trip
     return out
 
