@@ -257,8 +257,11 @@ class Dubber:
         video = track.landmarks[source_index]
         alpha = fade_weights(track.found & ~track.occluded)[source_index]
 
-        # The rest face for audio2lmk: the bank frame with the most closed mouth (the one the generator animates).
-        rest = track.bank.frame_index[track.bank.most_closed()]
+        # The rest face for audio2lmk: the bank frame with the most closed mouth *in the smoothed track*, whose
+        # landmarks it then uses. Not bank.most_closed(): that reads the raw detections the bank kept (the
+        # generator's source), and the two pick different frames on real videos (e.g. dev d12: 0 vs 141).
+        bank = track.bank
+        rest = bank.frame_index[int(np.argmin(mouth_opening(track.landmarks[bank.frame_index])))]
         speech = self.audio2lmk(wave, SAMPLE_RATE, track.landmarks[rest], fps=fps, blink=False,
                                 head_motion=False, seed=0, voice_gate=voice_gate)
         speech = np.concatenate([speech, np.repeat(speech[-1:], max(0, n_out - len(speech)), 0)])[:n_out]
@@ -273,7 +276,7 @@ class Dubber:
         target_norm[:, SPEECH_POINTS] = follow_pose(rest_norm, video_norm, speech_norm[:, SPEECH_POINTS])
         target = from_normalised(target_norm, sims).astype(np.float32)
         target = video + alpha[:, None, None] * (target - video)
-        weights, best = fetch_weights(mouth_shapes(target), track.bank.shapes, mouth_shapes(video), k=FETCH_K)
+        weights, best = fetch_weights(mouth_shapes(target), bank.shapes, mouth_shapes(video), k=FETCH_K)
         return Plan(source_index, video, target, alpha, weights, best, wave, loop, gain)
 
     # -- pass 2 ---------------------------------------------------------------------------------
