@@ -29,6 +29,7 @@ TRAINERS = {
     "lmk2video": ("lmk2video.train", "Lmk2VideoConfig"),
     "lipreader": ("talkface.lipreading.train", "LipreaderConfig"),
     "fetch_attention": ("lmk2video.train_fetch_attention", "FetchAttentionConfig"),
+    "expression": ("talkface.expression.train", "ExpressionConfig"),
 }
 
 
