@@ -45,6 +45,8 @@ from lmk2video.warp import warp_pairs
 from talkface.audio import SAMPLE_RATE
 from talkface.errors import MediaError, TalkfaceError
 from talkface.face_crop import FacePaster, auto_crop_size, crop_face, crop_transform, hull_mask
+from talkface.expression.apply import express_normalised
+from talkface.expression.spec import ExpressionPlan
 from talkface.landmarks.articulation import SPEECH_POINTS, widen_normalised
 from talkface.landmarks.indices import STABLE_POINTS, interocular, mouth_opening
 from talkface.landmarks.normalize import from_normalised, to_normalised
@@ -246,7 +248,10 @@ class Dubber:
         return Track(info, landmarks, found, bank, covered)
 
     # -- the plan -------------------------------------------------------------------------------
-    def plan(self, track: Track, wave: np.ndarray, fit: str = "loop", voice_gate: bool = True) -> Plan:
+    def plan(self, track: Track, wave: np.ndarray, fit: str = "loop", voice_gate: bool = True,
+             expression: ExpressionPlan | None = None) -> Plan:
+        """expression: put on the speech's mouth and jaw (what a dub re-renders), relative to the video's rest face;
+        None keeps the video's own expression."""
         fps = track.info.fps
         n_speech = max(1, int(round(len(wave) / SAMPLE_RATE * fps)))
         n_video = track.n_frames
@@ -271,6 +276,11 @@ class Dubber:
             gain = matched_gain(track.landmarks[own] if own.any() else track.landmarks[rest][None], speech)
         rest_norm, _ = to_normalised(track.landmarks[rest].astype(np.float64))
         speech_norm = widen_normalised(to_normalised(speech.astype(np.float64))[0], rest_norm, gain)
+        if expression is not None and not expression.is_neutral:
+            from talkface.expression.shapes import ExpressionModel
+
+            shifts = expression.displacements(rest_norm, ExpressionModel.load(), n_out, fps)
+            speech_norm = express_normalised(speech_norm, shifts)
         video_norm, sims = to_normalised(video.astype(np.float64))
         target_norm = video_norm.copy()
         target_norm[:, SPEECH_POINTS] = follow_pose(rest_norm, video_norm, speech_norm[:, SPEECH_POINTS])
@@ -404,7 +414,8 @@ class Dubber:
     # -- whole job ------------------------------------------------------------------------------
     def dub(self, video: str | os.PathLike, wave: np.ndarray, out: str | os.PathLike | None,
             face_index: int | None = None, fit: str = "loop", progress: bool = False,
-            audio_file: str | os.PathLike | None = None, voice_gate: bool = True):
+            audio_file: str | os.PathLike | None = None, voice_gate: bool = True,
+            expression: ExpressionPlan | None = None):
         """Dub a video file with a 16 kHz mono waveform. out=None returns (frames list, DubResult) instead.
         `audio_file`, when given, is the recording `wave` was read from: its own audio (rate, channels) goes
         into the video, cut or padded to the frames. voice_gate False: the mouth follows every sound (singing)."""
@@ -414,7 +425,7 @@ class Dubber:
             raise TalkfaceError("audio: no samples (empty recording)")
         info = probe_video(video)
         track = self.track(info, face_index, progress)
-        plan = self.plan(track, wave, fit, voice_gate)
+        plan = self.plan(track, wave, fit, voice_gate, expression)
         result = DubResult(Path(out) if out else None, len(plan.source_index), info.fps, (info.width, info.height),
                            int((~track.found).sum()), int(track.occluded.sum()), len(track.bank), plan.loop is not None,
                            self.mouth_for(track), plan.motion_gain, self.audio2lmk_name, self.lmk2video_name)
@@ -428,10 +439,10 @@ class Dubber:
 
     def dub_files(self, video: str | os.PathLike, audio: str | os.PathLike, out: str | os.PathLike,
                   face_index: int | None = None, fit: str = "loop", progress: bool = False,
-                  voice_gate: bool = True) -> DubResult:
+                  voice_gate: bool = True, expression: ExpressionPlan | None = None) -> DubResult:
         require_file(video)
         require_file(audio)
         out = check_output(out, [video, audio], OUTPUT_VIDEO_SUFFIXES)
         wave = read_audio(audio, SAMPLE_RATE)
         return self.dub(video, wave, out, face_index=face_index, fit=fit, progress=progress, audio_file=audio,
-                        voice_gate=voice_gate)
+                        voice_gate=voice_gate, expression=expression)

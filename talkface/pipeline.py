@@ -22,6 +22,9 @@ from talkface.audio import FPS, SAMPLE_RATE, to_mono_16k
 from talkface.background import Background
 from talkface.contracts import Audio2Lmk, Lmk2Video, check_audio2lmk_inputs, check_lmk2video_inputs
 from talkface.errors import MediaError, TalkfaceError
+from talkface.expression.apply import express_track
+from talkface.expression.shading import shade_folds
+from talkface.expression.spec import ExpressionPlan
 from talkface.face_crop import (CropTransform, FacePaster, auto_crop_size, check_crop_size, crop_face,
                                 crop_transform)
 from talkface.landmarks.detect import detect_landmarks, face_box, predict_shape
@@ -163,6 +166,7 @@ class Synthesizer:
         self._specs = {"audio2lmk": check_stage_spec(audio2lmk, "audio2lmk"),
                        "lmk2video": check_stage_spec(lmk2video, "lmk2video")}
         self._stages: dict[str, tuple[str, object]] = {}
+        self._expression_model = None
 
     def _stage(self, which: str) -> tuple[str, object]:
         if which not in self._stages:
@@ -215,12 +219,34 @@ class Synthesizer:
             track = widen(track, most_closed(track), motion_gain)
         return track
 
+    @property
+    def expression_model(self):
+        """The shipped expression -> landmarks model (numpy; loaded on first use)."""
+        if self._expression_model is None:
+            from talkface.expression.shapes import ExpressionModel
+
+            self._expression_model = ExpressionModel.load()
+        return self._expression_model
+
+    def express(self, track: np.ndarray, neutral: np.ndarray, plan: ExpressionPlan | None, fps: float = FPS
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(the track with the plan's expression, the track without it) -- (track, None) when the plan changes
+        nothing. neutral: the photo's own (68, 2) landmarks, the face the expression is learned relative to; the
+        expression's mouth opening yields where the track's mouth moves (talkface/expression/apply.py)."""
+        if plan is None or plan.is_neutral:
+            return track, None
+        neutral_norm, _ = to_normalised(np.asarray(neutral, np.float64))
+        shifts = plan.displacements(neutral_norm, self.expression_model, len(track), fps)
+        return express_track(track, shifts), track
+
     def paste_alpha(self, source: SourceFace) -> np.ndarray:
         """(H, W) float32: where render's frames take the generated face (the paste mask in photo pixels)."""
         return FacePaster(source.image, source.transform, source.crop).frame_alpha()
 
-    def render(self, source: SourceFace, track: np.ndarray, progress: bool = False) -> Iterator[np.ndarray]:
-        """Full-resolution frames for a track in photo coordinates, generated chunk by chunk."""
+    def render(self, source: SourceFace, track: np.ndarray, progress: bool = False,
+               expression_rest: np.ndarray | None = None) -> Iterator[np.ndarray]:
+        """Full-resolution frames for a track in photo coordinates, generated chunk by chunk. expression_rest: the
+        same track without its expression (T, 68, 2): the skin the expression squeezes is shaded."""
         crop_track = source.transform.to_crop(track).astype(np.float32)
         check_lmk2video_inputs(source.crop, source.crop_landmarks, crop_track)  # whichever model: once per track
         paster = FacePaster(source.image, source.transform, source.crop)
@@ -232,8 +258,9 @@ class Synthesizer:
         for start in range(0, len(track), chunk):
             targets = crop_track[start:start + chunk]
             coords, painted = overlay(targets)
-            for where, paint in zip(coords, painted):
-                yield paster.paste_moved(paint, where)
+            for i, (where, paint) in enumerate(zip(coords, painted), start=start):
+                frame = paster.paste_moved(paint, where)
+                yield frame if expression_rest is None else shade_folds(frame, expression_rest[i], track[i])
             frames_bar.update(len(targets))
         frames_bar.close()
 
@@ -251,9 +278,10 @@ class Synthesizer:
                    save_landmarks: str | os.PathLike | None = None, progress: bool = False,
                    image_name: str = "image", audio_name: str = "audio",
                    audio_file: str | os.PathLike | None = None, voice_gate: bool = True,
-                   motion_gain: float = 1.0) -> Result:
+                   motion_gain: float = 1.0, expression: ExpressionPlan | None = None) -> Result:
         """`audio_file`, when given, is the recording `wave` was read from: its own audio (rate, channels)
-        goes into the video; the models always get `wave`. voice_gate, motion_gain: see landmarks_from_audio."""
+        goes into the video; the models always get `wave`. voice_gate, motion_gain: see landmarks_from_audio;
+        expression: the face's expression over time (talkface/expression/spec.py), combined with the speech."""
         if len(wave) == 0:
             raise MediaError(f"{audio_name}: no samples (empty recording)")
         if not np.isfinite(wave).all():
@@ -277,11 +305,12 @@ class Synthesizer:
                 source = self.source_face_at(image, landmarks)
                 track = self.landmarks_from_audio(wave, sample_rate, source, seed, blink, head_motion, phones,
                                                   voice_gate, motion_gain)
+                track, rest = self.express(track, source.landmarks, expression)
         if save_landmarks:
             save_track(save_landmarks, track, FPS, image.shape[:2])
         if note:
             notice(note)
-        write_video(out, self.render(source, track, progress), FPS, n_frames=len(track),
+        write_video(out, self.render(source, track, progress, expression_rest=rest), FPS, n_frames=len(track),
                     audio=audio_file if audio_file is not None else wave, sample_rate=sample_rate)
         # said with the result (not before an error): a learned sidecar may switch the gate off
         gated = voice_gate and getattr(self.audio2lmk, "voice_gate", True)
@@ -308,9 +337,11 @@ class Synthesizer:
     def animate(self, image: np.ndarray, track: np.ndarray, out: str | os.PathLike, fps: float = FPS,
                 audio: np.ndarray | str | os.PathLike | None = None, mode: str = "auto",
                 face_index: int | None = None, progress: bool = False, image_name: str = "image",
-                track_name: str = "track", audio_rate: int = SAMPLE_RATE) -> Result:
+                track_name: str = "track", audio_rate: int = SAMPLE_RATE,
+                expression: ExpressionPlan | None = None) -> Result:
         """Frames following `track`; `audio` (a waveform at audio_rate, or a media file) is muxed in, padded
-        with silence when shorter than the track: the video keeps every frame of the track."""
+        with silence when shorter than the track: the video keeps every frame of the track. expression: put on
+        the track relative to the photo's own face (its mouth opening yields where the track's mouth moves)."""
         track = check_landmarks(track, track_name)
         if not (np.isfinite(fps) and fps > 0):
             raise MediaError(f"{track_name}: invalid frame rate {fps}")
@@ -330,11 +361,12 @@ class Synthesizer:
             raise TalkfaceError(f"{track_name}: frame {first} puts a face {growth[first]:.0f}x the "
                                 f"size of the photo's ({mode} landmarks); use a track of a similar face size"
                                 + (" or --mode relative" if mode == "absolute" else ""))
+        track, rest = self.express(track, source.landmarks, expression, fps)
         self.load(progress, audio2lmk=False)
         if note:
             notice(note)
-        write_video(out, self.render(source, track, progress), fps, audio=audio, sample_rate=audio_rate,
-                    n_frames=len(track))
+        write_video(out, self.render(source, track, progress, expression_rest=rest), fps, audio=audio,
+                    sample_rate=audio_rate, n_frames=len(track))
         duration = len(track) / fps
         return Result(Path(out), len(track), duration, "given track", self.lmk2video_name, mode)
 

@@ -27,6 +27,7 @@ from talkface.errors import OutputError
 VIDEO_CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 OUTPUT_VIDEO_SUFFIXES = tuple(VIDEO_CONTAINERS)
 TRACK_SUFFIXES = (".npz",)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # what `talkface edit` writes
 
 _live_temps: set[Path] = set()  # temp files not yet renamed into place; removed at exit whatever happens
 _lock = threading.Lock()
