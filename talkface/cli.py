@@ -142,6 +142,18 @@ def _add_people_options(e: argparse.ArgumentParser) -> None:
     e.add_argument("--out", default="runs/eval_people", help="folder for report.md/.json and contact_sheet.png")
 
 
+def _add_expression_eval_options(e: argparse.ArgumentParser) -> None:
+    e.add_argument("--dev", default=None, metavar="DIR",
+                   help="the people set with smile/ and photos/ (default ../shared/data/dev)")
+    e.add_argument("--limit", type=_int_at_least(1), default=None, help="only the first N people and N photos")
+    e.add_argument("--speech-photos", type=_int_at_least(0), default=3,
+                   help="smile/ neutral photos driven by the bundled speech with and without the expression (0: none)")
+    e.add_argument("--speech-expression", default="happy:0.7", metavar="SPEC", help="the expression they get")
+    e.add_argument("--speech-seconds", type=_positive_float, default=None, help="only the first N s of the speech")
+    e.add_argument("--no-rafd", action="store_true", help="skip the held-out RaFD landmark error")
+    e.add_argument("--out", default="runs/eval_expression", help="report folder (report.md/.json/.csv)")
+
+
 def _add_eval_options(e: argparse.ArgumentParser, out: str, prepared: bool = True) -> None:
     """The options every GRID evaluation shares: which clips, where the data is, which device, where to write."""
     e.add_argument("--split", default="test")
@@ -252,6 +264,9 @@ def _parser() -> _Parser:
     e = ev.add_parser("people", help="the product on people who are not s1: mouth motion against real talking videos "
                                      "and speech of unknown speakers (../shared/data/dev by default)")
     _add_people_options(e)
+    e = ev.add_parser("expression", help="expression control on people never seen: RaFD held-out landmark error, "
+                                         "edited dev photos scored by an offline expression classifier, with speech")
+    _add_expression_eval_options(e)
     e = ev.add_parser("dub", help="dubbing on GRID: self-dub quality, cross-dub lipreader WER with floors")
     _add_eval_options(e, "runs/eval_dub", prepared=False)
     e.add_argument("--other", action="append", default=None, metavar="GLOB",
@@ -457,6 +472,16 @@ def _cmd_eval(args) -> None:
         report = run_eval_people(config)
         print((Path(args.out) / "report.md").read_text())
         print(f"{len(report['video_clips'])} video and {len(report['voice_clips'])} voice runs in "
+              f"{report['seconds']:.0f} s -> {args.out}")
+    elif args.target == "expression":
+        from talkface.expression_eval import ExpressionEvalConfig, run_eval_expression
+
+        report = run_eval_expression(ExpressionEvalConfig(
+            dev=args.dev or ExpressionEvalConfig.dev, limit=args.limit, speech_photos=args.speech_photos,
+            speech_expression=args.speech_expression, speech_seconds=args.speech_seconds, rafd=not args.no_rafd, out=args.out,
+            command="talkface " + " ".join(sys.argv[1:])))
+        print((Path(args.out) / "report.md").read_text())
+        print(f"{len(report['photo_records'])} edits, {len(report['speech'])} speech runs in "
               f"{report['seconds']:.0f} s -> {args.out}")
     else:
         from talkface.lipreading.wer import run_eval_wer
