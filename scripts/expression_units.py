@@ -5,9 +5,10 @@
 Each unit is solved from RaFD's class-mean displacements (frontal camera, the people the shipped expression
 model was trained on, read from its sidecar: never the test people) so that every expression's EMFACS units
 (talkface.expression.units.EMFACS) sum to its mean: per point, a small least-squares problem over the units
-allowed to move that point (UNIT_REGIONS: a unit moves only the points its muscle moves), with a light ridge
-that splits what two units always share evenly. AU25 and AU43 are geometric (units.py) and not in the table.
+allowed to move that point (UNIT_REGIONS: a unit moves only the points its muscle moves, and only the way it
+pulls: UNIT_DIRECTIONS), with a light ridge that splits what two units always share evenly. AU25 and AU43 are geometric (units.py) and not in the table.
 
+The EMFACS weights themselves (units.EMFACS) were fitted with --fit-weights and rounded.
 With --pyfeat-h5 (needs h5py, a development-time tool only) it also reports the alternative it replaced:
 py-feat 0.3.7's AU -> 68-landmark PLS model (feat/resources/pyfeat_aus_to_landmarks.h5, MIT code, non-commercial
 training data), one non-negative scale per unit fitted to the same class means.
@@ -20,14 +21,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import nnls
+from scipy.optimize import lsq_linear, nnls
 
 from talkface.expression import EXPRESSIONS
 from talkface.expression.geometry import INNER_FACE
 from talkface.expression.rafd import load_pairs
 from talkface.expression.shapes import SHIPPED
 from talkface.expression.units import ACTION_UNITS, EMFACS, TABLE, UNIT_NAMES
-from talkface.landmarks.normalize import to_normalised
+from talkface.landmarks.normalize import MEAN_SHAPE, to_normalised
 
 BROWS, INNER_BROWS, OUTER_BROWS = range(17, 27), (18, 19, 20, 21, 22, 23, 24, 25), (17, 18, 19, 24, 25, 26)
 UPPER_LIDS, LOWER_LIDS = (37, 38, 43, 44), (40, 41, 46, 47)
@@ -38,15 +39,38 @@ NOSE_WINGS = (29, 30, 31, 32, 33, 34, 35)
 UNIT_REGIONS: dict[int, tuple[int, ...]] = {
     1: INNER_BROWS, 2: OUTER_BROWS, 4: tuple(BROWS), 5: UPPER_LIDS, 6: (*LOWER_LIDS, *CHEEKS),
     7: (*UPPER_LIDS, *LOWER_LIDS), 9: (*NOSE_WINGS, 20, 21, 22, 23, *LOWER_LIDS), 10: UPPER_LIP,
-    12: (*MOUTH, *LOWER_JAW, *CHEEKS), 14: tuple(MOUTH), 15: (*CORNERS, *LOWER_LIP), 17: (*LOWER_LIP, *CHIN),
-    20: (*MOUTH, *LOWER_JAW), 23: tuple(MOUTH), 26: (*LOWER_LIP, *CORNERS, *LOWER_JAW)}
+    12: (*MOUTH, *LOWER_JAW, *CHEEKS), 14: tuple(MOUTH), 15: (*CORNERS, 55, 59), 16: LOWER_LIP,
+    17: (*LOWER_LIP, *CHIN), 20: tuple(MOUTH), 23: tuple(MOUTH), 26: (*LOWER_LIP, *CORNERS, *LOWER_JAW)}
+# The way each unit's muscle pulls (y down in the normalised frame; "out" = away from the face's midline x = 0):
+# {unit: {point: (x rule, y rule)}}, None = free. Without these the least squares lets a unit absorb what its
+# expressions' other units miss (the chin raiser lowered the chin, the lip stretcher raised it).
+UP, DOWN, OUT, IN, FLAT = "up", "down", "out", "in", "flat"
+UNIT_DIRECTIONS: dict[int, dict[int, tuple[str | None, str | None]]] = {
+    1: {p: (None, UP) for p in INNER_BROWS}, 2: {p: (None, UP) for p in OUTER_BROWS},
+    4: {p: (IN, DOWN) for p in BROWS}, 5: {p: (None, UP) for p in UPPER_LIDS},
+    6: {p: (None, UP) for p in (*LOWER_LIDS, *CHEEKS)},
+    7: {**{p: (None, DOWN) for p in UPPER_LIDS}, **{p: (None, UP) for p in LOWER_LIDS}},
+    9: {**{p: (None, UP) for p in (*NOSE_WINGS, *LOWER_LIDS)}, **{p: (None, DOWN) for p in (20, 21, 22, 23)}},
+    10: {p: (None, UP) for p in UPPER_LIP}, 12: {p: (OUT, UP) for p in CORNERS},
+    15: {p: (None, DOWN) for p in CORNERS}, 16: {p: (None, DOWN) for p in LOWER_LIP},
+    17: {p: (None, UP) for p in (*LOWER_LIP, *CHIN)},
+    20: {p: (OUT if p in CORNERS else None, FLAT) for p in MOUTH},  # the lips stretched sideways, not opened
+    26: {p: (None, DOWN) for p in (*LOWER_LIP, *LOWER_JAW)}}
 RIDGE = 0.05
 PYFEAT_UNITS = (1, 2, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 17, 20, 23, 24, 25, 26, 28, 43)  # the PLS inputs' order
 
 
 def trained_people() -> list[str]:
-    data = json.loads(SHIPPED.with_suffix(".json").read_text())["data"]
-    return data["train_people"] + (data["val_people"] if data["trained_on"].startswith("train + val") else [])
+    """The people the shipped expression model was trained on (its sidecar): never its test people."""
+    return json.loads(SHIPPED.with_suffix(".json").read_text())["data"]["train_people"]
+
+
+def dump(table: dict) -> str:
+    """The table as JSON, one line per unit (68 points each)."""
+    units = table.pop("units")
+    head = json.dumps(table, indent=1)[:-2]
+    lines = ",\n".join(f'  "{u}": {json.dumps(v)}' for u, v in units.items())
+    return f'{head},\n "units": {{\n{lines}\n }}\n}}\n'
 
 
 def class_means(root: str | None, people: list[str]) -> np.ndarray:
@@ -63,19 +87,50 @@ def design() -> tuple[list[int], np.ndarray]:
     return units, weights
 
 
-def solve_units(means: np.ndarray) -> dict[int, np.ndarray]:
-    """Per point: ridge least squares over the units allowed there, so that EMFACS sums match the class means."""
-    units, weights = design()
+def bounds(unit: int, point: int, axis: int, side: float) -> tuple[float, float]:
+    """The allowed range of one unit's displacement of one coordinate (UNIT_DIRECTIONS); side: the point's x."""
+    rule = UNIT_DIRECTIONS.get(unit, {}).get(point, (None, None))[axis]
+    if rule is None:
+        return -np.inf, np.inf
+    if rule == FLAT:
+        return -1e-9, 1e-9
+    positive = {"down": True, "up": False, "out": side > 0, "in": side < 0}[rule]
+    return (0.0, np.inf) if positive else (-np.inf, 0.0)
+
+
+def solve_units(means: np.ndarray, weights: np.ndarray | None = None) -> dict[int, np.ndarray]:
+    """Per point and coordinate: ridge least squares over the units allowed there, within each unit's direction,
+    so that the EMFACS sums (weights: design()'s by default) match the class means."""
+    units, default = design()
+    weights = default if weights is None else weights
     out = {u: np.zeros((68, 2)) for u in units}
     for p in range(68):
         cols = [i for i, u in enumerate(units) if p in UNIT_REGIONS[u]]
         if not cols:
             continue
-        a = weights[:, cols]
-        d = np.linalg.solve(a.T @ a + RIDGE * np.eye(len(cols)), a.T @ means[1:, p])
-        for i, c in enumerate(cols):
-            out[units[c]][p] = d[i]
+        a = np.vstack([weights[:, cols], np.sqrt(RIDGE) * np.eye(len(cols))])
+        for axis in range(2):
+            b = np.concatenate([means[1:, p, axis], np.zeros(len(cols))])
+            lo, hi = zip(*(bounds(units[c], p, axis, MEAN_SHAPE[p, 0]) for c in cols))
+            d = lsq_linear(a, b, bounds=(np.array(lo), np.array(hi))).x
+            for i, c in enumerate(cols):
+                out[units[c]][p, axis] = d[i]
     return out
+
+
+def fit_weights(means: np.ndarray, rounds: int = 8) -> dict[str, dict[int, float]]:
+    """EMFACS weights fitted to the class means: alternately the units for the weights and each expression's
+    weights (bounded least squares, 0.2..1.5) for the units, each unit rescaled so its largest weight is 1."""
+    units, weights = design()
+    for _ in range(rounds):
+        table = solve_units(means, weights)
+        for e, name in enumerate(EXPRESSIONS[1:]):
+            cols = [i for i, u in enumerate(units) if u in EMFACS[name]]
+            a = np.stack([table[units[c]][INNER_FACE].ravel() for c in cols], 1)
+            weights[e, cols] = lsq_linear(a, means[e + 1][INNER_FACE].ravel(), bounds=(0.2, 1.5)).x
+        weights = weights / np.where(weights.max(0) > 0, weights.max(0), 1.0)
+    return {name: {units[i]: round(float(w), 2) for i, w in enumerate(weights[e]) if w > 0}
+            for e, name in enumerate(EXPRESSIONS[1:])}
 
 
 def agreement(sums: np.ndarray, means: np.ndarray) -> dict:
@@ -117,9 +172,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rafd-root", default=None)
     parser.add_argument("--pyfeat-h5", default=None, help="py-feat's pyfeat_aus_to_landmarks.h5, to report it too")
+    parser.add_argument("--fit-weights", action="store_true",
+                        help="print EMFACS weights fitted to the class means (for units.EMFACS) and stop")
     args = parser.parse_args(argv)
     people = trained_people()
     means = class_means(args.rafd_root, people)
+    if args.fit_weights:
+        print(json.dumps(fit_weights(means)))
+        return 0
     units = solve_units(means)
     _, weights = design()
     order = sorted(units)
@@ -134,8 +194,9 @@ def main(argv: list[str] | None = None) -> int:
                  "(talkface.landmarks.normalize: interocular distance 1, y down). Regenerate with "
                  "scripts/expression_units.py.",
         "provenance": {
-            "method": "per point, ridge least squares (ridge %g) of the EMFACS sums onto RaFD class-mean "
-                      "displacements, each unit confined to its region (scripts/expression_units.py UNIT_REGIONS); "
+            "method": "per point and coordinate, ridge least squares (ridge %g) of the EMFACS sums onto RaFD "
+                      "class-mean displacements, each unit confined to its region and the way its muscle pulls "
+                      "(scripts/expression_units.py UNIT_REGIONS, UNIT_DIRECTIONS); "
                       "AU25 and AU43 are geometric (talkface/expression/units.py)" % RIDGE,
             "data": "RaFD landmarks (Face++ 106 -> iBUG-68), frontal camera, neutral -> expression of the same "
                     "person and gaze, the %d people the shipped expression model was trained on (test people "
@@ -150,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         "agreement": report,
         "units": {str(u): {"name": UNIT_NAMES[u], "displacement": np.round(units[u], 5).tolist()} for u in order},
     }
-    TABLE.write_text(json.dumps(table, indent=1) + "\n")
+    TABLE.write_text(dump(table))
     for method, rows in report.items():
         if method.endswith("scales"):
             print(method, rows)

@@ -83,8 +83,9 @@ def test_shipped_sidecar_records_split_terms_and_metrics():
     meta = json.loads(SHIPPED.with_suffix(".json").read_text())
     assert meta["kind"] == "expression" and meta["config"]["hidden"] is not None
     data = meta["data"]
-    test, val, train = set(data["test_people"]), set(data["val_people"]), set(data["train_people"])
-    assert len(test) == 15 and len(test | val | train) == 67 and not (test & (val | train)) and not (val & train)
+    test, train = set(data["test_people"]), set(data["train_people"])
+    assert len(test) == 15 and len(test | train) == 67 and not test & train
+    assert sorted(p for fold in data["val_folds"] for p in fold) == sorted(train)  # validation: train people only
     assert "research use" in data["terms"] and "FReeNet" in data["terms"]
     assert {"step", "hardware", "train_config", "search", "chosen"} <= set(meta)
     table = meta["test"]["per_expression"]

@@ -25,6 +25,9 @@ def test_every_unit_moves_its_own_region():
     for unit in ACTION_UNITS:
         assert np.abs(unit_displacement(unit)).max() > 0.005, unit
     assert unit_displacement(12)[[48, 54], 1].max() < -0.03      # lip corners up
+    assert unit_displacement(17)[[57, 8], 1].max() <= 0.0         # the chin raiser raises (y down)
+    assert unit_displacement(16)[57, 1] > 0.05                    # the lower lip depressor lowers
+    assert not unit_displacement(20)[:, 1].any()                  # the lip stretcher stretches sideways only
     assert unit_displacement(26)[8, 1] > 0.05                     # jaw drops
     assert unit_displacement(4)[[19, 24], 1].min() > 0.0          # brows down
     assert unit_displacement(1)[[20, 23], 1].max() < 0.0          # inner brows up
@@ -50,10 +53,10 @@ def test_bad_units_are_one_line_errors_naming_the_unit():
 
 def test_emfacs_covers_every_expression_with_known_units():
     assert set(EMFACS) == set(EXPRESSIONS[1:])
-    assert EMFACS["happy"] == {6: 1.0, 12: 1.0} and EMFACS["sad"] == {1: 1.0, 4: 1.0, 15: 1.0}
-    assert EMFACS["surprised"] == {1: 1.0, 2: 1.0, 5: 1.0, 26: 1.0}
+    assert EMFACS["happy"] == {6: 1.0, 12: 1.0} and {1, 4, 15} <= set(EMFACS["sad"])
+    assert set(EMFACS["surprised"]) == {1, 2, 5, 26}
     for units in EMFACS.values():
-        assert set(units) <= set(ACTION_UNITS)
+        assert set(units) <= set(ACTION_UNITS) and all(0 < w <= 1 for w in units.values())
     assert {1, 2, 4, 5, 6, 7, 9, 10, 12, 15, 17, 20, 23, 25, 26, 43} <= set(ACTION_UNITS)
 
 
@@ -62,5 +65,5 @@ def test_table_records_provenance_and_agreement():
     assert "research use" in table["provenance"]["data"] and "py-feat" in table["provenance"]["why_not_pyfeat"]
     agreement = table["agreement"]["rafd_units"]
     assert set(agreement) == set(EXPRESSIONS[1:])
-    for name in ("happy", "surprised", "angry"):  # the sums land near the class means (relative error < 0.35)
-        assert agreement[name]["relative"] < 0.35, name
+    for name in ("happy", "surprised", "angry", "fearful"):  # the sums land near the class means
+        assert agreement[name]["relative"] < 0.25, name
