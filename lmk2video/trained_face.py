@@ -11,6 +11,9 @@ descriptor; a checkpoint without it treats every face as unknown.
 
 from __future__ import annotations
 
+import functools
+import threading
+
 import numpy as np
 
 from talkface.metrics.identity import SAME_PERSON_THRESHOLD, FaceDescriber
@@ -44,8 +47,18 @@ def distance_to_trained_face(meta: dict, crop: np.ndarray, landmarks: np.ndarray
     record = meta.get(SIDECAR_KEY)
     if not record:
         return None
-    descriptor = FaceDescriber().describe(crop, landmarks)
+    with _DESCRIBER_LOCK:  # one net per process, its buffers not shared between threads (the app's requests)
+        descriptor = _describer().describe(crop, landmarks)
     return float(np.linalg.norm(descriptor.astype(np.float64) - np.asarray(record["descriptor"], np.float64)))
+
+
+@functools.lru_cache(maxsize=1)
+def _describer() -> FaceDescriber:
+    """Loaded on first use (0.15 s) and kept: a batch worker asks for every job."""
+    return FaceDescriber()
+
+
+_DESCRIBER_LOCK = threading.Lock()
 
 
 def is_trained_face(meta: dict, crop: np.ndarray, landmarks: np.ndarray) -> bool:

@@ -8,6 +8,7 @@ time separate processes (imports, model loading, encoding and all) on the first 
 
 from __future__ import annotations
 
+import filecmp
 import os
 import platform
 import statistics
@@ -87,6 +88,38 @@ def cold_synth(image_path: Path, wave, seconds: float, runs: int) -> dict:
             "missing_input_wall_s": round(missing_s, 3)}
 
 
+def batch_vs_separate(image_path: Path, wave, seconds: float, jobs: int, worker_counts=(1, 2)) -> dict:
+    """`jobs` synth jobs on the first `seconds` of the speech (seeds 0, 1, ...): one whole `talkface batch` process at
+    each worker count against as many separate `talkface synth` processes run one after the other (imports, model
+    loading and encoding included in both); whether every batch output has the bytes of its separate run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        speech, manifest = tmp / "speech.wav", tmp / "jobs.csv"
+        write_audio(speech, wave[:int(seconds * SAMPLE_RATE)], SAMPLE_RATE)
+        names = [f"job{i:03d}.mp4" for i in range(jobs)]
+        manifest.write_text("command,image,audio,out,seed\n"
+                            + "".join(f"synth,{image_path.resolve()},{speech},{name},{i}\n" for i, name in enumerate(names)))
+        runs, load = {}, os.getloadavg()
+        (tmp / "separate").mkdir()
+        walls = [_run_timed([*_cli(), "synth", "--image", str(image_path), "--audio", str(speech), "--seed", str(i),
+                             "--out", str(tmp / "separate" / name), "--quiet"])[0] for i, name in enumerate(names)]
+        runs["separate"] = _rate(sum(walls), jobs)
+        identical = True
+        for workers in worker_counts:
+            folder = tmp / f"batch{workers}"
+            wall, peak = _run_timed([*_cli(), "batch", str(manifest), "--out-dir", str(folder), "--workers",
+                                     str(workers), "--quiet"])
+            runs[f"batch_{workers}_workers"] = {**_rate(wall, jobs), "vs_separate": round(wall / sum(walls), 3),
+                                                "peak_rss_mb": round(peak, 1)}
+            identical &= all(filecmp.cmp(folder / name, tmp / "separate" / name, shallow=False) for name in names)
+    return {"jobs": jobs, "audio_seconds": seconds, **runs, "identical_to_separate": identical,
+            "load_average_before": [round(x, 2) for x in load]}
+
+
+def _rate(wall: float, jobs: int) -> dict:
+    return {"wall_s": round(wall, 3), "s_per_job": round(wall / jobs, 3), "jobs_per_min": round(60 * jobs / wall, 1)}
+
+
 DUB_SIZE = (360, 288)   # issue 15's speed target: a 10 s 360x288 clip dubbed in at most 20 s on the 2-core CPU
 DUB_SECONDS = 10.0
 
@@ -123,8 +156,9 @@ def cold_dub(video_path: Path, wave, runs: int) -> dict:
 def run_bench(image: str | None = None, audio: str | None = None, size: int | str = "auto", device: str = "cpu",
               repeats: int = 3, audio2lmk: str = "auto", lmk2video: str = "auto",
               generator_sizes: tuple[int, ...] = (), cold_runs: int = 0, cold_seconds: float = 3.0,
-              dub_runs: int = 0, dub_video: str | None = None) -> dict:
-    """dub_video: the video `talkface dub` is timed on (default: the photo made to talk, DUB_SECONDS at DUB_SIZE)."""
+              dub_runs: int = 0, dub_video: str | None = None, batch_jobs: int = 0) -> dict:
+    """dub_video: the video `talkface dub` is timed on (default: the photo made to talk, DUB_SECONDS at DUB_SIZE);
+    batch_jobs: that many cold_seconds synth jobs timed through `talkface batch` and as separate processes."""
     image_path = Path(image or EXAMPLES / "face.png")
     audio_path = Path(audio or EXAMPLES / "speech.wav")
     if dub_runs and dub_video:
@@ -132,6 +166,7 @@ def run_bench(image: str | None = None, audio: str | None = None, size: int | st
     speech = read_audio(audio_path, SAMPLE_RATE)
     # First, while this process has loaded nothing that competes with them.
     cold = cold_synth(image_path, speech, cold_seconds, cold_runs) if cold_runs else None
+    batched = batch_vs_separate(image_path, speech, cold_seconds, batch_jobs) if batch_jobs else None
     dubbed = None
     if dub_runs:
         with tempfile.TemporaryDirectory() as tmp:
@@ -170,6 +205,7 @@ def run_bench(image: str | None = None, audio: str | None = None, size: int | st
         **({"generator_fps": sized} if sized else {}),
         **({"cold_synth": cold} if cold else {}),
         **({"cold_dub": dubbed} if dubbed else {}),
+        **({"batch": batched} if batched else {}),
         "hardware": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                      "torch_threads": torch.get_num_threads(), "device": device,
                      "gpu": torch.cuda.get_device_name() if device.startswith("cuda") else None},

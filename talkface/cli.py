@@ -287,6 +287,21 @@ def _parser() -> _Parser:
     e.add_argument("--checkpoint", default=None, help="lipreader checkpoint (default: the shipped one)")
     e.add_argument("--out", required=True, help="report .json")
 
+    p = sub.add_parser("batch", help="many synth/animate/dub jobs from a CSV or JSON-lines file (models loaded "
+                                     "once per worker, resumable, a failing job never stops the others)")
+    p.add_argument("jobs", help="CSV (a header of option names) or JSON lines: one job a row, its `command` and options "
+                                "by their CLI names (image, audio, out, seed, ...); inputs relative to the file's folder")
+    p.add_argument("--out-dir", required=True, help="folder for the outputs (a row's relative `out` is inside it), "
+                                                    "batch_report.json and failed.csv")
+    p.add_argument("--workers", type=_int_at_least(1), default=None,
+                   help="worker processes (default: one per core, as memory allows)")
+    p.add_argument("--skip-invalid", action="store_true", help="run the valid rows even when others are invalid")
+    p.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
+                   help="run the jobs as Ray actors on a Ray cluster (pip install 'talkface[ray]'): its head's ADDRESS, "
+                        "or none for the cluster this machine is part of (`ray start`); inputs and outputs on storage "
+                        "every node sees. Give it after JOBS")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+
     p = sub.add_parser("bench", help="time each stage on the bundled example; write JSON")
     p.add_argument("--out", default="out/bench.json")
     p.add_argument("--image", default=None)
@@ -302,6 +317,9 @@ def _parser() -> _Parser:
                    help="whole `talkface dub` processes, timed (0: none); on --dub-video, else on a 10 s 360x288 "
                         "video of the photo made to talk")
     p.add_argument("--dub-video", default=None, help="the video the dub runs are timed on")
+    p.add_argument("--batch", type=_int_at_least(1), nargs="?", const=20, default=None, metavar="JOBS",
+                   help="also time JOBS (default 20) synth jobs on the first 3 s of the speech through one `talkface "
+                        "batch` at 1 and at 2 workers, against as many separate `talkface synth` processes")
     return parser
 
 
@@ -339,10 +357,26 @@ def _cmd_landmarks(args) -> None:
     print(f"{args.out}: {len(track)} frames at {info.fps:g} fps{lost}")
 
 
+# `talkface batch` workers set this to a dict, where each job's Synthesizer or Dubber is then kept by its options for
+# the next job with the same stage choice (talkface.batch); a lone command makes its own.
+MODELS: dict | None = None
+
+
+def _models(cls, **options):
+    """`cls(**options)` (a Synthesizer, a Dubber): a new one, or in a batch worker the one an earlier job loaded."""
+    if MODELS is None:
+        return cls(**options)
+    key = (cls.__name__, *sorted(options.items()))
+    if key not in MODELS:
+        MODELS[key] = cls(**options)
+    return MODELS[key]
+
+
 def _cmd_synth(args) -> None:
     from talkface.pipeline import Synthesizer
 
-    synth = Synthesizer(audio2lmk=args.audio2lmk, lmk2video=args.lmk2video, size=args.size, device=args.device)
+    synth = _models(Synthesizer, audio2lmk=args.audio2lmk, lmk2video=args.lmk2video, size=args.size,
+                    device=args.device)
     result = synth.synthesize_files(args.image, args.audio, args.out, face_index=args.face_index, seed=args.seed,
                                     blink=not args.no_blink, head_motion=not args.still,
                                     save_landmarks=args.save_landmarks, progress=not args.quiet,
@@ -354,7 +388,7 @@ def _cmd_synth(args) -> None:
 def _cmd_animate(args) -> None:
     from talkface.pipeline import Synthesizer
 
-    synth = Synthesizer(lmk2video=args.lmk2video, size=args.size, device=args.device)
+    synth = _models(Synthesizer, lmk2video=args.lmk2video, size=args.size, device=args.device)
     result = synth.animate_files(args.image, args.landmarks, args.out, audio=args.audio, mode=args.mode,
                                  face_index=args.face_index, progress=not args.quiet)
     print(f"{args.out}: {result.n_frames} frames ({result.lmk2video}, {result.mode} landmarks)")
@@ -363,9 +397,9 @@ def _cmd_animate(args) -> None:
 def _cmd_dub(args) -> None:
     from talkface.dub import Dubber
 
-    dubber = Dubber(audio2lmk=args.audio2lmk, lmk2video=args.lmk2video,
-                    size=None if args.size == "auto" else args.size, device=args.device,
-                    mouth=args.mouth, blend=args.fetch_blend, motion_gain=args.motion_gain)
+    dubber = _models(Dubber, audio2lmk=args.audio2lmk, lmk2video=args.lmk2video,
+                     size=None if args.size == "auto" else args.size, device=args.device,
+                     mouth=args.mouth, blend=args.fetch_blend, motion_gain=args.motion_gain)
     r = dubber.dub_files(args.video, args.audio, args.out, face_index=args.face_index, fit=args.fit,
                          progress=not args.quiet, voice_gate=not args.any_sound)
     lost = f", face lost in {r.lost_frames} video frames (left untouched)" if r.lost_frames else ""
@@ -390,7 +424,7 @@ def _cmd_bench(args) -> None:
     check_output(out, [args.image, args.audio, args.dub_video], (".json",))
     report = run_bench(image=args.image, audio=args.audio, size=args.size, device=args.device,
                        repeats=args.repeats, generator_sizes=args.sizes or (), cold_runs=args.cold_runs,
-                       dub_runs=args.dub_runs, dub_video=args.dub_video)
+                       dub_runs=args.dub_runs, dub_video=args.dub_video, batch_jobs=args.batch or 0)
     with atomic_output(out) as tmp:
         tmp.write_text(json.dumps(report, indent=2))
     for stage, seconds in report["stages_s"].items():
@@ -407,7 +441,33 @@ def _cmd_bench(args) -> None:
         print(f"{'cold dub':>10}: {dub['dub_wall_s'] * 1000:8.1f} ms wall for {dub['video_seconds']:g} s of "
               f"{dub['video_size'][0]}x{dub['video_size'][1]} video (median of {dub['runs']}, peak "
               f"{dub['peak_rss_mb']:.0f} MB)")
+    for name, timed in report.get("batch", {}).items():
+        if isinstance(timed, dict):
+            print(f"{name.replace('_', ' '):>18}: {timed['s_per_job']:6.2f} s/job, {timed['jobs_per_min']:5.1f} jobs/min"
+                  + (f" ({timed['vs_separate']:.2f}x the separate processes)" if "vs_separate" in timed else ""))
+    if "batch" in report:
+        print(f"{'batch outputs':>18}: {'identical' if report['batch']['identical_to_separate'] else 'DIFFERENT'} "
+              f"to the separate runs' ({report['batch']['jobs']} jobs of {report['batch']['audio_seconds']:g} s)")
     print(f"{'total':>10}: {report['total_s'] * 1000:8.1f} ms  -> {out}")
+
+
+def _cmd_batch(args) -> None:
+    from talkface.batch import JobsInvalid, run
+
+    try:
+        report = run(args.jobs, args.out_dir, workers=args.workers, skip_invalid=args.skip_invalid,
+                     progress=not args.quiet, ray=args.ray)
+    except JobsInvalid as err:
+        for problem in err.problems:
+            print(f"talkface: error: {problem}", file=sys.stderr)
+        raise
+    for job in report.jobs:
+        if job.error:
+            print(f"talkface: note: {job.error} (not run)", file=sys.stderr)
+    print(report.summary)
+    if not report.ok:
+        failed = report.counts["failed"] + report.counts["invalid"]
+        raise TalkfaceError(f"{failed} of {len(report.jobs)} jobs failed; their rows and errors: {report.paths['failed']}")
 
 
 def _cmd_train(args) -> None:
@@ -490,7 +550,7 @@ def _cmd_eval(args) -> None:
 
 
 COMMANDS = {"prepare": _cmd_prepare, "train": _cmd_train, "eval": _cmd_eval, "landmarks": _cmd_landmarks, "synth": _cmd_synth,
-            "animate": _cmd_animate, "bench": _cmd_bench, "dub": _cmd_dub}
+            "animate": _cmd_animate, "bench": _cmd_bench, "dub": _cmd_dub, "batch": _cmd_batch}
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:

@@ -17,6 +17,10 @@ from typing import Callable
 from talkface.errors import CheckpointError, TalkfaceError
 
 DEFAULTS = {"audio2lmk": "phonetic", "lmk2video": "warp"}
+# Torch threads the audio2lmk stage computes with, when set. `talkface batch` workers share the cores, each running
+# torch on fewer threads than a lone process, but the learned audio2lmk's windowed convolution sums in an order
+# that depends on the thread count: pinned to a lone process's count, its tracks (so the videos) stay bit-identical.
+AUDIO2LMK_THREADS: int | None = None
 
 
 def check_stage_spec(spec: str, stage: str) -> str:
@@ -72,8 +76,29 @@ def _resolve(spec: str, default_name: str, default_factory: Callable, shipped: P
 def load_audio2lmk(spec: str = "auto", device: str = "cpu"):
     import audio2lmk
 
-    return _resolve(spec, "phonetic", audio2lmk.PhoneticAudio2Lmk, audio2lmk.SHIPPED_CHECKPOINT,
-                    audio2lmk.load_checkpoint, "audio2lmk", device)
+    name, model = _resolve(spec, "phonetic", audio2lmk.PhoneticAudio2Lmk, audio2lmk.SHIPPED_CHECKPOINT,
+                           audio2lmk.load_checkpoint, "audio2lmk", device)
+    return name, model if AUDIO2LMK_THREADS is None else OnThreads(model, AUDIO2LMK_THREADS)
+
+
+class OnThreads:
+    """A stage model whose calls run on `threads` torch threads; its other attributes are the model's own."""
+
+    def __init__(self, model, threads: int):
+        self.model, self.threads = model, threads
+
+    def __getattr__(self, name: str):
+        return getattr(self.model, name)
+
+    def __call__(self, *args, **kwargs):
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            return self.model(*args, **kwargs)
+        finally:
+            torch.set_num_threads(before)
 
 
 def audio2lmk_uses_phones(spec: str = "auto") -> bool:
