@@ -9,7 +9,7 @@ A thin layer over `talkface.pipeline.Synthesizer`. Built to be left running in p
   clients and failures, by a sweeper within FOLDER_MAX_AGE_S), and Gradio's own copies of uploads and
   results after MAX_AGE_S.
 
-Each tab is one function (`synth_tab`, `dub_tab`); a new tab is one more function added to TABS.
+Each tab is one function (`synth_tab`, `edit_tab`, `dub_tab`); a new tab is one more function added to TABS.
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ from pathlib import Path
 
 import gradio as gr
 
+from talkface.edit import Editor, write_image
 from talkface.errors import TalkfaceError
+from talkface.expression import EXPRESSIONS
+from talkface.expression.spec import ExpressionPlan, expression_plan
 from talkface.pipeline import UNVOICED_NOTE_SHARE, Synthesizer
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
@@ -39,6 +42,13 @@ FOLDER_MAX_AGE_S = 600  # a request folder outlives its request (Gradio copied t
 MIN_MOTION_GAIN, MAX_MOTION_GAIN = 0.5, 2.0
 MOTION_LABEL = "mouth motion: x the model's (1), which moves every mouth as far as its one training speaker's"
 SINGING_LABEL = "singing: move the mouth to every sound (by default it rests where no one is heard speaking)"
+EXPRESSION_LABEL = "expression (its mouth yields to the speech while someone talks)"
+# The action units of the edit tab's sliders: (unit, what it does), in talkface.expression.units.ACTION_UNITS.
+UNIT_SLIDERS = ((1, "inner brow raiser"), (2, "outer brow raiser"), (4, "brow lowerer"), (5, "upper lid raiser"),
+                (6, "cheek raiser"), (7, "lid tightener"), (9, "nose wrinkler"), (10, "upper lip raiser"),
+                (12, "lip corner puller (smile)"), (15, "lip corner depressor"), (17, "chin raiser"),
+                (20, "lip stretcher"), (23, "lip tightener"), (25, "lips part"), (26, "jaw drop"),
+                (43, "eyes closed"))
 LIMITS = (f"Photos and recordings up to {MAX_UPLOAD_MB} MB; speech up to {MAX_AUDIO_SECONDS:g} s. "
           f"Requests are served {CONCURRENCY} at a time, in order: your place in the queue is shown.")
 
@@ -152,14 +162,28 @@ def run_request(job, uploads: list[str], out_name: str) -> tuple[str, str]:
 
 # -- the "photo + speech" tab ---------------------------------------------------------------------------------
 
+def app_plan(expression: str = "neutral", intensity: float = 1.0, keyframes: str = "",
+             units: dict[int, float] | None = None) -> ExpressionPlan | None:
+    """The plan for the app's expression controls (keyframes text, when given, instead of the menu); a malformed
+    value is one gr.Error line."""
+    unit_text = ",".join(f"{u}={v:g}" for u, v in (units or {}).items() if v > 0) or None
+    spec = keyframes.strip() or (f"{expression}:{intensity:g}" if expression != "neutral" and intensity > 0 else None)
+    try:
+        return expression_plan(spec, unit_text)
+    except TalkfaceError as err:
+        raise gr.Error(str(err).replace("--expression: ", "expression: ")) from None
+
+
 def generate(image_path: str | None, audio_path: str | None, audio2lmk: str, lmk2video: str, size: str,
              blink: bool, head_motion: bool, seed: float, any_sound: bool = False,
-             motion_gain: float = 1.0) -> tuple[str, str]:
+             motion_gain: float = 1.0, expression: str = "neutral", intensity: float = 0.7,
+             keyframes: str = "") -> tuple[str, str]:
     """(result video, its request folder): the folder is released once the video is served."""
     if not image_path:
         raise gr.Error("Please upload a face photo.")
     if not audio_path:
         raise gr.Error("Please upload or record a speech clip.")
+    plan = app_plan(expression, intensity, keyframes)
 
     def job(out: Path) -> None:
         check_audio_length(audio_path)
@@ -169,7 +193,8 @@ def generate(image_path: str | None, audio_path: str | None, audio2lmk: str, lmk
             raise gr.Error(f"mouth motion {motion_gain:g}: must be from {MIN_MOTION_GAIN:g} to {MAX_MOTION_GAIN:g}")
         synth = _synthesizer(audio2lmk, lmk2video, size if size == "auto" else int(size))
         result = synth.synthesize_files(image_path, audio_path, out, seed=int(seed), blink=blink,
-                                        head_motion=head_motion, voice_gate=not any_sound, motion_gain=motion_gain)
+                                        head_motion=head_motion, voice_gate=not any_sound, motion_gain=motion_gain,
+                                        expression=plan)
         if result.unvoiced is not None and result.unvoiced > UNVOICED_NOTE_SHARE:
             gr.Warning(f"No one is heard speaking in {result.unvoiced:.0%} of the sound (music?), so the mouth rests "
                        "there. For singing, tick \"singing\" under Options.")
@@ -194,14 +219,84 @@ def synth_tab() -> None:
                     seed = gr.Number(value=0, precision=0, minimum=0, maximum=2**32 - 1, label="seed")
                     any_sound = gr.Checkbox(value=False, label=SINGING_LABEL)
                     motion_gain = gr.Slider(MIN_MOTION_GAIN, MAX_MOTION_GAIN, value=1.0, step=0.1, label=MOTION_LABEL)
+                with gr.Accordion("Expression", open=False):
+                    expression = gr.Dropdown(list(EXPRESSIONS), value="neutral", label=EXPRESSION_LABEL,
+                                             elem_id="synth-expression")
+                    intensity = gr.Slider(0.0, 1.0, value=0.7, step=0.05, label="intensity")
+                    keyframes = gr.Textbox(label="or keyframes over time (seconds:expression:intensity)",
+                                           placeholder="0:neutral 2.5:happy:0.8 5:surprised:0.5", elem_id="keyframes")
                 run = gr.Button("Generate", variant="primary", elem_id="generate")
             with gr.Column():
                 video = gr.Video(label="Result", elem_id="result")
         gr.Examples([[str(EXAMPLES / "face.png"), str(EXAMPLES / "speech.wav")]], inputs=[image, audio])
         folder = gr.State(None)
-        run.click(generate, [image, audio, audio2lmk, lmk2video, size, blink, head_motion, seed, any_sound, motion_gain],
+        run.click(generate, [image, audio, audio2lmk, lmk2video, size, blink, head_motion, seed, any_sound, motion_gain,
+                             expression, intensity, keyframes],
                   [video, folder]) \
             .then(release, folder, None)
+
+
+# -- the "edit expression" tab --------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=1)
+def _editor() -> Editor:
+    return Editor()
+
+
+@functools.lru_cache(maxsize=2)
+def _photo(path: str, mtime: float):
+    from talkface.media import read_image
+
+    return read_image(path)
+
+
+def edit_preview(image_path: str | None, expression: str, intensity: float, *unit_values: float):
+    """The photo with the expression and units (an RGB array for the preview); the photo's face is found once."""
+    if not image_path:
+        return None
+    plan = app_plan(expression, intensity, units=dict(zip((u for u, _ in UNIT_SLIDERS), unit_values)))
+    names = {str(image_path): upload_name(image_path)}
+    try:
+        image = _photo(str(image_path), os.path.getmtime(image_path))
+        return image if plan is None else _editor().edit(image, plan, name=str(image_path))
+    except TalkfaceError as err:
+        raise gr.Error(friendly(str(err), names)) from None
+
+
+def edit_download(image_path: str | None, expression: str, intensity: float, *unit_values: float
+                  ) -> tuple[str, str]:
+    """(the edited photo as a PNG file, its request folder) for the download button."""
+    if not image_path:
+        raise gr.Error("Please upload a face photo.")
+
+    def job(out: Path) -> None:
+        write_image(out, edit_preview(image_path, expression, intensity, *unit_values))
+
+    return run_request(job, [image_path], "edited.png")
+
+
+def edit_tab() -> None:
+    """A photo + an expression -> the same photo with it (talkface.edit), previewed as the controls move."""
+    with gr.Tab("Edit expression"):
+        gr.Markdown("Give a photo another expression: choose one and its intensity, or move single facial action "
+                    "units. Everything outside the face stays as it is.")
+        with gr.Row():
+            with gr.Column():
+                image = photo_input(label="Face photo", elem_id="edit-photo")
+                expression = gr.Dropdown(list(EXPRESSIONS), value="happy", label="expression", elem_id="edit-expression")
+                intensity = gr.Slider(0.0, 1.0, value=0.8, step=0.05, label="intensity", elem_id="edit-intensity")
+                with gr.Accordion("Action units (0 to 1 each, added to the expression)", open=False):
+                    units = [gr.Slider(0.0, 1.0, value=0.0, step=0.05, label=f"AU{u} {what}") for u, what in UNIT_SLIDERS]
+                save = gr.Button("Save as PNG", elem_id="edit-save")
+            with gr.Column():
+                preview = gr.Image(label="Preview", type="numpy", interactive=False, elem_id="edit-preview")
+                download = gr.File(label="Edited photo", elem_id="edit-file")
+        gr.Examples([[str(EXAMPLES / "face.png")]], inputs=[image])
+        controls = [image, expression, intensity, *units]
+        for control in controls:
+            control.change(edit_preview, controls, preview, trigger_mode="always_last")
+        folder = gr.State(None)
+        save.click(edit_download, controls, [download, folder]).then(release, folder, None)
 
 
 # -- the "dub a video" tab ------------------------------------------------------------------------------------
@@ -214,17 +309,18 @@ def _dubber(mouth: str):
 
 
 def dub(video_path: str | None, audio_path: str | None, mouth: str, loop: bool,
-        any_sound: bool = False) -> tuple[str, str]:
+        any_sound: bool = False, expression: str = "neutral", intensity: float = 0.7) -> tuple[str, str]:
     """(dubbed video, its request folder): the folder is released once the video is served."""
     if not video_path:
         raise gr.Error("Please upload a video of a face.")
     if not audio_path:
         raise gr.Error("Please upload or record the new speech.")
+    plan = app_plan(expression, intensity)
 
     def job(out: Path) -> None:
         check_audio_length(audio_path)
         _dubber(mouth).dub_files(video_path, audio_path, out, fit="loop" if loop else "trim",
-                                 voice_gate=not any_sound)
+                                 voice_gate=not any_sound, expression=plan)
 
     return run_request(job, [video_path, audio_path], "dubbed.mp4")
 
@@ -242,14 +338,18 @@ def dub_tab() -> None:
                     mouth = gr.Radio(["auto", "mix", "generate", "fetch"], value="auto", label="mouth interior")
                     loop = gr.Checkbox(value=True, label="speech longer than the video: play the video back and forth")
                     any_sound = gr.Checkbox(value=False, label=SINGING_LABEL)
+                    expression = gr.Dropdown(list(EXPRESSIONS), value="neutral",
+                                             label="expression of the mouth (neutral: the video's own)")
+                    intensity = gr.Slider(0.0, 1.0, value=0.7, step=0.05, label="intensity")
                 run = gr.Button("Dub", variant="primary", elem_id="dub")
             with gr.Column():
                 result = gr.Video(label="Dubbed", elem_id="dub-result")
         folder = gr.State(None)
-        run.click(dub, [video_in, speech, mouth, loop, any_sound], [result, folder]).then(release, folder, None)
+        run.click(dub, [video_in, speech, mouth, loop, any_sound, expression, intensity], [result, folder]) \
+            .then(release, folder, None)
 
 
-TABS = [synth_tab, dub_tab]
+TABS = [synth_tab, edit_tab, dub_tab]
 
 
 def build() -> gr.Blocks:

@@ -115,6 +115,40 @@ def _add_stage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress display")
 
 
+def _spec_checked(parse_name: str):
+    """An argparse type that checks an expression option's syntax (imported only when the option is given);
+    a keyframe file (.json/.csv) is read, and its errors reported, when the command runs."""
+    def parse(text: str) -> str:
+        from talkface.expression import spec
+
+        if parse_name == "parse_expression" and Path(text).suffix.lower() in spec.KEYFRAME_SUFFIXES:
+            return text
+        try:
+            getattr(spec, parse_name)(text)
+        except TalkfaceError as err:
+            raise argparse.ArgumentTypeError(str(err).split(": ", 1)[-1]) from None
+        return text
+    parse.__name__ = "expression"
+    return parse
+
+
+def _add_expression_options(p: argparse.ArgumentParser, keyframes: bool = True) -> None:
+    names = "neutral, happy, sad, surprised, angry, disgusted, fearful, contemptuous"  # talkface.expression.EXPRESSIONS
+    p.add_argument("--expression", type=_spec_checked("parse_expression"), default=None, metavar="SPEC",
+                   help=f"the face's expression: NAME[:INTENSITY 0-1], NAME one of {names}"
+                        + ("; or keyframes '0:neutral 2.5:happy:0.8 5:surprised:0.5' (reached at each time, "
+                           "0.5 s transitions), or a .json/.csv keyframe file" if keyframes else ""))
+    p.add_argument("--au", type=_spec_checked("parse_units"), default=None, metavar="UNITS",
+                   help="facial action units, each 0-1, e.g. 12=0.8,6=0.5 (brows 1,2,4; lids 5,7,43; cheeks 6; "
+                        "nose 9; upper lip 10; lip corners 12,15,20; chin 17; lips 23,25; jaw 26)")
+
+
+def _expression_plan(args):
+    from talkface.expression.spec import expression_plan
+
+    return expression_plan(args.expression, args.au)
+
+
 def _add_any_sound_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--any-sound", action="store_true",
                    help="move the mouth to every sound, for singing or speech under loud music (default: the mouth "
@@ -190,6 +224,7 @@ def _parser() -> _Parser:
                         "the model predicts it, calibrated to its training speaker; people articulate differently "
                         "widely)")
     p.add_argument("--save-landmarks", default=None, help="also write the landmark track (.npz)")
+    _add_expression_options(p)
 
     p = sub.add_parser("animate", help="photo + landmark track -> video (the face follows the track)")
     p.add_argument("--image", required=True, help="face photo")
@@ -201,7 +236,15 @@ def _parser() -> _Parser:
     p.add_argument("--mode", default="auto", choices=("auto", "absolute", "relative"),
                    help="use the track's positions as they are, or transfer its motion onto the photo's face "
                         "(auto: absolute when the track starts on the photo's own face)")
+    _add_expression_options(p)
     _add_stage_options(p)
+
+    p = sub.add_parser("edit", help="photo -> the same photo with another expression (.png or .jpg)")
+    p.add_argument("--image", required=True, help="face photo")
+    p.add_argument("--out", required=True, help="output image: .png or .jpg, at the photo's size")
+    _add_expression_options(p, keyframes=False)
+    p.add_argument("--face-index", type=_int_at_least(0), default=None,
+                   help="which face to edit when the photo has several (0 = largest; default largest)")
 
     p = sub.add_parser("dub", help="video + new speech -> the same video lip-synced to the speech")
     p.add_argument("--video", required=True, help="video of a face (its frames, head motion and background are kept)")
@@ -222,6 +265,7 @@ def _parser() -> _Parser:
                         "auto (default): generate on the face the learned generator was trained on, fetch on any other")
     _add_motion_gain_option(p)
     _add_fetch_blend_option(p)
+    _add_expression_options(p)
     _add_stage_options(p)
 
     p = sub.add_parser("landmarks", help="video -> 68-point landmark track (.npz)")
@@ -380,7 +424,8 @@ def _cmd_synth(args) -> None:
     result = synth.synthesize_files(args.image, args.audio, args.out, face_index=args.face_index, seed=args.seed,
                                     blink=not args.no_blink, head_motion=not args.still,
                                     save_landmarks=args.save_landmarks, progress=not args.quiet,
-                                    voice_gate=not args.any_sound, motion_gain=args.motion_gain)
+                                    voice_gate=not args.any_sound, motion_gain=args.motion_gain,
+                                    expression=_expression_plan(args))
     print(f"{args.out}: {result.n_frames} frames, {result.duration:.2f} s "
           f"({result.audio2lmk} + {result.lmk2video})")
 
@@ -390,8 +435,21 @@ def _cmd_animate(args) -> None:
 
     synth = _models(Synthesizer, lmk2video=args.lmk2video, size=args.size, device=args.device)
     result = synth.animate_files(args.image, args.landmarks, args.out, audio=args.audio, mode=args.mode,
-                                 face_index=args.face_index, progress=not args.quiet)
+                                 face_index=args.face_index, progress=not args.quiet,
+                                 expression=_expression_plan(args))
     print(f"{args.out}: {result.n_frames} frames ({result.lmk2video}, {result.mode} landmarks)")
+
+
+def _cmd_edit(args) -> None:
+    from talkface.edit import Editor
+
+    plan = _expression_plan(args)
+    if plan is None:
+        raise TalkfaceError("edit: give --expression NAME[:INTENSITY] and/or --au UNITS")
+    if not plan.is_still:
+        raise TalkfaceError("--expression: a photo takes one expression, not keyframes")
+    out = Editor().edit_files(args.image, args.out, plan, face_index=args.face_index)
+    print(f"{out}: {plan.description}")
 
 
 def _cmd_dub(args) -> None:
@@ -401,7 +459,7 @@ def _cmd_dub(args) -> None:
                      size=None if args.size == "auto" else args.size, device=args.device,
                      mouth=args.mouth, blend=args.fetch_blend, motion_gain=args.motion_gain)
     r = dubber.dub_files(args.video, args.audio, args.out, face_index=args.face_index, fit=args.fit,
-                         progress=not args.quiet, voice_gate=not args.any_sound)
+                         progress=not args.quiet, voice_gate=not args.any_sound, expression=_expression_plan(args))
     lost = f", face lost in {r.lost_frames} video frames (left untouched)" if r.lost_frames else ""
     lost += f", face covered or mis-tracked in {r.occluded_frames} video frames (left untouched)" if r.occluded_frames else ""
     loop = ", video looped back and forth to cover the speech" if r.looped else ""
@@ -550,7 +608,7 @@ def _cmd_eval(args) -> None:
 
 
 COMMANDS = {"prepare": _cmd_prepare, "train": _cmd_train, "eval": _cmd_eval, "landmarks": _cmd_landmarks, "synth": _cmd_synth,
-            "animate": _cmd_animate, "bench": _cmd_bench, "dub": _cmd_dub, "batch": _cmd_batch}
+            "animate": _cmd_animate, "bench": _cmd_bench, "dub": _cmd_dub, "batch": _cmd_batch, "edit": _cmd_edit}
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:

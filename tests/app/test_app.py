@@ -248,3 +248,59 @@ def test_app_mouth_motion_reaches_the_synthesizer_and_is_bounded(tmp_path, monke
     with pytest.raises(gr.Error, match="mouth motion 3"):
         app.generate(face, speech, "phonetic", "warp", "128", False, False, 0, False, 3.0)
     assert asked == [1.0, 1.5]
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_app_edit_tab_previews_the_expression_and_saves_a_png(app_url, tmp_path):
+    """Upload a photo in the "Edit expression" tab: the preview shows it edited (happy by default) within seconds,
+    and the save button gives a PNG of the photo's size."""
+    if CHROMIUM is None:
+        pytest.skip("no chromium installed (apt-get install chromium) — browser test skipped")
+    playwright = pytest.importorskip("playwright.sync_api")
+    import cv2
+    import numpy as np
+
+    photo = cv2.imread(str(REPO / "examples" / "face.png"))
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        page.goto(app_url)
+        page.get_by_role("tab", name="Edit expression").click()
+        page.locator("#edit-photo input[type=file]").set_input_files(str(REPO / "examples" / "face.png"))
+        page.locator("#edit-preview img").wait_for(state="attached", timeout=120_000)
+        page.locator("#edit-save").click()
+        link = page.locator("#edit-file a").first
+        link.wait_for(state="attached", timeout=120_000)
+        href = link.get_attribute("href")
+        data = page.request.get(href if href.startswith("http") else app_url.rstrip("/") + "/" + href.lstrip("/")).body()
+        browser.close()
+    edited = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert edited.shape == photo.shape
+    assert np.abs(edited.astype(int) - photo).max() > 20  # the face changed
+    assert np.array_equal(edited[:20], photo[:20])  # the top of the photo did not
+
+
+def test_app_edit_preview_and_its_errors(tmp_path):
+    """The edit tab's functions without a browser: intensity 0 gives the photo back, an expression changes only the
+    face, a photo without a face is one line naming the upload."""
+    import cv2
+    import gradio as gr
+    import numpy as np
+    sys.path.insert(0, str(REPO))
+    import app
+
+    face = str(REPO / "examples" / "face.png")
+    units = [0.0] * len(app.UNIT_SLIDERS)
+    photo = cv2.cvtColor(cv2.imread(face), cv2.COLOR_BGR2RGB)
+    assert np.array_equal(app.edit_preview(face, "happy", 0.0, *units), photo)
+    smiling = app.edit_preview(face, "happy", 1.0, *units)
+    assert smiling.shape == photo.shape and np.abs(smiling.astype(int) - photo).max() > 20
+    brows = list(units)
+    brows[[u for u, _ in app.UNIT_SLIDERS].index(4)] = 1.0
+    assert not np.array_equal(app.edit_preview(face, "neutral", 0.0, *brows), photo)
+    blank = _gradio_upload(tmp_path, "wall.png")
+    cv2.imwrite(str(blank), np.full((200, 200, 3), 90, np.uint8))
+    with pytest.raises(gr.Error) as err:
+        app.edit_preview(str(blank), "happy", 1.0, *units)
+    assert "wall.png" in str(err.value) and str(tmp_path) not in str(err.value) and "\n" not in str(err.value)

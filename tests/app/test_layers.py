@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STAGES = ("audio2lmk", "lmk2video")
 # The pipeline layer: the only modules of the `talkface` package allowed to import a stage.
 WIRING = {"talkface.pipeline", "talkface.stages", "talkface.cli", "talkface.dub", "talkface.bench",
-          "talkface.evaluation", "talkface.people", "talkface.dub_eval", "talkface.dub_video_eval",
+          "talkface.evaluation", "talkface.people", "talkface.dub_eval", "talkface.dub_video_eval", "talkface.edit",
           "talkface.jobs", "talkface.batch", "talkface.batch_ray",
           "talkface.expression_eval"}
 
