@@ -2,9 +2,10 @@
 GANimation without learned weights (no expressive images of other people exist here to learn them from).
 
 A warp moves skin but does not crease it. Three folds carry most of what a viewer reads as a real expression:
-the nasolabial fold of a smile (lip corners pulled up and out, AU12), the vertical lines between brows pulled
-together (AU4, a frown), and horizontal lines across a forehead whose brows go up (AU1 + 2, surprise). Each is a
-soft dark line whose strength follows how far the expression moved the points that make it (the face with the
+the nasolabial fold of a smile (lip corners pulled up and out, AU12) with crow's feet at the outer eye corners
+(the cheeks pushed up, AU6), the vertical lines between brows pulled together (AU4, a frown) with the shadow the
+lowered brows cast on the lids, and horizontal lines across a forehead whose brows go up (AU1 + 2, surprise).
+Each is a soft dark line (the brow shadow a soft area) whose strength follows how far the expression moved the points that make it (the face with the
 expression against the same frame without it), so it appears only where those units act, grows with their
 intensity, and is zero for speech and head motion. The colour change is a darkening of the photo's own pixels
 (its texture and colour stay), at most MAX_DARKENING.
@@ -22,8 +23,9 @@ LINE_WIDTH = 0.018  # fold line thickness, interoculars
 SOFTNESS = 0.012  # blur sigma of the lines, interoculars
 # Full-strength moves (interoculars, normalised frame): a fold is fully drawn once its points moved this far.
 SMILE_FULL = 0.12  # lip corners up (plus half their move outwards)
-FROWN_FULL = 0.08  # inner brows together (plus their move down)
+FROWN_FULL = 0.06  # inner brows together (a lowered brow alone, as in a smile, makes no frown lines)
 RAISE_FULL = 0.10  # brows up
+CROWS_FEET_ANGLES = (-0.45, 0.0, 0.45)  # radians from the outward eye line, lines fanning from the outer eye corners
 FOREHEAD_LINES = (0.3, 0.45, 0.6)  # heights of the forehead lines above the brows, interoculars
 
 
@@ -36,11 +38,10 @@ def fold_strengths(rest: np.ndarray, expressed: np.ndarray) -> dict[str, float]:
     corners_up = -(d[48, 1] + d[54, 1]) / 2
     corners_out = (d[54, 0] - d[48, 0]) / 2
     together = (d[21, 0] - d[22, 0]) / 2
-    inner_down = (d[21, 1] + d[22, 1]) / 2
     raised = -d[17:27, 1].mean()
     return {
         "smile": float(np.clip((corners_up + 0.5 * max(corners_out, 0.0)) / SMILE_FULL, 0.0, 1.0)),
-        "frown": float(np.clip((together + max(inner_down, 0.0)) / FROWN_FULL, 0.0, 1.0)),
+        "frown": float(np.clip(together / FROWN_FULL, 0.0, 1.0)),
         "raise": float(np.clip(raised / RAISE_FULL, 0.0, 1.0)),
     }
 
@@ -62,7 +63,8 @@ def _brow_arch(brows: np.ndarray, origin: np.ndarray, x_unit: np.ndarray, down: 
 
 
 def fold_lines(face: np.ndarray, strengths: dict[str, float]) -> list[tuple[np.ndarray, float]]:
-    """(polyline (n, 2) pixels, strength) of each fold to draw on the expressed face (68, 2)."""
+    """(polyline (n, 2) pixels, strength) of each fold to draw on the expressed face (68, 2); a closed polygon
+    (first point repeated last) is an area to shade."""
     face = np.asarray(face, np.float64)
     eyes = face[36:42].mean(0), face[42:48].mean(0)
     across = eyes[1] - eyes[0]
@@ -77,11 +79,19 @@ def fold_lines(face: np.ndarray, strengths: dict[str, float]) -> list[tuple[np.n
             end = face[corner] + iod * (0.09 * out + 0.10 * down)
             bulge = (start + end) / 2 + iod * 0.07 * out
             lines.append((_bezier(start, bulge, end), strengths["smile"]))
+        for eye_corner, side in ((36, -1.0), (45, 1.0)):
+            for angle in CROWS_FEET_ANGLES:
+                ray = side * x_unit * np.cos(angle) + down * np.sin(angle)
+                start = face[eye_corner] + iod * 0.07 * ray
+                lines.append((np.stack([start, start + iod * 0.1 * ray]), 0.7 * strengths["smile"]))
     if strengths["frown"] > 0:
         centre = (face[21] + face[22]) / 2
         for side in (-1.0, 1.0):
             base = centre + iod * (side * 0.05 * x_unit + 0.03 * down)
             lines.append((np.stack([base, base - iod * 0.18 * down]), strengths["frown"]))
+        for brow, lid in ((range(17, 22), (39, 38, 37, 36)), (range(22, 27), (45, 44, 43, 42))):
+            area = np.concatenate([face[list(brow)], face[list(lid)] - iod * 0.03 * down])
+            lines.append((np.concatenate([area, area[:1]]), 0.5 * strengths["frown"]))
     if strengths["raise"] > 0:
         arch = _brow_arch(face[17:27], eyes[0], x_unit, down)
         for height in FOREHEAD_LINES:
@@ -111,7 +121,11 @@ def fold_map(shape: tuple[int, int], rest: np.ndarray, expressed: np.ndarray) ->
     for line, strength in lines:
         pts = np.round((line - [x0, y0]) * 16).astype(np.int32)
         layer = np.zeros_like(out)
-        cv2.polylines(layer, [pts], False, 1.0, thickness=width, lineType=cv2.LINE_AA, shift=4)
+        if len(line) > 3 and np.array_equal(line[0], line[-1]):
+            cv2.fillPoly(layer, [pts], 1.0, lineType=cv2.LINE_AA, shift=4)
+            layer = cv2.GaussianBlur(layer, (0, 0), 4 * sigma)
+        else:
+            cv2.polylines(layer, [pts], False, 1.0, thickness=width, lineType=cv2.LINE_AA, shift=4)
         out = np.maximum(out, layer * float(strength))
     out = cv2.GaussianBlur(out, (0, 0), sigma) * MAX_DARKENING
     return out, (slice(y0, y1), slice(x0, x1))
