@@ -3,7 +3,8 @@
 - The "fetching" stream (FLNet): the source crop warped onto each target's landmarks by the
   training-free warp (piecewise-affine mesh warp, with or without its mouth-interior synthesis).
   With `mouth=True` it is exactly the WarpGenerator's output, so attention A = 1 everywhere
-  reproduces the warp default and the network only has to learn corrections.
+  reproduces the warp default and the network only has to learn corrections. It is an input, computed in
+  numpy (lmk2video/warp.py): no gradient flows through the warp.
 - Landmark maps: compact contour drawings (talkface COMPACT_CHANNELS) or 68 Gaussians.
 - Working resolution: the network may run below the crop size (CPU configs). Its inputs are
   area-resized to `work_size`; its attention and colour heads are upsampled inside the generator
@@ -69,9 +70,7 @@ def mesh_warp(image: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray
     the net's triangle mesh (landmark + crop-border points, as WarpStream) -> (T, N, N, C) float32 (values are
     not clipped)."""
     src, dst = mesh_points(source_lmk, target_lmks, image.shape[0], forehead=False)
-    out = piecewise_affine_warp(torch.from_numpy(np.ascontiguousarray(image, np.float32)).permute(2, 0, 1)[None],
-                                torch.from_numpy(src), torch.from_numpy(dst), triangles(forehead=False))
-    return out.permute(0, 2, 3, 1).numpy()
+    return piecewise_affine_warp(image, src, dst, triangles(forehead=False))
 
 
 def to_signed(frames: torch.Tensor) -> torch.Tensor:

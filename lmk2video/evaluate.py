@@ -124,7 +124,7 @@ def run_eval_lmk2video(checkpoint: str | os.PathLike, prepared: str | os.PathLik
     product = load_checkpoint(checkpoint, device=device)
     other_faces = load_checkpoint(checkpoint, device=device, own_face=False)
     shading = load_checkpoint(checkpoint, device=device, shading=True, own_face=False)
-    warp = WarpGenerator(device=device)
+    warp = WarpGenerator()  # on the CPU whatever the device
     detector = get_detector("dlib")
     describer = FaceDescriber(detector)
     per_clip: dict[str, dict] = {}

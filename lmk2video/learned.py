@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -14,12 +13,10 @@ from lmk2video.warp_generator import WarpGenerator
 from lmk2video.mouth import LUMA, estimate_appearance
 from lmk2video.networks import Generator
 from lmk2video.regions import eye_masks, lip_masks, lower_face_masks, mouth_masks
+from lmk2video.shipped import SHIPPED_CHECKPOINT
 from lmk2video.trained_face import is_trained_face
 from talkface.checkpoint import load_model
 from talkface.contracts import FrameStream, check_lmk2video_inputs
-
-SHIPPED_CHECKPOINT = Path(__file__).parent / "data" / "lmk2video.safetensors"
-
 
 @torch.no_grad()
 def generate_frames(g: Generator, source_crop: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray,
@@ -121,7 +118,7 @@ class LearnedGenerator:
         the net's own frames' difference from it."""
         if not self.mouth_only:
             frames = self.stream(source_crop, source_lmk, batch_size)
-            motion = WarpGenerator(self.device).motion
+            motion = WarpGenerator().motion
 
             def step(target_lmks: np.ndarray, state):
                 coords, plain = motion(source_crop, source_lmk, target_lmks)
@@ -162,7 +159,7 @@ class LearnedGenerator:
         size, net_size = crop.shape[0], int(self.g.conditioning.size)
         small = cv2.resize(crop, (net_size, net_size), interpolation=cv2.INTER_AREA)
         at_net = self._step_at_net_size(small, rescale_points(src, size, net_size), batch_size)
-        warp = WarpGenerator(self.device)
+        warp = WarpGenerator()
         look = estimate_appearance(crop, src)
 
         def step(target_lmks: np.ndarray, state):

@@ -13,6 +13,8 @@ the upper lip and above the lower lip; edges are anti-aliased analytically from 
 distances. If the source mouth is itself open, its interior is reused: each target pixel
 reads the source at the same distance from the lip it belongs to, so teeth move with their
 lip instead of being stretched; only what opens beyond the source is painted.
+
+numpy and OpenCV only: the training-free renderer (and `talkface edit`) runs without torch.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import torch
 
+from lmk2video.warp import sample
 from talkface.landmarks import indices
 
 INNER_UPPER = [60, 61, 62, 63, 64]  # inner lips as two chains from corner 60 to corner 64
@@ -46,7 +48,7 @@ _UPPER_SHARE = 0.6
 _SOFTNESS = 0.02  # blur sigma of the painted layer, as a fraction of the source mouth width
 _BLUR_RADIUS = 2.5  # kernel half-width in sigmas
 # Gaps between upper teeth, as u offsets from the mouth centre (incisors, laterals, canines).
-_TOOTH_GAPS = (0.0, -0.15, 0.15, -0.27, 0.27)
+_TOOTH_GAPS = np.array([0.0, -0.15, 0.15, -0.27, 0.27], np.float32)
 
 
 @dataclass(frozen=True)
@@ -117,130 +119,131 @@ def _rgb(c: np.ndarray) -> tuple[float, float, float]:
 
 @dataclass
 class LipProfile:
-    """Inner lips of B faces in their mouth frames (see module doc)."""
+    """Inner lips of B faces in their mouth frames (see module doc); float32 arrays."""
 
-    origin: torch.Tensor  # (B, 2) corner 60
-    axis_u: torch.Tensor  # (B, 2) unit vector 60 -> 64
-    axis_y: torch.Tensor  # (B, 2) unit normal, pointing down the face
-    width: torch.Tensor  # (B,) |64 - 60| in pixels
-    upper_u: torch.Tensor  # (B, 5) knots, non-decreasing
-    upper_y: torch.Tensor
-    lower_u: torch.Tensor
-    lower_y: torch.Tensor
+    origin: np.ndarray  # (B, 2) corner 60
+    axis_u: np.ndarray  # (B, 2) unit vector 60 -> 64
+    axis_y: np.ndarray  # (B, 2) unit normal, pointing down the face
+    width: np.ndarray  # (B,) |64 - 60| in pixels
+    upper_u: np.ndarray  # (B, 5) knots, non-decreasing
+    upper_y: np.ndarray
+    lower_u: np.ndarray
+    lower_y: np.ndarray
 
     @classmethod
-    def from_landmarks(cls, lmk: torch.Tensor) -> LipProfile:
-        """lmk (B, 68, 2) float -> profiles."""
+    def from_landmarks(cls, lmk: np.ndarray) -> LipProfile:
+        """lmk (B, 68, 2) -> profiles."""
+        lmk = np.asarray(lmk, np.float32)
         origin = lmk[:, 60]
         axis = lmk[:, 64] - origin
-        width = axis.norm(dim=-1).clamp_min(1e-3)
+        width = np.maximum(np.linalg.norm(axis, axis=-1), np.float32(1e-3))
         axis_u = axis / width[:, None]
-        axis_y = torch.stack([-axis_u[:, 1], axis_u[:, 0]], dim=-1)
+        axis_y = np.stack([-axis_u[:, 1], axis_u[:, 0]], axis=-1)
 
-        def chain(idx: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        def chain(idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
             rel = lmk[:, idx] - origin[:, None]
             u = (rel * axis_u[:, None]).sum(-1) / width[:, None]
-            u = torch.cummax(u.clamp(0.0, 1.0), dim=1).values.contiguous()
-            return u, (rel * axis_y[:, None]).sum(-1)
+            return np.maximum.accumulate(np.clip(u, 0.0, 1.0), axis=1), (rel * axis_y[:, None]).sum(-1)
 
         upper_u, upper_y = chain(INNER_UPPER)
         lower_u, lower_y = chain(INNER_LOWER)
         return cls(origin, axis_u, axis_y, width, upper_u, upper_y, lower_u, lower_y)
 
-    def to_mouth(self, xy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """xy (B, P, 2) image coords -> u (B, P), y (B, P)."""
+    def to_mouth(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """xy (B or 1, P, 2) image coords -> u (B, P), y (B, P)."""
         rel = xy - self.origin[:, None]
         u = (rel * self.axis_u[:, None]).sum(-1) / self.width[:, None]
         return u, (rel * self.axis_y[:, None]).sum(-1)
 
-    def to_image(self, u: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def to_image(self, u: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Inverse of `to_mouth`."""
         along = (u * self.width[:, None])[..., None] * self.axis_u[:, None]
         return self.origin[:, None] + along + y[..., None] * self.axis_y[:, None]
 
-    def lips_at(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def lips_at(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Upper and lower inner-lip y at each u (B, P)."""
         return _interp(u, self.upper_u, self.upper_y), _interp(u, self.lower_u, self.lower_y)
 
 
-def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
-    """Batched piecewise-linear interpolation, clamped at the ends: x (B, P), xp/fp (B, K)."""
+def _interp(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """Batched piecewise-linear interpolation, clamped at the ends: x (B, P), xp/fp (B, K), xp sorted per row."""
     k = xp.shape[1]
-    hi = torch.searchsorted(xp, x.contiguous(), right=True).clamp(1, k - 1)
-    x0, x1 = xp.gather(1, hi - 1), xp.gather(1, hi)
-    f0, f1 = fp.gather(1, hi - 1), fp.gather(1, hi)
-    w = ((x - x0) / (x1 - x0).clamp_min(1e-6)).clamp(0.0, 1.0)
+    hi = np.stack([np.searchsorted(row, at, side="right") for row, at in zip(xp, x)]).clip(1, k - 1)
+    x0, x1 = np.take_along_axis(xp, hi - 1, 1), np.take_along_axis(xp, hi, 1)
+    f0, f1 = np.take_along_axis(fp, hi - 1, 1), np.take_along_axis(fp, hi, 1)
+    w = np.clip((x - x0) / np.maximum(x1 - x0, np.float32(1e-6)), 0.0, 1.0)
     return f0 + w * (f1 - f0)
 
 
-def _smoothstep(lo: float, hi: float, x: torch.Tensor) -> torch.Tensor:
-    t = ((x - lo) / (hi - lo)).clamp(0.0, 1.0)
+def _smoothstep(lo: float, hi: float, x: np.ndarray) -> np.ndarray:
+    t = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)
 
 
-def _coverage(distance: torch.Tensor, softness: float = 1.0) -> torch.Tensor:
+def _coverage(distance: np.ndarray, softness: float = 1.0) -> np.ndarray:
     """Pixel coverage from a signed distance (pixels, positive inside): a ramp `softness` wide."""
-    return (distance / softness + 0.5).clamp(0.0, 1.0)
+    return np.clip(distance / softness + 0.5, 0.0, 1.0)
 
 
-def render_mouth(frames: torch.Tensor, target_lmk: torch.Tensor, source: torch.Tensor,
-                 source_lmk: torch.Tensor, look: MouthAppearance) -> torch.Tensor:
+def render_mouth(frames: np.ndarray, target_lmk: np.ndarray, source: np.ndarray, source_lmk: np.ndarray,
+                 look: MouthAppearance) -> np.ndarray:
     """Paint mouth interiors into warped frames, in place.
 
-    frames (B, 3, N, N) float in [0, 1] (the warp output), target_lmk (B, 68, 2),
-    source (1, 3, N, N) float, source_lmk (68, 2). Returns frames.
+    frames (B, N, N, 3) float32 in [0, 1] (the warp output), target_lmk (B, 68, 2), source (N, N, 3) float32 in
+    [0, 1], source_lmk (68, 2). Returns frames.
     """
-    n = frames.shape[-1]
+    n, batch = frames.shape[1], frames.shape[0]
+    target_lmk = np.asarray(target_lmk, np.float32)
+    source_lmk = np.asarray(source_lmk, np.float32)
     # Painted detail is softened in proportion to the mouth size (a photo's mouth is never
     # crisper than that); the window leaves room for the blur so batching changes nothing.
-    blur = _SOFTNESS * float(torch.linalg.norm(source_lmk[64] - source_lmk[60]))
+    blur = _SOFTNESS * float(np.linalg.norm(source_lmk[64] - source_lmk[60]))
     margin = _MARGIN + int(np.ceil(_BLUR_RADIUS * blur))
     inner = target_lmk[:, INNER_LIPS]
-    x0 = max(int(inner[..., 0].min().floor()) - margin, 0)
-    y0 = max(int(inner[..., 1].min().floor()) - margin, 0)
-    x1 = min(int(inner[..., 0].max().ceil()) + margin + 1, n)
-    y1 = min(int(inner[..., 1].max().ceil()) + margin + 1, n)
+    x0 = max(int(np.floor(inner[..., 0].min())) - margin, 0)
+    y0 = max(int(np.floor(inner[..., 1].min())) - margin, 0)
+    x1 = min(int(np.ceil(inner[..., 0].max())) + margin + 1, n)
+    y1 = min(int(np.ceil(inner[..., 1].max())) + margin + 1, n)
     if x1 <= x0 or y1 <= y0:
         return frames
-    dev, batch, shape = frames.device, frames.shape[0], (y1 - y0, x1 - x0)
-    ys, xs = torch.meshgrid(torch.arange(y0, y1, device=dev, dtype=torch.float32),
-                            torch.arange(x0, x1, device=dev, dtype=torch.float32), indexing="ij")
-    xy = torch.stack([xs, ys], dim=-1).reshape(1, -1, 2).expand(batch, -1, -1)
+    shape = (y1 - y0, x1 - x0)
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    xy = np.stack([xs, ys], axis=-1).reshape(1, -1, 2)
 
     tgt = LipProfile.from_landmarks(target_lmk)
-    src = LipProfile.from_landmarks(source_lmk[None].expand(batch, -1, -1))
+    src = LipProfile.from_landmarks(np.broadcast_to(source_lmk, (batch, *source_lmk.shape)))
     g = _MouthGeometry.at(tgt, xy)
-    inside = _coverage(torch.minimum(g.d_up, g.d_lo), 1.0 + blur) * g.gap.clamp(max=1.0)
+    inside = _coverage(np.minimum(g.d_up, g.d_lo), 1.0 + blur) * np.minimum(g.gap, 1.0)
 
     # Source mouth at the same u, in target pixels (ratio = source px per target px).
     ratio = (src.width / tgt.width)[:, None]
     s_up, s_lo = src.lips_at(g.u)
-    src_gap = (s_lo - s_up).clamp_min(0.0) / ratio
-    beyond = (g.gap - src_gap).clamp(0.0, 1.0)  # 1 where the target opens >= 1 px wider
-    teeth_gate = torch.zeros_like(beyond) if look.source_teeth else beyond
+    src_gap = np.maximum(s_lo - s_up, 0.0) / ratio
+    beyond = np.clip(g.gap - src_gap, 0.0, 1.0)  # 1 where the target opens >= 1 px wider
+    teeth_gate = np.zeros_like(beyond) if look.source_teeth else beyond
 
     painted = _cavity(g, look)
     painted = _over(painted, *_lower_teeth(g, look, teeth_gate))
     upper_colour, upper_alpha = _upper_teeth(g, look, teeth_gate)
     painted = _over(painted, upper_colour, upper_alpha)
-    painted = _gaussian_blur(painted.reshape(batch, 3, *shape), blur).reshape(batch, 3, -1)
+    painted = _gaussian_blur(painted.reshape(batch, *shape, 3), blur).reshape(batch, -1, 3)
     if look.source_open:
         # Read the source at the same distance from the lip a pixel belongs to, so teeth are
         # carried, not stretched. The upper share is larger: visible teeth are mostly upper
         # teeth, which stay with the upper lip while the jaw drops.
         near_up = g.d_up * (1.0 - _UPPER_SHARE) <= g.d_lo * _UPPER_SHARE
-        src_y = torch.where(near_up, s_up + g.d_up * ratio, s_lo - g.d_lo * ratio)
-        from_source = _sample_points(source, src.to_image(g.u, src_y))
-        reach = torch.where(near_up, _UPPER_SHARE * src_gap - g.d_up,
-                            (1.0 - _UPPER_SHARE) * src_gap - g.d_lo)
+        src_y = np.where(near_up, s_up + g.d_up * ratio, s_lo - g.d_lo * ratio)
+        read_at = src.to_image(g.u, src_y).reshape(batch, *shape, 2)
+        from_source = np.stack([sample(source, at) for at in read_at]).reshape(batch, -1, 3)  # bilinear
+        reach = np.where(near_up, _UPPER_SHARE * src_gap - g.d_up, (1.0 - _UPPER_SHARE) * src_gap - g.d_lo)
         reach = _coverage(reach + 0.5)
         painted = _over(from_source, painted, 1.0 - reach * (1.0 - upper_alpha))
         alpha = inside
     else:
         alpha = inside * beyond  # where the target is no more open, keep the warped source
 
-    window = frames[:, :, y0:y1, x0:x1].reshape(batch, 3, -1)
-    frames[:, :, y0:y1, x0:x1] = _over(window, painted, alpha).reshape(batch, 3, *shape)
+    window = frames[:, y0:y1, x0:x1].reshape(batch, -1, 3)
+    frames[:, y0:y1, x0:x1] = _over(window, painted, alpha).reshape(batch, *shape, 3)
     return frames
 
 
@@ -248,88 +251,71 @@ def render_mouth(frames: torch.Tensor, target_lmk: torch.Tensor, source: torch.T
 class _MouthGeometry:
     """Per-pixel mouth-frame measures (all (B, P)), pixel units unless noted."""
 
-    u: torch.Tensor  # 0..1 corner to corner
-    c: torch.Tensor  # -1..1, 0 at the centre
-    d_up: torch.Tensor  # distance below the upper inner lip
-    d_lo: torch.Tensor  # distance above the lower inner lip
-    gap: torch.Tensor  # lip gap at this u
-    width: torch.Tensor  # (B, 1) mouth width
+    u: np.ndarray  # 0..1 corner to corner
+    c: np.ndarray  # -1..1, 0 at the centre
+    d_up: np.ndarray  # distance below the upper inner lip
+    d_lo: np.ndarray  # distance above the lower inner lip
+    gap: np.ndarray  # lip gap at this u
+    width: np.ndarray  # (B, 1) mouth width
 
     @classmethod
-    def at(cls, profile: LipProfile, xy: torch.Tensor) -> _MouthGeometry:
+    def at(cls, profile: LipProfile, xy: np.ndarray) -> _MouthGeometry:
         u, y = profile.to_mouth(xy)
         y_up, y_lo = profile.lips_at(u)
-        gap = (y_lo - y_up).clamp_min(0.0)
-        return cls(u, (2.0 * u - 1.0).clamp(-1.0, 1.0), y - y_up, y_lo - y, gap,
-                   profile.width[:, None])
+        gap = np.maximum(y_lo - y_up, 0.0)
+        return cls(u, np.clip(2.0 * u - 1.0, -1.0, 1.0), y - y_up, y_lo - y, gap, profile.width[:, None])
 
 
-def _over(under: torch.Tensor, colour: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """Composite colour (B, 3, P) with alpha (B, P) over under (B, 3, P)."""
-    return under + alpha[:, None] * (colour - under)
+def _over(under: np.ndarray, colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Composite colour (B, P, 3) with alpha (B, P) over under (B, P, 3) (either colour may be one (3,) colour)."""
+    return under + alpha[..., None] * (colour - under)
 
 
-def _colour(rgb: tuple[float, float, float], like: torch.Tensor) -> torch.Tensor:
-    return torch.tensor(rgb, dtype=like.dtype, device=like.device).view(1, 3, 1)
+def _colour(rgb: tuple[float, float, float]) -> np.ndarray:
+    return np.array(rgb, np.float32)
 
 
-def _cavity(g: _MouthGeometry, look: MouthAppearance) -> torch.Tensor:
+def _cavity(g: _MouthGeometry, look: MouthAppearance) -> np.ndarray:
     """Dark cavity, lighter towards the lower lip, darker at the corners; for wide openings a
     tongue tint low in the mouth."""
-    v = (g.d_up / g.gap.clamp_min(1e-3)).clamp(0.0, 1.0)  # 0 at the upper lip, 1 at the lower
+    v = np.clip(g.d_up / np.maximum(g.gap, np.float32(1e-3)), 0.0, 1.0)  # 0 at the upper lip, 1 at the lower
     shade = (0.7 + 0.5 * v) * (1.0 - 0.4 * g.c * g.c)
     openness = g.gap / g.width
     tongue_w = 0.6 * _smoothstep(0.55, 1.0, v) * _smoothstep(0.12, 0.3, openness) * (1 - g.c ** 2)
-    cavity, tongue = _colour(look.cavity, g.u), _colour(look.tongue, g.u)
-    return _over(cavity, tongue, tongue_w) * shade[:, None]
+    return _over(_colour(look.cavity), _colour(look.tongue), tongue_w) * shade[..., None]
 
 
-def _corner_shade(g: _MouthGeometry) -> torch.Tensor:
-    return 1.0 - 0.85 * g.c.abs() ** 2.5  # teeth recede into shadow towards the corners
+def _corner_shade(g: _MouthGeometry) -> np.ndarray:
+    return 1.0 - 0.85 * np.abs(g.c) ** 2.5  # teeth recede into shadow towards the corners
 
 
-def _upper_teeth(g: _MouthGeometry, look: MouthAppearance,
-                 gate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Upper teeth hanging from the upper lip: (colour (B, 3, P), alpha (B, P))."""
+def _upper_teeth(g: _MouthGeometry, look: MouthAppearance, gate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Upper teeth hanging from the upper lip: (colour (B, P, 3), alpha (B, P))."""
     # Visible tooth height grows with the opening until the incisors are fully shown.
-    height = torch.minimum(0.55 * g.gap, 0.15 * g.width) * (1.0 - 0.25 * g.c * g.c)
+    height = np.minimum(0.55 * g.gap, 0.15 * g.width) * (1.0 - 0.25 * g.c * g.c)
     alpha = _coverage(height - g.d_up) * (g.d_up > -1.5) * gate
     lip_shadow = 0.7 + 0.3 * _smoothstep(0.0, 1.0, g.d_up / (0.4 * height + 0.5))
-    dx = (g.u[..., None] - 0.5 - torch.tensor(_TOOTH_GAPS, device=g.u.device)) * g.width[..., None]
-    seams = 1.0 - 0.18 * torch.exp(-0.5 * (dx / 0.6) ** 2).sum(-1).clamp(max=1.0)
+    dx = (g.u[..., None] - 0.5 - _TOOTH_GAPS) * g.width[..., None]
+    seams = 1.0 - 0.18 * np.minimum(np.exp(-0.5 * (dx / 0.6) ** 2).sum(-1), 1.0)
     shade = _corner_shade(g) * lip_shadow * seams
-    return _colour(look.teeth, g.u) * shade[:, None], alpha
+    return _colour(look.teeth) * shade[..., None], alpha
 
 
-def _lower_teeth(g: _MouthGeometry, look: MouthAppearance,
-                 gate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _lower_teeth(g: _MouthGeometry, look: MouthAppearance, gate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A hint of lower incisors above the lower lip, only for wide openings."""
     openness = g.gap / g.width
-    height = torch.minimum(0.15 * g.gap, 0.05 * g.width) * _smoothstep(0.15, 0.35, openness)
-    central = (1.0 - (g.c / 0.6) ** 2).clamp_min(0.0)
+    height = np.minimum(0.15 * g.gap, 0.05 * g.width) * _smoothstep(0.15, 0.35, openness)
+    central = np.maximum(1.0 - (g.c / 0.6) ** 2, 0.0)
     alpha = _coverage(height - g.d_lo) * central * gate
-    return _colour(look.teeth, g.u) * (0.6 * _corner_shade(g))[:, None], alpha
+    return _colour(look.teeth) * (0.6 * _corner_shade(g))[..., None], alpha
 
 
-def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (B, C, H, W) with replicated borders."""
+def _gaussian_blur(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur of each (H, W, C) image of x (B, H, W, C), borders replicated."""
     radius = int(np.ceil(_BLUR_RADIUS * sigma))
     if radius < 1:
         return x
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = k / k.sum()
-    c = x.shape[1]
-    x = torch.nn.functional.pad(x, (radius, radius, radius, radius), mode="replicate")
-    x = torch.nn.functional.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return torch.nn.functional.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-
-
-def _sample_points(image: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
-    """Bilinear read of image (1, 3, N, N) at xy (B, P, 2) pixel coords -> (B, 3, P)."""
-    n = image.shape[-1]
-    grid = (xy * (2.0 / (n - 1)) - 1.0)[:, None]  # (B, 1, P, 2)
-    image = image.expand(xy.shape[0], -1, -1, -1)
-    out = torch.nn.functional.grid_sample(image, grid, mode="bilinear", padding_mode="border",
-                                          align_corners=True)
-    return out[:, :, 0]
+    t = np.arange(-radius, radius + 1, dtype=np.float32)
+    k = np.exp(-0.5 * (t / np.float32(sigma)) ** 2)
+    k /= k.sum()
+    return np.stack([cv2.sepFilter2D(image, -1, k, k, borderType=cv2.BORDER_REPLICATE) for image in x])

@@ -16,6 +16,7 @@ dub, docs/results.md).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +25,7 @@ import torch.nn.functional as F
 from scipy.ndimage import binary_closing
 
 from lmk2video.triangulation import border_points, triangles
-from lmk2video.warp import one_cpu_thread, rasterize_triangle_ids, sample, source_coordinates, triangle_affines
+from lmk2video.warp import rasterize_triangle_ids, sample, source_coordinates, triangle_affines
 from talkface.face_crop import crop_face, crop_transform, hull_mask
 from talkface.landmarks.indices import INNER_LIPS, MOUTH
 from talkface.landmarks.normalize import to_normalised
@@ -107,7 +108,7 @@ def residuals(faces: LowerFaces, fps: float, usable: np.ndarray | None = None,
         scores[same] = before[0][same]
         todo = todo[~same[todo]]
     mesh_all = np.concatenate([lmk, np.broadcast_to(border_points(SIZE), (n, 8, 2))], axis=1).astype(np.float32)
-    tri = torch.from_numpy(np.array(triangles(forehead=False)))
+    tri = triangles(forehead=False)
     with one_cpu_thread():
         for block in np.array_split(todo, max(1, int(np.ceil(len(todo) / chunk)))):
             if len(block):
@@ -116,15 +117,14 @@ def residuals(faces: LowerFaces, fps: float, usable: np.ndarray | None = None,
 
 
 def _block_residuals(faces: LowerFaces, mesh_all: np.ndarray, picks: np.ndarray, block: np.ndarray,
-                     tri: torch.Tensor) -> np.ndarray:
+                     tri: np.ndarray) -> np.ndarray:
     """residuals() for the frames `block` with their look-alikes `picks` (B, SEGMENTS; -1 none), all at once."""
     row, col = np.nonzero(picks >= 0)
     cand = picks[row, col]
-    ids = torch.from_numpy(rasterize_triangle_ids(mesh_all[block], tri.numpy(), SIZE))[row]  # one raster per frame
-    affines = triangle_affines(torch.from_numpy(mesh_all[cand]), torch.from_numpy(mesh_all[block[row]]), tri)
-    images = torch.from_numpy(np.stack([faces.crops[c] for c in cand])).permute(0, 3, 1, 2).float()
-    images = F.pad(images, (0, 0, TOP, 0), mode="replicate")  # back to the SIZE crop the mesh is placed in
-    warped = sample(images, source_coordinates(affines, ids))[..., TOP:, :].permute(0, 2, 3, 1)  # (N, h, w, 3)
+    ids = rasterize_triangle_ids(mesh_all[block], tri, SIZE)[row]  # one raster per frame
+    coords = source_coordinates(triangle_affines(mesh_all[cand], mesh_all[block[row]], tri), ids)[:, TOP:]
+    coords[..., 1] -= TOP  # in the kept rows of the SIZE crop the mesh is placed in (above them: its top row)
+    warped = torch.from_numpy(np.stack([sample(faces.crops[c], xy) for c, xy in zip(cand, coords)]))  # (N, h, w, 3)
     own = torch.from_numpy(np.stack([faces.crops[t] for t in block])).float()                       # (B, h, w, 3)
     mask = torch.from_numpy(np.stack([region_mask(faces.landmarks[t]) for t in block]))               # (B, h, w)
     # Each look-alike's light matched to the frame's: its median colour difference over the region (every
@@ -138,6 +138,19 @@ def _block_residuals(faces: LowerFaces, mesh_all: np.ndarray, picks: np.ndarray,
     residual = F.avg_pool2d((own - reference).abs().mean(-1)[:, None], 3, 1, 1, count_include_pad=False)[:, 0]
     area = mask.sum((1, 2))
     return np.where(area > 0, ((residual * mask).sum((1, 2)) / area.clamp(min=1)).numpy(), np.nan)
+
+
+@contextmanager
+def one_cpu_thread():
+    """Run on one torch intra-op thread: the residuals' tensors are small (64-px crops), and extra threads cost more
+    in synchronisation than they gain (the torch warp this was written for: 4x slower with 2 threads on a busy
+    2-core box)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _nanmedian(x: torch.Tensor, dim: int) -> torch.Tensor:

@@ -3,8 +3,10 @@
 Why fixed: the same topology for every frame makes the piecewise-affine warp continuous in
 time and lets the mouth interior (the triangles inside the inner-lip polygon 60..67) be
 known in advance. Outside the lips the mesh is a Delaunay triangulation of the core's mean
-face placed as talkface.face_crop places faces, computed deterministically once; the lips
-are triangulated by hand (see LIP_BAND).
+face placed as talkface.face_crop places faces; the lips are triangulated by hand (see LIP_BAND).
+The result is stored (lmk2video/data/mesh.json, read by `triangles`): building it needs scipy's
+Delaunay, whose import (~0.35 s) a photo edit or a render should not pay; `build_triangles` is
+the recipe, and tests/lmk2video/test_warp.py checks that the stored mesh is what it builds.
 
 Why forehead points: the landmarks stop at the brows, and the crop's border points stay where they are, so
 without them the forehead and hair above the brows were stretched between the moving face and the still
@@ -16,16 +18,18 @@ stretches.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
-from scipy.spatial import Delaunay
 
 from talkface.face_crop import CROP_LEFT, CROP_SPAN, CROP_TOP
 from talkface.landmarks.indices import INNER_LIPS as INNER_LIPS_RANGE
 from talkface.landmarks.indices import OUTER_LIPS as OUTER_LIPS_RANGE
 from talkface.landmarks.normalize import MEAN_SHAPE, fit_similarity
 
+MESH_FILE = Path(__file__).parent / "data" / "mesh.json"
 N_LANDMARKS = 68
 INNER_LIPS = tuple(INNER_LIPS_RANGE)
 OUTER_LIPS = tuple(OUTER_LIPS_RANGE)
@@ -119,7 +123,19 @@ def border_points(size: int, margin: float = 1.0) -> np.ndarray:
 def triangles(forehead: bool = True) -> np.ndarray:
     """(F, 3) int64 vertex indices into [68 landmarks, 7 forehead points (unless forehead=False), 8 border points]
     (`mesh_points`), in drawing order: triangles touching a forehead or border point first, then the mouth
-    interior, then the rest of the face (later triangles win where a strongly deformed mesh overlaps itself)."""
+    interior, then the rest of the face (later triangles win where a strongly deformed mesh overlaps itself).
+    Read from MESH_FILE (what `build_triangles` makes)."""
+    mesh = np.array(json.loads(MESH_FILE.read_text())["forehead" if forehead else "no_forehead"], np.int64)
+    mesh.setflags(write=False)  # cached and shared
+    return mesh
+
+
+def build_triangles(forehead: bool = True) -> np.ndarray:
+    """The mesh `triangles` reads, built: Delaunay over the template's points (scipy). To store it after a change
+    of the template: MESH_FILE.write_text(json.dumps({"forehead": build_triangles(True).tolist(),
+    "no_forehead": build_triangles(False).tolist()}))."""
+    from scipy.spatial import Delaunay
+
     parts = [mean_face_in_crop(1000), forehead_template(1000), border_points(1000)]
     points = np.concatenate(parts if forehead else parts[::2]).astype(np.float64)
     # Delaunay over everything but the inner lips; drop what falls inside the outer-lip polygon.
@@ -133,9 +149,7 @@ def triangles(forehead: bool = True) -> np.ndarray:
     touches_border = np.any(outside >= N_LANDMARKS, axis=1)
     ordered = np.concatenate(
         [outside[touches_border], MOUTH_INTERIOR, outside[~touches_border], LIP_BAND])
-    mesh = _counter_clockwise(ordered, points)
-    mesh.setflags(write=False)  # cached and shared
-    return mesh
+    return _counter_clockwise(ordered, points)
 
 
 def _inside_polygon(pts: np.ndarray, poly: np.ndarray) -> np.ndarray:

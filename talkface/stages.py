@@ -44,7 +44,10 @@ def check_device(device: str) -> str:
 
 
 def require_device(device: str) -> None:
-    """One-line error when the device is not there (imports torch: call it when loading)."""
+    """One-line error when the device is not there (imports torch for any device but the CPU: call it when
+    loading)."""
+    if device == "cpu":  # always there; a torch-free stage (the warp) then loads without torch
+        return
     import torch
 
     if device.startswith("cuda"):
@@ -111,8 +114,9 @@ def audio2lmk_uses_phones(spec: str = "auto") -> bool:
 
 
 def load_lmk2video(spec: str = "auto", device: str = "cpu", **options):
-    """`options` go to a learned generator's loader (e.g. mouth_only=False); the warp takes none."""
+    """`options` go to a learned generator's loader (e.g. mouth_only=False); the warp takes none (and loads
+    without torch: the learned module is imported only to load a checkpoint)."""
     import lmk2video
 
-    return _resolve(spec, "warp", lambda: lmk2video.WarpGenerator(device=device), lmk2video.SHIPPED_CHECKPOINT,
-                    lmk2video.load_checkpoint, "lmk2video", device, **options)
+    return _resolve(spec, "warp", lmk2video.WarpGenerator, lmk2video.SHIPPED_CHECKPOINT,  # the warp: CPU, any device
+                    lambda path, **kwargs: lmk2video.load_checkpoint(path, **kwargs), "lmk2video", device, **options)

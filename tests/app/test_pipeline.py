@@ -125,6 +125,31 @@ def test_auto_stages_are_the_shipped_learned_models_when_present():
     assert load_lmk2video("warp")[0] == "warp"
 
 
+def test_the_warp_stage_loads_and_renders_without_torch():
+    """The training-free renderer is numpy and OpenCV: a render with it (`talkface edit`) never pays torch's import."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+import numpy as np
+from talkface.media import read_image
+from talkface.pipeline import Synthesizer
+
+synth = Synthesizer(audio2lmk="phonetic", lmk2video="warp")
+source = synth.source_face(read_image({str(EXAMPLES / "face.png")!r}))
+target = source.landmarks.copy()
+target[[*range(55, 60), *range(65, 68)], 1] += 12.0  # the mouth opens: the interior is painted
+frame = next(iter(synth.render(source, target[None])))
+assert frame.shape == source.image.shape and frame.dtype == np.uint8
+assert np.abs(frame.astype(int) - source.image).max() > 50
+print("torch" in sys.modules)
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "False", "torch was imported"
+
+
 def test_crop_size_auto_follows_the_face_and_explicit_sizes_are_checked(synth, photo):
     from talkface.errors import TalkfaceError
     from talkface.pipeline import check_crop_size

@@ -1,10 +1,13 @@
 """The occlusion test the dub runs (lmk2video/occlusion.py) on a drawn talking face: a skin-coloured blob over
-the chin is found on exactly its frames, a clean face is never flagged; the outlier rule and the run rule."""
+the chin is found on exactly its frames, a clean face is never flagged; the outlier rule, the run rule and the
+residuals' one-thread torch context."""
 
 import cv2
 import numpy as np
+import pytest
+import torch
 
-from lmk2video.occlusion import LowerFaces, occluded, outliers, runs
+from lmk2video.occlusion import LowerFaces, occluded, one_cpu_thread, outliers, runs
 from talkface.landmarks.normalize import MEAN_SHAPE
 
 SKIN = np.array([205.0, 160.0, 135.0])
@@ -99,3 +102,16 @@ def test_runs_close_one_frame_gaps_and_drop_short_runs():
     flags[[2, 3, 5, 6, 12, 13]] = True
     out = runs(flags, min_run=3)
     np.testing.assert_array_equal(np.flatnonzero(out), [2, 3, 4, 5, 6])
+
+
+def test_one_cpu_thread_runs_on_one_thread_and_restores_the_count_even_on_error():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError):
+            with one_cpu_thread():
+                assert torch.get_num_threads() == 1
+                raise RuntimeError("inside the residuals")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
