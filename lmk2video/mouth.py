@@ -47,6 +47,12 @@ _MARGIN = 4  # pixels around the inner lips painted (room for the soft edge)
 _UPPER_SHARE = 0.6
 _SOFTNESS = 0.02  # blur sigma of the painted layer, as a fraction of the source mouth width
 _BLUR_RADIUS = 2.5  # kernel half-width in sigmas
+# Lips stretched wider than the source's (a smile pulls the corners out) lie back over the teeth, out of the upper
+# lip's shadow, and the teeth catch the light: `stretch` (target / source mouth width) from STRETCH_START to
+# STRETCH_FULL moves their colour from speech's shaded `teeth` to the lit `lit_teeth`. (Teeth filling more of the
+# opening were tried too: a bared-teeth grimace, read as less happy by the offline expression classifier.)
+STRETCH_START, STRETCH_FULL = 1.04, 1.2
+LIT_TEETH = 1.05  # lit teeth: this x the brightest skin's luma, in the off-white
 # Gaps between upper teeth, as u offsets from the mouth centre (incisors, laterals, canines).
 _TOOTH_GAPS = np.array([0.0, -0.15, 0.15, -0.27, 0.27], np.float32)
 
@@ -58,6 +64,7 @@ class MouthAppearance:
     cavity: tuple[float, float, float]
     teeth: tuple[float, float, float]
     tongue: tuple[float, float, float]
+    lit_teeth: tuple[float, float, float]  # teeth bared by stretched lips (a smile)
     source_open: bool  # reuse the source's own interior near the lips
     source_teeth: bool  # that interior already shows teeth: draw no synthetic ones
 
@@ -97,8 +104,12 @@ def estimate_appearance(image: np.ndarray, landmarks: np.ndarray) -> MouthAppear
         limit = _CAVITY_LUMA * np.median(lip_luma) / max(float(darkest @ LUMA), 1e-3)
         cavity = darkest * min(0.5, limit)
         teeth = lit_teeth
+    # Bared teeth: an off-white as bright as the lit skin (LIT_TEETH of its luma), a quarter of the skin's own hue
+    # mixed in so they sit in the photo's light.
+    bared = teeth if source_teeth else np.minimum(0.75 * LIT_TEETH * (skin_bright @ LUMA) * _OFF_WHITE
+                                                  + 0.25 * skin_bright, 0.95)
     return MouthAppearance(
-        cavity=_rgb(cavity), teeth=_rgb(teeth), tongue=_rgb(tongue),
+        cavity=_rgb(cavity), teeth=_rgb(teeth), tongue=_rgb(tongue), lit_teeth=_rgb(bared),
         source_open=source_open, source_teeth=source_teeth)
 
 
@@ -222,9 +233,10 @@ def render_mouth(frames: np.ndarray, target_lmk: np.ndarray, source: np.ndarray,
     beyond = np.clip(g.gap - src_gap, 0.0, 1.0)  # 1 where the target opens >= 1 px wider
     teeth_gate = np.zeros_like(beyond) if look.source_teeth else beyond
 
+    smile = _smoothstep(STRETCH_START, STRETCH_FULL, 1.0 / ratio)  # (B, 1): how far the lips bare the teeth
     painted = _cavity(g, look)
     painted = _over(painted, *_lower_teeth(g, look, teeth_gate))
-    upper_colour, upper_alpha = _upper_teeth(g, look, teeth_gate)
+    upper_colour, upper_alpha = _upper_teeth(g, look, teeth_gate, smile)
     painted = _over(painted, upper_colour, upper_alpha)
     painted = _gaussian_blur(painted.reshape(batch, *shape, 3), blur).reshape(batch, -1, 3)
     if look.source_open:
@@ -289,16 +301,19 @@ def _corner_shade(g: _MouthGeometry) -> np.ndarray:
     return 1.0 - 0.85 * np.abs(g.c) ** 2.5  # teeth recede into shadow towards the corners
 
 
-def _upper_teeth(g: _MouthGeometry, look: MouthAppearance, gate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Upper teeth hanging from the upper lip: (colour (B, P, 3), alpha (B, P))."""
+def _upper_teeth(g: _MouthGeometry, look: MouthAppearance, gate: np.ndarray, smile: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Upper teeth hanging from the upper lip: (colour (B, P, 3), alpha (B, P)); smile (B, 1) in [0, 1]: how far
+    stretched lips bare them to the light (see STRETCH_START)."""
     # Visible tooth height grows with the opening until the incisors are fully shown.
     height = np.minimum(0.55 * g.gap, 0.15 * g.width) * (1.0 - 0.25 * g.c * g.c)
     alpha = _coverage(height - g.d_up) * (g.d_up > -1.5) * gate
-    lip_shadow = 0.7 + 0.3 * _smoothstep(0.0, 1.0, g.d_up / (0.4 * height + 0.5))
+    lip_shadow = 0.7 + 0.3 * np.maximum(_smoothstep(0.0, 1.0, g.d_up / (0.4 * height + 0.5)), smile)
     dx = (g.u[..., None] - 0.5 - _TOOTH_GAPS) * g.width[..., None]
     seams = 1.0 - 0.18 * np.minimum(np.exp(-0.5 * (dx / 0.6) ** 2).sum(-1), 1.0)
     shade = _corner_shade(g) * lip_shadow * seams
-    return _colour(look.teeth) * shade[..., None], alpha
+    colour = _colour(look.teeth) + smile[..., None] * (_colour(look.lit_teeth) - _colour(look.teeth))
+    return colour * shade[..., None], alpha
 
 
 def _lower_teeth(g: _MouthGeometry, look: MouthAppearance, gate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

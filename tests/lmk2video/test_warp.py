@@ -240,6 +240,21 @@ def test_opening_paints_a_dark_cavity_under_a_band_of_teeth(generator, face128):
     assert np.linalg.norm(np.median(out[upper_lip], 0) - np.median(img[upper_lip], 0)) < 25
 
 
+def test_lips_stretched_into_a_smile_bare_lit_teeth(generator, face128):
+    """The same opening with the mouth corners pulled out (a smile): the teeth are brighter than in speech's
+    shadow, as tall, and hang from the upper lip still."""
+    img, lmk = face128
+    speech = open_mouth(lmk, 7.0)
+    smile = speech.copy()
+    centre = smile[48:68, 0].mean()
+    smile[48:68, 0] = centre + 1.25 * (smile[48:68, 0] - centre)  # the mouth 25 % wider
+    talking, smiling = generator(img, lmk, np.stack([speech, smile]))
+    (luma_talk, _), (luma_smile, rows) = mouth_pixels(talking, speech), mouth_pixels(smiling, smile)
+    assert np.percentile(luma_smile, 90) > np.percentile(luma_talk, 90) + 0.05
+    bright = luma_smile > np.percentile(luma_smile, 75)
+    assert rows[bright].mean() < rows[~bright].mean(), "teeth hang from the upper lip"
+
+
 def test_a_closed_target_mouth_gets_no_cavity(generator, face128):
     img, lmk = face128
     target = lmk.copy()
