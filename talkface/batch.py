@@ -152,32 +152,37 @@ class LocalPool:
             while queue or any(w.job is not None for w in self._workers):
                 for worker in self._workers:
                     if worker.job is None and queue:
-                        worker.job, argv = queue.popleft()
-                        worker.conn.send((worker.job, argv))
-                busy = [w for w in self._workers if w.job is not None]
-                ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
-                for worker in busy:
+                        worker.job, argv = queue[0]
+                        try:
+                            worker.conn.send(queue.popleft())
+                        except OSError:  # it died idle: _collect replaces it and its job goes back
+                            queue.appendleft((worker.job, argv))
+                            worker.job = None
+                ready = wait([w.conn for w in self._workers] + [w.process.sentinel for w in self._workers])
+                for worker in list(self._workers):
                     if worker.conn in ready or worker.process.sentinel in ready:
                         self._collect(worker, done, queue)
         finally:
             self.close()
 
     def _collect(self, worker: _Worker, done, queue) -> None:
+        """A finished job's outcome, or a worker that ended: its job fails alone and a new worker takes over."""
         try:
-            if worker.conn.poll():
-                index, outcome = worker.conn.recv()
-                worker.job = None
-                done(index, outcome)
-                return
+            index, outcome = worker.conn.recv()
         except (EOFError, OSError):
             pass
+        else:
+            worker.job = None
+            done(index, outcome)
+            return
         worker.process.join(5)
         if worker.process.is_alive():  # the pipe broke but the process lingers: end it
             worker.process.kill()
             worker.process.join()
-        index, worker.job = worker.job, None
+        worker.conn.close()
         self._workers.remove(worker)
-        done(index, died(worker.process.exitcode))
+        if worker.job is not None:
+            done(worker.job, died(worker.process.exitcode))
         if queue:
             self._start()
 

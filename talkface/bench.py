@@ -11,6 +11,7 @@ from __future__ import annotations
 import filecmp
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -101,23 +102,32 @@ def batch_vs_separate(image_path: Path, wave, seconds: float, jobs: int, worker_
                             + "".join(f"synth,{image_path.resolve()},{speech},{name},{i}\n" for i, name in enumerate(names)))
         runs, load = {}, os.getloadavg()
         (tmp / "separate").mkdir()
+        cpu = _children_cpu()
         walls = [_run_timed([*_cli(), "synth", "--image", str(image_path), "--audio", str(speech), "--seed", str(i),
                              "--out", str(tmp / "separate" / name), "--quiet"])[0] for i, name in enumerate(names)]
-        runs["separate"] = _rate(sum(walls), jobs)
+        runs["separate"] = _rate(sum(walls), _children_cpu() - cpu, jobs)
         identical = True
         for workers in worker_counts:
-            folder = tmp / f"batch{workers}"
+            folder, cpu = tmp / f"batch{workers}", _children_cpu()
             wall, peak = _run_timed([*_cli(), "batch", str(manifest), "--out-dir", str(folder), "--workers",
                                      str(workers), "--quiet"])
-            runs[f"batch_{workers}_workers"] = {**_rate(wall, jobs), "vs_separate": round(wall / sum(walls), 3),
-                                                "peak_rss_mb": round(peak, 1)}
+            runs[f"batch_{workers}_workers"] = {**_rate(wall, _children_cpu() - cpu, jobs),
+                                                "vs_separate": round(wall / sum(walls), 3),
+                                                "peak_rss_mb_one_process": round(peak, 1)}
             identical &= all(filecmp.cmp(folder / name, tmp / "separate" / name, shallow=False) for name in names)
     return {"jobs": jobs, "audio_seconds": seconds, **runs, "identical_to_separate": identical,
             "load_average_before": [round(x, 2) for x in load]}
 
 
-def _rate(wall: float, jobs: int) -> dict:
-    return {"wall_s": round(wall, 3), "s_per_job": round(wall / jobs, 3), "jobs_per_min": round(60 * jobs / wall, 1)}
+def _rate(wall: float, cpu: float, jobs: int) -> dict:
+    return {"wall_s": round(wall, 3), "s_per_job": round(wall / jobs, 3), "jobs_per_min": round(60 * jobs / wall, 1),
+            "cpu_s_per_job": round(cpu / jobs, 3)}
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's ended children and theirs (workers, ffmpeg) so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 DUB_SIZE = (360, 288)   # issue 15's speed target: a 10 s 360x288 clip dubbed in at most 20 s on the 2-core CPU

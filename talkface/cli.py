@@ -501,7 +501,8 @@ def _cmd_bench(args) -> None:
               f"{dub['peak_rss_mb']:.0f} MB)")
     for name, timed in report.get("batch", {}).items():
         if isinstance(timed, dict):
-            print(f"{name.replace('_', ' '):>18}: {timed['s_per_job']:6.2f} s/job, {timed['jobs_per_min']:5.1f} jobs/min"
+            print(f"{name.replace('_', ' '):>18}: {timed['s_per_job']:6.2f} s/job, {timed['jobs_per_min']:5.1f} jobs/min, "
+                  f"{timed['cpu_s_per_job']:.2f} CPU-s/job"
                   + (f" ({timed['vs_separate']:.2f}x the separate processes)" if "vs_separate" in timed else ""))
     if "batch" in report:
         print(f"{'batch outputs':>18}: {'identical' if report['batch']['identical_to_separate'] else 'DIFFERENT'} "

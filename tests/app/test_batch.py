@@ -120,9 +120,10 @@ def test_sigterm_mid_batch_then_rerun_finishes_the_rest(inputs, tmp_path):
     command = [*TALKFACE, "batch", str(manifest), "--out-dir", str(out), "--workers", "1", "--quiet"]
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
-    while not (out / "job0.mp4").exists() and first.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)  # into the next job's render
+    while first.poll() is None and time.monotonic() < deadline:  # until job1's video is half written
+        if (out / "job1.mp4").exists() or (out.is_dir() and any(out.glob(".job1.*.mp4"))):
+            break
+        time.sleep(0.01)
     first.send_signal(signal.SIGTERM)
     _, stderr = first.communicate(timeout=120)
     assert first.returncode == 128 + signal.SIGTERM, stderr
