@@ -85,23 +85,36 @@ def load_audio2lmk(spec: str = "auto", device: str = "cpu"):
 
 
 class OnThreads:
-    """A stage model whose calls run on `threads` torch threads; its other attributes are the model's own."""
+    """A stage model whose convolutions and linear layers compute on `threads` torch threads (the order of their
+    sums depends on the count); the rest, recurrent layers included (one parallel region a time step: on shared
+    cores more threads wait on each other there), runs on the caller's. Its attributes are the model's own."""
 
     def __init__(self, model, threads: int):
-        self.model, self.threads = model, threads
+        import torch
+
+        self.model, self.threads, self._before = model, threads, []
+        nets = [value for value in vars(model).values() if isinstance(value, torch.nn.Module)]
+        for layer in (module for net in nets for module in net.modules()):
+            if isinstance(layer, (torch.nn.modules.conv._ConvNd, torch.nn.Linear)):
+                layer.register_forward_pre_hook(self._enter)
+                layer.register_forward_hook(self._leave)
+
+    def _enter(self, *_) -> None:
+        import torch
+
+        self._before.append(torch.get_num_threads())
+        torch.set_num_threads(self.threads)
+
+    def _leave(self, *_) -> None:
+        import torch
+
+        torch.set_num_threads(self._before.pop())
 
     def __getattr__(self, name: str):
         return getattr(self.model, name)
 
     def __call__(self, *args, **kwargs):
-        import torch
-
-        before = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
-            return self.model(*args, **kwargs)
-        finally:
-            torch.set_num_threads(before)
+        return self.model(*args, **kwargs)
 
 
 def audio2lmk_uses_phones(spec: str = "auto") -> bool:
