@@ -280,7 +280,7 @@ class Dubber:
             from talkface.expression.shapes import ExpressionModel
 
             shifts = expression.displacements(rest_norm, ExpressionModel.load(), n_out, fps)
-            speech_norm = express_normalised(speech_norm, shifts)
+            speech_norm = express_normalised(speech_norm, shifts, fps=fps)
         video_norm, sims = to_normalised(video.astype(np.float64))
         target_norm = video_norm.copy()
         target_norm[:, SPEECH_POINTS] = follow_pose(rest_norm, video_norm, speech_norm[:, SPEECH_POINTS])

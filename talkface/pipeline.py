@@ -237,7 +237,7 @@ class Synthesizer:
             return track, None
         neutral_norm, _ = to_normalised(np.asarray(neutral, np.float64))
         shifts = plan.displacements(neutral_norm, self.expression_model, len(track), fps)
-        return express_track(track, shifts), track
+        return express_track(track, shifts, fps=fps), track
 
     def paste_alpha(self, source: SourceFace) -> np.ndarray:
         """(H, W) float32: where render's frames take the generated face (the paste mask in photo pixels)."""

@@ -19,7 +19,7 @@ UPPER_INNER_LIP = [61, 62, 63]
 # Points that move down with the lower lip and the jaw: lower jaw, lower outer lip, lower inner lip.
 LOWER_FACE = [*range(4, 13), *range(55, 60), 65, 66, 67]
 SPEAKING_OPENING = 0.03  # inner-lip gap (interoculars) above the track's rest that counts as the speech moving
-SPEAKING_HOLD = 7  # frames a mouth movement keeps the expression's opening away (closures inside words)
+SPEAKING_HOLD_S = 1.0  # a mouth movement keeps the expression's opening away this long: pauses inside speech stay the speech's
 
 
 def opening_part(shift: np.ndarray) -> np.ndarray:
@@ -32,35 +32,38 @@ def opening_part(shift: np.ndarray) -> np.ndarray:
     return out
 
 
-def speaking(track_norm: np.ndarray) -> np.ndarray:
+def speaking(track_norm: np.ndarray, fps: float = 25.0) -> np.ndarray:
     """(T,) in [0, 1]: where a talking track's mouth is moving with speech (opened beyond its rest), held across
-    the short closures inside words and eased in and out."""
+    the closures and pauses inside speech (SPEAKING_HOLD_S) and eased in and out."""
     opening = np.asarray(mouth_opening(np.asarray(track_norm, np.float64)))
     rest = np.percentile(opening, 5)
     moving = np.clip((opening - rest) / SPEAKING_OPENING, 0.0, 1.0)
-    pad = SPEAKING_HOLD // 2
+    hold = 2 * max(1, int(round(SPEAKING_HOLD_S * fps / 2))) + 1  # odd, so the window is centred
+    pad = hold // 2
     padded = np.pad(moving, pad, mode="edge")
-    held = np.max(np.lib.stride_tricks.sliding_window_view(padded, SPEAKING_HOLD), axis=-1)
-    kernel = np.hanning(SPEAKING_HOLD + 2)[1:-1]
+    held = np.max(np.lib.stride_tricks.sliding_window_view(padded, hold), axis=-1)
+    kernel = np.hanning(hold + 2)[1:-1]
     smooth = np.convolve(np.pad(held, pad, mode="edge"), kernel / kernel.sum(), mode="valid")
     return np.clip(smooth, 0.0, 1.0)
 
 
-def express_normalised(norm: np.ndarray, shifts: np.ndarray, with_speech: bool = True) -> np.ndarray:
-    """(T, 68, 2) track in the normalised face frame plus displacements (T, 68, 2) or (68, 2) in that frame.
-    with_speech: the expression's opening yields where the track's mouth moves."""
+def express_normalised(norm: np.ndarray, shifts: np.ndarray, with_speech: bool = True, fps: float = 25.0
+                       ) -> np.ndarray:
+    """(T, 68, 2) track in the normalised face frame (at fps) plus displacements (T, 68, 2) or (68, 2) in that
+    frame. with_speech: the expression's opening yields where the track's mouth moves."""
     norm = np.asarray(norm, np.float64)
     shifts = np.broadcast_to(np.asarray(shifts, np.float64), norm.shape)
     if with_speech:
-        shifts = shifts - speaking(norm)[:, None, None] * opening_part(shifts)
+        shifts = shifts - speaking(norm, fps)[:, None, None] * opening_part(shifts)
     return norm + shifts
 
 
-def express_track(track: np.ndarray, shifts: np.ndarray, with_speech: bool = True) -> np.ndarray:
-    """(T, 68, 2) track (pixel coordinates) with per-frame displacements shifts (T, 68, 2) or (68, 2) in the
-    normalised face frame added (see express_normalised)."""
+def express_track(track: np.ndarray, shifts: np.ndarray, with_speech: bool = True, fps: float = 25.0
+                  ) -> np.ndarray:
+    """(T, 68, 2) track (pixel coordinates, at fps) with per-frame displacements shifts (T, 68, 2) or (68, 2) in
+    the normalised face frame added (see express_normalised)."""
     norm, sims = to_normalised(np.asarray(track, np.float64))
-    return from_normalised(express_normalised(norm, shifts, with_speech), sims).astype(np.float32)
+    return from_normalised(express_normalised(norm, shifts, with_speech, fps), sims).astype(np.float32)
 
 
 def express_face(landmarks: np.ndarray, shift: np.ndarray) -> np.ndarray:

@@ -368,6 +368,21 @@ def test_motion_gain_scales_the_speech_mouth_about_the_rest_mouth(grid_root, dub
     assert 1.7 < ratio < 2.3, ratio  # twice the motion about a closed rest mouth: about twice the opening's spread
 
 
+def test_dub_expression_lifts_the_lip_corners_and_keeps_the_speech(grid_root, dubber):
+    """A dub with `happy`: the new speech's mouth with its corners up; the opening still follows the speech."""
+    from talkface.expression.spec import expression_plan
+    from talkface.landmarks.indices import interocular, mouth_opening
+
+    track = dubber.track(probe_video(grid_root / "s1" / "bbaf2n.mp4"))
+    speech = read_video(grid_root / "s1" / "bbaf3s.mp4").audio[:2 * 16000]
+    plain = dubber.plan(track, speech).target
+    happy = dubber.plan(track, speech, expression=expression_plan("happy:0.8")).target
+    corners_up = (plain[:, [48, 54], 1] - happy[:, [48, 54], 1]).mean(1) / interocular(plain)
+    assert (corners_up > 0.05).mean() > 0.9
+    assert np.corrcoef(mouth_opening(plain), mouth_opening(happy))[0, 1] > 0.9
+    np.testing.assert_allclose(happy[:, :4], plain[:, :4], atol=1e-3)  # the video's own head and upper jaw
+
+
 def _talking(opening_range: float, n: int = 100, seed: int = 0) -> np.ndarray:
     """(n, 68, 2) mean faces whose inner lower lip drops by up to `opening_range` interoculars."""
     track = np.repeat(MEAN_SHAPE[None].astype(np.float64), n, axis=0) * 100.0
