@@ -8,12 +8,15 @@ Each job is the solo command's own code path: a worker runs `talkface.cli.main(a
 and the CLI takes its Synthesizer or Dubber from `cli.MODELS`, where the worker keeps one per stage choice. So a
 job's output is bit-identical to `talkface synth ...` run alone with the same options, and its error is the line
 the command would print. The torch thread count is the one exception to "the same process": N workers share the
-cores (render_threads), but the audio2lmk stage, whose sums depend on it, runs with a lone process's count
+cores (render_threads), but audio2lmk's convolutions, whose sums depend on it, run on a lone process's count
 (talkface.stages.AUDIO2LMK_THREADS).
 
+Workers are spawned processes (`--ray`: Ray actors, talkface.batch_ray): a script calling `run` needs the usual
+`if __name__ == "__main__":` guard. Default: one worker per core, each running torch on one thread.
+
 Resumable: a job whose outputs are all there is skipped (outputs are renamed into place only once complete, so an
-existing one is whole; temp files a killed run left beside them are removed). Workers are spawned processes
-(`--ray`: Ray actors, talkface.batch_ray); a worker that dies fails its job only and is replaced.
+existing one is whole; temp files a killed run left beside them are removed). A worker that dies fails its job
+only and is replaced.
 At the end DIR/batch_report.json (per job: status, seconds, the one-line error) and DIR/failed.csv (failed and
 invalid rows with their line and error, inputs as absolute paths: `talkface batch DIR/failed.csv --out-dir DIR`
 re-runs them).
