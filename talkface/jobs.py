@@ -35,6 +35,7 @@ INPUTS = ("image", "audio", "video", "landmarks")            # files read, relat
 OUTPUTS = {"out": OUTPUT_VIDEO_SUFFIXES, "save_landmarks": TRACK_SUFFIXES}  # written, relative to --out-dir
 STAGE_NAMES = {"audio2lmk": ("phonetic", "learned", "auto"), "lmk2video": ("warp", "learned", "auto"),
                "fetch_blend": ("shape", "learned")}          # anything else is a checkpoint path
+KEYFRAMES = ("expression", (".json", ".csv"))  # an --expression keyframe file (talkface.expression.spec) is an input
 RESERVED = ("line", "error")  # columns failed.csv adds (the row's line and why it failed): ignored when read
 TRUE, FALSE = ("true", "yes", "1"), ("false", "no", "0", "")
 
@@ -144,7 +145,8 @@ class _Parsers:
 
 def is_input(name: str, text: str) -> bool:
     """Whether option `name` with value `text` names a file to read (relative to the manifest's folder)."""
-    return name in INPUTS or (name in STAGE_NAMES and text not in STAGE_NAMES[name])
+    return (name in INPUTS or (name in STAGE_NAMES and text not in STAGE_NAMES[name])
+            or (name == KEYFRAMES[0] and Path(text).suffix.lower() in KEYFRAMES[1]))
 
 
 def _argv(command: str, row: dict, flags: set[str], base: Path, out_dir: Path) -> list[str]:
@@ -179,6 +181,9 @@ def check_job(job: Job, args: argparse.Namespace, out_dir: Path) -> None:
     """What the command checks before loading a model, done now for every row: inputs there, stage names and
     checkpoints known, outputs writable, of the right type and not inputs."""
     inputs = [getattr(args, name) for name in INPUTS if getattr(args, name, None) is not None]
+    keyframes = getattr(args, KEYFRAMES[0], None)
+    if keyframes is not None and is_input(KEYFRAMES[0], keyframes):
+        inputs.append(keyframes)
     for path in inputs:
         require_file(path)
     for stage in ("audio2lmk", "lmk2video"):

@@ -87,6 +87,17 @@ def test_each_bad_row_is_one_line_naming_its_line(folder):
     assert all("\n" not in p for p in problems[1:])
 
 
+def test_an_expression_keyframe_file_is_an_input(folder):
+    (folder / "smile.json").write_text("[]")
+    jobs = check(folder, "command,image,audio,out,expression\n"
+                         "synth,face.png,speech.wav,a.mp4,smile.json\n"
+                         "synth,face.png,speech.wav,b.mp4,happy:0.5\n"
+                         "synth,face.png,speech.wav,c.mp4,frown.csv\n")
+    assert jobs[0].error is None and jobs[0].argv[-2:] == ["--expression", str(folder / "smile.json")]
+    assert jobs[1].error is None and jobs[1].argv[-2:] == ["--expression", "happy:0.5"]
+    assert jobs[2].error == f"jobs.csv line 4: {folder / 'frown.csv'}: file not found"
+
+
 def test_flags_take_true_or_false(folder):
     jobs = check(folder, "command,image,audio,out,still\nsynth,face.png,speech.wav,a.mp4,maybe\n")
     assert errors(jobs) == ["jobs.csv line 2: still: a flag takes true or false, got 'maybe'"]
