@@ -167,7 +167,7 @@ def app_plan(expression: str = "neutral", intensity: float = 1.0, keyframes: str
     """The plan for the app's expression controls (keyframes text, when given, instead of the menu); a malformed
     value is one gr.Error line."""
     unit_text = ",".join(f"{u}={v:g}" for u, v in (units or {}).items() if v > 0) or None
-    spec = keyframes.strip() or (f"{expression}:{intensity:g}" if expression != "neutral" and intensity > 0 else None)
+    spec = (keyframes or "").strip() or (f"{expression}:{intensity:g}" if expression not in (None, "neutral") and intensity else None)
     try:
         return expression_plan(spec, unit_text)
     except TalkfaceError as err:
@@ -223,7 +223,7 @@ def synth_tab() -> None:
                     expression = gr.Dropdown(list(EXPRESSIONS), value="neutral", label=EXPRESSION_LABEL,
                                              elem_id="synth-expression")
                     intensity = gr.Slider(0.0, 1.0, value=0.7, step=0.05, label="intensity")
-                    keyframes = gr.Textbox(label="or keyframes over time (seconds:expression:intensity)",
+                    keyframes = gr.Textbox(value="", label="or keyframes over time (seconds:expression:intensity)",
                                            placeholder="0:neutral 2.5:happy:0.8 5:surprised:0.5", elem_id="keyframes")
                 run = gr.Button("Generate", variant="primary", elem_id="generate")
             with gr.Column():

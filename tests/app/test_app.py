@@ -304,3 +304,17 @@ def test_app_edit_preview_and_its_errors(tmp_path):
     with pytest.raises(gr.Error) as err:
         app.edit_preview(str(blank), "happy", 1.0, *units)
     assert "wall.png" in str(err.value) and str(tmp_path) not in str(err.value) and "\n" not in str(err.value)
+
+
+def test_app_expression_controls_make_the_plan():
+    """The synth and dub tabs' expression controls as Gradio hands them over (an empty textbox is None)."""
+    import gradio as gr
+    sys.path.insert(0, str(REPO))
+    import app
+
+    assert app.app_plan("neutral", 0.7, None) is None
+    assert app.app_plan("happy", 0.5, None).description == "happy:0.5"
+    assert len(app.app_plan("happy", 0.5, "0:neutral 2:happy:0.8").keyframes) == 2  # keyframes win over the menu
+    with pytest.raises(gr.Error) as err:
+        app.app_plan("neutral", 0.7, "0:happy 1:grumpy")
+    assert "unknown expression 'grumpy'" in str(err.value) and "\n" not in str(err.value)
