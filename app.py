@@ -29,6 +29,7 @@ from talkface.edit import Editor, write_image
 from talkface.errors import TalkfaceError
 from talkface.expression import EXPRESSIONS
 from talkface.expression.spec import ExpressionPlan, expression_plan
+from talkface.expression.units import ACTION_UNITS, UNIT_NAMES
 from talkface.pipeline import UNVOICED_NOTE_SHARE, Synthesizer
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
@@ -43,12 +44,7 @@ MIN_MOTION_GAIN, MAX_MOTION_GAIN = 0.5, 2.0
 MOTION_LABEL = "mouth motion: x the model's (1), which moves every mouth as far as its one training speaker's"
 SINGING_LABEL = "singing: move the mouth to every sound (by default it rests where no one is heard speaking)"
 EXPRESSION_LABEL = "expression (its mouth yields to the speech while someone talks)"
-# The action units of the edit tab's sliders: (unit, what it does), in talkface.expression.units.ACTION_UNITS.
-UNIT_SLIDERS = ((1, "inner brow raiser"), (2, "outer brow raiser"), (4, "brow lowerer"), (5, "upper lid raiser"),
-                (6, "cheek raiser"), (7, "lid tightener"), (9, "nose wrinkler"), (10, "upper lip raiser"),
-                (12, "lip corner puller (smile)"), (15, "lip corner depressor"), (17, "chin raiser"),
-                (20, "lip stretcher"), (23, "lip tightener"), (25, "lips part"), (26, "jaw drop"),
-                (43, "eyes closed"))
+UNIT_SLIDERS = tuple((unit, UNIT_NAMES[unit]) for unit in ACTION_UNITS)  # the edit tab's sliders
 LIMITS = (f"Photos and recordings up to {MAX_UPLOAD_MB} MB; speech up to {MAX_AUDIO_SECONDS:g} s. "
           f"Requests are served {CONCURRENCY} at a time, in order: your place in the queue is shown.")
 

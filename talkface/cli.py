@@ -140,7 +140,7 @@ def _add_expression_options(p: argparse.ArgumentParser, keyframes: bool = True) 
                            "0.5 s transitions), or a .json/.csv keyframe file" if keyframes else ""))
     p.add_argument("--au", type=_spec_checked("parse_units"), default=None, metavar="UNITS",
                    help="facial action units, each 0-1, e.g. 12=0.8,6=0.5 (brows 1,2,4; lids 5,7,43; cheeks 6; "
-                        "nose 9; upper lip 10; lip corners 12,15,20; chin 17; lips 23,25; jaw 26)")
+                        "nose 9; upper lip 10; lip corners 12,14,15,16,20; chin 17; lips 23,25; jaw 26)")
 
 
 def _expression_plan(args):
@@ -245,6 +245,7 @@ def _parser() -> _Parser:
     _add_expression_options(p, keyframes=False)
     p.add_argument("--face-index", type=_int_at_least(0), default=None,
                    help="which face to edit when the photo has several (0 = largest; default largest)")
+    p.add_argument("--quiet", action="store_true", help="only the result line (an edit shows no progress anyway)")
 
     p = sub.add_parser("dub", help="video + new speech -> the same video lip-synced to the speech")
     p.add_argument("--video", required=True, help="video of a face (its frames, head motion and background are kept)")
@@ -448,7 +449,7 @@ def _cmd_edit(args) -> None:
         raise TalkfaceError("edit: give --expression NAME[:INTENSITY] and/or --au UNITS")
     if not plan.is_still:
         raise TalkfaceError("--expression: a photo takes one expression, not keyframes")
-    out = Editor().edit_files(args.image, args.out, plan, face_index=args.face_index)
+    out = _models(Editor).edit_files(args.image, args.out, plan, face_index=args.face_index)
     print(f"{out}: {plan.description}")
 
 

@@ -27,12 +27,13 @@ from pathlib import Path
 
 from talkface.errors import TalkfaceError
 from talkface.media import require_file
-from talkface.safe_output import OUTPUT_VIDEO_SUFFIXES, TRACK_SUFFIXES, check_distinct, check_output
+from talkface.safe_output import IMAGE_SUFFIXES, OUTPUT_VIDEO_SUFFIXES, TRACK_SUFFIXES, check_distinct, check_output
 from talkface.stages import check_device, check_stage_spec
 
-JOB_COMMANDS = ("synth", "animate", "dub")  # commands making one video from files; another is one entry away
+JOB_COMMANDS = ("synth", "animate", "dub", "edit")  # commands making one output from files; another is one entry away
 INPUTS = ("image", "audio", "video", "landmarks")            # files read, relative to the manifest's folder
 OUTPUTS = {"out": OUTPUT_VIDEO_SUFFIXES, "save_landmarks": TRACK_SUFFIXES}  # written, relative to --out-dir
+OUTPUTS_OF = {"edit": {"out": IMAGE_SUFFIXES}}  # where a command's outputs differ from OUTPUTS
 STAGE_NAMES = {"audio2lmk": ("phonetic", "learned", "auto"), "lmk2video": ("warp", "learned", "auto"),
                "fetch_blend": ("shape", "learned")}          # anything else is a checkpoint path
 KEYFRAMES = ("expression", (".json", ".csv"))  # an --expression keyframe file (talkface.expression.spec) is an input
@@ -192,8 +193,9 @@ def check_job(job: Job, args: argparse.Namespace, out_dir: Path) -> None:
     blend = getattr(args, "fetch_blend", None)
     if blend is not None and blend not in STAGE_NAMES["fetch_blend"]:
         require_file(blend)
-    check_device(args.device)
-    outputs = [(getattr(args, name), suffixes) for name, suffixes in OUTPUTS.items() if getattr(args, name, None)]
+    check_device(getattr(args, "device", "cpu"))
+    kinds = {**OUTPUTS, **OUTPUTS_OF.get(job.command, {})}
+    outputs = [(getattr(args, name), suffixes) for name, suffixes in kinds.items() if getattr(args, name, None)]
     for path, suffixes in outputs:
         if out_dir in Path(path).parents:
             Path(path).parent.mkdir(parents=True, exist_ok=True)  # a row's own subfolder of --out-dir

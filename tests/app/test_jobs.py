@@ -81,8 +81,8 @@ def test_each_bad_row_is_one_line_naming_its_line(folder):
                            "(see talkface synth --help)")
     assert problems[5] == f"jobs.csv line 7: {folder / 'out' / 'a.mp4'} is also written by line 2"
     assert problems[6].startswith("jobs.csv line 8: ") and "unsupported output type ('.avi')" in problems[6]
-    assert problems[7] == "jobs.csv line 9: command 'train' is not one a batch runs (synth, animate, dub)"
-    assert problems[8] == "jobs.csv line 10: no command (synth, animate, dub)"
+    assert problems[7] == "jobs.csv line 9: command 'train' is not one a batch runs (synth, animate, dub, edit)"
+    assert problems[8] == "jobs.csv line 10: no command (synth, animate, dub, edit)"
     assert problems[9] == "jobs.csv line 11: 8 cells for 6 columns"
     assert all("\n" not in p for p in problems[1:])
 
@@ -96,6 +96,16 @@ def test_an_expression_keyframe_file_is_an_input(folder):
     assert jobs[0].error is None and jobs[0].argv[-2:] == ["--expression", str(folder / "smile.json")]
     assert jobs[1].error is None and jobs[1].argv[-2:] == ["--expression", "happy:0.5"]
     assert jobs[2].error == f"jobs.csv line 4: {folder / 'frown.csv'}: file not found"
+
+
+def test_an_edit_row_writes_an_image(folder):
+    jobs = check(folder, "command,image,expression,out\n"
+                         "edit,face.png,happy:0.5,smile.png\n"
+                         "edit,face.png,happy,smile.mp4\n"
+                         "edit,face.png,grumpy,frown.png\n")
+    assert jobs[0].error is None and jobs[0].argv[-2:] == ["--out", str(folder / "out" / "smile.png")]
+    assert "smile.mp4" in jobs[1].error
+    assert "unknown expression 'grumpy'" in jobs[2].error
 
 
 def test_flags_take_true_or_false(folder):
