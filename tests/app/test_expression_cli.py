@@ -122,3 +122,14 @@ def test_synth_with_a_smile_keeps_the_speech_and_the_corners_up(tmp_path):
     assert np.corrcoef(mouth_opening(plain), mouth_opening(happy))[0, 1] > 0.9
     iod = interocular(plain)
     assert (((plain[:, 48, 1] - happy[:, 48, 1]) / iod) > 0.01).all()
+
+
+def test_edit_never_imports_torch(tmp_path):
+    """`talkface edit` is numpy and OpenCV only (`import torch` alone would cost it seconds)."""
+    code = ("import sys\nfrom talkface.cli import main\n"
+            f"assert main(['edit', '--image', {str(EXAMPLES / 'face.png')!r}, '--expression', 'surprised', "
+            f"'--out', {str(tmp_path / 'o.png')!r}]) == 0\n"
+            "print('torch' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False"
