@@ -447,8 +447,6 @@ def _cmd_edit(args) -> None:
     plan = _expression_plan(args)
     if plan is None:
         raise TalkfaceError("edit: give --expression NAME[:INTENSITY] and/or --au UNITS")
-    if not plan.is_still:
-        raise TalkfaceError("--expression: a photo takes one expression, not keyframes")
     out = _models(Editor).edit_files(args.image, args.out, plan, face_index=args.face_index)
     print(f"{out}: {plan.description}")
 

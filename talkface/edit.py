@@ -36,6 +36,11 @@ def still_plan(expression: str | None = None, intensity: float = 1.0,
     return plan
 
 
+def require_still(plan: ExpressionPlan) -> None:
+    if not plan.is_still:
+        raise TalkfaceError("--expression: a photo takes one expression, not keyframes")
+
+
 class Editor:
     """Photo -> the same photo with another expression. Models load on first use and are kept (the app keeps one)."""
 
@@ -73,13 +78,13 @@ class Editor:
         """(68, 2) landmarks of the face with the plan's (still) expression."""
         from talkface.landmarks.normalize import to_normalised
 
-        if not plan.is_still:
-            raise TalkfaceError("--expression: a photo takes one expression, not keyframes")
+        require_still(plan)
         neutral_norm, _ = to_normalised(np.asarray(landmarks, np.float64))
         return express_face(landmarks, plan.still_displacement(neutral_norm, self.model))
 
     def edit(self, image: np.ndarray, plan: ExpressionPlan, face_index: int | None = None,
              name: str = "image") -> np.ndarray:
+        require_still(plan)  # before any work
         landmarks = self.landmarks(image, face_index, name)
         if plan.is_neutral:
             return np.array(image, copy=True)

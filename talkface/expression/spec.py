@@ -101,10 +101,10 @@ def keyframe_weights(t: np.ndarray, times: list[float], ramp: float = RAMP_SECON
     weights = np.zeros((len(t), k))
     previous = -math.inf
     for i, at in enumerate(times):
-        span = min(ramp, at - previous)
-        if span <= 0 or at <= 0:  # the very start: on at once
-            rise = (t >= at).astype(np.float64) if at > 0 else np.ones(len(t))
-        else:
+        if at <= 0:  # the very start: on at once
+            rise = np.ones(len(t))
+        else:  # times increase (parse_expression checks), so the ramp never starts before the keyframe before
+            span = min(ramp, at - previous)
             rise = _smoothstep((t - (at - span)) / span)
         weights[:, i] = rise
         if i > 0:
