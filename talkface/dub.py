@@ -46,6 +46,7 @@ from talkface.audio import SAMPLE_RATE
 from talkface.errors import MediaError, TalkfaceError
 from talkface.face_crop import FacePaster, auto_crop_size, crop_face, crop_transform, hull_mask
 from talkface.expression.apply import express_normalised
+from talkface.expression.shapes import shipped as shipped_expressions
 from talkface.expression.spec import ExpressionPlan
 from talkface.landmarks.articulation import SPEECH_POINTS, widen_normalised
 from talkface.landmarks.indices import STABLE_POINTS, interocular, mouth_opening
@@ -277,9 +278,7 @@ class Dubber:
         rest_norm, _ = to_normalised(track.landmarks[rest].astype(np.float64))
         speech_norm = widen_normalised(to_normalised(speech.astype(np.float64))[0], rest_norm, gain)
         if expression is not None and not expression.is_neutral:
-            from talkface.expression.shapes import ExpressionModel
-
-            shifts = expression.displacements(rest_norm, ExpressionModel.load(), n_out, fps)
+            shifts = expression.displacements(rest_norm, shipped_expressions(), n_out, fps)
             speech_norm = express_normalised(speech_norm, shifts, fps=fps)
         video_norm, sims = to_normalised(video.astype(np.float64))
         target_norm = video_norm.copy()

@@ -17,6 +17,7 @@ import numpy as np
 
 from talkface.errors import TalkfaceError
 from talkface.expression.apply import express_face
+from talkface.expression.shapes import shipped
 from talkface.expression.spec import ExpressionPlan, expression_plan
 from talkface.media import read_image, require_file
 from talkface.safe_output import IMAGE_SUFFIXES, atomic_output, check_output
@@ -45,7 +46,6 @@ class Editor:
     """Photo -> the same photo with another expression. Models load on first use and are kept (the app keeps one)."""
 
     def __init__(self):
-        self._model = None
         self._synth = None
         self._faces: dict[tuple, np.ndarray] = {}  # the last photos' landmarks: a preview re-edits the same photo
 
@@ -57,14 +57,6 @@ class Editor:
                 self._faces.pop(next(iter(self._faces)))
             self._faces[key] = detect_landmarks(image, face_index=face_index, name=name)
         return self._faces[key]
-
-    @property
-    def model(self):
-        if self._model is None:
-            from talkface.expression.shapes import ExpressionModel
-
-            self._model = ExpressionModel.load()
-        return self._model
 
     @property
     def synthesizer(self):
@@ -80,7 +72,7 @@ class Editor:
 
         require_still(plan)
         neutral_norm, _ = to_normalised(np.asarray(landmarks, np.float64))
-        return express_face(landmarks, plan.still_displacement(neutral_norm, self.model))
+        return express_face(landmarks, plan.still_displacement(neutral_norm, shipped()))
 
     def edit(self, image: np.ndarray, plan: ExpressionPlan, face_index: int | None = None,
              name: str = "image") -> np.ndarray:

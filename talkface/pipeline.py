@@ -24,6 +24,7 @@ from talkface.contracts import Audio2Lmk, Lmk2Video, check_audio2lmk_inputs, che
 from talkface.errors import MediaError, TalkfaceError
 from talkface.expression.apply import express_track
 from talkface.expression.shading import shade_folds
+from talkface.expression.shapes import shipped as shipped_expressions
 from talkface.expression.spec import ExpressionPlan
 from talkface.face_crop import (CropTransform, FacePaster, auto_crop_size, check_crop_size, crop_face,
                                 crop_transform)
@@ -166,7 +167,6 @@ class Synthesizer:
         self._specs = {"audio2lmk": check_stage_spec(audio2lmk, "audio2lmk"),
                        "lmk2video": check_stage_spec(lmk2video, "lmk2video")}
         self._stages: dict[str, tuple[str, object]] = {}
-        self._expression_model = None
 
     def _stage(self, which: str) -> tuple[str, object]:
         if which not in self._stages:
@@ -219,15 +219,6 @@ class Synthesizer:
             track = widen(track, most_closed(track), motion_gain)
         return track
 
-    @property
-    def expression_model(self):
-        """The shipped expression -> landmarks model (numpy; loaded on first use)."""
-        if self._expression_model is None:
-            from talkface.expression.shapes import ExpressionModel
-
-            self._expression_model = ExpressionModel.load()
-        return self._expression_model
-
     def express(self, track: np.ndarray, neutral: np.ndarray, plan: ExpressionPlan | None, fps: float = FPS
                 ) -> tuple[np.ndarray, np.ndarray | None]:
         """(the track with the plan's expression, the track without it) -- (track, None) when the plan changes
@@ -236,7 +227,7 @@ class Synthesizer:
         if plan is None or plan.is_neutral:
             return track, None
         neutral_norm, _ = to_normalised(np.asarray(neutral, np.float64))
-        shifts = plan.displacements(neutral_norm, self.expression_model, len(track), fps)
+        shifts = plan.displacements(neutral_norm, shipped_expressions(), len(track), fps)
         return express_track(track, shifts, fps=fps), track
 
     def paste_alpha(self, source: SourceFace) -> np.ndarray:

@@ -9,6 +9,7 @@ The torch module it was trained as is talkface/expression/network.py; this file 
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -87,3 +88,9 @@ class ExpressionModel:
             if i < len(self.layers) - 1:
                 h = np.tanh(h)
         return (self.class_mean[index] + h.reshape(68, 2)).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def shipped() -> ExpressionModel:
+    """The shipped model, read once per process (synth, animate, dub and edit all use it)."""
+    return ExpressionModel.load()
