@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from talkface.errors import TalkfaceError
+from talkface.expression.spec import KEYFRAME_SUFFIXES
 from talkface.media import require_file
 from talkface.safe_output import IMAGE_SUFFIXES, OUTPUT_VIDEO_SUFFIXES, TRACK_SUFFIXES, check_distinct, check_output
 from talkface.stages import check_device, check_stage_spec
@@ -36,7 +37,6 @@ OUTPUTS = {"out": OUTPUT_VIDEO_SUFFIXES, "save_landmarks": TRACK_SUFFIXES}  # wr
 OUTPUTS_OF = {"edit": {"out": IMAGE_SUFFIXES}}  # where a command's outputs differ from OUTPUTS
 STAGE_NAMES = {"audio2lmk": ("phonetic", "learned", "auto"), "lmk2video": ("warp", "learned", "auto"),
                "fetch_blend": ("shape", "learned")}          # anything else is a checkpoint path
-KEYFRAMES = ("expression", (".json", ".csv"))  # an --expression keyframe file (talkface.expression.spec) is an input
 RESERVED = ("line", "error")  # columns failed.csv adds (the row's line and why it failed): ignored when read
 TRUE, FALSE = ("true", "yes", "1"), ("false", "no", "0", "")
 
@@ -147,7 +147,7 @@ class _Parsers:
 def is_input(name: str, text: str) -> bool:
     """Whether option `name` with value `text` names a file to read (relative to the manifest's folder)."""
     return (name in INPUTS or (name in STAGE_NAMES and text not in STAGE_NAMES[name])
-            or (name == KEYFRAMES[0] and Path(text).suffix.lower() in KEYFRAMES[1]))
+            or (name == "expression" and Path(text).suffix.lower() in KEYFRAME_SUFFIXES))  # a keyframe file
 
 
 def _argv(command: str, row: dict, flags: set[str], base: Path, out_dir: Path) -> list[str]:
@@ -182,8 +182,8 @@ def check_job(job: Job, args: argparse.Namespace, out_dir: Path) -> None:
     """What the command checks before loading a model, done now for every row: inputs there, stage names and
     checkpoints known, outputs writable, of the right type and not inputs."""
     inputs = [getattr(args, name) for name in INPUTS if getattr(args, name, None) is not None]
-    keyframes = getattr(args, KEYFRAMES[0], None)
-    if keyframes is not None and is_input(KEYFRAMES[0], keyframes):
+    keyframes = getattr(args, "expression", None)
+    if keyframes is not None and is_input("expression", keyframes):
         inputs.append(keyframes)
     for path in inputs:
         require_file(path)
