@@ -19,6 +19,7 @@ from talkface.errors import TalkfaceError
 
 MOUTHS = ("auto", "generate", "fetch", "mix")  # talkface.dub.MOUTHS, spelled here so --help needs no torch
 MOTION_GAIN = None  # talkface.dub.MOTION_GAIN (matched to the video), likewise
+EXPRESSIONS = ("neutral", "happy", "sad", "surprised", "angry", "disgusted", "fearful", "contemptuous")  # likewise
 
 # The GRID corpus: $TALKFACE_GRID_ROOT, else ../shared/data/grid beside the repository (--grid-root overrides).
 DEFAULT_GRID_ROOT = Path(os.environ.get("TALKFACE_GRID_ROOT",
@@ -133,7 +134,7 @@ def _spec_checked(parse_name: str):
 
 
 def _add_expression_options(p: argparse.ArgumentParser, keyframes: bool = True) -> None:
-    names = "neutral, happy, sad, surprised, angry, disgusted, fearful, contemptuous"  # talkface.expression.EXPRESSIONS
+    names = ", ".join(EXPRESSIONS)
     p.add_argument("--expression", type=_spec_checked("parse_expression"), default=None, metavar="SPEC",
                    help=f"the face's expression: NAME[:INTENSITY 0-1], NAME one of {names}"
                         + ("; or keyframes '0:neutral 2.5:happy:0.8 5:surprised:0.5' (reached at each time, "
@@ -332,7 +333,7 @@ def _parser() -> _Parser:
     e.add_argument("--checkpoint", default=None, help="lipreader checkpoint (default: the shipped one)")
     e.add_argument("--out", required=True, help="report .json")
 
-    p = sub.add_parser("batch", help="many synth/animate/dub jobs from a CSV or JSON-lines file (models loaded "
+    p = sub.add_parser("batch", help="many synth/animate/dub/edit jobs from a CSV or JSON-lines file (models loaded "
                                      "once per worker, resumable, a failing job never stops the others)")
     p.add_argument("jobs", help="CSV (a header of option names) or JSON lines: one job a row, its `command` and options "
                                 "by their CLI names (image, audio, out, seed, ...); inputs relative to the file's folder")

@@ -133,3 +133,9 @@ def test_edit_never_imports_torch(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_cli_spells_the_expressions_as_the_package_does():
+    from talkface import cli, expression
+
+    assert cli.EXPRESSIONS == expression.EXPRESSIONS
