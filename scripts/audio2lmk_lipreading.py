@@ -52,7 +52,7 @@ from audio2lmk.learned import load_checkpoint
 from audio2lmk.pca import MOTION_POINTS
 from talkface import grid
 from talkface.errors import TalkfaceError
-from talkface.evaluation import load_truth
+from talkface.evaluation.end_to_end import load_truth
 from talkface.face_crop import crop_face
 from talkface.landmarks.indices import MOUTH, interocular, mouth_opening
 from talkface.landmarks.normalize import from_normalised, to_normalised

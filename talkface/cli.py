@@ -544,7 +544,7 @@ def _cmd_eval(args) -> None:
 
         require_device(check_device(args.device))  # before any data loads: one line, not a torch error later
     if args.target == "grid":
-        from talkface.evaluation import run_eval_grid
+        from talkface.evaluation.end_to_end import run_eval_grid
 
         report = run_eval_grid(args.prepared, args.grid_root, args.out, split=args.split, speaker=args.speaker,
                                audio2lmk=args.audio2lmk, lmk2video=args.lmk2video, oracle=args.oracle,
@@ -552,7 +552,7 @@ def _cmd_eval(args) -> None:
         print((Path(args.out) / "report.md").read_text())
         print(f"{report['n_clips']} clips in {report['seconds']:.0f} s -> {args.out}")
     elif args.target == "dub":
-        from talkface.dub_eval import run_eval_dub
+        from talkface.evaluation.dub import run_eval_dub
 
         run_eval_dub(args.grid_root, args.out, split=args.split, speaker=args.speaker, limit=args.limit,
                      other=args.other, audio2lmk=args.audio2lmk, lmk2video=args.lmk2video,
@@ -576,7 +576,7 @@ def _cmd_eval(args) -> None:
         run_eval_lmk2video(args.checkpoint or SHIPPED_GENERATOR, args.prepared, args.grid_root, args.split, args.out,
                            limit=args.limit, speaker=args.speaker, device=args.device)
     elif args.target == "people":
-        from talkface.people import PeopleConfig, run_eval_people
+        from talkface.evaluation.people import PeopleConfig, run_eval_people
 
         config = PeopleConfig(lmk2video=args.lmk2video, max_seconds=args.max_seconds, limit=args.limit,
                               device=args.device, out=args.out, command="talkface " + " ".join(sys.argv[1:]))
@@ -593,7 +593,7 @@ def _cmd_eval(args) -> None:
         print(f"{len(report['video_clips'])} video and {len(report['voice_clips'])} voice runs in "
               f"{report['seconds']:.0f} s -> {args.out}")
     elif args.target == "expression":
-        from talkface.expression_eval import ExpressionEvalConfig, run_eval_expression
+        from talkface.evaluation.expression import ExpressionEvalConfig, run_eval_expression
 
         report = run_eval_expression(ExpressionEvalConfig(
             dev=args.dev or ExpressionEvalConfig.dev, limit=args.limit, speech_photos=args.speech_photos,

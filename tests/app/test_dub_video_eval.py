@@ -1,4 +1,4 @@
-"""Frame-level self-dub scoring (talkface/dub_video_eval.py, `talkface eval dub --other`): on a talking video the
+"""Frame-level self-dub scoring (talkface/evaluation/dub_video.py, `talkface eval dub --other`): on a talking video the
 test renders itself the scores are known (the video against itself; the video with its first frame held), and
 one integration run on a few seconds of a dev clip (skipped without ../shared/data/dev)."""
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from talkface.dub import Track
-from talkface.dub_video_eval import clip_video, score_frames
+from talkface.evaluation.dub_video import clip_video, score_frames
 from talkface.landmarks.track import track_stream
 from talkface.media import read_audio, read_image
 from talkface.metrics import PSNR_CAP_DB, FaceDescriber
@@ -85,7 +85,7 @@ def test_eval_dub_scores_a_dev_video_frame_by_frame(tmp_path):
     clip = DEV / "grid_other" / "swwp2s.mpg"
     if not clip.is_file():
         pytest.skip(f"dev set not found at {DEV}")
-    from talkface.dub_eval import run_eval_dub
+    from talkface.evaluation.dub import run_eval_dub
 
     report = run_eval_dub("unused", str(tmp_path), other=[str(clip)], grid_clips=False, command="test")
     assert {p.name for p in tmp_path.iterdir()} == {"report.json", "report.md", "report.csv", "contact_sheet.png"}
@@ -102,7 +102,7 @@ def test_eval_dub_scores_a_dev_video_frame_by_frame(tmp_path):
 
 
 def test_other_globs_matching_nothing_are_one_line(tmp_path):
-    from talkface.dub_eval import other_videos
+    from talkface.evaluation.dub import other_videos
     from talkface.errors import TalkfaceError
 
     (tmp_path / "b.mp4").write_bytes(b"x")

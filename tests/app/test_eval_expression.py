@@ -1,4 +1,4 @@
-"""`talkface eval expression` (talkface/expression_eval.py): the summary and the bars from made-up records, the
+"""`talkface eval expression` (talkface/evaluation/expression.py): the summary and the bars from made-up records, the
 one-line error without the classifier, and one run of the command on a tiny subset of ../shared/data/dev
 (skipped without the data or the `eval` extra)."""
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from talkface import expression_eval
-from talkface.expression_eval import EXPRESSIONS, INTENSITIES, judged_bars, markdown, summarise_photos
+from talkface.evaluation import expression as expression_eval
+from talkface.evaluation.expression import EXPRESSIONS, INTENSITIES, judged_bars, markdown, summarise_photos
 from talkface.errors import TalkfaceError
 
 DEV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "dev"

@@ -99,7 +99,7 @@ def test_silence_mask_keeps_a_margin_from_speech():
 
 
 def test_voice_cases_join_digits_per_speaker(tmp_path):
-    from talkface.people import load_voice_cases
+    from talkface.evaluation.people import load_voice_cases
 
     sr = 8000
     for speaker in ("ann", "bob"):
@@ -121,7 +121,7 @@ def test_voice_cases_join_digits_per_speaker(tmp_path):
 
 
 def test_speech_from_alignment_or_energy(tmp_path):
-    from talkface.people import speech_of
+    from talkface.evaluation.people import speech_of
 
     video = tmp_path / "clip.mpg"
     wave, truth = _bursts()
@@ -133,7 +133,7 @@ def test_speech_from_alignment_or_energy(tmp_path):
 
 
 def test_summary_and_digit_spread():
-    from talkface.people import VIDEO_MEASURES, digit_spread, markdown, summarise
+    from talkface.evaluation.people import VIDEO_MEASURES, digit_spread, markdown, summarise
 
     records = [{"clip": "a", "group": "g", "method": "m", "corr": 0.5, "amp_ratio": 1.0},
                {"clip": "b", "group": "g", "method": "m", "corr": 0.7, "amp_ratio": float("nan")}]
@@ -155,7 +155,7 @@ def test_summary_and_digit_spread():
 def test_eval_people_on_a_tiny_dev_subset(tmp_path):
     if not (DEV / "grid_other" / "swwp2s.mpg").is_file() or not (DEV / "voices").is_dir():
         pytest.skip(f"dev set not found at {DEV}")
-    from talkface.people import PeopleConfig, run_eval_people
+    from talkface.evaluation.people import PeopleConfig, run_eval_people
 
     config = PeopleConfig(videos=[str(DEV / "grid_other")], audio2lmk=["phonetic"], limit=1, real_track=["warp"],
                           voice_photos=[str(DEV / "photos" / "s2.jpg")], out=str(tmp_path / "out"))
@@ -183,7 +183,7 @@ def test_eval_people_on_a_tiny_dev_subset(tmp_path):
 
 
 def test_the_amplitude_ratio_splits_into_the_tracks_and_what_the_render_keeps():
-    from talkface.people import Rendered, VideoCase, mouth_vs_real
+    from talkface.evaluation.people import Rendered, VideoCase, mouth_vs_real
 
     n = 100
     real_gaps = 0.1 + 0.05 * np.sin(np.arange(n) / 4.0)

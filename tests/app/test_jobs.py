@@ -1,4 +1,4 @@
-"""The batch manifest (talkface.jobs): rows read with their line numbers, every row checked before any work, with
+"""The batch manifest (talkface.batch.manifest): rows read with their line numbers, every row checked before any work, with
 the CLI's own messages; the batch refuses to start on a bad row unless told to skip it (talkface.batch)."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from talkface import batch, cli
-from talkface.jobs import read_jobs, read_rows
+from talkface.batch.manifest import read_jobs, read_rows
 
 
 @pytest.fixture

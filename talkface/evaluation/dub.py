@@ -8,7 +8,7 @@
   scores) and the real B (the lipreader's own error).
 * `--other GLOB` (repeatable): any talking videos (e.g. ../shared/data/dev/grid_other/*.mpg, dev/talk/*.mp4)
   self-dubbed and scored at the frame level against their own frames, beside a floor dubbed with silence
-  (talkface/dub_video_eval.py); `grid_clips=False` (`--other-only`) scores only those.
+  (talkface/evaluation/dub_video.py); `grid_clips=False` (`--other-only`) scores only those.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from tqdm import tqdm
 from talkface import grid
 from talkface.audio import SAMPLE_RATE
 from talkface.dub import MOTION_GAIN, Dubber
-from talkface.dub_video_eval import ID_EVERY, MAX_SECONDS, SELF, score_video, skip_reason
+from talkface.evaluation.dub_video import ID_EVERY, MAX_SECONDS, SELF, score_video, skip_reason
 from talkface.errors import TalkfaceError
 from talkface.face_crop import crop_face, crop_transform
 from talkface.landmarks.indices import MOUTH
@@ -107,7 +107,7 @@ VIDEO_COLUMNS = [("frame_psnr", "frame PSNR", "{:.2f}"), ("frame_ssim", "frame S
                  ("lost", "face lost", "{:.1%}"), ("occluded", "occluded", "{:.1%}"),
                  ("output_lost", "lost on output", "{:.1%}"),
                  ("dub_s_per_video_s", "dub s / video s", "{:.2f}")]
-VIDEO_NOTES = ("Frame level (talkface/dub_video_eval.py): each video's first {max_seconds:g} s dubbed with its own audio "
+VIDEO_NOTES = ("Frame level (talkface/evaluation/dub_video.py): each video's first {max_seconds:g} s dubbed with its own audio "
                "(floor: with silence, the mouth held at the video's most closed mouth), raw dubbed frames (not encoded) "
                "against the original's. frame: the whole frame; face: the 128-px face crop aligned on each frame by the "
                "landmarks tracked on the original; mouth: the box 1.6 x the lips' extent around them at the video's "

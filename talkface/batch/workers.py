@@ -11,7 +11,7 @@ the command would print. The torch thread count is the one exception to "the sam
 cores (render_threads), but audio2lmk's convolutions, whose sums depend on it, run on a lone process's count
 (talkface.stages.AUDIO2LMK_THREADS).
 
-Workers are spawned processes (`--ray`: Ray actors, talkface.batch_ray): a script calling `run` needs the usual
+Workers are spawned processes (`--ray`: Ray actors, talkface.batch.ray_pool): a script calling `run` needs the usual
 `if __name__ == "__main__":` guard. Default: one worker per core, each running torch on one thread.
 
 Resumable: a job whose outputs are all there is skipped (outputs are renamed into place only once complete, so an
@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from talkface.errors import TalkfaceError
-from talkface.jobs import RESERVED, Job, is_input, option_name, read_jobs, read_rows
+from talkface.batch.manifest import RESERVED, Job, is_input, option_name, read_jobs, read_rows
 from talkface.progress import bar
 from talkface.safe_output import atomic_output
 
@@ -322,7 +322,7 @@ def run(jobs: str | os.PathLike | Iterable[dict], out_dir: str | os.PathLike, wo
             else:
                 tasks.append((index, job.argv))
     if ray is not None:
-        from talkface.batch_ray import RayPool
+        from talkface.batch.ray_pool import RayPool
 
         pool = RayPool(ray, workers)
     else:

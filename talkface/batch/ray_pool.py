@@ -1,5 +1,5 @@
 """`talkface batch --ray`: the same jobs as Ray tasks, one actor per worker holding its loaded models
-(talkface.batch.JobRunner), on an existing Ray cluster (`ray start --head` on one machine, `ray start --address
+(talkface.batch.workers.JobRunner), on an existing Ray cluster (`ray start --head` on one machine, `ray start --address
 HEAD:6379` on the others; every node needs talkface installed and the inputs and outputs on storage they all see).
 
 Ray is an extra (`pip install 'talkface[ray]'`), imported only here.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-from talkface.batch import died
+from talkface.batch.workers import died
 from talkface.errors import TalkfaceError
 
 
@@ -24,7 +24,7 @@ class BatchActor:
             os.environ.pop("OMP_NUM_THREADS", None)
         else:
             os.environ["OMP_NUM_THREADS"] = omp_threads
-        from talkface.batch import JobRunner
+        from talkface.batch.workers import JobRunner
         from talkface.safe_output import install_signal_handlers
 
         install_signal_handlers()  # a killed actor's job removes its temp files, as a local worker's does
