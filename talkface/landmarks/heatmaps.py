@@ -1,15 +1,15 @@
 """Landmarks -> image-like maps for generators: one Gaussian per point, or a few drawn contours.
 
-Torch, batched over any leading dims and device-aware; numpy input is accepted. Coordinates
-are pixels of the size x size crop with pixel i centred at coordinate i (cv2's convention,
-as produced by CropTransform.to_crop). Both renderings are differentiable in the landmarks.
+One implementation for numpy and torch: numpy points give numpy maps (inference, which never imports torch), torch
+points give torch maps on their device (training; differentiable in the landmarks). Batched over any leading dims.
+Coordinates are pixels of the size x size crop with pixel i centred at coordinate i (cv2's convention, as produced
+by CropTransform.to_crop).
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import torch
 
 # Compact rendering: each channel holds the polylines below, drawn as soft lines.
 #   0: jaw outline, brows and nose   1: both eyes   2: outer lips   3: inner lips
@@ -24,29 +24,30 @@ COMPACT_PARTS: tuple[tuple[tuple[range, bool], ...], ...] = (
 COMPACT_CHANNELS = len(COMPACT_PARTS)
 
 
-def _as_tensor(lmk: np.ndarray | torch.Tensor, device: torch.device | str | None) -> torch.Tensor:
-    t = lmk if isinstance(lmk, torch.Tensor) else torch.tensor(np.asarray(lmk, dtype=np.float32))
-    if t.shape[-1] != 2:
-        raise ValueError(f"landmarks must be (..., N, 2), got {tuple(t.shape)}")
-    return t.to(device=device if device is not None else t.device, dtype=torch.float32)
+def _points(lmk):
+    """(points float32, its array module, a pixel grid maker): torch tensors stay torch (torch imported only then)."""
+    if type(lmk).__module__.startswith("torch"):
+        import torch
+
+        pts = lmk.to(torch.float32)
+        return pts, torch, lambda n: torch.arange(n, device=pts.device, dtype=torch.float32)
+    pts = np.asarray(lmk, np.float32)
+    return pts, np, lambda n: np.arange(n, dtype=np.float32)
 
 
-def render_heatmaps(
-    lmk: np.ndarray | torch.Tensor,
-    size: int,
-    sigma: float | None = None,
-    device: torch.device | str | None = None,
-) -> torch.Tensor:
+def render_heatmaps(lmk, size: int, sigma: float | None = None):
     """(..., N, 2) points -> (..., N, size, size) float32 Gaussians with peak 1.
 
     sigma defaults to 1.5 px per 64 px of crop (3 px at 128). Separable: a Gaussian in x
     times a Gaussian in y, so the cost is one outer product per point.
     """
-    pts = _as_tensor(lmk, device)
+    pts, xp, arange = _points(lmk)
+    if pts.shape[-1] != 2:
+        raise ValueError(f"landmarks must be (..., N, 2), got {tuple(pts.shape)}")
     sigma = size / 64 * 1.5 if sigma is None else sigma
-    grid = torch.arange(size, device=pts.device, dtype=torch.float32)
-    gx = torch.exp(-((grid - pts[..., 0:1]) ** 2) / (2 * sigma**2))  # (..., N, size)
-    gy = torch.exp(-((grid - pts[..., 1:2]) ** 2) / (2 * sigma**2))
+    grid = arange(size)
+    gx = xp.exp(-((grid - pts[..., 0:1]) ** 2) / (2 * sigma**2))  # (..., N, size)
+    gy = xp.exp(-((grid - pts[..., 1:2]) ** 2) / (2 * sigma**2))
     return gy[..., :, None] * gx[..., None, :]
 
 
@@ -60,12 +61,7 @@ def _segments(channel: int) -> tuple[list[int], list[int]]:
     return starts, ends
 
 
-def render_compact(
-    lmk: np.ndarray | torch.Tensor,
-    size: int,
-    sigma: float | None = None,
-    device: torch.device | str | None = None,
-) -> torch.Tensor:
+def render_compact(lmk, size: int, sigma: float | None = None):
     """(..., 68, 2) -> (..., COMPACT_CHANNELS, size, size) float32 soft line drawings in [0, 1].
 
     Each contour is drawn as Gaussians sampled densely along its segments and weighted by
@@ -74,23 +70,24 @@ def render_compact(
     Separable Gaussians make this one small matrix product per channel. sigma defaults to
     1 px per 64 px of crop (2 px at 128).
     """
-    pts = _as_tensor(lmk, device)
-    if pts.shape[-2] != 68:
-        raise ValueError(f"render_compact needs 68 landmarks, got {pts.shape[-2]}")
+    pts, xp, arange = _points(lmk)
+    if pts.shape[-1] != 2 or pts.shape[-2] != 68:
+        raise ValueError(f"render_compact needs (..., 68, 2) landmarks, got {tuple(pts.shape)}")
     sigma = size / 64 if sigma is None else sigma
-    grid = torch.arange(size, device=pts.device, dtype=torch.float32)
+    grid = arange(size)
+    lead = tuple(pts.shape[:-2])
     channels = []
     for channel in range(COMPACT_CHANNELS):
         starts, ends = _segments(channel)
         a = pts[..., starts, :]
         ab = pts[..., ends, :] - a  # (..., S, 2)
-        length = ab.norm(dim=-1)  # (..., S)
+        length = (ab**2).sum(-1) ** 0.5  # (..., S)
         # Samples at most sigma apart keep the summed line free of beads.
-        k = max(2, math.ceil(float(length.detach().max()) / sigma))
-        t = (torch.arange(k, device=pts.device, dtype=torch.float32) + 0.5) / k
-        samples = (a[..., None, :] + t[:, None] * ab[..., None, :]).flatten(-3, -2)  # (..., S*k, 2)
-        weight = (length / k / (math.sqrt(2 * math.pi) * sigma)).repeat_interleave(k, dim=-1)
-        gx = torch.exp(-((grid - samples[..., 0:1]) ** 2) / (2 * sigma**2)) * weight[..., None]
-        gy = torch.exp(-((grid - samples[..., 1:2]) ** 2) / (2 * sigma**2))
-        channels.append(gy.transpose(-1, -2) @ gx)  # (..., size(y), size(x))
-    return torch.stack(channels, dim=-3).clamp(max=1.0)
+        k = max(2, math.ceil(length.max().item() / sigma))
+        t = (arange(k) + 0.5) / k
+        samples = (a[..., None, :] + t[:, None] * ab[..., None, :]).reshape(*lead, len(starts) * k, 2)
+        weight = ((length / k / (math.sqrt(2 * math.pi) * sigma))[..., None] + 0 * t).reshape(*lead, len(starts) * k)
+        gx = xp.exp(-((grid - samples[..., 0:1]) ** 2) / (2 * sigma**2)) * weight[..., None]
+        gy = xp.exp(-((grid - samples[..., 1:2]) ** 2) / (2 * sigma**2))
+        channels.append(gy.swapaxes(-1, -2) @ gx)  # (..., size(y), size(x))
+    return xp.stack(channels, -3).clip(max=1.0)

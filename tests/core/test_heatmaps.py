@@ -14,10 +14,10 @@ def crop_landmarks(size=64):
 def test_heatmap_peaks_at_each_landmark():
     lmk = crop_landmarks()
     maps = render_heatmaps(lmk, 64)
-    assert isinstance(maps, torch.Tensor) and maps.dtype == torch.float32
+    assert isinstance(maps, np.ndarray) and maps.dtype == np.float32  # numpy in, numpy out: inference has no torch
     assert maps.shape == (68, 64, 64)
-    flat = maps.flatten(1).argmax(1)
-    peaks = torch.stack([flat % 64, flat // 64], 1).numpy()
+    flat = maps.reshape(68, -1).argmax(1)
+    peaks = np.stack([flat % 64, flat // 64], 1)
     np.testing.assert_array_equal(peaks, np.rint(lmk))
     assert float(maps.max()) <= 1.0 and float(maps.min()) >= 0.0
 
@@ -29,13 +29,15 @@ def test_heatmap_value_is_an_exact_gaussian():
     assert float(maps[0, 24, 10]) == pytest.approx(np.exp(-16 / 8), rel=1e-5)  # 4 px down
 
 
-def test_heatmaps_batch_over_leading_dims_and_accept_tensors():
+@pytest.mark.parametrize("render", [render_heatmaps, render_compact])
+def test_maps_batch_over_leading_dims_and_agree_between_numpy_and_torch(render):
     lmk = np.stack([crop_landmarks(), crop_landmarks() + 3.0])[None]  # (1, 2, 68, 2)
-    from_numpy = render_heatmaps(lmk, 64)
-    from_torch = render_heatmaps(torch.from_numpy(lmk), 64)
-    assert from_numpy.shape == (1, 2, 68, 64, 64)
-    torch.testing.assert_close(from_numpy, from_torch)
-    torch.testing.assert_close(from_numpy[0, 0], render_heatmaps(lmk[0, 0], 64))
+    from_numpy = render(lmk, 64)
+    from_torch = render(torch.from_numpy(lmk), 64)
+    assert isinstance(from_torch, torch.Tensor) and from_torch.dtype == torch.float32
+    assert from_numpy.shape == (1, 2, render(lmk[0, 0], 64).shape[0], 64, 64)
+    np.testing.assert_allclose(from_numpy, from_torch.numpy(), atol=1e-6)
+    np.testing.assert_allclose(from_numpy[0, 0], render(lmk[0, 0], 64), atol=1e-6)
 
 
 def test_compact_draws_contours_in_their_channels():
