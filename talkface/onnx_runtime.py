@@ -35,3 +35,45 @@ def session(path: str | Path, device: str = "cpu", threads: int | None = None):
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # warnings about unused initialisers are not the user's business
     return ort.InferenceSession(str(path), sess_options=options, providers=providers(device))
+
+
+SIDECAR_KEY = "sidecar"               # ONNX metadata: the checkpoint's sidecar JSON (talkface.onnx_export)
+SHA256_KEY = "safetensors_sha256"     # ONNX metadata: the sha256 of the safetensors it was exported from
+
+
+def file_sha256(path: str | Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def metadata(session) -> dict[str, str]:
+    """An exported model's metadata strings (`SIDECAR_KEY`, `SHA256_KEY`, ...)."""
+    return dict(session.get_modelmeta().custom_metadata_map)
+
+
+def sidecar(session, path: str | Path) -> dict:
+    """The checkpoint sidecar an exported model carries; one-line error when it has none."""
+    import json
+
+    text = metadata(session).get(SIDECAR_KEY)
+    if text is None:
+        raise CheckpointError(f"{path}: no checkpoint sidecar in its metadata (not exported by "
+                              "`python scripts/export_onnx.py`)")
+    return json.loads(text)
+
+
+def is_current(onnx_path: str | Path, checkpoint: str | Path) -> bool:
+    """Whether the export at `onnx_path` was made from the safetensors `checkpoint` as it is now."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    return metadata(session).get(SHA256_KEY) == file_sha256(checkpoint)
+
+
+def check_current(session, onnx_path: str | Path, checkpoint: str | Path) -> None:
+    """One-line error when the checkpoint beside an export is not the one it was exported from (a stale export)."""
+    checkpoint = Path(checkpoint)
+    if checkpoint.is_file() and metadata(session).get(SHA256_KEY) != file_sha256(checkpoint):
+        raise CheckpointError(f"{onnx_path}: exported from another version of {checkpoint.name}; re-export it "
+                              f"(python scripts/export_onnx.py --checkpoint {checkpoint}) or use --backend torch")
