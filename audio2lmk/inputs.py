@@ -12,7 +12,10 @@ not who said it. Per 25 fps video frame, 4 sub-frames of 10 ms, each a vector of
   plus the envelope; "phones+normmel": with the phones;
 - "cmnmel": the same log-mels with only the per-utterance mean removed (no per-bin variance scaling, so steady
   noise stays flat instead of being blown up to speech-like contrast), over a fixed MEL_SCALE, plus the envelope;
-- "mel" (the original nets): log-mels as they are, normalised by the net's MelFrontend.
+- "mel" (the original nets): log-mels as they are, normalised by the net's MelFrontend;
+- "moonshine": a pretrained speech encoder's features at each video frame (audio2lmk.speech_encoder, learnt from
+  many voices) plus the envelope's 4 sub-frames; "normmel+moonshine": beside normmel's 4 sub-frames. These are one
+  row per video frame, (T, 1, n_inputs), standardised by the net's EncoderFrontend.
 Envelope: the 10 ms energy relative to the utterance's loud speech (95th percentile), in [0, 1] over
 ENVELOPE_RANGE nats: loudness-normalised, so a whisper and a shout of the same speech look alike.
 """
@@ -28,10 +31,12 @@ from scipy.ndimage import uniform_filter1d
 
 from audio2lmk.features import MELS_PER_FRAME, mel_energy
 from audio2lmk.phonemes import PHONE_RATE, PHONE_SET, Phone, PhoneDecoder
+from audio2lmk.speech_encoder import ENCODERS, encoder_name
 from talkface.audio import SAMPLE_RATE
 from talkface.audio_features import N_MELS
 
 FEATURE_KINDS = ("mel", "phones", "cepstra", "phones+cepstra", "normmel", "phones+normmel", "cmnmel")
+ENCODER_KINDS = tuple(f"{part}{name}" for name in ENCODERS for part in ("", "normmel+"))
 N_CEPSTRA = 19
 ENVELOPE_RANGE = 9.0  # nats below the utterance's loud speech (~39 dB) that the envelope spans
 SPEECH_MARGIN = 5.0  # frames within this many nats of loud speech count as speech for the normalisation
@@ -43,13 +48,23 @@ MEL_SCALE = 3.0  # nats: about the spread of a log-mel bin over speech, so "cmnm
 
 
 def n_inputs(kind: str) -> int:
-    """Values per 10 ms sub-frame for a feature kind."""
+    """Values per row of a feature kind's net input: per 10 ms sub-frame, or per video frame for encoder kinds."""
+    name = encoder_name(kind)
+    if name is not None and kind in ENCODER_KINDS:
+        sub_frame = N_MELS + 1 if kind.startswith("normmel+") else 1
+        return MELS_PER_FRAME * sub_frame + ENCODERS[name].dim
     sizes = {"mel": 80, "phones": len(PHONE_SET) + 1, "cepstra": N_CEPSTRA + 1,
              "phones+cepstra": len(PHONE_SET) + N_CEPSTRA + 1, "normmel": N_MELS + 1,
              "phones+normmel": len(PHONE_SET) + N_MELS + 1, "cmnmel": N_MELS + 1}
     if kind not in sizes:
-        raise ValueError(f"unknown audio2lmk input kind {kind!r} (expected one of {', '.join(FEATURE_KINDS)})")
+        raise ValueError(f"unknown audio2lmk input kind {kind!r} "
+                         f"(expected one of {', '.join(FEATURE_KINDS + ENCODER_KINDS)})")
     return sizes[kind]
+
+
+def rows_per_frame(kind: str) -> int:
+    """Rows of a net input per video frame: 4 sub-frames of 10 ms, or 1 for encoder kinds."""
+    return 1 if encoder_name(kind) else MELS_PER_FRAME
 
 
 def envelope(mel: np.ndarray) -> np.ndarray:
@@ -102,8 +117,15 @@ def one_hot(ids: np.ndarray) -> np.ndarray:
     return np.eye(len(PHONE_SET), dtype=np.float32)[ids]
 
 
-def net_input(kind: str, mel: np.ndarray, ids: np.ndarray | None = None) -> np.ndarray:
-    """(T, 4, n_inputs(kind)) from a (T, 4, 80) log-mel and, for phone kinds, (T, 4) phone ids."""
+def net_input(kind: str, mel: np.ndarray, ids: np.ndarray | None = None,
+              encoded: np.ndarray | None = None) -> np.ndarray:
+    """(T, rows_per_frame(kind), n_inputs(kind)) from a (T, 4, 80) log-mel and, for phone kinds, (T, 4) phone ids,
+    for encoder kinds (T, dim) encoder features at the video frames (audio2lmk.speech_encoder)."""
+    if encoder_name(kind):
+        n_inputs(kind)  # rejects an unknown kind
+        sub = net_input("normmel", mel) if kind.startswith("normmel+") else envelope(mel)
+        x = np.concatenate([sub.reshape(len(mel), -1), np.asarray(encoded, np.float32)], axis=1)
+        return x[:, None]
     if kind == "mel":
         return np.asarray(mel, np.float32)
     parts = []

@@ -22,12 +22,12 @@ import torch
 from torch import nn
 
 from audio2lmk.head_pose import POSE_DIMS
-from audio2lmk.inputs import n_inputs
+from audio2lmk.inputs import n_inputs, rows_per_frame
+from audio2lmk.speech_encoder import encoder_name
 from audio2lmk.pca import MotionPCA, OpenMouthCorrection
 from talkface.errors import CheckpointError
 
 N_MELS = 80
-MELS_PER_FRAME = 4
 MAX_LEVEL_SHIFT = 3.5  # natural-log power units (~15 dB): the most loudness normalisation corrects
 
 
@@ -53,6 +53,19 @@ class FlatFrontend(nn.Module):
 
     def forward(self, x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
         return x.flatten(2)
+
+
+class EncoderFrontend(nn.Module):
+    """Encoder inputs (one row per video frame, audio2lmk.inputs): each value standardised with the training
+    statistics (a pretrained encoder's channels differ in scale by two orders of magnitude)."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.register_buffer("input_mean", torch.zeros(size))
+        self.register_buffer("input_std", torch.ones(size))
+
+    def forward(self, x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        return ((x - self.input_mean) / self.input_std).flatten(2)
 
 
 class LSTMBackbone(nn.Module):
@@ -125,10 +138,13 @@ class Audio2LmkNet(nn.Module):
                          head_pose=head_pose, features=features)
         self.n_components = n_components
         try:
-            in_dim = MELS_PER_FRAME * n_inputs(features)
+            in_dim = rows_per_frame(features) * n_inputs(features)
         except ValueError as err:
             raise CheckpointError(f"audio2lmk: {err}") from None
-        self.frontend = MelFrontend() if features == "mel" else FlatFrontend()
+        if features == "mel":
+            self.frontend = MelFrontend()
+        else:
+            self.frontend = EncoderFrontend(in_dim) if encoder_name(features) else FlatFrontend()
         if kind == "lstm":
             self.backbone = LSTMBackbone(in_dim, hidden, layers, dropout, context)
         elif kind == "tcn":
@@ -187,6 +203,12 @@ class Audio2LmkNet(nn.Module):
         self.frontend.mel_mean.copy_(torch.as_tensor(mel_mean, dtype=torch.float32))
         self.frontend.mel_std.copy_(torch.as_tensor(np.maximum(mel_std, 1e-3), dtype=torch.float32))
         self.frontend.level_ref.fill_(float(level_ref))
+
+    def set_feature_statistics(self, mean: np.ndarray, std: np.ndarray) -> None:
+        """Per-value training statistics of encoder inputs (EncoderFrontend; other inputs ignore them)."""
+        if isinstance(self.frontend, EncoderFrontend):
+            self.frontend.input_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+            self.frontend.input_std.copy_(torch.as_tensor(np.maximum(std, 1e-3), dtype=torch.float32))
 
     def set_pca(self, pca: MotionPCA) -> None:
         self.pca_components.copy_(torch.as_tensor(pca.components))

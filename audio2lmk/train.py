@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from audio2lmk.encoder_cache import cache_dir, encoded_clip
 from audio2lmk.augment import augment_mel, background_at, fit_length, mix_background, perturb_phones, silence_like
 from audio2lmk.features import utterance_level
 from audio2lmk.inputs import SILENCE_PHONE, decode_cached, net_input, phone_ids
@@ -33,6 +34,7 @@ from audio2lmk.head_pose import apply_pose, in_first_frame, posed_points, relati
 from audio2lmk.models import MAX_LEVEL_SHIFT, Audio2LmkNet
 from audio2lmk.motion_detail import MotionCritic, detail_loss
 from audio2lmk.pca import LIP_ROWS, MOTION_POINTS, MotionPCA, OpenMouthCorrection, clip_motion, inner_gap
+from audio2lmk.speech_encoder import ENCODERS, encoder_name, shared_encoder
 from audio2lmk.word_reader import LandmarkWordReader, crop_windows, frozen, word_windows
 from talkface import grid
 from talkface.audio import FPS
@@ -55,6 +57,7 @@ class Audio2LmkConfig:
     features: str = "mel"  # net input (audio2lmk.inputs): mel | phones | cepstra | phones+cepstra | normmel | phones+normmel
     phone_cache: str = "runs/audio2lmk/phones"  # decoded phones of the training clips (JSON per clip)
     phone_noise: float = 0.0  # fraction of decoded phone segments replaced by random phones (decoder errors)
+    encoder_cache: str = "runs/audio2lmk/encoder"  # speech-encoder features of the training clips (encoder kinds)
     hidden: int = 128
     layers: int = 2  # lstm only
     context: int = 0  # lstm only: input window of +-context video frames
@@ -107,7 +110,8 @@ class Audio2LmkConfig:
     SECTIONS = {  # the nested YAML shape every trainer's config shares (talkface.config)
         "model": ("model", "features", "hidden", "layers", "context", "dilations", "kernel", "dropout", "n_components",
                   "head_pose"),
-        "data": ("prepared", "grid_root", "speaker", "val_fraction", "phone_cache", "phone_noise", "noise_prob",
+        "data": ("prepared", "grid_root", "speaker", "val_fraction", "phone_cache", "phone_noise", "encoder_cache",
+                 "noise_prob",
                  "snr_db", "gain_db", "voice_warp", "channel_prob", "max_pad_frames", "nonspeech_prob",
                  "background_prob", "background_snr_db", "babble_share"),
         "loss": ("mouth_weight", "velocity_weight", "opening_weight", "amplitude_weight", "pose_weight", "detail_weight",
@@ -128,23 +132,38 @@ class Clip:
     frame0: np.ndarray  # (T, 68, 2) the real track in the first frame's normalised frame
     phones: np.ndarray | None = None  # (T, 4) decoded phone ids, for phone-input nets
     words: list[tuple[int, int, int]] = field(default_factory=list)  # aligned (start, end, word id) windows
+    encoded: dict[str, np.ndarray] | None = None  # encoder kinds: audio2lmk.encoder_cache.encoded_clip
 
-    def net_input(self, kind: str) -> np.ndarray:
-        return net_input(kind, self.mel, self.phones)
+    def net_input(self, kind: str, noisy: bool = False) -> np.ndarray:
+        if self.encoded is None:
+            return net_input(kind, self.mel, self.phones)
+        if noisy:
+            return net_input(kind, self.encoded["noisy_mel"], None, self.encoded["noisy"])
+        return net_input(kind, self.mel, None, self.encoded["clean"])
 
 
-def load_clips(prepared: PreparedSet, ids: list[str], phone_cache: str | None = None) -> list[Clip]:
-    """Clips of the prepared set; with phone_cache, also their decoded phones (decoded once, then cached)."""
+def load_clips(prepared: PreparedSet, ids: list[str], phone_cache: str | None = None,
+               encoder: tuple[str, str, tuple[float, float]] | None = None) -> list[Clip]:
+    """Clips of the prepared set; with phone_cache, also their decoded phones (decoded once, then cached); with
+    `encoder` (name, cache root, noise SNR range), their speech-encoder features (audio2lmk.encoder_cache)."""
     clips = []
     decoder = PhoneDecoder() if phone_cache else None
+    folder = cache_dir(encoder[1], encoder[0]) if encoder else None
     for clip_id in tqdm(ids, desc="loading clips", leave=False):
         cached = Path(phone_cache or ".") / f"{clip_id}.json"
-        c = prepared.load(clip_id, crops=False, audio=bool(phone_cache) and not cached.is_file())
+        needs_audio = (bool(phone_cache) and not cached.is_file()) or (
+            folder is not None and not (folder / f"{clip_id}.npz").is_file())
+        c = prepared.load(clip_id, crops=False, audio=needs_audio)
         n = min(len(c.mel), len(c.landmarks))
         motion, rest = clip_motion(c.landmarks[:n])
         phones = phone_ids(decode_cached(decoder, c.audio, cached), n) if phone_cache else None
+        encoded = (encoded_clip(shared_encoder(encoder[0], threads=1), folder, clip_id, c.audio, len(c.mel),
+                                encoder[2]) if encoder else None)
+        if encoded is not None:
+            encoded = {k: v[:n] for k, v in encoded.items()}
         clips.append(Clip(clip_id, c.mel[:n], motion, rest, relative_pose(c.landmarks[:n]),
-                          in_first_frame(c.landmarks[:n]).astype(np.float32), phones, word_windows(c.words, n)))
+                          in_first_frame(c.landmarks[:n]).astype(np.float32), phones, word_windows(c.words, n),
+                          encoded))
     return clips
 
 
@@ -176,6 +195,9 @@ def fit_statistics(net: Audio2LmkNet, clips: list[Clip], n_components: int) -> d
         rest_openings.append(rest_opening)
     net.set_open_correction(OpenMouthCorrection.fit(motion, np.concatenate(openings), np.array(rest_openings)))
     stats = {"pca_explained": pca.explained_variance(motion), "level_ref": level_ref}
+    if clips[0].encoded is not None:
+        inputs = np.concatenate([c.net_input(net.features)[:, 0] for c in clips])
+        net.set_feature_statistics(inputs.mean(axis=0), inputs.std(axis=0))
     if net.head_pose:
         pose_rms = np.sqrt((np.concatenate([c.pose for c in clips]) ** 2).mean(axis=0))
         net.set_pose_scale(pose_rms)
@@ -248,6 +270,28 @@ def make_batch(clips: list[Clip], config: Audio2LmkConfig, rng: np.random.Genera
         motions.append(motion)
         poses.append(pose)
     return (torch.as_tensor(np.stack(mels)), torch.as_tensor(np.array(levels, np.float32)),
+            torch.as_tensor(np.stack(motions)), torch.as_tensor(np.stack(poses)), words)
+
+
+def make_encoder_batch(clips: list[Clip], config: Audio2LmkConfig, rng: np.random.Generator):
+    """make_batch for encoder inputs: each clip clean or (noise_prob) its cached noisy copy, no padding, non-speech
+    or backgrounds (those are log-mel augmentations the encoder cannot see); items shorter than the batch's longest
+    are held at their last input with the mouth at rest and the head held."""
+    length = max(len(c.mel) for c in clips)
+    inputs, levels, motions, poses, words = [], [], [], [], []
+    for i, c in enumerate(clips):
+        noisy = rng.random() < config.noise_prob
+        x = c.net_input(config.features, noisy)
+        inputs.append(np.concatenate([x, np.repeat(x[-1:], length - len(x), axis=0)]))
+        levels.append(utterance_level(c.encoded["noisy_mel"] if noisy else c.mel))
+        motion = np.zeros((length, *c.motion.shape[1:]), np.float32)
+        motion[:len(c.motion)] = c.motion
+        pose = np.repeat(c.pose[-1:], length, axis=0)
+        pose[:len(c.pose)] = c.pose
+        motions.append(motion)
+        poses.append(pose)
+        words += [(i, start, end, word) for start, end, word in c.words]
+    return (torch.as_tensor(np.stack(inputs)), torch.as_tensor(np.array(levels, np.float32)),
             torch.as_tensor(np.stack(motions)), torch.as_tensor(np.stack(poses)), words)
 
 
@@ -381,7 +425,10 @@ def train(config: Audio2LmkConfig) -> Path:
     prepared = PreparedSet(config.prepared)
     train_ids, val_ids, provenance = split_ids(config, prepared)
     phone_cache = config.phone_cache if config.features.startswith("phones") else None
-    train_clips, val_clips = load_clips(prepared, train_ids, phone_cache), load_clips(prepared, val_ids, phone_cache)
+    name = encoder_name(config.features)
+    encoder = (name, config.encoder_cache, tuple(config.snr_db)) if name else None
+    train_clips = load_clips(prepared, train_ids, phone_cache, encoder)
+    val_clips = load_clips(prepared, val_ids, phone_cache, encoder)
 
     net = Audio2LmkNet(kind=config.model, n_components=config.n_components, n_points=len(MOTION_POINTS),
                        hidden=config.hidden, layers=config.layers, dilations=tuple(config.dilations),
@@ -391,7 +438,7 @@ def train(config: Audio2LmkConfig) -> Path:
     if config.init_from:
         initial_weights(net, config.init_from)
     bank = (nonspeech_bank(NONSPEECH_CLIPS, NONSPEECH_SECONDS, config.seed)
-            if config.nonspeech_prob > 0 or config.background_prob > 0 else None)
+            if (config.nonspeech_prob > 0 or config.background_prob > 0) and not name else None)
     net.to(config.device)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     weights = point_weights(config.mouth_weight).to(config.device)
@@ -401,8 +448,10 @@ def train(config: Audio2LmkConfig) -> Path:
     reader = load_word_reader(config)
     progress = {"epoch": -1, "step": 0, "best_score": float("inf"), "best_epoch": -1, "elapsed_s": 0.0,
                 "done": False}
+    encoder_record = {"speech_encoder": ENCODERS[name].identity()} if name else {}
     run = RunCheckpoints(out, model_sidecar(net, train_config=config_dict(config), data=provenance,
-                                            statistics=stats, hardware=hardware_summary(config.device), fps=FPS))
+                                            statistics=stats, hardware=hardware_summary(config.device), fps=FPS,
+                                            **encoder_record))
     saved = run.load_last(config.device) if config.resume else None
     if saved is not None:
         load_module_tensors(net, saved[0], "model")
@@ -428,7 +477,8 @@ def train(config: Audio2LmkConfig) -> Path:
         for b in range(n_batches):
             lr = _lr(config, epoch + b / n_batches, time.monotonic() - start_time)
             set_lr(lr, opt)
-            batch = make_batch([train_clips[i] for i in order[b::n_batches]], config, rng, bank)
+            items = [train_clips[i] for i in order[b::n_batches]]
+            batch = make_encoder_batch(items, config, rng) if name else make_batch(items, config, rng, bank)
             mel, level, target, target_pose = (t.to(config.device) for t in batch[:4])
             outputs = net(mel, level)
             pred = net.decode(outputs)
