@@ -9,21 +9,37 @@
 - Working resolution: the network may run below the crop size (CPU configs). Its inputs are
   area-resized to `work_size`; its attention and colour heads are upsampled inside the generator
   and composited with the full-resolution warp, so where A = 1 the output keeps every pixel of it.
+
+Numpy only (inference never imports torch): the torch side of feeding the net (tensors, area resizing inside
+training's graph, run_generator) is lmk2video/learned_torch.py.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from lmk2video.warp_generator import WarpGenerator
-from lmk2video.networks import Generator, LstmState
 from lmk2video.triangulation import mesh_points, triangles
 from lmk2video.warp import piecewise_affine_warp
 from talkface.landmarks.heatmaps import COMPACT_CHANNELS, render_compact, render_heatmaps
 
 HEATMAP_KINDS = {"compact": COMPACT_CHANNELS, "full": 68}
+
+
+@dataclass
+class Conditioning:
+    """How a trained generator is fed; recorded with it, because inference must feed it as it was trained."""
+    size: int = 128             # crop size the generator was trained at (frames are generated at this size)
+    work_size: int = 128        # resolution it runs at inside that crop (< size: CPU configs)
+    heatmaps: str = "full"      # landmark maps: "full" (68 Gaussians) or "compact" (4 contour channels)
+    warp_mouth: bool = True     # the fetching stream includes the warp default's mouth synthesis
+    frames: int = 4             # T of the training clips
+
+    def __post_init__(self):
+        if self.work_size % 4 or self.work_size > self.size:
+            raise ValueError(f"work_size {self.work_size}: must be a multiple of 4 and at most size {self.size}")
 
 
 def landmark_channels(kind: str) -> int:
@@ -32,20 +48,21 @@ def landmark_channels(kind: str) -> int:
     return HEATMAP_KINDS[kind]
 
 
-def landmark_maps(lmk: torch.Tensor, size: int, kind: str) -> torch.Tensor:
-    """(..., 68, 2) pixel coordinates of a size x size image -> (..., L, size, size) in [0, 1]."""
+def landmark_maps(lmk, size: int, kind: str):
+    """(..., 68, 2) pixel coordinates of a size x size image -> (..., L, size, size) in [0, 1] (numpy or torch, as the
+    points)."""
     landmark_channels(kind)
     return render_compact(lmk, size) if kind == "compact" else render_heatmaps(lmk, size)
 
 
-def rescale_points(lmk: torch.Tensor, from_size: int, to_size: int) -> torch.Tensor:
+def rescale_points(lmk, from_size: int, to_size: int):
     """Pixel coordinates (pixel i centred at i) of a from_size image -> those of a to_size image."""
     if from_size == to_size:
         return lmk
     return (lmk + 0.5) * (to_size / from_size) - 0.5
 
 
-def normalise_points(lmk: torch.Tensor, size: int) -> torch.Tensor:
+def normalise_points(lmk, size: int):
     """Pixel coordinates -> [-1, 1] crop units (the video critic's landmark targets)."""
     return (lmk + 0.5) * (2.0 / size) - 1.0
 
@@ -73,36 +90,31 @@ def mesh_warp(image: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray
     return piecewise_affine_warp(image, src, dst, triangles(forehead=False))
 
 
-def to_signed(frames: torch.Tensor) -> torch.Tensor:
-    """uint8 (..., H, W, 3) -> float (..., 3, H, W) in [-1, 1]."""
-    return frames.movedim(-1, -3).float() / 127.5 - 1.0
+def to_signed(frames: np.ndarray) -> np.ndarray:
+    """uint8 (..., H, W, 3) -> float32 (..., 3, H, W) in [-1, 1] (the net's images)."""
+    return np.ascontiguousarray(np.moveaxis(frames, -1, -3), np.float32) / np.float32(127.5) - np.float32(1.0)
 
 
-def to_uint8(frames: torch.Tensor) -> torch.Tensor:
+def to_uint8(frames: np.ndarray) -> np.ndarray:
     """float (..., 3, H, W) in [-1, 1] -> uint8 (..., H, W, 3)."""
-    return ((frames.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).movedim(-3, -1)
+    out = np.round((np.clip(frames, -1.0, 1.0) + np.float32(1.0)) * np.float32(127.5)).astype(np.uint8)
+    return np.ascontiguousarray(np.moveaxis(out, -3, -1))
 
 
-def resize(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Area-resize (..., C, H, W) to size x size (no-op at the same size)."""
-    if images.shape[-1] == size:
+def area_resize(images: np.ndarray, size: int) -> np.ndarray:
+    """(..., C, H, W) float32 -> (..., C, size, size): torch's "area" interpolation (adaptive average pooling: output
+    pixel i averages input pixels floor(i * H / size) .. ceil((i + 1) * H / size) - 1), as training resized; no-op
+    at the same size."""
+    if images.shape[-1] == size and images.shape[-2] == size:
         return images
-    lead = images.shape[:-3]
-    out = F.interpolate(images.flatten(0, -4) if lead else images[None], size=(size, size), mode="area")
-    return out.reshape(*lead, *out.shape[1:]) if lead else out[0]
+    rows, cols = _pooling(images.shape[-2], size), _pooling(images.shape[-1], size)
+    return (rows @ images @ cols.T).astype(np.float32)
 
 
-def run_generator(g: Generator, source: torch.Tensor, source_lmk: torch.Tensor, target_lmk: torch.Tensor,
-                  warped: torch.Tensor, heatmaps: str, work_size: int, state: LstmState | None = None
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, LstmState]:
-    """One chunk of frames at full size.
-
-    source (B, 3, N, N) and warped (B, T, 3, N, N) in [-1, 1]; source_lmk (B, 68, 2) and
-    target_lmk (B, T, 68, 2) in N-pixel coordinates. Returns frames, attention, colour at N and the
-    ConvLSTM state to pass to the next chunk.
-    """
-    n = source.shape[-1]
-    with torch.autocast(source.device.type, enabled=False):  # the line drawings stay float32
-        maps_s = landmark_maps(rescale_points(source_lmk, n, work_size), work_size, heatmaps)
-        maps_t = landmark_maps(rescale_points(target_lmk, n, work_size), work_size, heatmaps)
-    return g(resize(source, work_size), maps_s, maps_t, resize(warped, work_size), state, full_warped=warped)
+def _pooling(n: int, size: int) -> np.ndarray:
+    """(size, n) matrix averaging each output pixel's input bins."""
+    out = np.zeros((size, n), np.float32)
+    for i in range(size):
+        start, stop = (i * n) // size, -(-((i + 1) * n) // size)
+        out[i, start:stop] = 1.0 / (stop - start)
+    return out

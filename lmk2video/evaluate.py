@@ -110,9 +110,11 @@ def write_sample_grid(path: Path, rows: list[list[np.ndarray]]) -> None:
 
 def run_eval_lmk2video(checkpoint: str | os.PathLike, prepared: str | os.PathLike, grid_root: str | os.PathLike,
                        split: str = "test", out_dir: str | os.PathLike = "runs/lmk2video/eval",
-                       limit: int | None = None, speaker: str = "s1", device: str = "cpu") -> dict:
+                       limit: int | None = None, speaker: str = "s1", device: str = "cpu",
+                       backend: str = "torch") -> dict:
     """Evaluate `checkpoint` on the speaker's split (first `limit` usable clips in split order);
-    returns the report (also written as JSON + markdown, plus a sample grid PNG, in out_dir)."""
+    returns the report (also written as JSON + markdown, plus a sample grid PNG, in out_dir). On torch by
+    default: a checkpoint fresh from training has no ONNX export yet."""
     prepared_set = PreparedSet(prepared)
     split_file = grid.split_path(grid_root, speaker, split)
     split_ids = grid.read_split(split_file)
@@ -120,10 +122,10 @@ def run_eval_lmk2video(checkpoint: str | os.PathLike, prepared: str | os.PathLik
     # The net's own frames (what it was trained to produce, here on its own speaker), and the product's use
     # of it over the full-size warp: its own frames on the face it was trained on (these clips, when the
     # sidecar records that face), only its correction inside the mouth opening on any other face.
-    learned = load_checkpoint(checkpoint, device=device, mouth_only=False)
-    product = load_checkpoint(checkpoint, device=device)
-    other_faces = load_checkpoint(checkpoint, device=device, own_face=False)
-    shading = load_checkpoint(checkpoint, device=device, shading=True, own_face=False)
+    learned = load_checkpoint(checkpoint, device=device, backend=backend, mouth_only=False)
+    product = load_checkpoint(checkpoint, device=device, backend=backend)
+    other_faces = load_checkpoint(checkpoint, device=device, backend=backend, own_face=False)
+    shading = load_checkpoint(checkpoint, device=device, backend=backend, shading=True, own_face=False)
     warp = WarpGenerator()  # on the CPU whatever the device
     detector = get_detector("dlib")
     describer = FaceDescriber(detector)

@@ -12,6 +12,10 @@ resampled back to the crop. Each candidate is scored by the same small conv net 
 difference to the frame itself and to the candidates' mean, its shape distance and its shape-distance weight,
 the target's lip masks, and (once) the per-pixel maximum of all candidates' features; the shape-distance
 weight's log is added to the score, so an untrained net (last layer zero) is the shape-distance blend.
+
+Numpy here (the dub never imports torch); the net is a runner `net(pixels, distances, weights, masks, valid) ->
+(B, C, w, w)` on ONNX Runtime (`OnnxFetchAttention`, the default) or torch (lmk2video/fetch_attention_net.py, which
+also holds the torch module the trainer fits).
 """
 
 from __future__ import annotations
@@ -21,13 +25,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
-import torch.nn as nn
 
-from talkface.checkpoint import load_model
 from talkface.errors import TalkfaceError
 from talkface.face_crop import hull_mask
 from talkface.landmarks.indices import INNER_LIPS, OUTER_LIPS
+from talkface.onnx_runtime import check_current, exported_path, session, sidecar
 
 LOG_FLOOR = 1e-4          # log-weight of a candidate the shape blend gives no weight
 DISTANCE_SCALE = 0.05     # shape distances (interoculars) are fed divided by this
@@ -66,56 +68,6 @@ def box_inputs(candidates: np.ndarray, crop_landmarks: np.ndarray, box: tuple[in
     return pixels.astype(np.float32), masks
 
 
-def features(pixels: torch.Tensor, distances: torch.Tensor, weights: torch.Tensor, masks: torch.Tensor,
-             valid: torch.Tensor) -> torch.Tensor:
-    """The net's input: pixels (B, C, 3, w, w), shape distances and weights (B, C), lip masks (B, 2, w, w),
-    valid (B, C) -> (B, C, N_FEATURES, w, w): per candidate its pixels, minus the valid candidates' mean, minus
-    the frame's own (candidate 0), its distance / DISTANCE_SCALE and log weight, the lip masks."""
-    b, c, _, h, w = pixels.shape
-    keep = valid[:, :, None, None, None].float()
-    mean = (pixels * keep).sum(1, keepdim=True) / keep.sum(1, keepdim=True).clamp(min=1)
-    scalars = torch.stack([distances / DISTANCE_SCALE, torch.log(weights.clamp(min=LOG_FLOOR))], 2)
-    return torch.cat([pixels, pixels - mean, pixels - pixels[:, :1], scalars[:, :, :, None, None].expand(b, c, 2, h, w),
-                      masks[:, None].expand(b, c, 2, h, w)], 2) * keep
-
-
-class FetchAttention(nn.Module):
-    """Per-pixel softmax weights over a frame's fetched candidates (inputs: see `features`)."""
-
-    checkpoint_kind = "fetch_attention"
-
-    def __init__(self, width: int = 16, work_size: int = 32):
-        super().__init__()
-        self.width, self.work_size = width, work_size
-        act = nn.LeakyReLU(0.2)
-        self.encode = nn.Sequential(nn.Conv2d(N_FEATURES, width, 3, padding=1), act,
-                                    nn.Conv2d(width, width, 3, padding=2, dilation=2), act)
-        # after the encoder each candidate also sees the per-pixel maximum over all candidates
-        self.score = nn.Sequential(nn.Conv2d(2 * width, width, 3, padding=4, dilation=4), act,
-                                   nn.Conv2d(width, width, 3, padding=1), act,
-                                   nn.Conv2d(width, 1, 3, padding=1))
-        nn.init.zeros_(self.score[-1].weight)
-        nn.init.zeros_(self.score[-1].bias)
-
-    def model_config(self) -> dict:
-        return {"width": self.width, "work_size": self.work_size}
-
-    @classmethod
-    def from_config(cls, config: dict) -> "FetchAttention":
-        return cls(**config)
-
-    def forward(self, pixels: torch.Tensor, distances: torch.Tensor, weights: torch.Tensor, masks: torch.Tensor,
-                valid: torch.Tensor) -> torch.Tensor:
-        """Inputs as `features`; -> (B, C, w, w) weights, 0 on invalid candidates, summing to 1 at each pixel."""
-        x = features(pixels, distances, weights, masks, valid)
-        b, c, f, h, w = x.shape
-        hidden = self.encode(x.reshape(b * c, f, h, w)).reshape(b, c, -1, h, w)
-        pooled = hidden.masked_fill(~valid[:, :, None, None, None], -1e4).amax(1, keepdim=True).expand_as(hidden)
-        logits = self.score(torch.cat([hidden, pooled], 2).reshape(b * c, -1, h, w)).reshape(b, c, h, w)
-        logits = logits + torch.log(weights.clamp(min=LOG_FLOOR))[:, :, None, None]  # zero net = the shape blend
-        return torch.softmax(logits.masked_fill(~valid[:, :, None, None], -1e9), dim=1)
-
-
 @dataclass
 class FetchJob:
     """One frame's fetch: candidates (C, N, N, 3) float warped onto the target, the frame itself first."""
@@ -126,8 +78,7 @@ class FetchJob:
     lips: np.ndarray        # (N, N) the lip mask the blend is used inside
 
 
-@torch.no_grad()
-def pixel_weights(model: FetchAttention, jobs: list[FetchJob]) -> list[np.ndarray]:
+def pixel_weights(model, jobs: list[FetchJob]) -> list[np.ndarray]:
     """Per frame (C, N, N) blend weights, summing to 1 at every pixel: the net's inside the box around the lips,
     the shape-distance weights outside it (where the lip mask is 0 anyway)."""
     work = model.work_size
@@ -145,7 +96,7 @@ def pixel_weights(model: FetchAttention, jobs: list[FetchJob]) -> list[np.ndarra
         j, c = jobs[i], len(jobs[i].weights)
         pixels[n, :c], masks[n] = box_inputs(j.candidates, j.crop_landmarks, boxes[i], work)
         distances[n, :c], weights[n, :c], valid[n, :c] = j.distances, j.weights, True
-    attention = model(*(torch.from_numpy(a) for a in (pixels, distances, weights, masks, valid))).numpy()
+    attention = model(pixels, distances, weights, masks, valid)
     for n, i in enumerate(todo):
         x0, y0, side = boxes[i]
         c = len(jobs[i].weights)
@@ -157,11 +108,34 @@ def pixel_weights(model: FetchAttention, jobs: list[FetchJob]) -> list[np.ndarra
     return out
 
 
-def load_fetch_attention(blend: str) -> FetchAttention | None:
-    """The net for a dub's `blend`: None for "shape", the shipped net for "learned", else a checkpoint path."""
+class OnnxFetchAttention:
+    """The exported net on ONNX Runtime (numpy in and out; inputs as lmk2video.fetch_attention_net.features)."""
+
+    def __init__(self, path: str | Path, device: str = "cpu"):
+        self.session = session(path, device)
+        self.work_size = int(sidecar(self.session, path)["config"]["work_size"])
+
+    def __call__(self, pixels, distances, weights, masks, valid) -> np.ndarray:
+        return self.session.run(None, {"pixels": pixels, "distances": distances, "weights": weights, "masks": masks,
+                                       "valid": valid})[0]
+
+
+def load_fetch_attention(blend: str, backend: str = "onnx", device: str = "cpu"):
+    """The net for a dub's `blend`: None for "shape", the shipped net for "learned", else a checkpoint path; on
+    `backend` "onnx" (its export beside the checkpoint) or "torch"."""
     if blend == "shape":
         return None
     path = SHIPPED if blend == "learned" else Path(blend)
     if blend != "learned" and path.suffix != ".safetensors":
         raise TalkfaceError(f"blend must be shape, learned or a .safetensors checkpoint, got {blend!r}")
-    return load_model(path, FetchAttention)[0]
+    if backend == "torch":
+        from lmk2video.fetch_attention_net import load
+
+        return load(path, device)
+    onnx = exported_path(path)
+    if not onnx.is_file():
+        raise TalkfaceError(f"{path}: no exported {onnx.name} beside it; export it (python scripts/export_onnx.py "
+                            f"--checkpoint {path}) or use --backend torch")
+    net = OnnxFetchAttention(onnx, device)
+    check_current(net.session, onnx, path)
+    return net

@@ -1,4 +1,10 @@
-"""The trained lmk2video generator behind the same call as the training-free WarpGenerator."""
+"""The trained lmk2video generator behind the same call as the training-free WarpGenerator.
+
+Numpy only: the net itself is a runner (`net(source, source_maps, target_maps, warped, full_warped, state) ->
+(frames, attention, state)`, with `net.conditioning`) on ONNX Runtime (lmk2video/learned_onnx.py, the product's
+default: no torch) or torch (lmk2video/learned_torch.py: training and `--backend torch`); everything around it
+(the warp it is fed, its landmark maps, the correction, calibration, the carried state) is here, once.
+"""
 
 from __future__ import annotations
 
@@ -6,40 +12,41 @@ import os
 
 import cv2
 import numpy as np
-import torch
 
-from lmk2video.conditioning import WarpStream, mesh_warp, rescale_points, run_generator, to_signed, to_uint8
+from lmk2video.conditioning import (WarpStream, area_resize, landmark_maps, mesh_warp, rescale_points, to_signed,
+                                    to_uint8)
 from lmk2video.warp_generator import WarpGenerator
 from lmk2video.mouth import LUMA, estimate_appearance
-from lmk2video.networks import Generator
 from lmk2video.regions import eye_masks, lip_masks, lower_face_masks, mouth_masks
 from lmk2video.shipped import SHIPPED_CHECKPOINT
 from lmk2video.trained_face import is_trained_face
-from talkface.checkpoint import load_model
 from talkface.contracts import FrameStream, check_lmk2video_inputs
 
-@torch.no_grad()
-def generate_frames(g: Generator, source_crop: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray,
-                    warped: np.ndarray, heatmaps: str, work_size: int, batch_size: int = 16,
-                    device: str | torch.device = "cpu", with_attention: bool = False, state=None,
+BACKENDS = ("onnx", "torch")
+
+
+def generate_frames(net, source_crop: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray,
+                    warped: np.ndarray, batch_size: int = 16, with_attention: bool = False, state=None,
                     return_state: bool = False):
-    """Frames (T, N, N, 3) uint8 for one clip, produced in chunks of batch_size with the ConvLSTM
-    state carried from chunk to chunk (so the result does not depend on batch_size).
-    With with_attention, also the attention masks (T, N, N) float32. `state` continues a sequence
+    """Frames (T, N, N, 3) uint8 for one clip from a generator runner (`net`, see the module docstring), produced in
+    chunks of batch_size with the ConvLSTM state carried from chunk to chunk (so the result does not depend on
+    batch_size). With with_attention, also the attention masks (T, N, N) float32. `state` continues a sequence
     from an earlier call; with return_state the ConvLSTM state after the last frame is returned last."""
-    device = torch.device(device)
-    source = to_signed(torch.from_numpy(np.ascontiguousarray(source_crop)).to(device))[None]
-    src_lmk = torch.from_numpy(np.asarray(source_lmk, np.float32)).to(device)[None]
+    fed = net.conditioning
+    n, work = source_crop.shape[0], int(fed.work_size)
+    source = area_resize(to_signed(source_crop), work)
+    source_maps = landmark_maps(rescale_points(np.asarray(source_lmk, np.float32), n, work), work, fed.heatmaps)
     frames = np.empty((len(target_lmks), *source_crop.shape), np.uint8)
     masks = np.empty((len(target_lmks), *source_crop.shape[:2]), np.float32) if with_attention else None
     for start in range(0, len(target_lmks), batch_size):
         stop = start + batch_size
-        tgt = torch.from_numpy(np.asarray(target_lmks[start:stop], np.float32)).to(device)[None]
-        warp = to_signed(torch.from_numpy(np.ascontiguousarray(warped[start:stop])).to(device))[None]
-        out, attention, _, state = run_generator(g, source, src_lmk, tgt, warp, heatmaps, work_size, state)
-        frames[start:stop] = to_uint8(out[0]).cpu().numpy()
+        targets = rescale_points(np.asarray(target_lmks[start:stop], np.float32), n, work)
+        full = to_signed(warped[start:stop])
+        out, attention, state = net(source, source_maps, landmark_maps(targets, work, fed.heatmaps),
+                                    area_resize(full, work), full, state)
+        frames[start:stop] = to_uint8(out)
         if masks is not None:
-            masks[start:stop] = attention[0, :, 0].float().cpu().numpy()
+            masks[start:stop] = attention
     result = (frames,) + ((masks,) if with_attention else ()) + ((state,) if return_state else ())
     return result if len(result) > 1 else frames
 
@@ -75,17 +82,13 @@ class LearnedGenerator:
     by closing the photo's own lids.
     """
 
-    def __init__(self, g: Generator, meta: dict | None = None, device: str | torch.device = "cpu",
-                 calibrate: bool = True, keep_eyes: bool = True, mouth_only: bool = True, shading: bool = False,
-                 own_face: bool = True):
+    def __init__(self, net, meta: dict | None = None, calibrate: bool = True, keep_eyes: bool = True,
+                 mouth_only: bool = True, shading: bool = False, own_face: bool = True):
         self.calibrate, self.keep_eyes, self.mouth_only, self.shading = calibrate, keep_eyes, mouth_only, shading
         self.own_face = own_face
-        self.device = torch.device(device)
-        self.g = g.to(self.device).eval()
+        self.net = net  # a runner: lmk2video.learned_onnx.OnnxNet or lmk2video.learned_torch.TorchNet
         self.meta = meta or {}
-        fed = g.conditioning
-        self.heatmaps, self.work_size = fed.heatmaps, int(fed.work_size)
-        self.warp = WarpStream(mouth=bool(fed.warp_mouth))
+        self.warp = WarpStream(mouth=bool(net.conditioning.warp_mouth))
 
     def __call__(self, source_crop: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray,
                  batch_size: int = 16) -> np.ndarray:
@@ -156,7 +159,7 @@ class LearnedGenerator:
         full-size warp seen at the net's size, elsewhere correction_field's part of the net's change."""
         crop, src, _ = check_lmk2video_inputs(source_crop, source_lmk, np.zeros((0, 68, 2), np.float32))
         whole_face = self.own_face and is_trained_face(self.meta, crop, src)
-        size, net_size = crop.shape[0], int(self.g.conditioning.size)
+        size, net_size = crop.shape[0], int(self.net.conditioning.size)
         small = cv2.resize(crop, (net_size, net_size), interpolation=cv2.INTER_AREA)
         at_net = self._step_at_net_size(small, rescale_points(src, size, net_size), batch_size)
         warp = WarpGenerator()
@@ -188,8 +191,7 @@ class LearnedGenerator:
         """The net's frames, the warped source it was given (both (T, N, N, 3) uint8) and its state."""
         crop, src, tgt = check_lmk2video_inputs(source_crop, source_lmk, target_lmks)
         warped = np.concatenate([self.warp(crop, src, tgt[i:i + batch_size]) for i in range(0, len(tgt), batch_size)])
-        frames, state = generate_frames(self.g, crop, src, tgt, warped, self.heatmaps, self.work_size, batch_size,
-                                        self.device, state=state, return_state=True)
+        frames, state = generate_frames(self.net, crop, src, tgt, warped, batch_size, state=state, return_state=True)
         return frames, warped, state
 
 
@@ -236,9 +238,16 @@ def _to_uint8(frames: np.ndarray) -> np.ndarray:
     return np.clip(np.round(frames), 0, 255).astype(np.uint8)
 
 
-def load_checkpoint(path: str | os.PathLike = SHIPPED_CHECKPOINT, device: str = "cpu",
+def load_checkpoint(path: str | os.PathLike = SHIPPED_CHECKPOINT, device: str = "cpu", backend: str = "onnx",
                     calibrate: bool = True, keep_eyes: bool = True, mouth_only: bool = True,
                     shading: bool = False, own_face: bool = True) -> LearnedGenerator:
-    """A LearnedGenerator from an lmk2video checkpoint (talkface.checkpoint.load_model)."""
-    g, meta = load_model(path, Generator, device)
-    return LearnedGenerator(g, meta, device, calibrate, keep_eyes, mouth_only, shading, own_face)
+    """A LearnedGenerator from an lmk2video checkpoint: with backend "onnx" its export beside it (`<stem>.onnx`, run by
+    ONNX Runtime, no torch), with "torch" the safetensors itself (talkface.checkpoint.load_model)."""
+    if backend == "onnx":
+        from lmk2video.learned_onnx import load
+    elif backend == "torch":
+        from lmk2video.learned_torch import load
+    else:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    net, meta = load(path, device)
+    return LearnedGenerator(net, meta, calibrate, keep_eyes, mouth_only, shading, own_face)

@@ -21,6 +21,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from lmk2video.conditioning import Conditioning
+
 N_POINTS = 68
 
 # Attention bias at initialisation. With a free colour image (GANimation), sigmoid(4) = 0.98 makes
@@ -40,20 +42,6 @@ class GeneratorArch:
     # paints the warp itself, so an untrained G reproduces the warp default exactly and learning
     # only adds corrections (the head starts at zero).
     residual_color: bool = True
-
-
-@dataclass
-class Conditioning:
-    """How a trained generator is fed; recorded with it, because inference must feed it as it was trained."""
-    size: int = 128             # crop size the generator was trained at (frames are generated at this size)
-    work_size: int = 128        # resolution it runs at inside that crop (< size: CPU configs)
-    heatmaps: str = "full"      # landmark maps: "full" (68 Gaussians) or "compact" (4 contour channels)
-    warp_mouth: bool = True     # the fetching stream includes the warp default's mouth synthesis
-    frames: int = 4             # T of the training clips
-
-    def __post_init__(self):
-        if self.work_size % 4 or self.work_size > self.size:
-            raise ValueError(f"work_size {self.work_size}: must be a multiple of 4 and at most size {self.size}")
 
 
 @dataclass

@@ -33,10 +33,10 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from lmk2video import losses
-from lmk2video.conditioning import (WarpStream, landmark_channels, landmark_maps, normalise_points,
-                                    rescale_points, resize, run_generator, to_signed, to_uint8)
+from lmk2video.conditioning import WarpStream, landmark_channels, landmark_maps, normalise_points, rescale_points
 from lmk2video.data import ClipFrames, WindowDataset, load_clips
 from lmk2video.learned import generate_frames
+from lmk2video.learned_torch import TorchNet, resize, run_generator, to_signed, to_uint8
 from lmk2video.networks import (Conditioning, FrameCritic, FrameCriticArch, Generator, GeneratorArch, VideoCritic,
                                 VideoCriticArch, count_parameters)
 from lmk2video.trained_face import FRAMES as FACE_FRAMES, fit_trained_face
@@ -227,8 +227,9 @@ def image_scores(frames: np.ndarray, ex: ValExample) -> dict[str, float]:
 
 def validate(g: Generator, examples: list[ValExample], config: Lmk2VideoConfig, device: torch.device) -> dict:
     g.eval()
-    scores = [image_scores(generate_frames(g, ex.source, ex.source_lmk, ex.target_lmk, ex.warped, config.heatmaps,
-                                           config.work_size, 25, device), ex) for ex in examples]
+    net = TorchNet(g, device)  # g's own conditioning: config.heatmaps and config.work_size
+    scores = [image_scores(generate_frames(net, ex.source, ex.source_lmk, ex.target_lmk, ex.warped, 25), ex)
+              for ex in examples]
     g.train()
     return {f"val_{k}": float(np.mean([s[k] for s in scores])) for k in scores[0]}
 

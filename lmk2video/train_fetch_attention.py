@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lmk2video.fetch_attention import FetchAttention, box_inputs, mouth_box, to_box
+from lmk2video.fetch_attention import box_inputs, mouth_box, to_box
+from lmk2video.fetch_attention_net import FetchAttention
 from lmk2video.triangulation import mesh_points, triangles
 from lmk2video.warp import warp_pairs
 from talkface.checkpoint import hardware_summary, model_sidecar

@@ -41,6 +41,11 @@ SIDECAR_KEY = "sidecar"               # ONNX metadata: the checkpoint's sidecar 
 SHA256_KEY = "safetensors_sha256"     # ONNX metadata: the sha256 of the safetensors it was exported from
 
 
+def exported_path(checkpoint: str | Path) -> Path:
+    """Where a checkpoint's export lives: `<stem>.onnx` beside its safetensors."""
+    return Path(checkpoint).with_suffix(".onnx")
+
+
 def file_sha256(path: str | Path) -> str:
     import hashlib
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from lmk2video.fetch_attention import SHIPPED, FetchAttention, FetchJob, load_fetch_attention, mouth_box, pixel_weights
+from lmk2video.fetch_attention import SHIPPED, FetchJob, load_fetch_attention, mouth_box, pixel_weights
+from lmk2video.fetch_attention_net import FetchAttention, TorchFetchAttention
 from lmk2video.train_fetch_attention import composite, loss_of
 from talkface.errors import TalkfaceError
 from talkface.landmarks.normalize import MEAN_SHAPE
@@ -50,7 +51,7 @@ def test_match_colour_shifts_bank_frames_to_the_frames_colour_around_the_lips():
 
 def test_untrained_net_is_the_shape_blend_and_weights_sum_to_one():
     rng = np.random.default_rng(0)
-    model = FetchAttention(width=8, work_size=16).eval()
+    model = TorchFetchAttention(FetchAttention(width=8, work_size=16))
     jobs = [job(rng.uniform(0, 255, (3, SIZE, SIZE, 3)), [0.01, 0.02, 0.05], [0.6, 0.3, 0.1]),
             job(rng.uniform(0, 255, (2, SIZE, SIZE, 3)), [0.03, 0.0], [0.2, 0.8], opening=0.2),
             job(rng.uniform(0, 255, (1, SIZE, SIZE, 3)), [0.0], [1.0])]
@@ -111,15 +112,16 @@ def test_training_moves_the_weight_to_the_candidate_that_matches():
 def test_shipped_net_takes_the_candidate_whose_mouth_is_the_target():
     """The frame itself with another mouth, one bank frame with exactly the target mouth, one far off, all three
     given the same shape weight: the net reads the distances and gives the exact one nearly all the weight."""
-    model = load_fetch_attention("learned")
     rng = np.random.default_rng(2)
     base = rng.uniform(60, 200, (1, SIZE, SIZE, 3)) * np.ones((3, 1, 1, 1))
     candidates = base + rng.normal(0, 8, (3, SIZE, SIZE, 3))
     j = job(candidates, [0.06, 0.0, 0.12], np.full(3, 1 / 3))
-    (weights,) = pixel_weights(model, [j])
+    (weights,) = pixel_weights(load_fetch_attention("learned"), [j])  # the default backend: its ONNX export
     np.testing.assert_allclose(weights.sum(0), 1.0, atol=1e-5)
     inside = j.lips > 0.5
     assert float(weights[1][inside].mean()) > 0.9
+    (on_torch,) = pixel_weights(load_fetch_attention("learned", backend="torch"), [j])
+    np.testing.assert_allclose(weights, on_torch, atol=1e-5)
 
 
 def test_bad_blend_is_one_line():

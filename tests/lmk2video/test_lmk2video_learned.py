@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from lmk2video import LearnedGenerator, WarpGenerator, load_checkpoint
+from lmk2video import LearnedGenerator, WarpGenerator
 from lmk2video import losses
-from lmk2video.conditioning import WarpStream, mesh_warp, run_generator, to_signed
+from lmk2video.conditioning import WarpStream, mesh_warp
+from lmk2video.learned import load_checkpoint as load_any
+from lmk2video.learned_torch import TorchNet, run_generator, to_signed
 from lmk2video.data import FLIP_ORDER, mirror, pick_frames, recolour
 from lmk2video.regions import eye_masks, lip_masks, lower_face_masks, mouth_masks
 from lmk2video.networks import (Conditioning, FrameCritic, FrameCriticArch, Generator, GeneratorArch, VideoCritic,
@@ -27,6 +29,12 @@ from talkface.landmarks.indices import LEFT_EYE, MOUTH, RIGHT_EYE
 from talkface.media import write_video
 
 torch.set_num_threads(1)
+
+
+def load_checkpoint(path, **options):
+    """These tests save small torch checkpoints without exporting them: the torch backend runs them (ONNX vs torch:
+    tests/lmk2video/test_learned_onnx.py)."""
+    return load_any(path, backend="torch", **options)
 
 
 def tiny_generator(lmk_channels: int = 4, seed: int = 0, residual: bool = True) -> Generator:
@@ -249,7 +257,7 @@ def test_checkpoint_roundtrip_and_chunking_give_identical_outputs(tmp_path):
     lmk = face_landmarks(size)
     targets = np.stack([face_landmarks(size, o) for o in np.linspace(0, 1, 7)])
     source = face_image(size, lmk)
-    direct = LearnedGenerator(g)
+    direct = LearnedGenerator(TorchNet(g))
     loaded = load_checkpoint(path)
     a = direct(source, lmk, targets, batch_size=16)
     b = loaded(source, lmk, targets, batch_size=16)
