@@ -9,6 +9,7 @@ import pytest
 
 from audio2lmk import LearnedAudio2Lmk, PhoneticAudio2Lmk
 from lmk2video import LearnedGenerator, WarpGenerator
+from lmk2video.learned_torch import TorchNet
 from lmk2video.networks import Conditioning
 from talkface.audio import SAMPLE_RATE
 from talkface.contracts import Audio2Lmk, FrameStream, Lmk2Video, StageInputError
@@ -29,7 +30,8 @@ def lmk2video_models():
     g = tiny_generator(seed=2)
     randomise_heads(g)
     g.conditioning = Conditioning(64, 32, heatmaps="compact")
-    return [WarpGenerator(), LearnedGenerator(g), LearnedGenerator(g, mouth_only=False)]
+    net = TorchNet(g)  # an untrained torch net (the ONNX runner answers the same call: tests/lmk2video/test_learned_onnx.py)
+    return [WarpGenerator(), LearnedGenerator(net), LearnedGenerator(net, mouth_only=False)]
 
 
 def accepts(method, protocol_method) -> bool:
