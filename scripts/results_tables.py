@@ -1,0 +1,370 @@
+"""docs/results.md, the results that hold today, regenerated from JSON instead of copied by hand.
+
+    python scripts/results_tables.py           # write docs/results.md
+    python scripts/results_tables.py --check   # exit 1 when docs/results.md is not what this writes
+
+The figures come from the shipped checkpoints' sidecars (their `test`, `people`, `lipreading`, `val` summaries),
+docs/bench_cpu.json and docs/bench_batch_cpu.json (`talkface bench`), docs/lmk2video_unseen_face.json, the report
+JSONs the evaluation commands wrote, kept in docs/reports/ (numbers only: never dev-set pixels), and
+docs/reports/recorded.json: the figures no JSON report holds, each with its command, data and the notebook section
+it comes from. Every row names its command, data and split, and links to the notebook section with its history.
+A new measurement goes in by replacing its report in docs/reports/ (or its row of recorded.json) and re-running
+this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+NOTEBOOK = DOCS / "notebook.md"
+RESULTS = DOCS / "results.md"
+
+# Every JSON the tables read, by a short name.
+SOURCES = {
+    "audio2lmk": "audio2lmk/data/audio2lmk.json",
+    "lmk2video": "lmk2video/data/lmk2video.json",
+    "fetch_attention": "lmk2video/data/fetch_attention.json",
+    "expression": "talkface/expression/data/expression.json",
+    "lipreader": "talkface/lipreading/data/lipreader.json",
+    "bench": "docs/bench_cpu.json",
+    "bench_batch": "docs/bench_batch_cpu.json",
+    "unseen_face": "docs/lmk2video_unseen_face.json",
+    "recorded": "docs/reports/recorded.json",
+}
+
+
+class TablesError(Exception):
+    """A source that is missing or lacks a figure, or a row that names no notebook section: one line."""
+
+
+@dataclass
+class Row:
+    figure: str
+    value: str
+    data: str
+    command: str
+    source: str  # a key of SOURCES
+    notebook: str  # a heading of docs/notebook.md
+
+
+@dataclass
+class Section:
+    title: str  # the heading; kept stable, the README links to its anchor
+    intro: str
+    rows: list[Row]
+
+
+class Sources:
+    """The JSON files, read once; `get` names the file and the missing key when a figure is not there."""
+
+    def __init__(self, root: Path = ROOT):
+        self.root = root
+        self._loaded: dict[str, dict] = {}
+        self.recorded_used: set[str] = set()
+
+    def json(self, name: str) -> dict:
+        if name not in self._loaded:
+            path = self.root / SOURCES[name]
+            try:
+                self._loaded[name] = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise TablesError(f"{SOURCES[name]}: cannot read it as JSON ({exc})") from None
+        return self._loaded[name]
+
+    def get(self, name: str, *path: str):
+        value = self.json(name)
+        for i, key in enumerate(path):
+            if not isinstance(value, dict) or key not in value:
+                raise TablesError(f"{SOURCES[name]}: no {'.'.join(path[:i + 1])}")
+            value = value[key]
+        return value
+
+    def recorded(self, row_id: str) -> Row:
+        rows = {r["id"]: r for r in self.get("recorded", "rows")}
+        if row_id not in rows:
+            raise TablesError(f"{SOURCES['recorded']}: no row {row_id}")
+        self.recorded_used.add(row_id)
+        r = rows[row_id]
+        return Row(r["figure"], r["value"], r["data"], r["command"], "recorded", r["notebook"])
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+# ---- the tables ------------------------------------------------------------------------------------------------
+
+S1_TEST = "GRID s1 test split (`../shared/data/grid/splits/s1_test.txt`), 98 usable clips"
+TEST_20 = "GRID s1 test split, first 20 usable clips"
+EVAL_AUDIO2LMK = ("talkface eval audio2lmk --checkpoint audio2lmk/data/audio2lmk.safetensors --split test "
+                  "--prepared data/prepared")
+
+
+def end_to_end(s: Sources) -> Section:
+    real = s.get("lipreader", "test_real_videos")
+    return Section(
+        "End to end on GRID s1",
+        "The project's GRID lipreader (trained on s1's train split) reads whole videos. Lower WER reads better; the "
+        "real videos are the ceiling, the photo's first frame copied the floor.",
+        [Row("Lipreader WER / CER on the real videos", f"{pct(real['wer'])} / {pct(real['cer'])}",
+             f"{S1_TEST}, the raw videos", "talkface eval wer --videos <the s1 test videos> --out wer.json",
+             "lipreader", "Lipreader (the WER yardstick)"),
+         s.recorded("e2e.product"), s.recorded("e2e.product_pixels"), s.recorded("e2e.oracle"),
+         s.recorded("e2e.floors")])
+
+
+def audio2lmk(s: Sources) -> Section:
+    test = s.get("audio2lmk", "test", "audio2lmk_test.json", "summary")
+    lr = s.get("audio2lmk", "lipreading")
+    cross = next(iter(lr["summary"].values()))
+    by_voice = " / ".join(f"{v} {pct(w)}" for v, w in cross["other_wer_by_voice"].items())
+    return Section(
+        "audio2lmk: speech to mouth motion",
+        "The shipped `auto` (three LSTMs on per-utterance standardised log-mels, fine-tuned with a landmark "
+        "lipreader's word loss, voice gate) against the training-free phonetic default and a still mouth. Mouth "
+        "LMD: mean landmark distance over interocular (lower is better); corr: Pearson correlation of the inner-lip "
+        "opening with the real one.",
+        [Row("s1 test: mouth LMD, `auto` / phonetic / still",
+             f"**{test['learned']['mouth_lmd']:.4f}** / {test['phonetic']['mouth_lmd']:.4f} / "
+             f"{test['still']['mouth_lmd']:.4f}", S1_TEST, EVAL_AUDIO2LMK, "audio2lmk",
+             "24 strict-reader epochs: the same fine-tune run twice, shipped as `auto` (issues 13 and 15)"),
+         Row("s1 test: mouth-opening corr, `auto` / phonetic / still",
+             f"**{test['learned']['mouth_opening_corr']:.3f}** / {test['phonetic']['mouth_opening_corr']:.3f} / "
+             f"{test['still']['mouth_opening_corr']:.3f}", S1_TEST, EVAL_AUDIO2LMK, "audio2lmk",
+             "24 strict-reader epochs: the same fine-tune run twice, shipped as `auto` (issues 13 and 15)"),
+         Row("Cross-voice lipreading: s1 photos driven by s1's own sentences / by other GRID speakers' (WER)",
+             f"**{pct(cross['wer'])}** / **{pct(cross['other_wer'])}** ({by_voice}; gap "
+             f"{100 * (cross['other_wer'] - cross['wer']):+.1f} points)",
+             f"first {lr['clips']} s1 test clips' photos; other voices: dev `grid_other/` (GRID s23 `priazn`, s2 "
+             "`swwp2s`), never trained on; `lead_ens_cal` is the shipped checkpoint", lr["command"], "audio2lmk",
+             "24 strict-reader epochs: the same fine-tune run twice, shipped as `auto` (issues 13 and 15)"),
+         *people_motion_rows(s)])
+
+
+def people_motion_rows(s: Sources) -> list[Row]:
+    people = s.get("audio2lmk", "people")
+    grid = people["videos"]["grid_other"][people["methods"][0]]
+    return [Row("Other people's talking videos re-made from their first frame and own speech: mouth-opening corr / "
+                "amplitude ratio, unseen GRID speakers",
+                f"**{grid['corr']:.3f}** / {grid['amp_ratio']:.2f} (issue 13's goals: ≥ 0.70 / 0.85–1.15)",
+                f"dev `grid_other/` (GRID s2, s23), first 15 s, {grid['clips']} clips, warp render",
+                people["command"], "audio2lmk",
+                "24 strict-reader epochs: the same fine-tune run twice, shipped as `auto` (issues 13 and 15)"),
+            s.recorded("people.tv_motion"), s.recorded("people.voices")]
+
+
+def lmk2video(s: Sources) -> Section:
+    unseen = s.get("unseen_face", "summary")
+    return Section(
+        "lmk2video: landmarks to face video",
+        "Driven by the clips' real landmark tracks, so only the renderer is measured. `auto` renders its own frames on "
+        "the face it was trained on (s1) and paints only inside the mouth opening on every other face (the product "
+        "for other faces row); `warp` is the training-free renderer.",
+        [s.recorded("lmk2video.s1_product"), s.recorded("lmk2video.s1_other_faces"), s.recorded("lmk2video.s1_warp"),
+         s.recorded("lmk2video.s1_copy"),
+         Row("A face it never saw (`examples/face.png` driven by s1 tracks): mouth LMD, warp / `auto` / net alone",
+             f"{unseen['warp']['mouth_lmd']:.4f} / {unseen['learned']['mouth_lmd']:.4f} / "
+             f"{unseen['learned_net_alone']['mouth_lmd']:.4f}",
+             "first 10 s1 test tracks retargeted to the photo", s.get("unseen_face", "command"), "unseen_face",
+             "Faces it never saw"),
+         Row("The same: identity distance to the photo (dlib descriptor), warp / `auto` / net alone",
+             f"{unseen['warp']['fms_distance']:.3f} / {unseen['learned']['fms_distance']:.3f} / "
+             f"{unseen['learned_net_alone']['fms_distance']:.3f}",
+             "first 10 s1 test tracks retargeted to the photo", s.get("unseen_face", "command"), "unseen_face",
+             "Faces it never saw")])
+
+
+def dubbing(s: Sources) -> Section:
+    val = s.get("fetch_attention", "val")
+    return Section(
+        "Dubbing",
+        "`talkface dub` with `--mouth auto` (`generate` on s1, the generator's own face; `fetch`, the video's own "
+        "lips, on everyone else) and the motion gain matched to the video. Cross-dub: a clip dubbed with another "
+        "clip's speech, read against the new sentence; self-dub: with its own speech, compared with its own frames.",
+        [s.recorded("dub.s1_cross"), s.recorded("dub.s1_self"), s.recorded("dub.grid_other"), s.recorded("dub.tv"),
+         Row("`--fetch-blend learned` (not the default): held-out lip PSNR, learned / shape blend, 3 candidates; 5",
+             f"{val['learned_dub_k_psnr']:.2f} / {val['shape_dub_k_psnr']:.2f} dB; "
+             f"{val['learned_k_max_psnr']:.2f} / {val['shape_k_max_psnr']:.2f} dB",
+             f"{s.get('fetch_attention', 'data', 'n_val')} held-out s1 train-split clips, real landmarks as targets",
+             s.get("fetch_attention", "training", "command"), "fetch_attention",
+             "A learned blend of the fetched mouths (issue 15, FLNet's attention): kept behind `--fetch-blend learned`"),
+         s.recorded("dub.occlusion"), s.recorded("dub.occlusion_false")])
+
+
+def other_people(s: Sources) -> Section:
+    return Section(
+        "Other people",
+        "People the models never saw (`../shared/data/dev`, never trained or tuned on). Speech-driven motion on "
+        "them is in the audio2lmk table, dubs of their videos in the Dubbing table.",
+        [s.recorded("people.photos"), s.recorded("people.real_track"), s.recorded("people.real_track_warp")])
+
+
+def hardening(s: Sources) -> Section:
+    missing = s.get("bench", "cold_synth", "missing_input_wall_s")
+    return Section(
+        "Hardening",
+        "Sound that is not speech must not move the mouth; bad input must fail fast, in one line, leaving nothing "
+        "behind. Chatter: the mouth's frame-to-frame motion on a sound over its motion on real speech (the bad-input "
+        "test's bar is 0.35).",
+        [s.recorded("hard.chatter"), s.recorded("hard.chatter30"), s.recorded("hard.pop"), s.recorded("hard.gate_tv"),
+         Row("A missing input reported (whole process)", f"{missing:.2f} s wall",
+             "`talkface synth --image <missing> ...`, median of runs",
+             "talkface bench --out docs/bench_cpu.json --dub-runs 3", "bench", "Speed"),
+         s.recorded("hard.no_face"), s.recorded("hard.huge"), s.recorded("hard.bad_audio")])
+
+
+def expression(s: Sources) -> Section:
+    test = s.get("expression", "test", "per_expression", "all")
+    return Section(
+        "Expression control",
+        "`talkface edit`, `--expression`, `--au`: the person's own landmarks moved by a model learned from RaFD, "
+        "the photo warped onto them. p(intended): the offline FER2013 classifier's probability of the intended "
+        "expression.",
+        [Row("Held-out RaFD people: inner-face landmark error / interocular, model / class mean / no change",
+             f"**{test['model']:.3f}** / {test['class_mean']:.3f} / {test['no_change']:.3f}",
+             f"RaFD frontal camera, 15 held-out people × 3 gazes × 7 expressions ({test['n']} faces)",
+             "talkface eval expression (its first table)", "expression",
+             "Expression control (issue 29, twelfth session): smile, frown, surprise on command"),
+         s.recorded("expr.smile_happy"), s.recorded("expr.photos"), s.recorded("expr.real_smile"),
+         s.recorded("expr.speech"), s.recorded("expr.zero")])
+
+
+def speed(s: Sources) -> Section:
+    bench, batch = s.get("bench"), s.get("bench_batch", "batch")
+    cold, dub = bench["cold_synth"], bench["cold_dub"]
+    stages = ", ".join(f"{k} {v:.2f} s" for k, v in bench["stages_s"].items())
+    return Section(
+        "Speed",
+        "CPU only (no GPU run has been made). Whole processes timed from outside, start-up included. The bench runs "
+        "and the farm-bench runs were made on different days and loads of the project's 2-core x86_64 machine: "
+        "compare rows only within one command.",
+        [Row(f"Cold `talkface synth`, {cold['audio_seconds']:g} s of speech, 512² photo, `auto`",
+             f"{cold['synth_wall_s']:.2f} s wall (median of {cold['runs']}), peak {cold['peak_rss_mb']:.0f} MB",
+             "`examples/face.png` + the first 3 s of `examples/speech.wav`",
+             "talkface bench --out docs/bench_cpu.json --dub-runs 3", "bench", "Speed"),
+         s.recorded("speed.synth_idle"),
+         Row(f"In-process stages, {bench['inputs']['audio_seconds']:g} s of speech ({bench['inputs']['frames']} "
+             "frames)", f"{bench['total_s']:.2f} s: {stages}; render {bench['lmk2video_fps']:.0f} frames/s",
+             "`examples/face.png` + `examples/speech.wav`, crop 128", "talkface bench --out docs/bench_cpu.json",
+             "bench", "Speed"),
+         Row(f"Cold `talkface dub`, {dub['video_seconds']:g} s {dub['video_size'][0]}×{dub['video_size'][1]} video + "
+             "10 s of other speech", f"{dub['dub_wall_s']:.1f} s wall (median of {dub['runs']}), peak "
+             f"{dub['peak_rss_mb']:.0f} MB (issue 15's bar: 20 s)", dub["video"],
+             "talkface bench --out docs/bench_cpu.json --dub-runs 3", "bench", "Speed"),
+         Row(f"`talkface batch`, {batch['jobs']} synth jobs of {batch['audio_seconds']:g} s",
+             f"2 workers {batch['batch_2_workers']['s_per_job']:.2f} s/job ({batch['batch_2_workers']['vs_separate']:.2f}× "
+             f"the {batch['separate']['s_per_job']:.2f} s/job of separate processes), 1 worker "
+             f"{batch['batch_1_workers']['s_per_job']:.2f} s/job; outputs "
+             f"{'byte-identical' if batch['identical_to_separate'] else 'not identical'} to separate runs",
+             "the 512² example, seeds 0–19", "talkface bench --batch --cold-runs 0 --dub-runs 0 --repeats 1",
+             "bench_batch", "Speed"),
+         s.recorded("speed.edit"), s.recorded("speed.help"), s.recorded("speed.dub_720p")])
+
+
+TABLES: list[Callable[[Sources], Section]] = [end_to_end, audio2lmk, lmk2video, dubbing, other_people, hardening,
+                                              expression, speed]
+
+
+# ---- rendering -------------------------------------------------------------------------------------------------
+
+def anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def notebook_anchors(notebook: Path) -> dict[str, str]:
+    """Heading text -> anchor, with GitHub's -1, -2 suffixes for repeats (outside code fences)."""
+    anchors, seen, fence = {}, {}, False
+    for line in notebook.read_text(encoding="utf-8").splitlines():
+        if line.startswith("```"):
+            fence = not fence
+        match = None if fence else re.match(r"#+ (.*)", line)
+        if match:
+            base = anchor(match.group(1))
+            n = seen.get(base, 0)
+            seen[base] = n + 1
+            anchors.setdefault(match.group(1).strip(), base if n == 0 else f"{base}-{n}")
+    return anchors
+
+
+def link(source: str) -> str:
+    """A markdown link from docs/results.md to a source JSON."""
+    path = SOURCES[source]
+    return f"[{Path(path).name}]({os.path.relpath(ROOT / path, DOCS)})"
+
+
+def cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render(sections: list[Section], anchors: dict[str, str]) -> str:
+    sources = ", ".join(link(name) for name in SOURCES)
+    out = ["# Results", "",
+           "What talkface does today, one table per capability. **Generated** by `python scripts/results_tables.py` "
+           f"from JSON ({sources}): edit those, not this file (`--check` tells whether it is current). Each row "
+           "names its command, data and split; the number in the last column links to the section of "
+           "[the notebook](notebook.md) with its history and evidence. GRID figures are on speaker s1's fixed test "
+           "split unless a row says otherwise (`pbio7a` and `prii9a` are damaged in the corpus and left out); "
+           "\"dev\" is `../shared/data/dev`, people never trained or tuned on. One run each unless a row says "
+           "otherwise, on the project's 2-core x86_64 CPU machine, no GPU.", ""]
+    for section in sections:
+        notes: list[str] = []
+        for row in section.rows:
+            if row.notebook not in anchors:
+                raise TablesError(f"docs/notebook.md: no heading \"{row.notebook}\" (row: {row.figure})")
+            if row.notebook not in notes:
+                notes.append(row.notebook)
+        out += [f"## {section.title}", "", section.intro, "",
+                "| figure | value | data | command | JSON | notebook |", "|---|---|---|---|---|---|"]
+        for row in section.rows:
+            k = notes.index(row.notebook) + 1
+            out.append(f"| {cell(row.figure)} | {cell(row.value)} | {cell(row.data)} | `{cell(row.command)}` | "
+                       f"{link(row.source)} | "
+                       f"[{k}](notebook.md#{anchors[row.notebook]}) |")
+        out += ["", "History and evidence in the notebook: "
+                + "; ".join(f"{k}. [{h}](notebook.md#{anchors[h]})" for k, h in enumerate(notes, 1)) + ".", ""]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def generate(root: Path = ROOT) -> str:
+    s = Sources(root)
+    sections = [table(s) for table in TABLES]
+    unused = {r["id"] for r in s.get("recorded", "rows")} - s.recorded_used
+    if unused:
+        raise TablesError(f"{SOURCES['recorded']}: rows no table shows: {', '.join(sorted(unused))}")
+    return render(sections, notebook_anchors(root / "docs" / "notebook.md"))
+
+
+def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 when docs/results.md is not what this writes")
+    args = parser.parse_args(argv)
+    results = root / "docs" / "results.md"
+    try:
+        text = generate(root)
+    except TablesError as exc:
+        print(f"results_tables: error: {exc}", file=sys.stderr)
+        return 1
+    if args.check:
+        current = results.read_text(encoding="utf-8") if results.exists() else ""
+        if current != text:
+            print("results_tables: docs/results.md is not what scripts/results_tables.py writes: run it",
+                  file=sys.stderr)
+            return 1
+        return 0
+    results.write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
