@@ -69,12 +69,7 @@ class Audio2LmkEnsemble(nn.Module):
 
     def forward(self, x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
         """x (B, T, 4, n_inputs), level (B,) -> (B, T, P*2 [+4]) mean normalised motion [and head pose]."""
-        outputs = []
-        for net in self.members:
-            out = net(x, level)
-            parts = [net.decode(out).flatten(-2)] + ([net.decode_pose(out)] if self.head_pose else [])
-            outputs.append(torch.cat(parts, dim=-1))
-        return torch.stack(outputs).mean(dim=0)
+        return torch.stack([decoded(net, x, level) for net in self.members]).mean(dim=0)
 
     def decode(self, out: torch.Tensor) -> torch.Tensor:
         """(..., P*2 [+4]) outputs -> (..., P, 2) normalised motion."""
@@ -90,6 +85,26 @@ class Audio2LmkEnsemble(nn.Module):
         direction = sum(c.direction for c in corrections) / len(corrections)
         rest = sum(c.rest_opening for c in corrections) / len(corrections)
         return OpenMouthCorrection(direction.astype("float32"), float(rest))
+
+
+def decoded(net: Audio2LmkNet | Audio2LmkEnsemble, x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+    """x (B, T, 4, n_inputs), level (B,) -> (B, T, P*2 [+4]): a net's or an ensemble's outputs decoded, normalised
+    motion [then head pose] (audio2lmk.motion_net: what either backend runs)."""
+    if isinstance(net, Audio2LmkEnsemble):
+        return net(x, level)
+    out = net(x, level)
+    return torch.cat([net.decode(out).flatten(-2)] + ([net.decode_pose(out)] if net.head_pose else []), dim=-1)
+
+
+class Decoded(nn.Module):
+    """`decoded` as a module (what audio2lmk.export traces)."""
+
+    def __init__(self, net: Audio2LmkNet | Audio2LmkEnsemble):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        return decoded(self.net, x, level)
 
 
 def is_ensemble_checkpoint(path: str | os.PathLike) -> bool:

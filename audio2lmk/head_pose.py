@@ -14,7 +14,6 @@ expressed in the normalised frame, a pose transfers to any face at any image siz
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from talkface.landmarks.normalize import MEAN_SHAPE, Similarity, STABLE_WEIGHTS, fit_similarity, to_normalised
 
@@ -50,6 +49,8 @@ def apply_pose(norm_track: np.ndarray, pose: np.ndarray) -> np.ndarray:
 def posed_points(pose: torch.Tensor, points: torch.Tensor | None = None) -> torch.Tensor:
     """Differentiable: (..., 4) poses applied to (N, 2) normalised points (the mean face by default)
     -> (..., N, 2). The training loss compares poses through where they put the face."""
+    import torch  # training only: inference moves faces with apply_pose
+
     if points is None:
         points = torch.tensor(MEAN_SHAPE, dtype=pose.dtype, device=pose.device)
     scale = pose[..., 0].exp()[..., None]

@@ -10,30 +10,34 @@ mouth first closed if the photo shows it open) and mapped back with the source's
 so the identity's shape is exactly the source's. Nets trained with a head-pose output also move
 the whole face as the speaker's head moves with speech (audio2lmk.head_pose); that replaces the
 random idle sway, and `head_motion=False` keeps the head exactly where the photo has it.
+
+Everything here is numpy; the network itself is a MotionNet (audio2lmk.motion_net) run by ONNX Runtime (the
+product: audio2lmk.onnx_net) or torch (training, `--backend torch`: audio2lmk.torch_net).
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 
 import numpy as np
-import torch
 from scipy.ndimage import uniform_filter1d
 
 from audio2lmk.calibration import active_frames, amplitude_gain, sharpen
-from audio2lmk.ensemble import Audio2LmkEnsemble, load_net
 from audio2lmk.features import frames_for, model_mel, silence_gate, utterance_level
 from audio2lmk.head_pose import apply_pose
 from audio2lmk.idle import apply_blinks, apply_head_motion, blink_curve
 from audio2lmk.inputs import net_input, phone_ids, phone_speech_gate
+from audio2lmk.motion_net import MotionNet
 from audio2lmk.phonemes import Phone, PhoneDecoder
-from audio2lmk.models import Audio2LmkNet
 from audio2lmk.pca import MOTION_POINTS
 from audio2lmk.shipped import SHIPPED_CHECKPOINT, uses_phones
+from audio2lmk.speech_encoder import check_encoder, encoder_name, shared_encoder
 from audio2lmk import voice_activity
 from talkface.audio import FPS, SAMPLE_RATE, to_mono_16k
 from talkface.contracts import check_audio2lmk_inputs
+from talkface.errors import CheckpointError
 from talkface.landmarks.normalize import from_normalised, to_normalised
 
 CHUNK_FRAMES = 120  # 4.8 s windows: about what the nets were trained on
@@ -81,9 +85,13 @@ def resample_time(motion: np.ndarray, n_out: int, fps: float) -> np.ndarray:
 class LearnedAudio2Lmk:
     """`model(wave, sample_rate, source_landmarks) -> (T, 68, 2)` landmark track, T = round(duration*fps)."""
 
-    def __init__(self, net: Audio2LmkNet | Audio2LmkEnsemble, meta: dict | None = None, device: str = "cpu"):
-        self.device = torch.device(device)
-        self.net = net.to(self.device).eval()
+    def __init__(self, net, meta: dict | None = None, device: str = "cpu"):
+        """net: a MotionNet, or a trained Audio2LmkNet / Audio2LmkEnsemble (run by torch on `device`)."""
+        if not isinstance(net, MotionNet):
+            from audio2lmk.torch_net import TorchMotionNet
+
+            net = TorchMotionNet(net, device)
+        self.net = net
         self.meta = meta or {}
         # Amplitude calibration fitted after training (audio2lmk.calibration): a fixed scale on the motion (the
         # net's shrink on held-out clips) and/or the real opening spread each utterance's motion is brought up to.
@@ -133,26 +141,25 @@ class LearnedAudio2Lmk:
             track = apply_head_motion(track, fps, np.random.default_rng([seed, 1]))
         return track.astype(np.float32)
 
-    @torch.no_grad()
     def predict(self, wave16k: np.ndarray, n_frames: int | None = None, phones: list[Phone] | None = None,
                 voice_gate: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """Normalised motion (n_frames, P, 2) and, for nets with a pose output, head poses (n_frames, 4)
         at 25 fps. Windows of CHUNK_FRAMES are crossfaded; digital silence returns mouth and head to rest."""
         n = frames_for(wave16k) if n_frames is None else n_frames
         mel = model_mel(wave16k, n)
-        level = torch.tensor([utterance_level(mel)], dtype=torch.float32, device=self.device)
-        kind = self.net.features
+        level = utterance_level(mel)
         ids = None
         if self.uses_phones:
             ids = self._phones(wave16k, n) if phones is None else phone_ids(phones, n)
-        x = torch.as_tensor(net_input(kind, mel, ids), device=self.device)
+        name = encoder_name(self.net.features)
+        x = net_input(self.net.features, mel, ids, shared_encoder(name).frames(wave16k, n) if name else None)
         starts = chunk_starts(n)
         size = min(n, CHUNK_FRAMES)
-        outputs = torch.zeros(n, self.net.out_features, device=self.device)
-        total = torch.zeros(n, 1, device=self.device)
+        outputs = np.zeros((n, self.net.out_features), np.float32)
+        total = np.zeros((n, 1), np.float32)
         for start, w in zip(starts, chunk_weights(starts, size)):
-            w = torch.as_tensor(w, dtype=torch.float32, device=self.device)[:, None]
-            outputs[start:start + size] += w * self.net(x[None, start:start + size], level)[0]
+            w = w.astype(np.float32)[:, None]
+            outputs[start:start + size] += w * self.net(x[start:start + size], level)
             total[start:start + size] += w
         outputs /= total
         gate = silence_gate(wave16k, n)
@@ -161,13 +168,13 @@ class LearnedAudio2Lmk:
         if self.voice_gate and voice_gate:
             mouth_gate = mouth_gate * voice_activity.voice_gate(wave16k, n)
         # the held-out shrink first (every utterance alike), then the per-utterance floor (audio2lmk.calibration)
-        motion = self.motion_gain * sharpen(self.net.decode(outputs).cpu().numpy(), self.sharpen)
+        motion = self.motion_gain * sharpen(self.net.decode(outputs), self.sharpen)
         gain = amplitude_gain(motion, active_frames(mel, mouth_gate), self.opening_std)
         motion = motion * (gain * mouth_gate[:, None, None])
         if not self.predicts_head_pose:
             return motion, None
         slow_gate = uniform_filter1d(gate, POSE_GATE_FRAMES, mode="nearest")
-        return motion, self.net.decode_pose(outputs).cpu().numpy() * slow_gate[:, None]
+        return motion, self.net.decode_pose(outputs) * slow_gate[:, None]
 
     def place(self, motion: np.ndarray, source: np.ndarray, pose: np.ndarray | None = None) -> np.ndarray:
         """Add (T, P, 2) normalised motion to the source face (68, 2) at rest, move it by (T, 4) head
@@ -184,7 +191,28 @@ class LearnedAudio2Lmk:
         return track
 
 
-def load_checkpoint(path: str | os.PathLike = SHIPPED_CHECKPOINT, device: str = "cpu") -> LearnedAudio2Lmk:
-    """A LearnedAudio2Lmk from an audio2lmk checkpoint: one net or an ensemble of them (audio2lmk.ensemble)."""
+def load_checkpoint(path: str | os.PathLike = SHIPPED_CHECKPOINT, device: str = "cpu",
+                    backend: str = "torch") -> LearnedAudio2Lmk:
+    """A LearnedAudio2Lmk from an audio2lmk checkpoint, one net or an ensemble of them (audio2lmk.ensemble).
+    backend "torch" reads the safetensors (training, evaluation: a fresh checkpoint has no export yet), "onnx" the
+    export beside it (`<stem>.onnx`, made by scripts/export_onnx.py; no torch: audio2lmk.onnx_net)."""
+    if backend == "onnx":
+        from audio2lmk.onnx_net import OnnxMotionNet, exported_path
+        from talkface.onnx_runtime import check_current
+
+        onnx_path = exported_path(path)
+        if not onnx_path.is_file():
+            raise CheckpointError(f"{path}: no exported {onnx_path.name} beside it; export it (python "
+                                  f"scripts/export_onnx.py --checkpoint {path}) or use --backend torch")
+        net = OnnxMotionNet(onnx_path, device)
+        if Path(path) != SHIPPED_CHECKPOINT:  # the shipped pair is checked by the tests, a user's may be stale
+            check_current(net.session, onnx_path, path)
+        check_encoder(net.features, net.meta.get("speech_encoder"), str(path))
+        return LearnedAudio2Lmk(net, net.meta, device)
+    if backend != "torch":
+        raise ValueError(f"audio2lmk backend {backend!r}: expected 'onnx' or 'torch'")
+    from audio2lmk.ensemble import load_net
+
     net, meta = load_net(path, device)
+    check_encoder(net.features, meta.get("speech_encoder"), str(path))
     return LearnedAudio2Lmk(net, meta, device)

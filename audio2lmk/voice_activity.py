@@ -1,14 +1,15 @@
 """Is someone speaking? Silero VAD's detector (MIT licence, the `silero-vad` PyPI package: multi-speaker,
 multilingual, trained with noise and music as negatives), run with numpy on the weights of the package's own
 TorchScript model (data/silero_vad.jit, v6; the package's silero_vad_16k.safetensors holds other, older weights
-that do not reproduce it).
+that do not reproduce it), copied once into audio2lmk/data/silero_vad.safetensors (audio2lmk.export, whose sidecar
+records the source and its MIT licence): the product installs neither torch nor silero-vad.
 
 The net, per 32 ms chunk of 16 kHz audio (512 samples, with the previous chunk's last 64 samples in front and
 64 samples of reflection behind): a learned STFT (a 258 x 256 convolution, stride 128, whose two halves are the
 real and imaginary parts of 129 bins) -> magnitudes -> four ReLU convolutions (strides 1, 2, 2, 1: four STFT
 frames become one vector) -> an LSTM cell carried from chunk to chunk -> ReLU, a 1 x 1 convolution, a sigmoid.
 Everything before the LSTM sees only its own chunk, so it runs over all chunks at once; only the LSTM is
-sequential. Torch only reads the weights (once, ~40 ms).
+sequential.
 
 The gate listens twice, to the recording and to its RNNoise-denoised copy (audio2lmk.denoise): under a TV show's
 music the detector misses most of a voice that it hears once the music is suppressed. What only the denoised copy
@@ -19,7 +20,6 @@ silence alone keep the gate shut.
 from __future__ import annotations
 
 import warnings
-from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -33,28 +33,18 @@ CHUNK = 512  # samples per probability at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous chunk each chunk sees
 REFLECT = 64  # samples of reflection padding after each chunk
 N_FFT, HOP = 256, 128
-WEIGHTS = Path("data") / "silero_vad.jit"  # inside the installed silero_vad package
-# the 16 kHz submodule's parameters in the TorchScript archive -> names here
-_NAMES = {"stft.forward_basis_buffer": "stft", **{f"encoder.{i}.reparam_conv.{p}": f"conv{i + 1}.{p}"
-                                                   for i in range(4) for p in ("weight", "bias")},
-          **{f"decoder.rnn.{p}": f"lstm.{p}" for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")},
-          "decoder.decoder.2.weight": "out.weight", "decoder.decoder.2.bias": "out.bias"}
+WEIGHTS = Path(__file__).parent / "data" / "silero_vad.safetensors"
 
 _weights: dict[str, np.ndarray] | None = None
 
 
 def load_weights() -> dict[str, np.ndarray]:
-    """The detector's weights, read once from the installed silero-vad package (nothing is downloaded)."""
+    """The detector's weights, read once."""
     global _weights
     if _weights is None:
-        import torch
+        from safetensors.numpy import load_file
 
-        # Found, not imported: importing silero_vad sets torch to one thread for the whole process.
-        path = Path(find_spec("silero_vad").origin).parent / WEIGHTS
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.13 deprecates TorchScript loading
-            state = torch.jit.load(str(path), map_location="cpu")._model.state_dict()
-        _weights = {_NAMES[k]: v.numpy() for k, v in state.items()}
+        _weights = load_file(str(WEIGHTS))
     return _weights
 
 

@@ -16,12 +16,10 @@ dub, docs/results.md).
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
 from scipy.ndimage import binary_closing
 
 from lmk2video.triangulation import border_points, triangles
@@ -109,10 +107,9 @@ def residuals(faces: LowerFaces, fps: float, usable: np.ndarray | None = None,
         todo = todo[~same[todo]]
     mesh_all = np.concatenate([lmk, np.broadcast_to(border_points(SIZE), (n, 8, 2))], axis=1).astype(np.float32)
     tri = triangles(forehead=False)
-    with one_cpu_thread():
-        for block in np.array_split(todo, max(1, int(np.ceil(len(todo) / chunk)))):
-            if len(block):
-                scores[block] = _block_residuals(faces, mesh_all, picks[block], block, tri)
+    for block in np.array_split(todo, max(1, int(np.ceil(len(todo) / chunk)))):
+        if len(block):
+            scores[block] = _block_residuals(faces, mesh_all, picks[block], block, tri)
     return scores, picks
 
 
@@ -124,40 +121,35 @@ def _block_residuals(faces: LowerFaces, mesh_all: np.ndarray, picks: np.ndarray,
     ids = rasterize_triangle_ids(mesh_all[block], tri, SIZE)[row]  # one raster per frame
     coords = source_coordinates(triangle_affines(mesh_all[cand], mesh_all[block[row]], tri), ids)[:, TOP:]
     coords[..., 1] -= TOP  # in the kept rows of the SIZE crop the mesh is placed in (above them: its top row)
-    warped = torch.from_numpy(np.stack([sample(faces.crops[c], xy) for c, xy in zip(cand, coords)]))  # (N, h, w, 3)
-    own = torch.from_numpy(np.stack([faces.crops[t] for t in block])).float()                       # (B, h, w, 3)
-    mask = torch.from_numpy(np.stack([region_mask(faces.landmarks[t]) for t in block]))               # (B, h, w)
+    warped = np.stack([sample(faces.crops[c], xy) for c, xy in zip(cand, coords)])         # (N, h, w, 3)
+    own = np.stack([faces.crops[t] for t in block]).astype(np.float32)                    # (B, h, w, 3)
+    mask = np.stack([region_mask(faces.landmarks[t]) for t in block])                      # (B, h, w)
     # Each look-alike's light matched to the frame's: its median colour difference over the region (every
     # other pixel in each direction is plenty for one colour).
     every = (slice(None), slice(None, None, 2), slice(None, None, 2))
-    diff = torch.where(mask[row][every][..., None], own[row][every] - warped[every], torch.nan).flatten(1, 2)
-    warped = warped + _nanmedian(diff, 1)[:, None, None]
-    grid = torch.full((len(block), picks.shape[1], *warped.shape[1:]), torch.nan)
+    diff = np.where(mask[row][every][..., None], own[row][every] - warped[every], np.nan)
+    warped = warped + _nanmedian(diff.reshape(len(diff), -1, 3), 1)[:, None, None]
+    grid = np.full((len(block), picks.shape[1], *warped.shape[1:]), np.nan, np.float32)
     grid[row, col] = warped
-    reference = _nanmedian(grid, 1)                                                                   # (B, h, w, 3)
-    residual = F.avg_pool2d((own - reference).abs().mean(-1)[:, None], 3, 1, 1, count_include_pad=False)[:, 0]
+    reference = _nanmedian(grid, 1)                                                        # (B, h, w, 3)
+    residual = _mean_3x3(np.abs(own - reference).mean(-1))
     area = mask.sum((1, 2))
-    return np.where(area > 0, ((residual * mask).sum((1, 2)) / area.clamp(min=1)).numpy(), np.nan)
+    return np.where(area > 0, (residual * mask).sum((1, 2)) / np.maximum(area, 1), np.nan)
 
 
-@contextmanager
-def one_cpu_thread():
-    """Run on one torch intra-op thread: the residuals' tensors are small (64-px crops), and extra threads cost more
-    in synchronisation than they gain (the torch warp this was written for: 4x slower with 2 threads on a busy
-    2-core box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+def _nanmedian(x: np.ndarray, axis: int) -> np.ndarray:
+    """The (lower) median along `axis` of the values that are not NaN (np.nanmedian, several times faster: a sort
+    puts the NaNs last); NaN where all are."""
+    count = (~np.isnan(x)).sum(axis, keepdims=True)
+    return np.take_along_axis(np.sort(x, axis), np.maximum(count - 1, 0) // 2, axis).squeeze(axis)
 
 
-def _nanmedian(x: torch.Tensor, dim: int) -> torch.Tensor:
-    """The (lower) median along `dim` of the values that are not NaN (torch.nanmedian, several times faster on CPU:
-    a sort puts the NaNs last)."""
-    count = (~x.isnan()).sum(dim, keepdim=True)
-    return x.sort(dim).values.gather(dim, ((count - 1).clamp(min=0) // 2)).squeeze(dim)
+def _mean_3x3(images: np.ndarray) -> np.ndarray:
+    """(B, h, w) -> each pixel's mean over its 3 x 3 neighbourhood inside the image (borders average fewer)."""
+    count = cv2.boxFilter(np.ones(images.shape[1:], np.float32), -1, (3, 3), normalize=False,
+                          borderType=cv2.BORDER_CONSTANT)
+    return np.stack([cv2.boxFilter(image, -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT) / count
+                     for image in images.astype(np.float32)])
 
 
 def region_mask(crop_landmarks: np.ndarray) -> np.ndarray:

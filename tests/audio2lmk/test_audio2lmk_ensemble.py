@@ -71,11 +71,11 @@ def test_saved_ensemble_loads_and_lists_its_members(tmp_path):
     assert meta["ensemble"][1]["val"]["val_mouth_lmd"] == pytest.approx(0.04)
 
     loaded = load_checkpoint(target)
-    assert isinstance(loaded.net, Audio2LmkEnsemble) and loaded.predicts_head_pose
+    assert isinstance(loaded.net.module, Audio2LmkEnsemble) and loaded.predicts_head_pose
     singles = [load_checkpoint(p) for p in paths]
     source = face(90.0, -0.05, (140.0, 160.0), 6)
     audio = speech_like(2.5, seed=2)
-    expected = LearnedAudio2Lmk(Audio2LmkEnsemble([s.net for s in singles]), meta)(audio, SAMPLE_RATE, source, seed=1)
+    expected = LearnedAudio2Lmk(Audio2LmkEnsemble([s.net.module for s in singles]), meta)(audio, SAMPLE_RATE, source, seed=1)
     assert np.array_equal(loaded(audio, SAMPLE_RATE, source, seed=1), expected)
 
     with pytest.raises(CheckpointError, match="different or unrecorded splits"):

@@ -3,6 +3,7 @@ model, handles any length and rate, and its per-frame gate follows the package's
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +122,6 @@ def test_the_learned_mouth_is_closed_where_no_one_speaks_but_the_head_moves():
 
 
 def test_only_stages_that_read_phones_get_them_decoded(tmp_path):
-    import json
 
     from talkface.stages import audio2lmk_uses_phones
 
@@ -136,15 +136,20 @@ def test_only_stages_that_read_phones_get_them_decoded(tmp_path):
     assert audio2lmk_uses_phones(str(tmp_path / "no_sidecar.safetensors"))  # unreadable: decode, as before
 
 
-def test_reading_the_weights_leaves_torchs_threads_alone():
-    """Importing the silero_vad package sets torch to one thread for the whole process (it halved the render's
-    speed); the weights are found without importing it. In a fresh process: this one imports the package."""
-    import subprocess
-    import sys
+def test_the_committed_weights_are_the_installed_packages(tmp_path):
+    """audio2lmk/data/silero_vad.safetensors is what the export makes from the silero-vad wheel here (re-export
+    with `python scripts/export_onnx.py --voice-activity` after upgrading it)."""
+    pytest.importorskip("silero_vad")
+    from safetensors.numpy import load_file
 
-    code = ("import torch; torch.set_num_threads(3)\n"
-            "from audio2lmk.voice_activity import load_weights\n"
-            "load_weights(); print(torch.get_num_threads())")
-    root = Path(__file__).resolve().parents[2]
-    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "3", out.stderr
+    from audio2lmk.export import export_voice_activity
+    from audio2lmk.voice_activity import WEIGHTS, load_weights
+
+    fresh = load_file(str(export_voice_activity(tmp_path / "vad.safetensors")))
+    committed = load_weights()
+    assert sorted(fresh) == sorted(committed) and len(committed) == 15
+    for name, value in fresh.items():
+        np.testing.assert_array_equal(committed[name], value, err_msg=name)
+    recorded = json.loads(WEIGHTS.with_suffix(".json").read_text())
+    assert recorded["source_sha256"] == json.loads((tmp_path / "vad.json").read_text())["source_sha256"]
+    assert recorded["licence"] == "MIT" and "Silero Team" in recorded["licence_text"]

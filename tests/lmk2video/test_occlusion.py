@@ -1,13 +1,11 @@
 """The occlusion test the dub runs (lmk2video/occlusion.py) on a drawn talking face: a skin-coloured blob over
 the chin is found on exactly its frames, a clean face is never flagged; the outlier rule, the run rule and the
-residuals' one-thread torch context."""
+residuals' numpy helpers."""
 
 import cv2
 import numpy as np
-import pytest
-import torch
 
-from lmk2video.occlusion import LowerFaces, occluded, one_cpu_thread, outliers, runs
+from lmk2video.occlusion import LowerFaces, _mean_3x3, _nanmedian, occluded, outliers, runs
 from talkface.landmarks.normalize import MEAN_SHAPE
 
 SKIN = np.array([205.0, 160.0, 135.0])
@@ -104,14 +102,16 @@ def test_runs_close_one_frame_gaps_and_drop_short_runs():
     np.testing.assert_array_equal(np.flatnonzero(out), [2, 3, 4, 5, 6])
 
 
-def test_one_cpu_thread_runs_on_one_thread_and_restores_the_count_even_on_error():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        with pytest.raises(RuntimeError):
-            with one_cpu_thread():
-                assert torch.get_num_threads() == 1
-                raise RuntimeError("inside the residuals")
-        assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(before)
+def test_the_residuals_helpers_lower_median_without_nans_and_3x3_mean_inside_the_image():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 9, 5)).astype(np.float32)
+    x[rng.random(x.shape) < 0.4] = np.nan
+    x[0, :, 0] = np.nan  # a column with nothing: NaN
+    got = _nanmedian(x, 1)
+    for i, k in np.ndindex(6, 5):
+        kept = np.sort(x[i, :, k][~np.isnan(x[i, :, k])])
+        assert np.isnan(got[i, k]) if kept.size == 0 else got[i, k] == kept[(kept.size - 1) // 2]
+    images = rng.uniform(0, 50, (2, 5, 7)).astype(np.float32)
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1)), constant_values=np.nan)
+    windows = np.stack([padded[:, dy:dy + 5, dx:dx + 7] for dy in range(3) for dx in range(3)])
+    np.testing.assert_allclose(_mean_3x3(images), np.nanmean(windows, axis=0), rtol=1e-5)
