@@ -69,9 +69,13 @@ def photo_input(**options) -> gr.Image:
     return component
 
 
+# What runs the learned models: "onnx" (ONNX Runtime, no torch) or "torch" (`python app.py --backend torch`).
+BACKEND = "onnx"
+
+
 @functools.lru_cache(maxsize=4)
 def _synthesizer(audio2lmk: str, lmk2video: str, size: int | str) -> Synthesizer:
-    return Synthesizer(audio2lmk=audio2lmk, lmk2video=lmk2video, size=size)
+    return Synthesizer(audio2lmk=audio2lmk, lmk2video=lmk2video, size=size, backend=BACKEND)
 
 
 def upload_name(path: str | os.PathLike) -> str:
@@ -301,7 +305,7 @@ def edit_tab() -> None:
 def _dubber(mouth: str):
     from talkface.dub import Dubber
 
-    return Dubber(mouth=mouth)
+    return Dubber(mouth=mouth, backend=BACKEND)
 
 
 def dub(video_path: str | None, audio_path: str | None, mouth: str, loop: bool,
@@ -361,4 +365,12 @@ def build() -> gr.Blocks:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    from talkface.stages import BACKENDS
+
+    parser = argparse.ArgumentParser(description="talkface web demo")
+    parser.add_argument("--backend", choices=BACKENDS, default=BACKEND,
+                        help="what runs the learned models: onnx (default, no torch) or torch")
+    BACKEND = parser.parse_args().backend
     build().launch(max_file_size=f"{MAX_UPLOAD_MB}mb")

@@ -42,8 +42,10 @@ def generate_frames(net, source_crop: np.ndarray, source_lmk: np.ndarray, target
         stop = start + batch_size
         targets = rescale_points(np.asarray(target_lmks[start:stop], np.float32), n, work)
         full = to_signed(warped[start:stop])
-        out, attention, state = net(source, source_maps, landmark_maps(targets, work, fed.heatmaps),
-                                    area_resize(full, work), full, state)
+        # each frame's maps drawn on their own: the compact drawing's sampling density follows its points' spread,
+        # so maps drawn together would depend on which frames share a chunk
+        target_maps = np.stack([landmark_maps(points, work, fed.heatmaps) for points in targets])
+        out, attention, state = net(source, source_maps, target_maps, area_resize(full, work), full, state)
         frames[start:stop] = to_uint8(out)
         if masks is not None:
             masks[start:stop] = attention

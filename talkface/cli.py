@@ -103,6 +103,14 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _add_backend_option(p: argparse.ArgumentParser) -> None:
+    from talkface.stages import BACKENDS
+
+    p.add_argument("--backend", choices=BACKENDS, default="onnx",
+                   help="what runs the learned models: onnx (ONNX Runtime, the default: no torch needed) or torch "
+                        "(needs `pip install 'talkface[train]'`; a checkpoint of yours without an exported .onnx)")
+
+
 def _add_stage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lmk2video", default="auto",
                    help="warp | learned | PATH to a checkpoint (default auto = the shipped learned generator, "
@@ -110,7 +118,9 @@ def _add_stage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=_crop_size, default="auto",
                    help="face crop size in pixels (multiple of 8, at most 512), or auto (default): the face's own "
                         "size in the photo, so it keeps the photo's resolution")
-    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N or mps (default cpu)")
+    p.add_argument("--device", default="cpu",
+                   help="cpu, cuda or cuda:N (onnxruntime-gpu), mps (--backend torch only) (default cpu)")
+    _add_backend_option(p)
     p.add_argument("--face-index", type=_int_at_least(0), default=None,
                    help="which face to animate when the photo has several (0 = largest; default largest)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
@@ -422,7 +432,7 @@ def _cmd_synth(args) -> None:
     from talkface.pipeline import Synthesizer
 
     synth = _models(Synthesizer, audio2lmk=args.audio2lmk, lmk2video=args.lmk2video, size=args.size,
-                    device=args.device)
+                    device=args.device, backend=args.backend)
     result = synth.synthesize_files(args.image, args.audio, args.out, face_index=args.face_index, seed=args.seed,
                                     blink=not args.no_blink, head_motion=not args.still,
                                     save_landmarks=args.save_landmarks, progress=not args.quiet,
@@ -435,7 +445,7 @@ def _cmd_synth(args) -> None:
 def _cmd_animate(args) -> None:
     from talkface.pipeline import Synthesizer
 
-    synth = _models(Synthesizer, lmk2video=args.lmk2video, size=args.size, device=args.device)
+    synth = _models(Synthesizer, lmk2video=args.lmk2video, size=args.size, device=args.device, backend=args.backend)
     result = synth.animate_files(args.image, args.landmarks, args.out, audio=args.audio, mode=args.mode,
                                  face_index=args.face_index, progress=not args.quiet,
                                  expression=_expression_plan(args))
@@ -456,7 +466,7 @@ def _cmd_dub(args) -> None:
     from talkface.dub import Dubber
 
     dubber = _models(Dubber, audio2lmk=args.audio2lmk, lmk2video=args.lmk2video,
-                     size=None if args.size == "auto" else args.size, device=args.device,
+                     size=None if args.size == "auto" else args.size, device=args.device, backend=args.backend,
                      mouth=args.mouth, blend=args.fetch_blend, motion_gain=args.motion_gain)
     r = dubber.dub_files(args.video, args.audio, args.out, face_index=args.face_index, fit=args.fit,
                          progress=not args.quiet, voice_gate=not args.any_sound, expression=_expression_plan(args))

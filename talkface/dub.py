@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import torch
 from scipy.ndimage import distance_transform_edt, uniform_filter1d
 from tqdm import tqdm
 
@@ -55,7 +54,7 @@ from talkface.landmarks.track import track_stream
 from talkface.media import read_audio, require_file, write_video
 from talkface.safe_output import OUTPUT_VIDEO_SUFFIXES, check_output
 from talkface.mouth_bank import MouthBank, fetch_weights, lip_masks, match_colour, mouth_shapes, shape_distance
-from talkface.stages import load_audio2lmk, load_lmk2video
+from talkface.stages import check_backend, load_audio2lmk, load_lmk2video
 from talkface.video_stream import FrameSpill, VideoInfo, iter_frames, probe_video
 
 JAW_REGION = [*range(2, 15), *range(29, 36)]                        # lower face up to the nose: the edit mask
@@ -201,20 +200,21 @@ class Dubber:
     """Video + speech -> the same video speaking the speech."""
 
     def __init__(self, audio2lmk: str = "auto", lmk2video: str = "auto", size: int | None = None,
-                 device: str = "cpu", mouth: str = "auto", motion_gain: float | None = MOTION_GAIN, blend: str = "shape"):
+                 device: str = "cpu", mouth: str = "auto", motion_gain: float | None = MOTION_GAIN, blend: str = "shape",
+                 backend: str = "onnx"):
         if mouth not in MOUTHS:
             raise TalkfaceError(f"mouth must be one of {', '.join(MOUTHS)}, got {mouth!r}")
         # How the fetched frames are blended: "shape" (one shape-distance weight per frame, attention None),
         # "learned" (the shipped per-pixel attention net) or a fetch_attention checkpoint's path
-        self.attention = load_fetch_attention(blend)
+        self.attention = load_fetch_attention(blend, check_backend(backend), device)
         self.size = size
         self.mouth = mouth              # who paints the lips: the generator, the fetched frames, or auto (mouth_for)
         self.motion_gain = motion_gain  # >1 widens the speech's mouth motion; None: matched to the video (plan)
         self.device = device
-        self.audio2lmk_name, self.audio2lmk = load_audio2lmk(audio2lmk, device)
+        self.audio2lmk_name, self.audio2lmk = load_audio2lmk(audio2lmk, device, backend)
         # The generator's own frames (not synth's lips-only correction): dubbing paints chin to nose with them,
         # which a lipreader reads far better on GRID (WER 36 % vs 67 % self-dub on the first 6 s1 test clips).
-        self.lmk2video_name, self.lmk2video = load_lmk2video(lmk2video, device, mouth_only=False)
+        self.lmk2video_name, self.lmk2video = load_lmk2video(lmk2video, device, backend, mouth_only=False)
         self.mesh = triangles()
 
     def mouth_for(self, track: Track) -> str:
@@ -329,7 +329,6 @@ class Dubber:
             if spill is not None:
                 spill.close()
 
-    @torch.no_grad()
     def render_chunk(self, frames: list[np.ndarray], plan: Plan, span: slice, bank: MouthBank, generate,
                      mouth: str) -> list[np.ndarray]:
         size = bank.size

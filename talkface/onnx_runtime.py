@@ -8,8 +8,9 @@ from pathlib import Path
 from talkface.errors import CheckpointError, TalkfaceError
 
 
-def providers(device: str) -> list[str]:
-    """Execution providers for `--device`: CUDA when asked and onnxruntime-gpu is installed, else the CPU."""
+def providers(device: str) -> list:
+    """Execution providers for `--device`: CUDA (on GPU N for cuda:N) when asked and onnxruntime-gpu is installed,
+    else the CPU."""
     import onnxruntime as ort
 
     if device == "cpu":
@@ -18,7 +19,8 @@ def providers(device: str) -> list[str]:
         if "CUDAExecutionProvider" not in ort.get_available_providers():
             raise TalkfaceError(f"--device {device}: this onnxruntime has no CUDA provider; "
                                 "`pip install onnxruntime-gpu` (in place of onnxruntime) or use --device cpu")
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        index = int(device.split(":")[1]) if ":" in device else 0
+        return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
     raise TalkfaceError(f"--device {device}: the ONNX backend runs on cpu or cuda; use --backend torch for {device}")
 
 

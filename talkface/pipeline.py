@@ -36,8 +36,8 @@ from talkface.landmarks.normalize import Similarity, from_normalised, to_normali
 from talkface.media import read_audio, read_image, require_file, write_video
 from talkface.progress import bar, phase
 from talkface.safe_output import OUTPUT_VIDEO_SUFFIXES, TRACK_SUFFIXES, check_distinct, check_output
-from talkface.stages import (audio2lmk_uses_phones, check_device, check_stage_spec, load_audio2lmk, load_lmk2video,
-                             require_device)
+from talkface.stages import (audio2lmk_uses_phones, check_backend, check_device, check_stage_spec, load_audio2lmk,
+                             load_lmk2video, require_device)
 from talkface.video_limits import H264_LEVEL, fit_frame
 
 UNVOICED_NOTE_SHARE = 0.5  # above this share of unvoiced sound a synth says how to animate singing
@@ -161,9 +161,10 @@ class Synthesizer:
     """
 
     def __init__(self, audio2lmk: str = "auto", lmk2video: str = "auto", size: int | str = "auto",
-                 device: str = "cpu"):
+                 device: str = "cpu", backend: str = "onnx"):
         self.size = check_crop_size(size)
         self.device = check_device(device)
+        self.backend = check_backend(backend)  # the learned stages': onnx (ONNX Runtime, no torch) or torch
         self._specs = {"audio2lmk": check_stage_spec(audio2lmk, "audio2lmk"),
                        "lmk2video": check_stage_spec(lmk2video, "lmk2video")}
         self._stages: dict[str, tuple[str, object]] = {}
@@ -171,7 +172,7 @@ class Synthesizer:
     def _stage(self, which: str) -> tuple[str, object]:
         if which not in self._stages:
             load = load_audio2lmk if which == "audio2lmk" else load_lmk2video
-            self._stages[which] = load(self._specs[which], self.device)
+            self._stages[which] = load(self._specs[which], self.device, self.backend)
         return self._stages[which]
 
     @property
@@ -257,7 +258,7 @@ class Synthesizer:
 
     def load(self, progress: bool = False, audio2lmk: bool = True) -> None:
         """Load the models now (they otherwise load on first use)."""
-        require_device(self.device)
+        require_device(self.device, self.backend)
         with phase("loading models", progress):
             if audio2lmk:
                 self._stage("audio2lmk")

@@ -2,7 +2,8 @@
 
 Part of the pipeline layer: the only place besides pipeline.py that imports both stage packages.
 `auto` means the shipped learned checkpoint when there is one, else the training-free default
-(`phonetic` for audio2lmk, `warp` for lmk2video).
+(`phonetic` for audio2lmk, `warp` for lmk2video). A learned stage runs on `backend` "onnx" (its export beside the
+checkpoint, ONNX Runtime: the default, no torch) or "torch" (the safetensors itself).
 
 The stage packages (and torch) are imported only when a model is loaded: `check_stage_spec` and
 `check_device` are cheap, so a command can reject bad options before loading anything.
@@ -17,6 +18,7 @@ from typing import Callable
 from talkface.errors import CheckpointError, TalkfaceError
 
 DEFAULTS = {"audio2lmk": "phonetic", "lmk2video": "warp"}
+BACKENDS = ("onnx", "torch")
 # Torch threads the audio2lmk stage computes with, when set. `talkface batch` workers share the cores, each running
 # torch on fewer threads than a lone process, but the learned audio2lmk's windowed convolution sums in an order
 # that depends on the thread count: pinned to a lone process's count, its tracks (so the videos) stay bit-identical.
@@ -43,10 +45,22 @@ def check_device(device: str) -> str:
     return device
 
 
-def require_device(device: str) -> None:
-    """One-line error when the device is not there (imports torch for any device but the CPU: call it when
-    loading)."""
+def check_backend(backend: str) -> str:
+    """`backend` unchanged when it is one the learned stages run on (onnx, torch); a one-line error otherwise."""
+    if backend not in BACKENDS:
+        raise TalkfaceError(f"--backend {backend}: use onnx (ONNX Runtime, the default) or torch")
+    return backend
+
+
+def require_device(device: str, backend: str = "torch") -> None:
+    """One-line error when the device is not there for `backend` (the torch backend imports torch for any device
+    but the CPU, the ONNX one asks ONNX Runtime for its execution provider: call it when loading)."""
     if device == "cpu":  # always there; a torch-free stage (the warp) then loads without torch
+        return
+    if check_backend(backend) == "onnx":
+        from talkface.onnx_runtime import providers
+
+        providers(device)
         return
     import torch
 
@@ -62,8 +76,8 @@ def require_device(device: str) -> None:
 
 
 def _resolve(spec: str, default_name: str, default_factory: Callable, shipped: Path, loader: Callable,
-             stage: str, device: str, **options):
-    require_device(device)
+             stage: str, device: str, backend: str, **options):
+    require_device(device, backend)
     if spec == default_name or (spec == "auto" and not shipped.is_file()):
         return default_name, default_factory()
     if spec in ("learned", "auto"):
@@ -73,14 +87,14 @@ def _resolve(spec: str, default_name: str, default_factory: Callable, shipped: P
         path = shipped
     else:
         path = Path(check_stage_spec(spec, stage))
-    return f"learned:{path.name}", loader(path, device=device, **options)
+    return f"learned:{path.name}", loader(path, device=device, backend=backend, **options)
 
 
-def load_audio2lmk(spec: str = "auto", device: str = "cpu"):
+def load_audio2lmk(spec: str = "auto", device: str = "cpu", backend: str = "onnx"):
     import audio2lmk
 
     name, model = _resolve(spec, "phonetic", audio2lmk.PhoneticAudio2Lmk, audio2lmk.SHIPPED_CHECKPOINT,
-                           audio2lmk.load_checkpoint, "audio2lmk", device)
+                           audio2lmk.load_checkpoint, "audio2lmk", device, backend)
     return name, model if AUDIO2LMK_THREADS is None else OnThreads(model, AUDIO2LMK_THREADS)
 
 
@@ -126,10 +140,11 @@ def audio2lmk_uses_phones(spec: str = "auto") -> bool:
     return checkpoint_uses_phones(SHIPPED_CHECKPOINT if spec in ("learned", "auto") else spec)
 
 
-def load_lmk2video(spec: str = "auto", device: str = "cpu", **options):
+def load_lmk2video(spec: str = "auto", device: str = "cpu", backend: str = "onnx", **options):
     """`options` go to a learned generator's loader (e.g. mouth_only=False); the warp takes none (and loads
     without torch: the learned module is imported only to load a checkpoint)."""
     import lmk2video
 
     return _resolve(spec, "warp", lmk2video.WarpGenerator, lmk2video.SHIPPED_CHECKPOINT,  # the warp: CPU, any device
-                    lambda path, **kwargs: lmk2video.load_checkpoint(path, **kwargs), "lmk2video", device, **options)
+                    lambda path, **kwargs: lmk2video.load_checkpoint(path, **kwargs), "lmk2video", device, backend,
+                    **options)
