@@ -38,6 +38,7 @@ SOURCES = {
     "bench": "docs/bench_cpu.json",
     "bench_batch": "docs/bench_batch_cpu.json",
     "unseen_face": "docs/lmk2video_unseen_face.json",
+    "chatter": "docs/reports/chatter.json",
     "recorded": "docs/reports/recorded.json",
 }
 
@@ -87,6 +88,15 @@ class Sources:
                 raise TablesError(f"{SOURCES[name]}: no {'.'.join(path[:i + 1])}")
             value = value[key]
         return value
+
+    def ran(self, name: str) -> str:
+        """When and how a report in docs/reports/ was made (recorded.json's `reports`)."""
+        report = Path(SOURCES[name]).name
+        return self.get("recorded", "reports", report, "ran")
+
+    def run_command(self, name: str) -> str:
+        """The exact command that wrote a report in docs/reports/ (recorded.json's `reports`)."""
+        return self.get("recorded", "reports", Path(SOURCES[name]).name, "command")
 
     def recorded(self, row_id: str) -> Row:
         rows = {r["id"]: r for r in self.get("recorded", "rows")}
@@ -215,11 +225,36 @@ def hardening(s: Sources) -> Section:
         "Sound that is not speech must not move the mouth; bad input must fail fast, in one line, leaving nothing "
         "behind. Chatter: the mouth's frame-to-frame motion on a sound over its motion on real speech (the bad-input "
         "test's bar is 0.35).",
-        [s.recorded("hard.chatter"), s.recorded("hard.chatter30"), s.recorded("hard.pop"), s.recorded("hard.gate_tv"),
+        [*chatter_rows(s), s.recorded("hard.chatter30"), s.recorded("hard.gate_tv"),
          Row("A missing input reported (whole process)", f"{missing:.2f} s wall",
              "`talkface synth --image <missing> ...`, median of runs",
              "talkface bench --out docs/bench_cpu.json --dub-runs 3", "bench", "Speed"),
          s.recorded("hard.no_face"), s.recorded("hard.huge"), s.recorded("hard.bad_audio")])
+
+
+def chatter_rows(s: Sources) -> list[Row]:
+    report = s.get("chatter")
+    models = report["models"]
+    ran, command = s.ran("chatter"), s.run_command("chatter")
+    per_model = []
+    for spec, row in models.items():
+        cells = {f"{row[name]:.2f} ({max(draws):.2f})" for name, draws in row["per_draw"].items()}
+        label = "`auto`" if spec.startswith("ck:audio2lmk/data/") else spec
+        per_model.append(f"{label}: " + (f"**{cells.pop()}** on every sound" if len(cells) == 1 else
+                                         ", ".join(f"{name} {row[name]:.2f} ({max(draws):.2f})"
+                                                   for name, draws in row["per_draw"].items())))
+    pop = "speech over pop loop, 10 dB: corr with clean"
+    sounds = ", ".join(next(iter(models.values()))["per_draw"])
+    section = "The voice gate also listens to a denoised copy: speech under a TV show's music moves the mouth (issue 13)"
+    return [Row(f"Chatter on held-out sounds ({sounds}), {len(report['seeds'])} draws each: mean (worst draw)",
+                "; ".join(per_model),
+                f"sounds the script generates (none in training); reference speech: dev `voices/`; ran {ran}",
+                command, "chatter", section),
+            Row("Speech under the pop loop at 10 dB SNR: corr of the mouth opening with the clean speech's",
+                " / ".join(f"{'`auto`' if spec.startswith('ck:audio2lmk/data/') else spec} {row[pop]:.2f}"
+                           for spec, row in models.items()),
+                "dev `voices/` (3 speakers) with the script's pop loop mixed in; same run", command, "chatter",
+                section)]
 
 
 def expression(s: Sources) -> Section:
@@ -231,8 +266,9 @@ def expression(s: Sources) -> Section:
         "expression.",
         [Row("Held-out RaFD people: inner-face landmark error / interocular, model / class mean / no change",
              f"**{test['model']:.3f}** / {test['class_mean']:.3f} / {test['no_change']:.3f}",
-             f"RaFD frontal camera, 15 held-out people × 3 gazes × 7 expressions ({test['n']} faces)",
-             "talkface eval expression (its first table)", "expression",
+             f"RaFD frontal camera, 15 held-out people × 3 gazes × 7 expressions ({test['n']} faces); the "
+             "command's first table", "talkface eval expression --speech-photos 5 --out runs/eval_expression",
+             "expression",
              "Expression control (issue 29, twelfth session): smile, frown, surprise on command"),
          s.recorded("expr.smile_happy"), s.recorded("expr.photos"), s.recorded("expr.real_smile"),
          s.recorded("expr.speech"), s.recorded("expr.zero")])
@@ -258,7 +294,8 @@ def speed(s: Sources) -> Section:
              "bench", "Speed"),
          Row(f"Cold `talkface dub`, {dub['video_seconds']:g} s {dub['video_size'][0]}×{dub['video_size'][1]} video + "
              "10 s of other speech", f"{dub['dub_wall_s']:.1f} s wall (median of {dub['runs']}), peak "
-             f"{dub['peak_rss_mb']:.0f} MB (issue 15's bar: 20 s)", dub["video"],
+             f"{dub['peak_rss_mb']:.0f} MB (issue 15's bar: 20 s)",
+             "`examples/face.png` made to talk by `synth`, scaled and cropped to that size",
              "talkface bench --out docs/bench_cpu.json --dub-runs 3", "bench", "Speed"),
          Row(f"`talkface batch`, {batch['jobs']} synth jobs of {batch['audio_seconds']:g} s",
              f"2 workers {batch['batch_2_workers']['s_per_job']:.2f} s/job ({batch['batch_2_workers']['vs_separate']:.2f}× "
