@@ -162,10 +162,15 @@ class LearnedGenerator:
         crop, src, _ = check_lmk2video_inputs(source_crop, source_lmk, np.zeros((0, 68, 2), np.float32))
         whole_face = self.own_face and is_trained_face(self.meta, crop, src)
         size, net_size = crop.shape[0], int(self.net.conditioning.size)
-        small = cv2.resize(crop, (net_size, net_size), interpolation=cv2.INTER_AREA)
-        at_net = self._step_at_net_size(small, rescale_points(src, size, net_size), batch_size)
         warp = WarpGenerator()
         look = estimate_appearance(crop, src)
+        if look.source_teeth and not whole_face:  # correction_field would keep none of the net's change: skip the net
+            def warp_only(target_lmks: np.ndarray, state):
+                return warp.layers(crop, src, np.asarray(target_lmks, np.float32), look), state
+
+            return warp_only
+        small = cv2.resize(crop, (net_size, net_size), interpolation=cv2.INTER_AREA)
+        at_net = self._step_at_net_size(small, rescale_points(src, size, net_size), batch_size)
 
         def step(target_lmks: np.ndarray, state):
             target_lmks = np.asarray(target_lmks, np.float32)

@@ -63,14 +63,32 @@ def assert_same_frames(a: np.ndarray, b: np.ndarray) -> None:
     assert diff.max() <= MAX_LEVELS and (diff > 0).mean() <= MAX_SHARE_DIFFERENT, (diff.max(), (diff > 0).mean())
 
 
+def without_teeth(crop: np.ndarray, crop_lmk: np.ndarray) -> np.ndarray:
+    """The crop with its open mouth's interior painted dark: a photo whose teeth do not show, where the product adds
+    the net's correction (the bundled face shows its teeth, and there the net is not run)."""
+    import cv2
+
+    from lmk2video.mouth import estimate_appearance
+
+    out = crop.copy()
+    cv2.fillPoly(out, [np.round(crop_lmk[60:68]).astype(np.int32)], (40, 20, 20))
+    assert not estimate_appearance(out, crop_lmk).source_teeth
+    return out
+
+
 @pytest.mark.parametrize("options", [{}, {"mouth_only": False}, {"own_face": False, "shading": True}],
                          ids=["product", "net_frames", "correction_with_shading"])
 def test_onnx_gives_torchs_frames_on_the_golden_inputs(golden_inputs, options):
     crop, crop_lmk, targets = golden_inputs
+    crop = without_teeth(crop, crop_lmk)
     onnx = load_checkpoint(backend="onnx", **options)(crop, crop_lmk, targets)
     torch_frames = load_checkpoint(backend="torch", **options)(crop, crop_lmk, targets)
     assert_same_frames(onnx, torch_frames)
     assert np.abs(onnx.astype(int) - onnx[:1]).max() > 10  # the mouth moves: still frames would prove nothing
+    from lmk2video.warp_generator import WarpGenerator
+
+    warp = WarpGenerator()(crop, crop_lmk, targets).astype(int)
+    assert np.abs(onnx - warp).max() > 10  # the net's correction is there: not the warp alone
 
 
 def test_onnx_at_any_crop_size_and_its_overlay_match_torch(golden_inputs):
@@ -167,3 +185,25 @@ print(frames.shape, sorted(m for m in sys.modules if m == "torch" or m.startswit
 def test_the_onnx_runners_import_no_torch():
     out = subprocess.run([sys.executable, "-c", NO_TORCH_RUN], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "(2, 128, 128, 3) []", out.stdout + out.stderr
+
+
+def test_a_photo_showing_its_teeth_renders_without_running_the_net(golden_inputs):
+    """There the product keeps the photo's own teeth and adds none of the net's change (correction_field), so the
+    net is not run at all: the frames are the warp's."""
+    from lmk2video.mouth import estimate_appearance
+    from lmk2video.warp_generator import WarpGenerator
+
+    crop, crop_lmk, targets = golden_inputs
+    assert estimate_appearance(crop, crop_lmk).source_teeth  # the bundled face shows its teeth
+    product = load_checkpoint(backend="onnx", own_face=False)
+
+    class NotRun:
+        conditioning = product.net.conditioning
+
+        def __call__(self, *args):
+            raise AssertionError("the net ran")
+
+    product.net = NotRun()
+    _, plain, painted = WarpGenerator().layers(crop, crop_lmk, targets, estimate_appearance(crop, crop_lmk))
+    warp = np.clip(np.round(plain + painted), 0, 255).astype(np.uint8)  # rounded as the learned stage rounds
+    np.testing.assert_array_equal(product(crop, crop_lmk, targets), warp)
