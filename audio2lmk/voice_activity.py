@@ -147,8 +147,8 @@ def heard_speech_chunks(wave16k: np.ndarray) -> np.ndarray:
     MIN_DENOISED_SPEECH_S with RNNoise agreeing."""
     heard = speech_chunks(speech_probability(wave16k))
     if not rnnoise.available():
-        warnings.warn("RNNoise is not installed for this platform: the voice gate listens to the recording only",
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn("RNNoise is not installed (pip install --no-deps 'pyrnnoise>=0.3.8,<0.5'): the voice gate "
+                      "listens to the recording only", RuntimeWarning, stacklevel=2)
         return heard
     clean = rnnoise.denoise(wave16k)
     chunk_s = CHUNK / SAMPLE_RATE

@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from imageio_ffmpeg import get_ffmpeg_exe
 
 from talkface.audio import FPS, SAMPLE_RATE
@@ -30,6 +29,15 @@ from talkface.pipeline import Synthesizer
 from talkface.video_stream import iter_frames, probe_video
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"  # package data: an installed wheel has them too
+
+
+def _torch_hardware(device: str) -> dict:
+    """torch's thread count and GPU, when the run loaded torch (the torch backend); nothing on the ONNX backend."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return {}
+    return {"torch_threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name() if device.startswith("cuda") else None}
 
 
 def _median_time(fn, repeats: int):
@@ -216,8 +224,7 @@ def run_bench(image: str | None = None, audio: str | None = None, size: int | st
         **({"cold_synth": cold} if cold else {}),
         **({"cold_dub": dubbed} if dubbed else {}),
         **({"batch": batched} if batched else {}),
-        "hardware": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                     "torch_threads": torch.get_num_threads(), "device": device,
-                     "gpu": torch.cuda.get_device_name() if device.startswith("cuda") else None},
+        "hardware": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "device": device,
+                     **_torch_hardware(device)},
         "repeats": repeats,
     }

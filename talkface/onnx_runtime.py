@@ -24,8 +24,13 @@ def providers(device: str) -> list:
     raise TalkfaceError(f"--device {device}: the ONNX backend runs on cpu or cuda; use --backend torch for {device}")
 
 
+# Threads of every session made without its own count: None = every core this process may use; a `talkface batch`
+# worker sets its share of the cores (talkface.batch.workers; the exports' outputs do not depend on the count).
+THREADS: int | None = None
+
+
 def session(path: str | Path, device: str = "cpu", threads: int | None = None):
-    """An InferenceSession for one exported model; `threads` None = every core this process may use."""
+    """An InferenceSession for one exported model, computing on `threads` (None: THREADS)."""
     import onnxruntime as ort
 
     path = Path(path)
@@ -33,7 +38,7 @@ def session(path: str | Path, device: str = "cpu", threads: int | None = None):
         raise CheckpointError(f"{path}: exported model not found (re-export with `python scripts/export_onnx.py`)")
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
+    options.intra_op_num_threads = threads or THREADS or len(os.sched_getaffinity(0))
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # warnings about unused initialisers are not the user's business
     return ort.InferenceSession(str(path), sess_options=options, providers=providers(device))

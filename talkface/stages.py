@@ -19,10 +19,12 @@ from talkface.errors import CheckpointError, TalkfaceError
 
 DEFAULTS = {"audio2lmk": "phonetic", "lmk2video": "warp"}
 BACKENDS = ("onnx", "torch")
-# Torch threads the audio2lmk stage computes with, when set. `talkface batch` workers share the cores, each running
-# torch on fewer threads than a lone process, but the learned audio2lmk's windowed convolution sums in an order
-# that depends on the thread count: pinned to a lone process's count, its tracks (so the videos) stay bit-identical.
-AUDIO2LMK_THREADS: int | None = None
+# `talkface batch` workers share the cores (talkface.batch.workers): each computes on WORKER_THREADS threads (None: a
+# lone process, on all of them). The exports' outputs do not depend on the count (talkface.onnx_runtime.THREADS);
+# under the torch backend the learned audio2lmk's convolutions sum in an order that does: they keep a lone process's
+# count, so its tracks (and the videos) stay bit-identical to a lone run's.
+WORKER_THREADS: int | None = None
+_lone_torch_threads: int | None = None
 
 
 def check_stage_spec(spec: str, stage: str) -> str:
@@ -80,6 +82,8 @@ def _resolve(spec: str, default_name: str, default_factory: Callable, shipped: P
     require_device(device, backend)
     if spec == default_name or (spec == "auto" and not shipped.is_file()):
         return default_name, default_factory()
+    if backend == "torch":
+        _share_torch_threads()
     if spec in ("learned", "auto"):
         if not shipped.is_file():
             raise CheckpointError(f"--{stage} learned: no trained {stage} checkpoint is shipped with this version; "
@@ -90,45 +94,29 @@ def _resolve(spec: str, default_name: str, default_factory: Callable, shipped: P
     return f"learned:{path.name}", loader(path, device=device, backend=backend, **options)
 
 
+def _share_torch_threads() -> int | None:
+    """In a batch worker, torch on the worker's share of the cores (set once, when a torch model first loads); returns
+    the torch thread count of a lone process started like this one (None outside a worker)."""
+    global _lone_torch_threads
+    if WORKER_THREADS is None:
+        return None
+    import torch
+
+    if _lone_torch_threads is None:
+        _lone_torch_threads = torch.get_num_threads()
+        torch.set_num_threads(WORKER_THREADS)
+    return _lone_torch_threads
+
+
 def load_audio2lmk(spec: str = "auto", device: str = "cpu", backend: str = "onnx"):
     import audio2lmk
 
     name, model = _resolve(spec, "phonetic", audio2lmk.PhoneticAudio2Lmk, audio2lmk.SHIPPED_CHECKPOINT,
                            audio2lmk.load_checkpoint, "audio2lmk", device, backend)
-    return name, model if AUDIO2LMK_THREADS is None else OnThreads(model, AUDIO2LMK_THREADS)
-
-
-class OnThreads:
-    """A stage model whose convolutions and linear layers compute on `threads` torch threads (the order of their
-    sums depends on the count); the rest, recurrent layers included (one parallel region a time step: on shared
-    cores more threads wait on each other there), runs on the caller's. Its attributes are the model's own."""
-
-    def __init__(self, model, threads: int):
-        import torch
-
-        self.model, self.threads, self._before = model, threads, []
-        nets = [value for value in vars(model).values() if isinstance(value, torch.nn.Module)]
-        for layer in (module for net in nets for module in net.modules()):
-            if isinstance(layer, (torch.nn.modules.conv._ConvNd, torch.nn.Linear)):
-                layer.register_forward_pre_hook(self._enter)
-                layer.register_forward_hook(self._leave)
-
-    def _enter(self, *_) -> None:
-        import torch
-
-        self._before.append(torch.get_num_threads())
-        torch.set_num_threads(self.threads)
-
-    def _leave(self, *_) -> None:
-        import torch
-
-        torch.set_num_threads(self._before.pop())
-
-    def __getattr__(self, name: str):
-        return getattr(self.model, name)
-
-    def __call__(self, *args, **kwargs):
-        return self.model(*args, **kwargs)
+    lone = _share_torch_threads() if backend == "torch" and name.startswith("learned") else None
+    if lone is not None and lone != WORKER_THREADS:
+        model.net.on_threads(lone)  # audio2lmk.torch_net.TorchMotionNet
+    return name, model
 
 
 def audio2lmk_uses_phones(spec: str = "auto") -> bool:

@@ -18,8 +18,9 @@ class BatchActor:
     """One worker on a Ray node: the solo command's code path, its models kept across jobs."""
 
     def __init__(self, omp_threads: str | None):
-        # Ray sets OMP_NUM_THREADS to the actor's CPUs (1); a lone `talkface` process, whose audio2lmk thread count
-        # the jobs reproduce, sees the driver's setting (usually none): set it back before torch reads it.
+        # Ray sets OMP_NUM_THREADS to the actor's CPUs (1); a lone `talkface` process, whose torch audio2lmk thread
+        # count the jobs reproduce (--backend torch), sees the driver's setting (usually none): set it back before
+        # torch reads it.
         if omp_threads is None:
             os.environ.pop("OMP_NUM_THREADS", None)
         else:
@@ -35,7 +36,7 @@ class BatchActor:
 
 
 def _actors_per_node() -> int:
-    """How many one-CPU actors share this node's cores (its torch threads are split between them)."""
+    """How many one-CPU actors share this node's cores (its threads are split between them)."""
     import ray
 
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)

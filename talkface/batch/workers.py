@@ -7,12 +7,12 @@
 Each job is the solo command's own code path: a worker runs `talkface.cli.main(argv)` with the row's arguments,
 and the CLI takes its Synthesizer or Dubber from `cli.MODELS`, where the worker keeps one per stage choice. So a
 job's output is bit-identical to `talkface synth ...` run alone with the same options, and its error is the line
-the command would print. The torch thread count is the one exception to "the same process": N workers share the
-cores (render_threads), but audio2lmk's convolutions, whose sums depend on it, run on a lone process's count
-(talkface.stages.AUDIO2LMK_THREADS).
+the command would print. The thread count is the one exception to "the same process": N workers share the cores
+(render_threads: every ONNX Runtime session's, and torch's under --backend torch), which changes no output (under
+the torch backend audio2lmk's convolutions, whose sums depend on it, keep a lone process's: talkface.stages).
 
 Workers are spawned processes (`--ray`: Ray actors, talkface.batch.ray_pool): a script calling `run` needs the usual
-`if __name__ == "__main__":` guard. Default: one worker per core, each running torch on one thread.
+`if __name__ == "__main__":` guard. Default: one worker per core, each computing on one thread.
 
 Resumable: a job whose outputs are all there is skipped (outputs are renamed into place only once complete, so an
 existing one is whole; temp files a killed run left beside them are removed). A worker that dies fails its job
@@ -66,7 +66,7 @@ def cores() -> int:
 
 
 def default_workers() -> int:
-    """One worker per core (each then runs torch on one thread), fewer where memory would not hold them."""
+    """One worker per core (each then computes on one thread), fewer where memory would not hold them."""
     try:
         free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
@@ -79,14 +79,10 @@ class JobRunner:
     """Runs jobs (the solo command's argv) in this process, keeping the models they load."""
 
     def __init__(self, workers_here: int = 1):
-        import torch
+        from talkface import cli, onnx_runtime, stages
 
-        from talkface import cli, stages
-
-        solo = torch.get_num_threads()  # what a lone `talkface` process started like this one uses
-        self.render_threads = max(1, solo // workers_here)
-        torch.set_num_threads(self.render_threads)
-        stages.AUDIO2LMK_THREADS = solo if solo != self.render_threads else None
+        self.render_threads = max(1, cores() // workers_here)  # this worker's share of the cores
+        onnx_runtime.THREADS = stages.WORKER_THREADS = self.render_threads
         cli.MODELS = {}
         self._main = cli.main
 

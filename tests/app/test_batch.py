@@ -16,7 +16,6 @@ import pytest
 
 from talkface import batch
 from talkface.media import read_audio, write_audio
-from talkface.stages import OnThreads
 
 pytestmark = pytest.mark.slow
 EXAMPLES = Path(__file__).resolve().parents[2] / "talkface" / "examples"
@@ -156,29 +155,3 @@ def test_ray_gives_the_local_bytes(inputs, local, tmp_path):
     assert report.ok and report.counts["done"] == len(rows) and report.workers == 2
     for row in rows:
         assert (tmp_path / row["out"]).read_bytes() == (out / row["out"]).read_bytes(), row["out"]
-
-
-def test_a_stage_with_its_sums_on_a_lone_process_thread_count():
-    torch = pytest.importorskip("torch")
-    seen = []
-
-    class Stage:
-        voice_gate = False
-
-        def __init__(self):
-            self.net = torch.nn.Sequential(torch.nn.Conv1d(4, 4, 3), torch.nn.LSTM(5, 5), torch.nn.Linear(5, 2))
-
-        def __call__(self, x):
-            with torch.no_grad():
-                conv = self.net[0](x)
-                return self.net[2](self.net[1](conv)[0])
-
-    before = torch.get_num_threads()
-    pinned = OnThreads(Stage(), before + 2)
-    for layer in pinned.net:  # run after the pinning hooks: they see the count the layer computes on
-        layer.register_forward_pre_hook(lambda layer, _: seen.append((type(layer).__name__, torch.get_num_threads())))
-    assert pinned(torch.zeros(1, 4, 7)).shape == (1, 4, 2)
-    # convolutions and linear layers on the pinned count, the recurrent layer on the caller's; restored after
-    assert seen == [("Conv1d", before + 2), ("LSTM", before), ("Linear", before + 2)]
-    assert torch.get_num_threads() == before
-    assert pinned.voice_gate is False  # the model's own attributes
