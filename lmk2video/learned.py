@@ -62,7 +62,8 @@ class LearnedGenerator:
     photo's fine detail comes from the warp, the net adds only what the warp cannot (the mouth interior:
     cavity, teeth, tongue), smoothed at its own, coarser scale; with shading=True also its grey shading of the
     lips and the lower face (correction_field). Teeth visible in the photo (an open mouth with teeth) are not
-    repainted: inside the lips the full-size warp, which carries the photo's own teeth, is kept.
+    repainted: the correction is then nothing at all, so the net is not even run and the frames are the full-size
+    warp's, which carries the photo's own teeth.
 
     mouth_only=False gives the net's own frames (at any size, composited over the warp at that size's 128
     version): what it was trained to produce, for evaluating the net itself.
