@@ -9,7 +9,8 @@ JSONs the evaluation commands wrote, kept in docs/reports/ (numbers only: never 
 docs/reports/recorded.json: the figures no JSON report holds, each with its command, data and the notebook section
 it comes from. Every row names its command, data and split, and links to the notebook section with its history.
 A new measurement goes in by replacing its report in docs/reports/ (or its row of recorded.json) and re-running
-this script.
+this script. A new recorded.json row with `"table": "speed"` (any name in TABLES) goes at the end of that table
+without a code change; its `notebook` must be a heading of docs/notebook.md.
 """
 
 from __future__ import annotations
@@ -105,6 +106,10 @@ class Sources:
         self.recorded_used.add(row_id)
         r = rows[row_id]
         return Row(r["figure"], r["value"], r["data"], r["command"], "recorded", r["notebook"])
+
+    def unplaced(self) -> list[dict]:
+        """recorded.json's rows no table function placed: they go at the end of the table their `table` names."""
+        return [r for r in self.get("recorded", "rows") if r["id"] not in self.recorded_used]
 
 
 def pct(x: float) -> str:
@@ -375,11 +380,13 @@ def render(sections: list[Section], anchors: dict[str, str]) -> str:
 
 def generate(root: Path = ROOT) -> str:
     s = Sources(root)
-    sections = [table(s) for table in TABLES]
-    unused = {r["id"] for r in s.get("recorded", "rows")} - s.recorded_used
-    if unused:
-        raise TablesError(f"{SOURCES['recorded']}: rows no table shows: {', '.join(sorted(unused))}")
-    return render(sections, notebook_anchors(root / "docs" / "notebook.md"))
+    sections = {table.__name__: table(s) for table in TABLES}
+    for r in s.unplaced():
+        if r.get("table") not in sections:
+            raise TablesError(f"{SOURCES['recorded']}: row {r['id']} names no table (\"table\": one of "
+                              f"{', '.join(sections)})")
+        sections[r["table"]].rows.append(s.recorded(r["id"]))
+    return render(list(sections.values()), notebook_anchors(root / "docs" / "notebook.md"))
 
 
 def main(argv: list[str] | None = None, root: Path = ROOT) -> int:

@@ -56,20 +56,33 @@ def test_a_missing_figure_is_one_line_naming_the_file_and_key(tmp_path, capsys):
     assert err == f"results_tables: error: {SOURCES['audio2lmk']}: no lipreading"
 
 
-@pytest.mark.parametrize("change", ["unused row", "unknown notebook section"])
+@pytest.mark.parametrize("change", ["row without a table", "unknown notebook section"])
 def test_recorded_rows_are_all_shown_and_name_a_notebook_section(tmp_path, capsys, change):
     root = copy_inputs(tmp_path)
     recorded = root / SOURCES["recorded"]
     data = json.loads(recorded.read_text(encoding="utf-8"))
-    if change == "unused row":
+    if change == "row without a table":
         data["rows"].append({**data["rows"][0], "id": "nowhere"})
     else:
         data["rows"][0]["notebook"] = "A section nobody wrote"
     recorded.write_text(json.dumps(data), encoding="utf-8")
     assert main(["--check"], root=root) == 1
     err = capsys.readouterr().err
-    assert ("nowhere" if change == "unused row" else "A section nobody wrote") in err
+    assert ("nowhere" if change == "row without a table" else "A section nobody wrote") in err
     assert err.count("\n") == 1
+
+
+def test_a_new_recorded_row_goes_at_the_end_of_the_table_it_names(tmp_path):
+    root = copy_inputs(tmp_path)
+    recorded = root / SOURCES["recorded"]
+    data = json.loads(recorded.read_text(encoding="utf-8"))
+    data["rows"].append({"id": "speed.new", "table": "speed", "figure": "A new timing", "value": "1.23 s",
+                         "data": "some data", "command": "talkface bench", "notebook": "Speed"})
+    recorded.write_text(json.dumps(data), encoding="utf-8")
+    assert main([], root=root) == 0
+    speed = (root / "docs" / "results.md").read_text(encoding="utf-8").split("## Speed")[1]
+    table = [line for line in speed.splitlines() if line.startswith("| ")]
+    assert table[-1].startswith("| A new timing | 1.23 s | some data | `talkface bench` |")
 
 
 def test_anchor_is_githubs():
