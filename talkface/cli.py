@@ -638,6 +638,10 @@ def _exit_code(err: KeyboardInterrupt) -> tuple[int, str]:
     return 128 + signum, signal.Signals(signum).name
 
 
+# What the `train` extra adds to `pip install talkface` (pyproject.toml): a command needing one says how to get it.
+TRAIN_MODULES = ("torch", "onnx", "silero_vad", "librosa", "jiwer", "matplotlib", "skimage")
+
+
 def main(argv: list[str] | None = None) -> int:
     from talkface.safe_output import install_signal_handlers
 
@@ -657,6 +661,10 @@ def main(argv: list[str] | None = None) -> int:
         print("talkface: error: out of memory (input too large for this machine)", file=sys.stderr)
         return 1
     except Exception as err:  # a bug, not bad input: still one line unless asked for the traceback
+        if isinstance(err, ModuleNotFoundError) and err.name in TRAIN_MODULES:
+            print(f"talkface: error: this needs {err.name}, which the light install leaves out (training, evaluation, "
+                  "--backend torch): pip install 'talkface[train]'", file=sys.stderr)
+            return 1
         if os.environ.get("TALKFACE_DEBUG"):
             raise
         detail = str(err).strip().splitlines()
