@@ -17,7 +17,6 @@ The same regression also smooths the motion in time, and the lipreader reads the
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 from audio2lmk.inputs import envelope
 from audio2lmk.pca import inner_gap
@@ -73,5 +72,7 @@ def sharpen(motion: np.ndarray, amount: float, sigma: float = SHARPEN_SIGMA) -> 
     """(T, ...) motion + amount * (motion - its Gaussian blur in time): the fast detail scaled by 1 + amount."""
     if not amount:
         return motion
+    from scipy.ndimage import gaussian_filter1d  # ~0.3 s to import: only for nets calibrated with a sharpen
+
     blurred = gaussian_filter1d(motion, sigma, axis=0, mode="nearest")
     return (motion + amount * (motion - blurred)).astype(motion.dtype)

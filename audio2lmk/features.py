@@ -9,7 +9,6 @@ speech looks the same. The shift is clamped: a silent recording is not amplified
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
 
 from talkface.audio import FPS, SAMPLE_RATE
 from talkface.audio_features import LOG_FLOOR, mel_per_video_frame
@@ -55,4 +54,15 @@ def silence_gate(wave16k: np.ndarray, n_frames: int) -> np.ndarray:
     padded[:n] = wave16k[:n]
     rms_db = 10 * np.log10((padded.reshape(n_frames, hop) ** 2).mean(axis=1) + 1e-12)
     gate = np.clip((rms_db - SILENCE_DBFS) / SILENCE_RAMP_DB, 0.0, 1.0)
-    return uniform_filter1d(gate, 3, mode="nearest").astype(np.float32)
+    return moving_average(gate, 3).astype(np.float32)
+
+
+def moving_average(x: np.ndarray, size: int) -> np.ndarray:
+    """(T,) float64: the mean of the `size` (odd) values centred on each, the ends held (scipy.ndimage's
+    uniform_filter1d in mode "nearest", without importing scipy.ndimage: ~0.3 s of CPU at every synth's start)."""
+    if size % 2 == 0:
+        raise ValueError(f"moving_average: size must be odd, got {size}")
+    x = np.asarray(x, np.float64)
+    padded = np.pad(x, size // 2, mode="edge") if len(x) else x
+    sums = np.concatenate([[0.0], np.cumsum(padded)])
+    return (sums[size:] - sums[:-size]) / size

@@ -26,10 +26,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-from scipy.fft import dct
-from scipy.ndimage import uniform_filter1d
 
-from audio2lmk.features import MELS_PER_FRAME, mel_energy
+from audio2lmk.features import MELS_PER_FRAME, mel_energy, moving_average
 from audio2lmk.phonemes import PHONE_RATE, PHONE_SET, Phone, PhoneDecoder
 from audio2lmk.speech_encoder import ENCODERS, encoder_name
 from talkface.audio import SAMPLE_RATE
@@ -86,6 +84,8 @@ def normalise_by_speech(values: np.ndarray, mel: np.ndarray, scale: bool = True)
 
 def cepstra(mel: np.ndarray) -> np.ndarray:
     """(T, 4, 80) log-mel -> (T, 4, N_CEPSTRA) cepstra normalised by the utterance's speech frames."""
+    from scipy.fft import dct  # only cepstra nets need it: scipy's import is ~0.3 s of a synth's start
+
     return normalise_by_speech(dct(np.asarray(mel, np.float64), type=2, norm="ortho", axis=-1)[..., 1:N_CEPSTRA + 1], mel)
 
 
@@ -109,7 +109,7 @@ def speech_share_gate(speech: np.ndarray) -> np.ndarray:
     """(T,) share of each 25 fps frame that holds speech -> (T,) mouth gate in [0, 1]: fully open where at least
     GATE_OPEN_SHARE of the GATE_FRAMES frames around a frame hold speech, shut where none do. The speech/non-speech
     decision is taken over ~1 s; within speech the net's own motion decides (pauses, closures, onsets)."""
-    share = uniform_filter1d(np.asarray(speech, np.float64), GATE_FRAMES, mode="nearest")
+    share = moving_average(speech, GATE_FRAMES)
     return np.clip(np.round(share / GATE_OPEN_SHARE, 6), 0.0, 1.0).astype(np.float32)  # round: filter leaves 1e-17
 
 

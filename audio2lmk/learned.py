@@ -22,10 +22,9 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
 
 from audio2lmk.calibration import active_frames, amplitude_gain, sharpen
-from audio2lmk.features import frames_for, model_mel, silence_gate, utterance_level
+from audio2lmk.features import frames_for, model_mel, moving_average, silence_gate, utterance_level
 from audio2lmk.head_pose import apply_pose
 from audio2lmk.idle import apply_blinks, apply_head_motion, blink_curve
 from audio2lmk.inputs import net_input, phone_ids, phone_speech_gate
@@ -173,7 +172,7 @@ class LearnedAudio2Lmk:
         motion = motion * (gain * mouth_gate[:, None, None])
         if not self.predicts_head_pose:
             return motion, None
-        slow_gate = uniform_filter1d(gate, POSE_GATE_FRAMES, mode="nearest")
+        slow_gate = moving_average(gate, POSE_GATE_FRAMES)
         return motion, self.net.decode_pose(outputs) * slow_gate[:, None]
 
     def place(self, motion: np.ndarray, source: np.ndarray, pose: np.ndarray | None = None) -> np.ndarray:

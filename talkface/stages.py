@@ -111,8 +111,8 @@ def _share_torch_threads() -> int | None:
 def load_audio2lmk(spec: str = "auto", device: str = "cpu", backend: str = "onnx"):
     import audio2lmk
 
-    name, model = _resolve(spec, "phonetic", audio2lmk.PhoneticAudio2Lmk, audio2lmk.SHIPPED_CHECKPOINT,
-                           audio2lmk.load_checkpoint, "audio2lmk", device, backend)
+    name, model = _resolve(spec, "phonetic", lambda: audio2lmk.PhoneticAudio2Lmk(),  # its module only when used
+                           audio2lmk.SHIPPED_CHECKPOINT, audio2lmk.load_checkpoint, "audio2lmk", device, backend)
     lone = _share_torch_threads() if backend == "torch" and name.startswith("learned") else None
     if lone is not None and lone != WORKER_THREADS:
         model.net.on_threads(lone)  # audio2lmk.torch_net.TorchMotionNet

@@ -285,3 +285,17 @@ def test_sharpened_checkpoint_moves_faster_and_stays_closed_in_silence(tmp_path)
     assert jerk(sharpened(wave, SAMPLE_RATE, source, blink=False, head_motion=False)) > 1.3 * jerk(plain)
     silent = sharpened(np.zeros(SAMPLE_RATE, np.float32), SAMPLE_RATE, source, blink=False, head_motion=False)
     assert np.abs(silent - source[None]).max() < 1e-3
+
+
+@pytest.mark.parametrize("size", [3, 25])
+@pytest.mark.parametrize("n", [1, 5, 24, 300])
+def test_moving_average_is_scipys_nearest_uniform_filter(size, n):
+    from scipy.ndimage import uniform_filter1d
+
+    from audio2lmk.features import moving_average
+
+    x = np.random.default_rng(n).random(n)
+    np.testing.assert_allclose(moving_average(x, size), uniform_filter1d(x, size, mode="nearest"), rtol=0, atol=1e-12)
+    assert moving_average(np.zeros(0), size).shape == (0,)
+    with pytest.raises(ValueError, match="odd"):
+        moving_average(x, size + 1)
