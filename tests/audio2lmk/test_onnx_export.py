@@ -87,3 +87,27 @@ def test_a_missing_or_stale_export_is_one_line(tmp_path):
     save_model(tmp_path / "net", tiny_net("tcn", seed=5))  # retrained after the export
     with pytest.raises(CheckpointError, match=r"net\.onnx: exported from another version of net\.safetensors"):
         load_checkpoint(path, backend="onnx")
+
+
+@pytest.mark.parametrize("features", ["moonshine", "normmel+moonshine"])
+def test_encoder_input_nets_export_too(tmp_path, features):
+    """Nets reading a speech encoder's frames (one input row per video frame, audio2lmk.speech_encoder): the runners
+    agree on the same inputs (the encoder itself runs outside the exported net)."""
+    import torch
+
+    from audio2lmk.export import export_audio2lmk
+    from audio2lmk.inputs import n_inputs, rows_per_frame
+    from audio2lmk.models import Audio2LmkNet
+    from talkface.checkpoint import save_model
+
+    torch.manual_seed(0)
+    net = Audio2LmkNet("tcn", n_components=6, n_points=29, hidden=16, dilations=(1, 2), features=features,
+                       head_pose=True)
+    torch.nn.init.normal_(net.head.weight, std=0.3)
+    path = save_model(tmp_path / "net", net)
+    export_audio2lmk(path)
+    onnx, torch_model = load_checkpoint(path, backend="onnx"), load_checkpoint(path, backend="torch")
+    x = np.random.default_rng(0).standard_normal((50, rows_per_frame(features), n_inputs(features))).astype(np.float32)
+    expected = torch_model.net(x, 0.0)
+    assert expected.shape == (50, 2 * 29 + 4) and np.abs(expected).max() > 0.1
+    np.testing.assert_allclose(onnx.net(x, 0.0), expected, atol=1e-5, rtol=0)
