@@ -1,7 +1,7 @@
 """The learned audio2lmk's network run by ONNX Runtime (numpy + onnxruntime, no torch): the product path.
 
-The exported graph (audio2lmk.export) is audio2lmk.ensemble.Decoded: inputs `x` (1, T, 4, n_inputs) and `level`
-(1,) (absent from nets whose inputs are normalised already: the export drops an unused input), output `outputs`
+The exported graph (audio2lmk.export) is audio2lmk.ensemble.Decoded: inputs `x` (1, T, rows, n_inputs) (audio2lmk.inputs.net_input)
+and `level` (1,) (absent from nets whose inputs are normalised already: the export drops an unused input), output `outputs`
 (1, T, 2P [+ 4]). Its metadata carries the checkpoint's sidecar (calibration, provenance),
 the sha256 of the safetensors it came from, and what inference needs besides the graph (OPEN_CORRECTION_KEY: the
 open-mouth correction that closes the photo's mouth before motion is added).
@@ -21,7 +21,7 @@ from talkface import onnx_runtime
 from talkface.errors import CheckpointError
 
 OPEN_CORRECTION_KEY = "audio2lmk.open_correction"  # JSON {"direction": (P, 2) list, "rest_opening": float}
-# The net is small (the shipped 3-LSTM ensemble: ~40 ms for 3 s of speech on one thread) and recurrent: more threads
+# The net is small (the shipped 3-LSTM ensemble: ~15 ms for 3 s of speech on one thread) and recurrent: more threads
 # only wait on each other at every time step, and one thread gives the same sums in a lone process and a batch worker.
 THREADS = 1
 
@@ -35,7 +35,7 @@ class OnnxMotionNet(MotionNet):
     """An exported audio2lmk net (audio2lmk.export) as a MotionNet. `meta`: the checkpoint's sidecar it carries."""
 
     def __init__(self, path: str | os.PathLike, device: str = "cpu"):
-        self.path, self.device = Path(path), device
+        self.path = Path(path)
         self.session = onnx_runtime.session(self.path, device, threads=THREADS)
         self._inputs = {i.name for i in self.session.get_inputs()}  # a net ignoring the level has no `level`
         self.meta = onnx_runtime.sidecar(self.session, self.path)
