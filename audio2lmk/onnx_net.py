@@ -1,10 +1,10 @@
 """The learned audio2lmk's network run by ONNX Runtime (numpy + onnxruntime, no torch): the product path.
 
-The exported graph (audio2lmk.export) is audio2lmk.ensemble.Decoded: inputs `x` (1, T, rows, n_inputs) (audio2lmk.inputs.net_input)
-and `level` (1,) (absent from nets whose inputs are normalised already: the export drops an unused input), output `outputs`
-(1, T, 2P [+ 4]). Its metadata carries the checkpoint's sidecar (calibration, provenance),
-the sha256 of the safetensors it came from, and what inference needs besides the graph (OPEN_CORRECTION_KEY: the
-open-mouth correction that closes the photo's mouth before motion is added).
+The exported graph (audio2lmk.export) is audio2lmk.ensemble.Decoded: inputs `x` (1, T, rows, n_inputs)
+(audio2lmk.inputs.net_input) and `level` (1,) (absent from nets whose inputs are normalised already: the export drops
+an unused input), output `outputs` (1, T, 2P [+ 4]). Its metadata carries the checkpoint's sidecar (calibration,
+provenance), the sha256 of the safetensors it came from, and what inference needs besides the graph
+(OPEN_CORRECTION_KEY: the open-mouth correction that closes the photo's mouth before motion is added).
 """
 
 from __future__ import annotations
