@@ -1,5 +1,5 @@
-"""The torch runner of the learned audio2lmk (audio2lmk.torch_net): a batch worker's torch-backend audio2lmk keeps a lone
-process's thread count where the sums' order depends on it (talkface.stages._share_torch_threads)."""
+"""The torch runner of the learned audio2lmk (audio2lmk.torch_net): a batch worker's torch-backend audio2lmk keeps a
+lone process's thread count where the sums' order depends on it (talkface.stages._share_torch_threads)."""
 
 from __future__ import annotations
 
