@@ -46,7 +46,9 @@ ROWS = [{"command": "synth", "image": "face.png", "audio": "speech.wav", "out": 
          "still": "true", "save-landmarks": "still/seed5.npz"},
         {"command": "synth", "image": "wall.png", "audio": "speech.wav", "out": "nobody.mp4"},
         {"command": "dub", "video": "talk.mp4", "audio": "speech.wav", "out": "dubbed.mp4", "trim": "true"},
-        {"command": "edit", "image": "face.png", "expression": "happy:0.6", "out": "happy.png"}]
+        {"command": "edit", "image": "face.png", "expression": "happy:0.6", "out": "happy.png"},
+        # torch in a worker: the render on the worker's share of the cores, audio2lmk's sums on a lone process's count
+        {"command": "synth", "image": "face.png", "audio": "speech.wav", "out": "torch.mp4", "backend": "torch"}]
 
 
 def solo_args(row: dict, inputs: Path, out_dir: Path) -> list[str]:
@@ -96,10 +98,10 @@ def test_outputs_have_the_bytes_of_solo_runs(inputs, local, tmp_path):
 def test_a_failing_job_fails_alone(local):
     done, out = local
     assert done.returncode == 1
-    assert "5 jobs: 4 done, 1 failed in" in done.stdout
-    assert done.stderr.strip().splitlines()[-1].startswith("talkface: error: 1 of 5 jobs failed")
+    assert "6 jobs: 5 done, 1 failed in" in done.stdout
+    assert done.stderr.strip().splitlines()[-1].startswith("talkface: error: 1 of 6 jobs failed")
     report = json.loads((out / batch.REPORT).read_text())
-    assert [job["status"] for job in report["jobs"]] == ["done", "done", "failed", "done", "done"]
+    assert [job["status"] for job in report["jobs"]] == ["done", "done", "failed", "done", "done", "done"]
     failed = report["jobs"][2]
     assert failed["line"] == 4 and "no face" in failed["error"] and "\n" not in failed["error"]
     with open(out / batch.FAILED, newline="") as file:
@@ -108,8 +110,8 @@ def test_a_failing_job_fails_alone(local):
         (str(Path(rows[0]["image"]).parent / "wall.png"), "nobody.mp4", failed["error"])]
     assert not (out / "nobody.mp4").exists()
     # nothing else: no temp file left
-    assert {p.name for p in out.iterdir()} == {"seed0.mp4", "still", "dubbed.mp4", "happy.png", batch.REPORT,
-                                               batch.FAILED}
+    assert {p.name for p in out.iterdir()} == {"seed0.mp4", "still", "dubbed.mp4", "happy.png", "torch.mp4",
+                                               batch.REPORT, batch.FAILED}
     assert {p.name for p in (out / "still").iterdir()} == {"seed5.mp4", "seed5.npz"}
 
 
