@@ -26,8 +26,6 @@ from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-NOTEBOOK = DOCS / "notebook.md"
-RESULTS = DOCS / "results.md"
 
 # Every JSON the tables read, by a short name.
 SOURCES = {
@@ -40,6 +38,7 @@ SOURCES = {
     "bench_batch": "docs/bench_batch_cpu.json",
     "unseen_face": "docs/lmk2video_unseen_face.json",
     "chatter": "docs/reports/chatter.json",
+    "grid": "docs/reports/grid.json",
     "people": "docs/reports/people.json",
     "expression_report": "docs/reports/expression.json",
     "recorded": "docs/reports/recorded.json",
@@ -120,27 +119,52 @@ def pct(x: float) -> str:
 
 # ---- the tables ------------------------------------------------------------------------------------------------
 
-S1_TEST = "GRID s1 test split (`../shared/data/grid/splits/s1_test.txt`), 98 usable clips"
-TEST_20 = "GRID s1 test split, first 20 usable clips"
 EVAL_AUDIO2LMK = ("talkface eval audio2lmk --checkpoint audio2lmk/data/audio2lmk.safetensors --split test "
                   "--prepared data/prepared")
 
 
+def grid_method(report: dict, prefix: str) -> dict:
+    names = [m for m in report["methods"] if m.startswith(prefix)]
+    if len(names) != 1:
+        raise TablesError(f"{SOURCES['grid']}: no one method starting {prefix!r} in {list(report['methods'])}")
+    return report["methods"][names[0]]
+
+
 def end_to_end(s: Sources) -> Section:
     real = s.get("lipreader", "test_real_videos")
+    report, command = s.get("grid"), s.run_command("grid")
+    product, oracle = grid_method(report, "audio:"), grid_method(report, "oracle")
+    copy, real_20 = grid_method(report, "copy first frame"), grid_method(report, "real video")
+    clips = f"GRID s1 test split, first {report['n_clips']} usable clips"
+    section = "24 strict-reader epochs: the same fine-tune run twice, shipped as `auto` (issues 13 and 15)"
     return Section(
         "End to end on GRID s1",
-        "The project's GRID lipreader (trained on s1's train split) reads whole videos. Lower WER reads better; the "
-        "real videos are the ceiling, the photo's first frame copied the floor.",
-        [Row("Lipreader WER / CER on the real videos", f"{pct(real['wer'])} / {pct(real['cer'])}",
-             f"{S1_TEST}, the raw videos", "talkface eval wer --videos <the s1 test videos> --out wer.json",
-             "lipreader", "Lipreader (the WER yardstick)"),
-         s.recorded("e2e.product"), s.recorded("e2e.product_pixels"), s.recorded("e2e.oracle"),
-         s.recorded("e2e.floors")])
+        "The project's GRID lipreader (trained on s1's train split) reads whole videos: the photo (each clip's first "
+        "frame) made to speak the clip's sentence from its audio. Lower WER reads better; the real videos are the "
+        "ceiling, the first frame copied the floor.",
+        [Row("Lipreader WER / CER on the product's videos made from audio (`auto`: both learned stages)",
+             f"**{pct(product['wer'])}** / {pct(product['cer'])}", f"{clips}; ran {s.ran('grid')}", command, "grid",
+             section),
+         Row("The same videos: PSNR / mouth LMD / mouth-opening corr / identity distance (FMS)",
+             f"{product['psnr']:.2f} dB / {product['mouth_lmd']:.4f} / {product['mouth_corr']:.3f} / "
+             f"{product['face_distance']:.3f} ({product['fms']:.0f} %)", f"{clips}; same run", command, "grid",
+             section),
+         Row("The renderer alone: videos driven by the clips' real landmark tracks (`--oracle`), WER / CER; PSNR",
+             f"{pct(oracle['wer'])} / {pct(oracle['cer'])}; {oracle['psnr']:.2f} dB", f"{clips}; same run", command,
+             "grid", "Its own training face: the learned lmk2video's own frames on s1, the mouth only on everyone "
+             "else (issue 14)"),
+         Row("Floors on those clips: the real videos / the first frame copied, WER",
+             f"{pct(real_20['wer'])} / {pct(copy['wer'])}", f"{clips}; same run", command, "grid", section),
+         Row("Lipreader WER / CER on all the real test videos", f"{pct(real['wer'])} / {pct(real['cer'])}",
+             f"GRID s1 test split, all {real['n_videos']} usable raw videos",
+             "talkface eval wer --videos <the s1 test videos> --out wer.json", "lipreader",
+             "Lipreader (the WER yardstick)")])
 
 
 def audio2lmk(s: Sources) -> Section:
     test = s.get("audio2lmk", "test", "audio2lmk_test.json", "summary")
+    s1_test = (f"GRID s1 test split (`../shared/data/grid/splits/s1_test.txt`), "
+               f"{s.get('audio2lmk', 'test', 'audio2lmk_test.json', 'n_clips')} usable clips")
     lr = s.get("audio2lmk", "lipreading")
     cross = next(iter(lr["summary"].values()))
     by_voice = " / ".join(f"{v} {pct(w)}" for v, w in cross["other_wer_by_voice"].items())
@@ -152,11 +176,11 @@ def audio2lmk(s: Sources) -> Section:
         "opening with the real one.",
         [Row("s1 test: mouth LMD, `auto` / phonetic / still",
              f"**{test['learned']['mouth_lmd']:.4f}** / {test['phonetic']['mouth_lmd']:.4f} / "
-             f"{test['still']['mouth_lmd']:.4f}", S1_TEST, EVAL_AUDIO2LMK, "audio2lmk",
+             f"{test['still']['mouth_lmd']:.4f}", s1_test, EVAL_AUDIO2LMK, "audio2lmk",
              "24 strict-reader epochs: the same fine-tune run twice, shipped as `auto` (issues 13 and 15)"),
          Row("s1 test: mouth-opening corr, `auto` / phonetic / still",
              f"**{test['learned']['mouth_opening_corr']:.3f}** / {test['phonetic']['mouth_opening_corr']:.3f} / "
-             f"{test['still']['mouth_opening_corr']:.3f}", S1_TEST, EVAL_AUDIO2LMK, "audio2lmk",
+             f"{test['still']['mouth_opening_corr']:.3f}", s1_test, EVAL_AUDIO2LMK, "audio2lmk",
              "24 strict-reader epochs: the same fine-tune run twice, shipped as `auto` (issues 13 and 15)"),
          Row("Cross-voice lipreading: s1 photos driven by s1's own sentences / by other GRID speakers' (WER)",
              f"**{pct(cross['wer'])}** / **{pct(cross['other_wer'])}** ({by_voice}; gap "
