@@ -1,6 +1,6 @@
 """The product path never imports torch (the light install has none): synth, dub, landmarks, edit, a batch (its
-spawned workers included) and the app's generate run with torch made unimportable, on the default (ONNX) backend and the
-shipped models; `--backend torch` is what brings torch in."""
+spawned workers included) and the app's generate run with torch made unimportable, on the default (ONNX) backend
+and the shipped models; `--backend torch` is what brings torch in."""
 
 from __future__ import annotations
 
