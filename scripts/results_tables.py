@@ -40,6 +40,7 @@ SOURCES = {
     "chatter": "docs/reports/chatter.json",
     "grid": "docs/reports/grid.json",
     "people": "docs/reports/people.json",
+    "dub_other": "docs/reports/dub_other.json",
     "expression_report": "docs/reports/expression.json",
     "recorded": "docs/reports/recorded.json",
 }
@@ -297,7 +298,7 @@ def dubbing(s: Sources) -> Section:
         "`talkface dub` with `--mouth auto` (`generate` on s1, the generator's own face; `fetch`, the video's own "
         "lips, on everyone else) and the motion gain matched to the video. Cross-dub: a clip dubbed with another "
         "clip's speech, read against the new sentence; self-dub: with its own speech, compared with its own frames.",
-        [s.recorded("dub.s1_cross"), s.recorded("dub.s1_self"), s.recorded("dub.grid_other"), s.recorded("dub.tv"),
+        [s.recorded("dub.s1_cross"), s.recorded("dub.s1_self"), *dub_other_rows(s),
          Row("`--fetch-blend learned` (not the default): held-out lip PSNR, learned / shape blend, 3 candidates; 5",
              f"{val['learned_dub_k_psnr']:.2f} / {val['shape_dub_k_psnr']:.2f} dB; "
              f"{val['learned_k_max_psnr']:.2f} / {val['shape_k_max_psnr']:.2f} dB",
@@ -305,6 +306,27 @@ def dubbing(s: Sources) -> Section:
              s.get("fetch_attention", "training", "command"), "fetch_attention",
              "A learned blend of the fetched mouths (issue 15, FLNet's attention): kept behind `--fetch-blend learned`"),
          s.recorded("dub.occlusion"), s.recorded("dub.occlusion_false")])
+
+
+def dub_other_rows(s: Sources) -> list[Row]:
+    """Other people's talking videos dubbed with their own speech, frame by frame, against the silent floor."""
+    report, command = s.get("dub_other"), s.run_command("dub_other")
+    rows = []
+    for group, label in (("grid_other", "Unseen GRID speakers (s2, s23)"), ("talk", "Dev TV clips")):
+        methods = report["videos"][group]
+        dub = next(v for k, v in methods.items() if k.startswith("self-dub"))
+        floor = next(v for k, v in methods.items() if k.startswith("floor"))
+        data = (f"dev `{group}/`, first {report['max_seconds']:g} s of each ({dub['clips']} videos, "
+                f"{dub['seconds']:.0f} s), mouth `{'/'.join(report['mouth_used'])}`")
+        rows.append(Row(f"{label} self-dubbed: face-crop / mouth PSNR, mouth-opening corr (mouth held still), "
+                        "amplitude ratio, identity distance",
+                        f"{dub['face_psnr']:.2f} / {dub['mouth_psnr']:.2f} dB, **{dub['mouth_corr']:.3f}** "
+                        f"({floor['mouth_corr']:.3f}), {dub['amp_ratio']:.2f}, {dub['id_distance']:.3f}",
+                        data + (f"; ran {s.ran('dub_other')}" if group == "grid_other" else "; same run"), command,
+                        "dub_other",
+                        "The dub opens the mouth as far as the person in the video does (issue 15; issue 13's "
+                        "amplitude, for dubs)"))
+    return rows
 
 
 def other_people(s: Sources) -> Section:
