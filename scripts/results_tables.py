@@ -530,8 +530,13 @@ def cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+RERUN_SECTION = "The current tables re-measured (2026-12-07, issue 33)"
+
+
 def render(sections: list[Section], anchors: dict[str, str]) -> str:
     sources = ", ".join(link(name) for name in SOURCES)
+    if RERUN_SECTION not in anchors:
+        raise TablesError(f"docs/notebook.md: no heading \"{RERUN_SECTION}\"")
     out = ["# Results", "",
            "What talkface does today, one table per capability. **Generated** by `python scripts/results_tables.py` "
            f"from JSON ({sources}): edit those, not this file (`--check` tells whether it is current). Each row "
@@ -539,7 +544,9 @@ def render(sections: list[Section], anchors: dict[str, str]) -> str:
            "[the notebook](notebook.md) with its history and evidence. GRID figures are on speaker s1's fixed test "
            "split unless a row says otherwise (`pbio7a` and `prii9a` are damaged in the corpus and left out); "
            "\"dev\" is `../shared/data/dev`, people never trained or tuned on. One run each unless a row says "
-           "otherwise, on the project's 2-core x86_64 CPU machine, no GPU.", ""]
+           "otherwise, on the project's 2-core x86_64 CPU machine, no GPU. The reports in `docs/reports/` were re-run for "
+           f"these tables: [the notebook, \"{RERUN_SECTION}\"](notebook.md#{anchors[RERUN_SECTION]}) says what each "
+           "reproduced.", ""]
     for section in sections:
         notes: list[str] = []
         for row in section.rows:
