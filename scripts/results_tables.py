@@ -125,18 +125,19 @@ EVAL_AUDIO2LMK = ("talkface eval audio2lmk --checkpoint audio2lmk/data/audio2lmk
                   "--prepared data/prepared")
 
 
-def grid_method(report: dict, prefix: str) -> dict:
-    names = [m for m in report["methods"] if m.startswith(prefix)]
-    if len(names) != 1:
-        raise TablesError(f"{SOURCES['grid']}: no one method starting {prefix!r} in {list(report['methods'])}")
-    return report["methods"][names[0]]
+def method(names, prefix: str, source: str) -> str:
+    """The one method name (of a report's methods) that starts with `prefix`: `auto (learned:...)`, ..."""
+    found = [name for name in names if name.startswith(prefix)]
+    if len(found) != 1:
+        raise TablesError(f"{SOURCES[source]}: no one method starting {prefix!r} in {list(names)}")
+    return found[0]
 
 
 def end_to_end(s: Sources) -> Section:
     real = s.get("lipreader", "test_real_videos")
     report, command = s.get("grid"), s.run_command("grid")
-    product, oracle = grid_method(report, "audio:"), grid_method(report, "oracle")
-    copy, real_20 = grid_method(report, "copy first frame"), grid_method(report, "real video")
+    product, oracle, copy, real_20 = (report["methods"][method(report["methods"], prefix, "grid")]
+                                      for prefix in ("audio:", "oracle", "copy first frame", "real video"))
     clips = f"GRID s1 test split, first {report['n_clips']} usable clips"
     section = "24 strict-reader epochs: the same fine-tune run twice, shipped as `auto` (issues 13 and 15)"
     return Section(
@@ -196,18 +197,10 @@ def audio2lmk(s: Sources) -> Section:
 PEOPLE_SECTION = "Where the mouth's amplitude is lost on other people (issue 13): in the track, not the render"
 
 
-def people_method(report: dict, prefix: str) -> str:
-    """The report's name for a method: `auto (learned:...)`, `real track (warp)`, ..."""
-    names = [m for m in report["methods"] if m.startswith(prefix)]
-    if len(names) != 1:
-        raise TablesError(f"{SOURCES['people']}: no one method starting {prefix!r} in {report['methods']}")
-    return names[0]
-
-
 def people_motion_rows(s: Sources) -> list[Row]:
     """Mouth motion on people never seen: their talking videos re-made from the first frame, and voices."""
     report, ran, command = s.get("people"), s.ran("people"), s.run_command("people")
-    auto, phonetic = people_method(report, "auto"), people_method(report, "phonetic")
+    auto, phonetic = method(report["methods"], "auto", "people"), method(report["methods"], "phonetic", "people")
     grid, tv = report["videos"]["grid_other"], report["videos"]["talk"]
     tv_clips = ", ".join(f"{r['clip']} {r['corr']:.2f}" for r in report["video_clips"]
                          if r["method"] == auto and r["group"] == "talk")
@@ -247,8 +240,8 @@ def people_motion_rows(s: Sources) -> list[Row]:
 def people_render_rows(s: Sources) -> list[Row]:
     """The renderer on people never seen: their videos animated by their own tracks; photos made to speak."""
     report, command = s.get("people"), s.run_command("people")
-    warp, learned = people_method(report, "real track (warp)"), people_method(report, "real track (learned")
-    auto = people_method(report, "auto")
+    warp, learned = method(report["methods"], "real track (warp)", "people"), method(report["methods"], "real track (learned", "people")
+    auto = method(report["methods"], "auto", "people")
     rows = []
     for group, label in (("grid_other", "unseen GRID speakers"), ("talk", "dev TV clips")):
         g = report["videos"][group]
@@ -316,9 +309,8 @@ def dub_s1_rows(s: Sources) -> list[Row]:
     """s1 test clips dubbed with another clip's speech (read by the lipreader) and with their own."""
     report, command = s.get("dub_s1"), s.run_command("dub_s1")
     m = report["methods"]
-    self_dub = next(v for k, v in m.items() if k.startswith("self-dub"))
-    cross = next(v for k, v in m.items() if k.startswith("cross-dub"))
-    untouched, real = m["floor: untouched video read as the other clip"], m["floor: real video (lipreader error)"]
+    self_dub, cross, untouched, real = (m[method(m, prefix, "dub_s1")] for prefix in
+                                        ("self-dub", "cross-dub", "floor: untouched", "floor: real video"))
     gain = report["motion_gain_used"]
     data = (f"GRID s1 test split, first 60 ids ({self_dub['clips']} usable), mouth "
             f"`{'/'.join(report['mouth_used'])}`, motion gain {gain['min']:.2f}–{gain['max']:.2f} (mean {gain['mean']:.2f})")
@@ -339,8 +331,7 @@ def dub_other_rows(s: Sources) -> list[Row]:
     rows = []
     for group, label in (("grid_other", "Unseen GRID speakers (s2, s23)"), ("talk", "Dev TV clips")):
         methods = report["videos"][group]
-        dub = next(v for k, v in methods.items() if k.startswith("self-dub"))
-        floor = next(v for k, v in methods.items() if k.startswith("floor"))
+        dub, floor = (methods[method(methods, prefix, "dub_other")] for prefix in ("self-dub", "floor"))
         data = (f"dev `{group}/`, first {report['max_seconds']:g} s of each ({dub['clips']} videos, "
                 f"{dub['seconds']:.0f} s), mouth `{'/'.join(report['mouth_used'])}`")
         rows.append(Row(f"{label} self-dubbed: face-crop / mouth PSNR, mouth-opening corr (mouth held still), "
