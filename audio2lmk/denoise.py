@@ -6,14 +6,13 @@ Used by the voice-activity gate (audio2lmk.voice_activity): a voice under a TV s
 misses in the raw recording, is heard in the denoised copy; RNNoise's own speech probability (a by-product of
 its gains) is the second opinion the gate asks for. The models never see the denoised audio.
 
-Denoising costs ~65 ms per second of audio on one core, so the last recording's result is kept, and a synth
-computes it in its background child while the models load (`remember`).
+Denoising costs ~65 ms per second of audio on one core: a synth computes it in its background child while the
+models load, and the voice gate reads it from there (talkface.speech.Speech.heard).
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import platform
 from functools import lru_cache
 from importlib.util import find_spec
@@ -33,9 +32,6 @@ _LIBRARY = {"Linux": "librnnoise.so", "Darwin": "librnnoise.dylib", "Windows": "
 class Denoised(NamedTuple):
     wave: np.ndarray  # (N,) float32 16 kHz, as long as the recording
     speech_probability: np.ndarray  # (ceil(N / 160),) float32: RNNoise's speech probability per 10 ms of input
-
-
-_last: tuple[bytes, Denoised] | None = None  # (digest of a recording, its denoised copy)
 
 
 @lru_cache(maxsize=1)
@@ -66,26 +62,9 @@ def available() -> bool:
     return True
 
 
-def _digest(wave16k: np.ndarray) -> bytes:
-    return hashlib.blake2b(np.ascontiguousarray(wave16k, np.float32).tobytes(), digest_size=16).digest()
-
-
-def remember(wave16k: np.ndarray, denoised: Denoised) -> None:
-    """Keep `denoised` as denoise(wave16k)'s answer (computed elsewhere, e.g. in a forked child)."""
-    global _last
-    _last = (_digest(wave16k), Denoised(*(np.array(a, np.float32) for a in denoised)))
-
-
 def denoise(wave16k: np.ndarray) -> Denoised:
     """16 kHz mono -> its copy with noise and music suppressed (RNNoise, one fresh state) and RNNoise's speech
     probability per 10 ms."""
-    key = _digest(wave16k)
-    if _last is None or _last[0] != key:
-        remember(wave16k, _run(wave16k))
-    return Denoised(*(a.copy() for a in _last[1]))
-
-
-def _run(wave16k: np.ndarray) -> Denoised:
     lib = _library()
     if len(wave16k) == 0:
         return Denoised(np.zeros(0, np.float32), np.zeros(0, np.float32))

@@ -35,6 +35,7 @@ from talkface.landmarks.normalize import to_normalised
 from talkface.metrics.landmarks import landmark_scores, lmd
 from talkface.prepared import PreparedSet
 from talkface.report import markdown_table, write_report
+from talkface.speech import Speech
 
 Model = Callable[[np.ndarray, np.ndarray, int], np.ndarray]  # (audio16k, source (68,2), n_frames) -> track
 METRICS = ("mouth_lmd", "lmd", "mouth_lmd_aligned", "lmd_aligned", "mouth_lmd_aligned_speech", "mouth_opening_corr",
@@ -80,14 +81,16 @@ def _models(checkpoint: str | os.PathLike | None, device: str = "cpu") -> tuple[
     if checkpoint is not None:
         learned = load_checkpoint(checkpoint, device)
         pose = learned.predicts_head_pose
-        models["learned"] = lambda audio, src, n: learned(audio, SAMPLE_RATE, src, blink=False, head_motion=pose)
+        models["learned"] = lambda audio, src, n: learned(Speech.of(audio, SAMPLE_RATE), src, blink=False,
+                                                          head_motion=pose)
         notes["learned"] = (f"{checkpoint} ({learned.meta['config']['kind']}"
                             f"{', head pose predicted from speech' if pose else ''})")
     try:
         from audio2lmk.phonetic import PhoneticAudio2Lmk
 
         phonetic = PhoneticAudio2Lmk()
-        models["phonetic"] = lambda audio, src, n: phonetic(audio, SAMPLE_RATE, src, blink=False, head_motion=False)
+        models["phonetic"] = lambda audio, src, n: phonetic(Speech.of(audio, SAMPLE_RATE), src, blink=False,
+                                                            head_motion=False)
         notes["phonetic"] = "audio2lmk.PhoneticAudio2Lmk (training-free default)"
     except Exception as err:  # the default is a colleague's work in progress: report, don't fail
         notes["phonetic"] = f"not available ({type(err).__name__}: {err})"

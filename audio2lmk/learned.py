@@ -34,10 +34,11 @@ from audio2lmk.pca import MOTION_POINTS
 from audio2lmk.shipped import SHIPPED_CHECKPOINT, uses_phones
 from audio2lmk.speech_encoder import check_encoder, encoder_name, shared_encoder
 from audio2lmk import voice_activity
-from talkface.audio import FPS, SAMPLE_RATE, to_mono_16k
+from talkface.audio import FPS, SAMPLE_RATE
 from talkface.contracts import check_audio2lmk_inputs
 from talkface.errors import CheckpointError
 from talkface.landmarks.normalize import from_normalised, to_normalised
+from talkface.speech import Speech
 
 CHUNK_FRAMES = 120  # 4.8 s windows: about what the nets were trained on
 OVERLAP_FRAMES = 40  # at least this much shared context between neighbouring windows
@@ -82,7 +83,7 @@ def resample_time(motion: np.ndarray, n_out: int, fps: float) -> np.ndarray:
 
 
 class LearnedAudio2Lmk:
-    """`model(wave, sample_rate, source_landmarks) -> (T, 68, 2)` landmark track, T = round(duration*fps)."""
+    """`model(speech, source_landmarks) -> (T, 68, 2)` landmark track, T = round(duration*fps)."""
 
     def __init__(self, net, meta: dict | None = None, device: str = "cpu"):
         """net: a MotionNet, or a trained Audio2LmkNet / Audio2LmkEnsemble (run by torch on `device`)."""
@@ -122,16 +123,15 @@ class LearnedAudio2Lmk:
         """True when head motion comes from the speech (deterministic), not from random sway."""
         return self.net.head_pose
 
-    def __call__(self, wave: np.ndarray, sample_rate: int, source_landmarks: np.ndarray, fps: float = FPS,
-                 blink: bool = True, head_motion: bool = True, seed: int = 0,
-                 phones: list[Phone] | None = None, voice_gate: bool = True) -> np.ndarray:
-        """phones: the recording's phones if already decoded (PhoneDecoder on its 16 kHz mono copy); only
-        phone-input or phone-gated nets use them. voice_gate False: the mouth follows every sound (singing)."""
-        _, source = check_audio2lmk_inputs(wave, sample_rate, source_landmarks, fps)
-        wave16k = to_mono_16k(wave, sample_rate)
-        n_out = int(round(len(wave16k) / SAMPLE_RATE * fps))
+    def __call__(self, speech: Speech, source_landmarks: np.ndarray, fps: float = FPS, blink: bool = True,
+                 head_motion: bool = True, seed: int = 0, voice_gate: bool = True) -> np.ndarray:
+        """speech: the recording analysed once (talkface.speech); its phones are used by phone-input or
+        phone-gated nets, its voice activity by the voice gate. voice_gate False: the mouth follows every sound
+        (singing)."""
+        source = check_audio2lmk_inputs(speech, source_landmarks, fps)
+        n_out = speech.frames(fps)
         n_model = n_out if fps == FPS else int(np.ceil((n_out - 1) * FPS / fps)) + 1
-        motion, pose = self.predict(wave16k, n_model, phones, voice_gate)
+        motion, pose = self.predict(speech.wave, n_model, speech.phones, voice_gate, speech.heard)
         pose = resample_time(pose, n_out, fps) if pose is not None and head_motion else None
         track = self.place(resample_time(motion, n_out, fps), source, pose)
         if blink:
@@ -141,9 +141,10 @@ class LearnedAudio2Lmk:
         return track.astype(np.float32)
 
     def predict(self, wave16k: np.ndarray, n_frames: int | None = None, phones: list[Phone] | None = None,
-                voice_gate: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+                voice_gate: bool = True, heard: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Normalised motion (n_frames, P, 2) and, for nets with a pose output, head poses (n_frames, 4)
-        at 25 fps. Windows of CHUNK_FRAMES are crossfaded; digital silence returns mouth and head to rest."""
+        at 25 fps. Windows of CHUNK_FRAMES are crossfaded; digital silence returns mouth and head to rest.
+        phones, heard: the recording's phones and voice activity when already found (else found here)."""
         n = frames_for(wave16k) if n_frames is None else n_frames
         mel = model_mel(wave16k, n)
         level = utterance_level(mel)
@@ -165,7 +166,7 @@ class LearnedAudio2Lmk:
         # the speech gates close the mouth only: the head keeps the pose it had between words, as real ones do
         mouth_gate = gate * phone_speech_gate(ids) if self.phone_gate else gate
         if self.voice_gate and voice_gate:
-            mouth_gate = mouth_gate * voice_activity.voice_gate(wave16k, n)
+            mouth_gate = mouth_gate * voice_activity.voice_gate(wave16k, n, heard)
         # the held-out shrink first (every utterance alike), then the per-utterance floor (audio2lmk.calibration)
         motion = self.motion_gain * sharpen(self.net.decode(outputs), self.sharpen)
         gain = amplitude_gain(motion, active_frames(mel, mouth_gate), self.opening_std)

@@ -23,10 +23,11 @@ from audio2lmk.idle import apply_blinks, apply_head_motion, blink_curve
 from audio2lmk.phonemes import Phone, PhoneDecoder, speech_envelope, speech_onsets
 from audio2lmk.visemes import BREATH, MOTION_POINTS, VisemeTable
 from audio2lmk.voice_activity import voice_gate_at
-from talkface.audio import FPS, SAMPLE_RATE, to_mono_16k
+from talkface.audio import FPS, SAMPLE_RATE
 from talkface.contracts import check_audio2lmk_inputs, check_fps, check_landmarks_68
 from talkface.landmarks.indices import INNER_LIP_PAIRS
 from talkface.landmarks.normalize import Similarity, to_normalised
+from talkface.speech import Speech
 
 _IDX = {p: i for i, p in enumerate(MOTION_POINTS)}  # iBUG index -> row of the motion points
 INNER_LIP_ROWS = tuple((_IDX[a], _IDX[b]) for a, b in INNER_LIP_PAIRS)
@@ -69,7 +70,7 @@ def _linear_part(sim: Similarity) -> np.ndarray:
 
 
 class PhoneticAudio2Lmk:
-    """`model(wave, sample_rate, source_landmarks) -> (T, 68, 2)` landmark track, T = round(duration*fps).
+    """`model(speech, source_landmarks) -> (T, 68, 2)` landmark track, T = round(duration*fps).
 
     table: a VisemeTable, a path to one, or None for the table shipped with the package.
     """
@@ -90,17 +91,17 @@ class PhoneticAudio2Lmk:
                 self._decoder = PhoneDecoder()
             return self._decoder(wave16k, SAMPLE_RATE)
 
-    def __call__(self, wave: np.ndarray, sample_rate: int, source_landmarks: np.ndarray,
-                 fps: float = FPS, blink: bool = True, head_motion: bool = True, seed: int = 0,
-                 phones: list[Phone] | None = None, voice_gate: bool = True) -> np.ndarray:
-        """phones: the recording's phones if already decoded (PhoneDecoder on its 16 kHz mono copy); voice_gate
-        False: the mouth follows every sound the decoder hears (singing), not only where a voice is heard."""
-        mono, _ = check_audio2lmk_inputs(wave, sample_rate, source_landmarks, fps)
-        wave16k = to_mono_16k(mono, sample_rate)
-        n_frames = int(round(len(mono) / sample_rate * fps))
-        gate = voice_gate_at(wave16k, n_frames, fps) if voice_gate else None
-        return self.synthesise(self.phones(wave16k) if phones is None else phones, wave16k, source_landmarks,
-                               n_frames, fps, blink=blink, head_motion=head_motion, seed=seed, mouth_gate=gate)
+    def __call__(self, speech: Speech, source_landmarks: np.ndarray, fps: float = FPS, blink: bool = True,
+                 head_motion: bool = True, seed: int = 0, voice_gate: bool = True) -> np.ndarray:
+        """speech: the recording analysed once (talkface.speech; its phones decoded here when it has none);
+        voice_gate False: the mouth follows every sound the decoder hears (singing), not only where a voice is
+        heard."""
+        check_audio2lmk_inputs(speech, source_landmarks, fps)
+        n_frames = speech.frames(fps)
+        gate = voice_gate_at(speech.wave, n_frames, fps, speech.heard) if voice_gate else None
+        phones = self.phones(speech.wave) if speech.phones is None else speech.phones
+        return self.synthesise(phones, speech.wave, source_landmarks, n_frames, fps, blink=blink,
+                               head_motion=head_motion, seed=seed, mouth_gate=gate)
 
     def synthesise(self, phones: list[Phone], wave16k: np.ndarray, source_landmarks: np.ndarray,
                    n_frames: int, fps: float = FPS, blink: bool = True, head_motion: bool = True,

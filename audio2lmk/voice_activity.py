@@ -142,15 +142,16 @@ RNNOISE_AGREES = 0.5  # mean RNNoise speech probability over the segment
 RNNOISE_FRAME_S = 0.010
 
 
-def heard_speech_chunks(wave16k: np.ndarray) -> np.ndarray:
+def heard_speech_chunks(wave16k: np.ndarray, denoised: rnnoise.Denoised | None = None) -> np.ndarray:
     """(N,) bool per 32 ms chunk: speech heard in the recording, or heard in its denoised copy for at least
-    MIN_DENOISED_SPEECH_S with RNNoise agreeing."""
+    MIN_DENOISED_SPEECH_S with RNNoise agreeing. denoised: that copy, when already made (else made here).
+    The value a talkface.speech.Speech carries as `heard`."""
     heard = speech_chunks(speech_probability(wave16k))
     if not rnnoise.available():
         warnings.warn("RNNoise is not installed (pip install --no-deps 'pyrnnoise>=0.3.8,<0.5'): the voice gate "
                       "listens to the recording only", RuntimeWarning, stacklevel=2)
         return heard
-    clean = rnnoise.denoise(wave16k)
+    clean = rnnoise.denoise(wave16k) if denoised is None else denoised
     chunk_s = CHUNK / SAMPLE_RATE
     for a, b in _runs(speech_chunks(speech_probability(clean.wave))):
         span = slice(int(a * chunk_s / RNNOISE_FRAME_S), int(np.ceil(b * chunk_s / RNNOISE_FRAME_S)))
@@ -160,11 +161,12 @@ def heard_speech_chunks(wave16k: np.ndarray) -> np.ndarray:
     return heard
 
 
-def voice_gate(wave16k: np.ndarray, n_frames: int) -> np.ndarray:
+def voice_gate(wave16k: np.ndarray, n_frames: int, heard: np.ndarray | None = None) -> np.ndarray:
     """(n_frames,) mouth gate in [0, 1] per 25 fps frame (frame t covers [t, t + 1) x 40 ms) from the speech
     segments: the phone gate's rule (audio2lmk.inputs.speech_share_gate, ~1 s around a frame) with this detector
-    deciding what is speech. 0 where no one speaks for about half a second around (music, noise, silence)."""
-    chunks = heard_speech_chunks(wave16k)
+    deciding what is speech. 0 where no one speaks for about half a second around (music, noise, silence).
+    heard: heard_speech_chunks(wave16k) when already known."""
+    chunks = heard_speech_chunks(wave16k) if heard is None else heard
     samples = np.repeat(chunks, CHUNK)
     pad = int(PAD_S * SAMPLE_RATE)
     for a, b in _runs(chunks):
@@ -174,16 +176,16 @@ def voice_gate(wave16k: np.ndarray, n_frames: int) -> np.ndarray:
     return speech_share_gate(np.diff(covered) / np.diff(edges))
 
 
-def voice_gate_at(wave16k: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
+def voice_gate_at(wave16k: np.ndarray, n_frames: int, fps: float, heard: np.ndarray | None = None) -> np.ndarray:
     """voice_gate for n_frames at any frame rate (frame k at k / fps s): computed at 25 fps, linear in time."""
     n25 = max(1, int(round(len(wave16k) / SAMPLE_RATE * FPS)))
-    gate = voice_gate(wave16k, n25)
+    gate = voice_gate(wave16k, n25, heard)
     return np.interp(np.arange(n_frames) / fps, np.arange(n25) / FPS, gate).astype(np.float32)
 
 
-def unvoiced_share(wave16k: np.ndarray) -> float:
+def unvoiced_share(wave16k: np.ndarray, heard: np.ndarray | None = None) -> float:
     """Share of the recording's sound (25 fps frames not digitally silent) where the voice gate is shut: high for
     music, noise or singing the detector does not take for speech."""
     n = frames_for(wave16k)
     sounding = silence_gate(wave16k, n) > 0
-    return float((voice_gate(wave16k, n)[sounding] == 0).mean()) if sounding.any() else 0.0
+    return float((voice_gate(wave16k, n, heard)[sounding] == 0).mean()) if sounding.any() else 0.0

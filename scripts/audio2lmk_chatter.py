@@ -32,6 +32,7 @@ from talkface.audio import SAMPLE_RATE
 from talkface.landmarks.indices import mouth_opening
 from talkface.landmarks.normalize import MEAN_SHAPE
 from talkface.media import read_audio
+from talkface.speech import Speech
 
 SR = SAMPLE_RATE
 SECONDS = 6.0
@@ -180,7 +181,7 @@ def speech_reference(voices: Path, speakers=("george", "lucas", "yweweler")) -> 
 
 def opening(model, wave: np.ndarray, voice_gate: bool = True) -> np.ndarray:
     source = (MEAN_SHAPE * 100 + np.array([200.0, 180.0])).astype(np.float32)
-    return mouth_opening(model(wave, SR, source, blink=False, head_motion=False, voice_gate=voice_gate))
+    return mouth_opening(model(Speech.of(wave, SR), source, blink=False, head_motion=False, voice_gate=voice_gate))
 
 
 def chatter(series: np.ndarray) -> float:

@@ -63,6 +63,7 @@ from talkface.media import read_audio
 from talkface.pipeline import SAMPLE_RATE, Synthesizer
 from talkface.prepared import PreparedSet
 from talkface.stages import load_lmk2video
+from talkface.speech import Speech
 
 
 def measures(track: np.ndarray) -> dict[str, np.ndarray]:
@@ -165,7 +166,7 @@ class Variants:
         audio = truth.audio if audio is None else audio
         n = int(round(len(audio) / SAMPLE_RATE * 25))
         if spec.startswith("ck:"):
-            return self.model(spec[3:])(audio, SAMPLE_RATE, source, fps=25.0, blink=False,
+            return self.model(spec[3:])(Speech.of(audio, SAMPLE_RATE), source, fps=25.0, blink=False,
                                         head_motion="@still" not in spec)
         if spec == "still":
             return np.repeat(np.asarray(source, np.float32)[None], n, axis=0)

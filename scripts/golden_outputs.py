@@ -24,6 +24,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from talkface.speech import Speech
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "data" / "golden_outputs.npz"
@@ -84,11 +85,11 @@ def compute(reference: dict[str, np.ndarray] | None = None) -> dict[str, np.ndar
     landmarks = ref.get("photo_landmarks", source.landmarks)
 
     # audio2lmk: the training-free phonetic model and the shipped learned one (`auto`).
-    phonetic = audio2lmk.PhoneticAudio2Lmk()(wave, SAMPLE_RATE, landmarks, fps=FPS, seed=0)
+    phonetic = audio2lmk.PhoneticAudio2Lmk()(Speech.of(wave, SAMPLE_RATE), landmarks, fps=FPS, seed=0)
     out.update(_array("audio2lmk_phonetic", phonetic))
     if audio2lmk.SHIPPED_CHECKPOINT.is_file():
         # the product's backend (tests/audio2lmk/test_onnx_export.py holds torch's to the same track)
-        learned = audio2lmk.load_checkpoint(backend="onnx")(wave, SAMPLE_RATE, landmarks, fps=FPS, seed=0)
+        learned = audio2lmk.load_checkpoint(backend="onnx")(Speech.of(wave, SAMPLE_RATE), landmarks, fps=FPS, seed=0)
         out.update(_array("audio2lmk_learned", learned))
     track = ref.get("audio2lmk_learned", out.get("audio2lmk_learned", phonetic))
 

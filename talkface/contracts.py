@@ -13,7 +13,8 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
-from talkface.audio import FPS, as_mono
+from talkface.audio import FPS
+from talkface.speech import Speech
 from talkface.errors import MediaError, TalkfaceError
 
 N_LANDMARKS = 68
@@ -31,12 +32,12 @@ class Audio2Lmk(Protocol):
     # True when head motion comes from the speech (deterministic), not from a seeded random sway.
     predicts_head_pose: bool
 
-    def __call__(self, wave: np.ndarray, sample_rate: int, source_landmarks: np.ndarray, fps: float = FPS,
-                 blink: bool = True, head_motion: bool = True, seed: int = 0,
-                 phones: list | None = None, voice_gate: bool = True) -> np.ndarray: ...
-    # phones: the recording's phones (audio2lmk.phonemes.Phone) when already decoded, e.g. while models loaded;
-    # a stage that needs none ignores them. voice_gate: the mouth rests where no one is heard speaking (music,
-    # noise); False moves it to every sound (singing, speech under loud music).
+    def __call__(self, speech: Speech, source_landmarks: np.ndarray, fps: float = FPS,
+                 blink: bool = True, head_motion: bool = True, seed: int = 0, voice_gate: bool = True
+                 ) -> np.ndarray: ...
+    # speech: the recording analysed once (talkface.speech): 16 kHz mono, and its phones and voice activity when
+    # the caller already found them (a stage computes what it needs and is missing). voice_gate: the mouth rests
+    # where no one is heard speaking (music, noise); False moves it to every sound (singing, loud music).
 
 
 class FrameStream:
@@ -87,18 +88,17 @@ def check_fps(fps: float) -> float:
     return fps
 
 
-def check_audio2lmk_inputs(wave: np.ndarray, sample_rate: int, source_landmarks: np.ndarray, fps: float
-                           ) -> tuple[np.ndarray, np.ndarray]:
-    """(mono float32 wave, float32 (68, 2) source landmarks) when an audio2lmk model can take them: the audio
-    mono or stereo, finite, at a positive rate and long enough for one frame; one-line errors otherwise."""
-    mono = as_mono(wave)
-    if not sample_rate > 0:
-        raise MediaError(f"audio: invalid sample rate {sample_rate}")
+def check_audio2lmk_inputs(speech: Speech, source_landmarks: np.ndarray, fps: float) -> np.ndarray:
+    """The float32 (68, 2) source landmarks when an audio2lmk model can take them: speech long enough for one
+    frame (its samples were checked when it was made: talkface.speech.Speech.of); one-line errors otherwise."""
+    if not isinstance(speech, Speech):
+        raise StageInputError(f"audio2lmk: speech must be a talkface.speech.Speech (Speech.of(wave, rate)), "
+                              f"got {type(speech).__name__}")
     source = check_landmarks_68(source_landmarks, "source landmarks")
     check_fps(fps)
-    if int(round(len(mono) / sample_rate * fps)) < 1:
-        raise MediaError(f"audio: {len(mono) / sample_rate:.3f} s is too short for one frame at {fps} fps")
-    return mono, source
+    if speech.frames(fps) < 1:
+        raise MediaError(f"audio: {speech.duration:.3f} s is too short for one frame at {fps} fps")
+    return source
 
 
 def check_lmk2video_inputs(source_crop: np.ndarray, source_lmk: np.ndarray, target_lmks: np.ndarray

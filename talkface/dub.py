@@ -53,6 +53,7 @@ from talkface.landmarks.normalize import from_normalised, to_normalised
 from talkface.landmarks.track import track_stream
 from talkface.media import read_audio, require_file, write_video
 from talkface.safe_output import OUTPUT_VIDEO_SUFFIXES, check_output
+from talkface.speech import Speech
 from talkface.mouth_bank import MouthBank, fetch_weights, lip_masks, match_colour, mouth_shapes, shape_distance
 from talkface.stages import check_backend, load_audio2lmk, load_lmk2video
 from talkface.video_stream import FrameSpill, VideoInfo, iter_frames, probe_video
@@ -268,7 +269,7 @@ class Dubber:
         # generator's source), and the two pick different frames on real videos (e.g. dev d12: 0 vs 141).
         bank = track.bank
         rest = bank.frame_index[int(np.argmin(mouth_opening(track.landmarks[bank.frame_index])))]
-        speech = self.audio2lmk(wave, SAMPLE_RATE, track.landmarks[rest], fps=fps, blink=False,
+        speech = self.audio2lmk(Speech.of(wave, SAMPLE_RATE), track.landmarks[rest], fps=fps, blink=False,
                                 head_motion=False, seed=0, voice_gate=voice_gate)
         speech = np.concatenate([speech, np.repeat(speech[-1:], max(0, n_out - len(speech)), 0)])[:n_out]
         gain = self.motion_gain

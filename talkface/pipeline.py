@@ -18,7 +18,7 @@ import numpy as np
 
 import cv2
 
-from talkface.audio import FPS, SAMPLE_RATE, to_mono_16k
+from talkface.audio import FPS, SAMPLE_RATE
 from talkface.background import Background
 from talkface.contracts import Audio2Lmk, Lmk2Video, check_audio2lmk_inputs, check_lmk2video_inputs
 from talkface.errors import MediaError, TalkfaceError
@@ -36,6 +36,7 @@ from talkface.landmarks.normalize import Similarity, from_normalised, to_normali
 from talkface.media import read_audio, read_image, require_file, write_video
 from talkface.progress import bar, phase
 from talkface.safe_output import OUTPUT_VIDEO_SUFFIXES, TRACK_SUFFIXES, check_distinct, check_output
+from talkface.speech import Speech
 from talkface.stages import (audio2lmk_uses_phones, check_backend, check_device, check_stage_spec, load_audio2lmk,
                              load_lmk2video, require_device)
 from talkface.video_limits import H264_LEVEL, fit_frame
@@ -85,23 +86,28 @@ def stage_wave(wave: np.ndarray, sample_rate: int) -> np.ndarray:
     return np.concatenate([wave, np.zeros(shortest - len(wave), np.float32)])
 
 
-def analyse_inputs(image: np.ndarray, box: tuple, wave: np.ndarray, sample_rate: int, phones: bool = True,
+def staged_speech(wave: np.ndarray, sample_rate: int) -> Speech:
+    """The recording as audio2lmk gets it, analysed from here on (talkface.speech): stage_wave's, 16 kHz mono."""
+    return Speech.of(stage_wave(wave, sample_rate), sample_rate)
+
+
+def analyse_inputs(image: np.ndarray, box: tuple, wave16k: np.ndarray, phones: bool = True,
                    denoised: bool = True) -> tuple:
     """What a synth needs besides the models, computed while they load (talkface.background): the face's 68
     landmarks inside `box`; with `phones`, the speech's phones (else None); with `denoised`, the speech's
-    denoised 16 kHz copy, which the voice gate listens to (audio2lmk.denoise.Denoised; else None)."""
+    denoised copy, which the voice gate listens to (audio2lmk.denoise.Denoised; else None)."""
     landmarks = predict_shape(image, box)
     found = None
-    if phones:  # else not even pocketsphinx's import (~0.2 s of the child's CPU, beside the parent's torch import)
-        from audio2lmk.phonemes import PhoneDecoder  # pocketsphinx only; no torch
+    if phones:  # else not even pocketsphinx's import (~0.2 s of the child's CPU)
+        from audio2lmk.phonemes import PhoneDecoder  # pocketsphinx only
 
-        found = PhoneDecoder()(wave, sample_rate)
+        found = PhoneDecoder()(wave16k, SAMPLE_RATE)
     clean = None
     if denoised:
-        from audio2lmk import denoise  # RNNoise and soxr; no torch
+        from audio2lmk import denoise  # RNNoise and soxr
 
         if denoise.available():
-            clean = denoise.denoise(to_mono_16k(wave, sample_rate))
+            clean = denoise.denoise(wave16k)
     return landmarks, found, clean
 
 
@@ -129,12 +135,13 @@ def notice(message: str) -> None:
     print(f"talkface: note: {message}", file=sys.stderr)
 
 
-def mostly_unvoiced(wave: np.ndarray, sample_rate: int, name: str) -> float:
-    """The share of a recording's sound where no one is heard speaking, with a note when it is most of it (music,
-    a song): the mouth rests there, which is right for music and wrong for singing, and only the user knows which."""
+def mostly_unvoiced(speech: Speech, name: str) -> float:
+    """The share of a recording's sound where no one is heard speaking (from what the voice gate heard,
+    `speech.heard`), with a note when it is most of it (music, a song): the mouth rests there, which is right for
+    music and wrong for singing, and only the user knows which."""
     from audio2lmk.voice_activity import unvoiced_share
 
-    share = unvoiced_share(to_mono_16k(wave, sample_rate))
+    share = unvoiced_share(speech.wave, speech.heard)
     if share > UNVOICED_NOTE_SHARE:
         notice(f"{name}: no one heard speaking in {share:.0%} of the sound (music?), the mouth rests there; "
                "for singing use --any-sound")
@@ -203,19 +210,35 @@ class Synthesizer:
         return SourceFace(image, landmarks, transform, crop, transform.to_crop(landmarks))
 
     def landmarks_from_audio(self, wave: np.ndarray, sample_rate: int, source: SourceFace, seed: int = 0,
-                             blink: bool = True, head_motion: bool = True, phones: list | None = None,
-                             voice_gate: bool = True, motion_gain: float = 1.0) -> np.ndarray:
-        """phones: those of stage_wave(wave), when already decoded; voice_gate False: the mouth follows every
-        sound, not only where someone is heard speaking (singing, speech under loud music); motion_gain: the jaw
-        and lips move this many times as far from the track's most closed mouth."""
-        expected = n_video_frames(len(wave), sample_rate)
-        wave = stage_wave(wave, sample_rate)
-        check_audio2lmk_inputs(wave, sample_rate, source.landmarks, FPS)  # whichever model: one check, before any work
-        track = self.audio2lmk(wave, sample_rate, source.landmarks, fps=FPS, blink=blink,
-                               head_motion=head_motion, seed=seed, phones=phones, voice_gate=voice_gate)
-        if len(track) != n_video_frames(len(wave), sample_rate):  # the contract; breaking it is a bug, not bad input
-            raise RuntimeError(f"audio2lmk returned {len(track)} frames, expected {n_video_frames(len(wave), sample_rate)}")
-        track = track[:expected]
+                             blink: bool = True, head_motion: bool = True, voice_gate: bool = True,
+                             motion_gain: float = 1.0) -> np.ndarray:
+        """The track for a recording's samples (landmarks_from_speech, its speech analysed here)."""
+        speech = self.listen(staged_speech(wave, sample_rate), voice_gate)
+        return self.landmarks_from_speech(speech, n_video_frames(len(wave), sample_rate), source, seed, blink,
+                                          head_motion, voice_gate, motion_gain)
+
+    def listen(self, speech: Speech, voice_gate: bool = True, denoised=None) -> Speech:
+        """`speech` with where someone is heard speaking (`heard`), when the mouth is gated by it: the stage and
+        the unvoiced note then read that one analysis. denoised: its RNNoise copy, when already made."""
+        if not (voice_gate and getattr(self.audio2lmk, "voice_gate", True)):  # a sidecar may switch the gate off
+            return speech
+        from audio2lmk.voice_activity import heard_speech_chunks
+
+        return speech.knowing(heard=heard_speech_chunks(speech.wave, denoised))
+
+    def landmarks_from_speech(self, speech: Speech, n_frames: int, source: SourceFace, seed: int = 0,
+                              blink: bool = True, head_motion: bool = True, voice_gate: bool = True,
+                              motion_gain: float = 1.0) -> np.ndarray:
+        """The track of `n_frames` for the staged recording `speech` (staged_speech: a very short one is padded);
+        voice_gate False: the mouth follows every sound, not only where someone is heard speaking (singing,
+        speech under loud music); motion_gain: the jaw and lips move this many times as far from the track's most
+        closed mouth."""
+        check_audio2lmk_inputs(speech, source.landmarks, FPS)  # whichever model: one check, before any work
+        track = self.audio2lmk(speech, source.landmarks, fps=FPS, blink=blink, head_motion=head_motion, seed=seed,
+                               voice_gate=voice_gate)
+        if len(track) != speech.frames(FPS):  # the contract; breaking it is a bug, not bad input
+            raise RuntimeError(f"audio2lmk returned {len(track)} frames, expected {speech.frames(FPS)}")
+        track = track[:n_frames]
         if motion_gain != 1.0:  # the rest face is looked for only when it is needed
             track = widen(track, most_closed(track), motion_gain)
         return track
@@ -284,19 +307,16 @@ class Synthesizer:
         # The landmarks, phones and denoised speech need no torch: on a cold start they are found beside the model
         # loading. Phones only for a stage that reads them (the shipped learned one does not: its speech gate is a
         # VAD); the denoised speech only for the voice gate.
-        staged = stage_wave(wave, sample_rate)
-        with Background(analyse_inputs, image, box, staged, sample_rate,
+        speech = staged_speech(wave, sample_rate)
+        with Background(analyse_inputs, image, box, speech.wave,
                         audio2lmk_uses_phones(self._specs["audio2lmk"]), voice_gate) as analysis:
             self.load(progress)
             with phase(f"speech -> landmarks ({len(wave) / sample_rate:.1f} s of audio)", progress):
                 landmarks, phones, denoised = analysis.result()
-                if denoised is not None:
-                    from audio2lmk.denoise import remember
-
-                    remember(to_mono_16k(staged, sample_rate), denoised)
+                speech = self.listen(speech.knowing(phones=phones), voice_gate, denoised)
                 source = self.source_face_at(image, landmarks)
-                track = self.landmarks_from_audio(wave, sample_rate, source, seed, blink, head_motion, phones,
-                                                  voice_gate, motion_gain)
+                track = self.landmarks_from_speech(speech, n_video_frames(len(wave), sample_rate), source, seed,
+                                                   blink, head_motion, voice_gate, motion_gain)
                 track, rest = self.express(track, source.landmarks, expression)
         if save_landmarks:
             save_track(save_landmarks, track, FPS, image.shape[:2])
@@ -304,9 +324,8 @@ class Synthesizer:
             notice(note)
         write_video(out, self.render(source, track, progress, expression_rest=rest), FPS, n_frames=len(track),
                     audio=audio_file if audio_file is not None else wave, sample_rate=sample_rate)
-        # said with the result (not before an error): a learned sidecar may switch the gate off
-        gated = voice_gate and getattr(self.audio2lmk, "voice_gate", True)
-        unvoiced = mostly_unvoiced(wave, sample_rate, audio_name) if gated else None
+        # said with the result (not before an error); only where the mouth is gated (speech.heard was listened for)
+        unvoiced = mostly_unvoiced(speech, audio_name) if speech.heard is not None else None
         return Result(Path(out), len(track), len(wave) / sample_rate, self.audio2lmk_name, self.lmk2video_name,
                       unvoiced=unvoiced)
 

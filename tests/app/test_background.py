@@ -14,6 +14,7 @@ from talkface.background import Background, can_fork
 from talkface.errors import NoFaceError
 from talkface.landmarks.detect import detect_landmarks, face_box, predict_shape
 from talkface.media import read_image
+from talkface.speech import Speech
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -94,8 +95,8 @@ def test_phones_given_to_audio2lmk_change_nothing(stage):
     wave = read_audio(EXAMPLES / "speech.wav", 16000)[:16000 * 2]
     landmarks = detect_landmarks(read_image(EXAMPLES / "face.png"))
     _, model = load_audio2lmk(stage)
-    own = model(wave, 16000, landmarks)
-    given = model(wave, 16000, landmarks, phones=PhoneDecoder()(wave, 16000))
+    own = model(Speech.of(wave, 16000), landmarks)
+    given = model(Speech.of(wave, 16000).knowing(phones=PhoneDecoder()(wave, 16000)), landmarks)
     np.testing.assert_array_equal(own, given)
 
 

@@ -13,6 +13,7 @@ from lmk2video.learned_torch import TorchNet
 from lmk2video.networks import Conditioning
 from talkface.audio import SAMPLE_RATE
 from talkface.contracts import Audio2Lmk, FrameStream, Lmk2Video, StageInputError
+from talkface.speech import Speech
 from talkface.errors import MediaError, TalkfaceError
 from talkface.face_crop import crop_transform
 from talkface.pipeline import SourceFace, Synthesizer
@@ -55,17 +56,19 @@ def test_every_stage_model_conforms_to_its_contract():
 
 def test_both_audio2lmk_models_refuse_bad_input_alike():
     wave, source = speech_like(0.5), face(100.0, 0.0, (150.0, 150.0), 1)
-    cases = {"NaN landmarks": (wave, SAMPLE_RATE, np.full((68, 2), np.nan), 25.0),
-             "68x3 landmarks": (wave, SAMPLE_RATE, np.zeros((68, 3)), 25.0),
-             "zero fps": (wave, SAMPLE_RATE, source, 0.0),
-             "zero rate": (wave, 0, source, 25.0),
-             "NaN audio": (np.full(8000, np.nan, np.float32), SAMPLE_RATE, source, 25.0),
-             "10 ms": (wave[:160], SAMPLE_RATE, source, 25.0)}
-    for case, (w, rate, points, fps) in cases.items():
+    # the speech is made inside the check: bad samples are refused when a Speech is made of them
+    cases = {"NaN landmarks": (lambda: Speech.of(wave, SAMPLE_RATE), np.full((68, 2), np.nan), 25.0),
+             "68x3 landmarks": (lambda: Speech.of(wave, SAMPLE_RATE), np.zeros((68, 3)), 25.0),
+             "zero fps": (lambda: Speech.of(wave, SAMPLE_RATE), source, 0.0),
+             "zero rate": (lambda: Speech.of(wave, 0), source, 25.0),
+             "NaN audio": (lambda: Speech.of(np.full(8000, np.nan, np.float32), SAMPLE_RATE), source, 25.0),
+             "10 ms": (lambda: Speech.of(wave[:160], SAMPLE_RATE), source, 25.0),
+             "samples, not a Speech": (lambda: wave, source, 25.0)}
+    for case, (speech, points, fps) in cases.items():
         errors = []
         for model in audio2lmk_models():
             with pytest.raises(TalkfaceError) as err:
-                model(w, rate, points, fps=fps)
+                model(speech(), points, fps=fps)
             errors.append((type(err.value), str(err.value)))
         assert errors[0] == errors[1], case
         assert "\n" not in errors[0][1] and issubclass(errors[0][0], (MediaError, StageInputError))

@@ -202,9 +202,9 @@ def test_phones_are_decoded_only_for_a_stage_that_reads_them_and_denoising_only_
 
     wave = read_audio(EXAMPLES / "speech.wav")[:16000]
     box = face_box(photo)
-    landmarks, phones, denoised = analyse_inputs(photo, box, wave, 16000, phones=False, denoised=False)
+    landmarks, phones, denoised = analyse_inputs(photo, box, wave, phones=False, denoised=False)
     assert landmarks.shape == (68, 2) and phones is None and denoised is None
-    _, phones, denoised = analyse_inputs(photo, box, wave, 16000)
+    _, phones, denoised = analyse_inputs(photo, box, wave)
     assert len(phones) > 0  # the phonetic stage's default
     for got, expected in zip(denoised, denoise(wave)):
         np.testing.assert_array_equal(got, expected)
@@ -229,19 +229,22 @@ def test_music_rests_the_mouth_with_a_note_and_any_sound_moves_it(synth, photo, 
     assert "no one heard speaking" not in capsys.readouterr().err
 
 
-def test_a_synth_denoises_its_speech_once_for_the_gate_and_the_note(synth, photo, tmp_path, monkeypatch):
-    from audio2lmk import denoise as module
+def test_a_synth_analyses_its_speech_once_for_the_stage_and_the_note(synth, photo, tmp_path, monkeypatch):
+    """talkface.speech: denoised once (beside the model loading), listened to once; the stage's voice gate and the
+    unvoiced note read that one analysis."""
+    from audio2lmk import denoise as rnnoise, voice_activity
 
-    runs = []
-    real_run = module._run
-    monkeypatch.setattr(module, "_last", None)
-    monkeypatch.setattr(module, "_run", lambda w: runs.append(len(w)) or real_run(w))
+    denoised, listened = [], []
+    real_denoise, real_listen = rnnoise.denoise, voice_activity.heard_speech_chunks
+    monkeypatch.setattr(rnnoise, "denoise", lambda w: denoised.append(len(w)) or real_denoise(w))
+    monkeypatch.setattr(voice_activity, "heard_speech_chunks",
+                        lambda w, copy=None: listened.append(copy is not None) or real_listen(w, copy))
     monkeypatch.setattr("talkface.background.can_fork", lambda: False)  # the "background" work runs here, counted
     speech = read_audio(EXAMPLES / "speech.wav", 16000)[:2 * 16000]
-    synth.synthesize(photo, speech, 16000, tmp_path / "a.mp4")
-    assert runs == [len(speech)]  # found beside the model loading, then reused by the mouth's gate and the note
-    synth.synthesize(photo, speech, 16000, tmp_path / "b.mp4", voice_gate=False)
-    assert runs == [len(speech)]  # no gate, no denoising
+    result = synth.synthesize(photo, speech, 16000, tmp_path / "a.mp4")
+    assert denoised == [len(speech)] and listened == [True] and result.unvoiced is not None
+    result = synth.synthesize(photo, speech, 16000, tmp_path / "b.mp4", voice_gate=False)
+    assert denoised == [len(speech)] and listened == [True] and result.unvoiced is None  # no gate: neither
 
 
 def test_motion_gain_widens_jaw_and_lips_and_leaves_head_eyes_and_silence_alone(synth, photo):

@@ -17,6 +17,7 @@ from audio2lmk.learned import SHIPPED_CHECKPOINT, load_checkpoint
 from scripts.audio2lmk_chatter import SOUNDS, at_level, chatter, chords
 from talkface.landmarks.indices import mouth_opening
 from talkface.media import read_audio
+from talkface.speech import Speech
 from test_audio2lmk_learned import face
 
 SR = 16000
@@ -37,7 +38,7 @@ def source():
 
 
 def _opening(model, wave, source, sr=SR, voice_gate=True) -> np.ndarray:
-    track = model(wave, sr, source, blink=False, head_motion=False, voice_gate=voice_gate)
+    track = model(Speech.of(wave, sr), source, blink=False, head_motion=False, voice_gate=voice_gate)
     assert track.shape == (int(round(len(wave) / sr * 25)), 68, 2) and np.isfinite(track).all()
     return mouth_opening(track)
 

@@ -12,6 +12,7 @@ from audio2lmk.learned import LearnedAudio2Lmk, load_checkpoint
 from talkface.audio import SAMPLE_RATE
 from talkface.checkpoint import save_checkpoint, save_model
 from talkface.errors import CheckpointError
+from talkface.speech import Speech
 from test_audio2lmk_learned import face, speech_like, tiny_net
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -36,8 +37,9 @@ def test_ensemble_of_one_net_is_that_net_and_averages_open_corrections():
     net = tiny_net("tcn", seed=4)
     source = face(100.0, 0.1, (160.0, 150.0), 2)
     audio = speech_like(2.0, seed=3)
-    alone = LearnedAudio2Lmk(net)(audio, SAMPLE_RATE, source, seed=5)
-    assert np.allclose(LearnedAudio2Lmk(Audio2LmkEnsemble([net]))(audio, SAMPLE_RATE, source, seed=5), alone, atol=1e-5)
+    alone = LearnedAudio2Lmk(net)(Speech.of(audio, SAMPLE_RATE), source, seed=5)
+    speech = Speech.of(audio, SAMPLE_RATE)
+    assert np.allclose(LearnedAudio2Lmk(Audio2LmkEnsemble([net]))(speech, source, seed=5), alone, atol=1e-5)
 
     other = tiny_net("tcn", seed=5)
     other.rest_opening.fill_(0.25)
@@ -75,8 +77,9 @@ def test_saved_ensemble_loads_and_lists_its_members(tmp_path):
     singles = [load_checkpoint(p) for p in paths]
     source = face(90.0, -0.05, (140.0, 160.0), 6)
     audio = speech_like(2.5, seed=2)
-    expected = LearnedAudio2Lmk(Audio2LmkEnsemble([s.net.module for s in singles]), meta)(audio, SAMPLE_RATE, source, seed=1)
-    assert np.array_equal(loaded(audio, SAMPLE_RATE, source, seed=1), expected)
+    ensemble = LearnedAudio2Lmk(Audio2LmkEnsemble([s.net.module for s in singles]), meta)
+    expected = ensemble(Speech.of(audio, SAMPLE_RATE), source, seed=1)
+    assert np.array_equal(loaded(Speech.of(audio, SAMPLE_RATE), source, seed=1), expected)
 
     with pytest.raises(CheckpointError, match="different or unrecorded splits"):
         save_ensemble([paths[0], member_checkpoint(tmp_path, "c", 3, ["c4"], "splits/s2_train.txt")], tmp_path / "x")

@@ -23,6 +23,7 @@ from talkface.audio_features import N_MELS
 from talkface.checkpoint import save_model
 from talkface.errors import CheckpointError
 from talkface.landmarks.indices import mouth_opening
+from talkface.speech import Speech
 from test_audio2lmk_learned import face, make_prepared_set, speech_like, write_grid_splits
 
 MOVING = list(MOTION_POINTS)
@@ -99,10 +100,11 @@ def _tiny(features: str) -> Audio2LmkNet:
 def test_speaker_free_nets_run_the_stage_contract(features, tmp_path):
     source = face(100.0, 0.0, (200.0, 180.0), 1)
     model = LearnedAudio2Lmk(_tiny(features))
-    track = model(speech_like(2.0, 8000), 8000, source, fps=30.0, blink=False, head_motion=False)
+    track = model(Speech.of(speech_like(2.0, 8000), 8000), source, fps=30.0, blink=False, head_motion=False)
     assert track.shape == (60, 68, 2) and np.isfinite(track).all()
     assert np.ptp(mouth_opening(track)) > 1e-3
-    silent = model(np.zeros(2 * SAMPLE_RATE, np.float32), SAMPLE_RATE, source, blink=False, head_motion=False)
+    silent = model(Speech.of(np.zeros(2 * SAMPLE_RATE, np.float32), SAMPLE_RATE), source, blink=False,
+                   head_motion=False)
     assert np.abs(silent - source[None]).max() < 1e-3
 
     net = _tiny(features)
@@ -126,11 +128,11 @@ def test_phone_gate_closes_the_mouth_where_the_decoder_hears_no_speech():
     wave = speech_like(2.0)
     gated = LearnedAudio2Lmk(_tiny("normmel"), {"calibration": {"phone_gate": True}})
     gated._decoder = lambda wave16k, sample_rate: []  # hears nothing: SIL throughout
-    still = gated(wave, SAMPLE_RATE, source, blink=False, head_motion=False)
+    still = gated(Speech.of(wave, SAMPLE_RATE), source, blink=False, head_motion=False)
     assert np.abs(still - source[None]).max() < 1e-3
     gated._decoder = lambda wave16k, sample_rate: [Phone("AA", 0.0, 2.0)]
-    moving = gated(wave, SAMPLE_RATE, source, blink=False, head_motion=False)
-    free = LearnedAudio2Lmk(_tiny("normmel"))(wave, SAMPLE_RATE, source, blink=False, head_motion=False)
+    moving = gated(Speech.of(wave, SAMPLE_RATE), source, blink=False, head_motion=False)
+    free = LearnedAudio2Lmk(_tiny("normmel"))(Speech.of(wave, SAMPLE_RATE), source, blink=False, head_motion=False)
     np.testing.assert_allclose(moving, free, atol=1e-5)  # all speech: the gate changes nothing
 
 
@@ -244,14 +246,15 @@ def test_calibrated_checkpoint_opens_wider_on_speech_and_stays_closed_in_silence
     net = _tiny("cepstra")
     plain = LearnedAudio2Lmk(net)
     wave = speech_like(3.0, seed=3)
-    spread = np.std(mouth_opening(plain(wave, SAMPLE_RATE, face(100.0, 0.0, (200.0, 180.0), 1), blink=False,
+    spread = np.std(mouth_opening(plain(Speech.of(wave, SAMPLE_RATE), face(100.0, 0.0, (200.0, 180.0), 1), blink=False,
                                         head_motion=False)))
     path = save_model(tmp_path / "cal", net, calibration={"opening_std": 1.0})
     calibrated = load_checkpoint(path)
     source = face(100.0, 0.0, (200.0, 180.0), 1)
-    wider = np.std(mouth_opening(calibrated(wave, SAMPLE_RATE, source, blink=False, head_motion=False)))
+    wider = np.std(mouth_opening(calibrated(Speech.of(wave, SAMPLE_RATE), source, blink=False, head_motion=False)))
     assert wider > 1.5 * spread
-    silent = calibrated(np.zeros(SAMPLE_RATE, np.float32), SAMPLE_RATE, source, blink=False, head_motion=False)
+    quiet = Speech.of(np.zeros(SAMPLE_RATE, np.float32), SAMPLE_RATE)
+    silent = calibrated(quiet, source, blink=False, head_motion=False)
     assert np.abs(silent - source[None]).max() < 1e-3
 
 
@@ -279,11 +282,12 @@ def test_sharpened_checkpoint_moves_faster_and_stays_closed_in_silence(tmp_path)
     source = face(100.0, 0.0, (200.0, 180.0), 1)
     wave = speech_like(3.0, seed=3)
     jerk = lambda track: np.abs(np.diff(mouth_opening(track), 2)).mean()
-    plain = LearnedAudio2Lmk(net)(wave, SAMPLE_RATE, source, blink=False, head_motion=False)
+    plain = LearnedAudio2Lmk(net)(Speech.of(wave, SAMPLE_RATE), source, blink=False, head_motion=False)
     sharpened = load_checkpoint(save_model(tmp_path / "sharp", net, calibration={"sharpen": 1.0}))
     assert sharpened.sharpen == 1.0
-    assert jerk(sharpened(wave, SAMPLE_RATE, source, blink=False, head_motion=False)) > 1.3 * jerk(plain)
-    silent = sharpened(np.zeros(SAMPLE_RATE, np.float32), SAMPLE_RATE, source, blink=False, head_motion=False)
+    assert jerk(sharpened(Speech.of(wave, SAMPLE_RATE), source, blink=False, head_motion=False)) > 1.3 * jerk(plain)
+    quiet = Speech.of(np.zeros(SAMPLE_RATE, np.float32), SAMPLE_RATE)
+    silent = sharpened(quiet, source, blink=False, head_motion=False)
     assert np.abs(silent - source[None]).max() < 1e-3
 
 

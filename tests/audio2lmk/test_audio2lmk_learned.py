@@ -22,6 +22,7 @@ from talkface.errors import CheckpointError, MediaError, TalkfaceError
 from talkface.landmarks.indices import STABLE_POINTS, mouth_opening
 from talkface.landmarks.normalize import MEAN_SHAPE, Similarity, to_normalised
 from talkface.media import write_audio
+from talkface.speech import Speech
 
 STABLE = list(STABLE_POINTS)
 MOVING = list(MOTION_POINTS)
@@ -125,16 +126,16 @@ def test_identity_does_not_leak_and_output_length():
     faces = [face(90.0, 0.0, (180.0, 140.0), 1), face(140.0, 0.2, (300.0, 260.0), 2)]
     motions = []
     for source in faces:
-        track = model(audio, SAMPLE_RATE, source, blink=False, head_motion=False)
+        track = model(Speech.of(audio, SAMPLE_RATE), source, blink=False, head_motion=False)
         assert track.shape == (50, 68, 2) and track.dtype == np.float32
         assert np.array_equal(track[:, STABLE], np.repeat(source[None, STABLE], 50, axis=0))
         norm_track, norm_source = to_normalised(track)[0], to_normalised(source)[0]
         motions.append(norm_track[:, MOVING] - norm_source[MOVING])
     assert np.abs(motions[0]).max() > 0.01  # the mouth moves ...
     assert np.allclose(motions[0], motions[1], atol=2e-4)  # ... in the same way on both faces
-    assert len(model(audio, 44100, faces[0], fps=30.0)) == round(len(audio) / 44100 * 30)
+    assert len(model(Speech.of(audio, 44100), faces[0], fps=30.0)) == round(len(audio) / 44100 * 30)
     with pytest.raises(MediaError, match="too short for one frame"):  # as the phonetic model (talkface.contracts)
-        model(np.zeros(100, np.float32), SAMPLE_RATE, faces[0])
+        model(Speech.of(np.zeros(100, np.float32), SAMPLE_RATE), faces[0])
 
 
 def test_chunk_layout_covers_with_enough_overlap():
@@ -173,7 +174,7 @@ def test_silence_gives_a_closed_still_mouth():
     model = LearnedAudio2Lmk(tiny_net())
     closed = face(100.0, 0.1, (200.0, 180.0), 3)
     silence = np.zeros(int(2.5 * 44100), np.float32)  # any rate: resampled to 16 kHz
-    track = model(silence, 44100, closed, blink=False, head_motion=False)
+    track = model(Speech.of(silence, 44100), closed, blink=False, head_motion=False)
     assert track.shape == (62, 68, 2)
     assert np.allclose(track, closed[None], atol=1e-4)  # closed source stays exactly as it was
 
@@ -182,7 +183,7 @@ def test_silence_gives_a_closed_still_mouth():
     opened[LOWER_INNER, 1] += 0.2
     opened_face = sim.inverse().apply(opened)
     assert mouth_opening(opened) > 0.2
-    track = model(silence, 44100, opened_face, blink=False, head_motion=False)
+    track = model(Speech.of(silence, 44100), opened_face, blink=False, head_motion=False)
     assert np.all(mouth_opening(track) <= 0.15 + 1e-2)  # an open photo is closed to rest ...
     assert np.abs(np.diff(track, axis=0)).max() < 1e-4  # ... and stays still
 
@@ -192,9 +193,9 @@ def test_shipped_checkpoint_keeps_a_quiet_recording_closed():
     model = load_checkpoint()
     source = face(100.0, 0.0, (200.0, 180.0), 4)
     quiet = (10 ** (-60 / 20) * np.random.default_rng(0).standard_normal(3 * SAMPLE_RATE)).astype(np.float32)
-    track = model(quiet, SAMPLE_RATE, source, blink=False, head_motion=False)
+    track = model(Speech.of(quiet, SAMPLE_RATE), source, blink=False, head_motion=False)
     assert np.all(mouth_opening(track) < mouth_opening(source) + 0.03)
-    speech = model(speech_like(3.0), SAMPLE_RATE, source, blink=False, head_motion=False)
+    speech = model(Speech.of(speech_like(3.0), SAMPLE_RATE), source, blink=False, head_motion=False)
     assert np.ptp(mouth_opening(speech)) > 0.02
 
 
@@ -207,8 +208,8 @@ def test_checkpoint_save_load_roundtrip(tmp_path):
     loaded = load_checkpoint(path)
     audio = speech_like(1.5, seed=1)
     source = face(100.0, 0.0, (150.0, 150.0), 5)
-    expected = LearnedAudio2Lmk(net)(audio, SAMPLE_RATE, source, seed=7)
-    assert np.array_equal(loaded(audio, SAMPLE_RATE, source, seed=7), expected)
+    expected = LearnedAudio2Lmk(net)(Speech.of(audio, SAMPLE_RATE), source, seed=7)
+    assert np.array_equal(loaded(Speech.of(audio, SAMPLE_RATE), source, seed=7), expected)
 
     save_checkpoint(tmp_path / "other", net.state_dict(), {"config": {}})
     with pytest.raises(CheckpointError, match="not a checkpoint of the audio2lmk model"):

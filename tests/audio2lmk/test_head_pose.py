@@ -10,6 +10,7 @@ from audio2lmk.head_pose import apply_pose, posed_points, relative_pose
 from audio2lmk.learned import LearnedAudio2Lmk
 from talkface.landmarks.indices import STABLE_POINTS
 from talkface.landmarks.normalize import MEAN_SHAPE, from_normalised, to_normalised
+from talkface.speech import Speech
 from test_audio2lmk_learned import SAMPLE_RATE, face, speech_like, tiny_net
 
 STABLE = list(STABLE_POINTS)
@@ -58,8 +59,8 @@ def test_predicted_pose_moves_the_whole_face_only_when_head_motion_is_on():
     assert model.predicts_head_pose
     source = face(100.0, 0.1, (200.0, 180.0), 7)
     audio = speech_like(2.0)
-    moving = model(audio, SAMPLE_RATE, source, blink=False, head_motion=True)
-    still = model(audio, SAMPLE_RATE, source, blink=False, head_motion=False)
+    moving = model(Speech.of(audio, SAMPLE_RATE), source, blink=False, head_motion=True)
+    still = model(Speech.of(audio, SAMPLE_RATE), source, blink=False, head_motion=False)
     assert np.array_equal(still[:, STABLE], np.repeat(source[None, STABLE], len(still), axis=0))
     assert np.abs(moving[:, STABLE] - source[STABLE]).max() > 0.5  # the head moves with the speech ...
     motion, pose = model.predict(audio)
@@ -67,12 +68,12 @@ def test_predicted_pose_moves_the_whole_face_only_when_head_motion_is_on():
     assert np.allclose(relative_to_photo, pose, atol=1e-4)  # ... by exactly the predicted pose
     # the face's own motion is the same with and without the head pose
     assert np.allclose(to_normalised(moving)[0], to_normalised(still)[0], atol=1e-3)
-    again = model(audio, SAMPLE_RATE, source, blink=False, head_motion=True, seed=9)
+    again = model(Speech.of(audio, SAMPLE_RATE), source, blink=False, head_motion=True, seed=9)
     assert np.array_equal(again, moving)  # deterministic: no random sway on top
 
 
 def test_silence_keeps_the_head_where_the_photo_has_it():
     model = LearnedAudio2Lmk(pose_net())
     source = face(100.0, 0.1, (200.0, 180.0), 8)
-    track = model(np.zeros(2 * SAMPLE_RATE, np.float32), SAMPLE_RATE, source, blink=False, head_motion=True)
+    track = model(Speech.of(np.zeros(2 * SAMPLE_RATE, np.float32), SAMPLE_RATE), source, blink=False, head_motion=True)
     assert np.allclose(track, source[None], atol=1e-3)

@@ -17,6 +17,7 @@ from talkface.audio import SAMPLE_RATE
 from talkface.checkpoint import sidecar_path, upgrade_sidecar
 from talkface.errors import CheckpointError
 from talkface.onnx_runtime import SHA256_KEY, SIDECAR_KEY, file_sha256
+from talkface.speech import Speech
 from tests.audio2lmk.test_audio2lmk_learned import face, speech_like, tiny_net
 
 SHIPPED_EXPORT = exported_path(SHIPPED_CHECKPOINT)
@@ -47,8 +48,8 @@ def test_the_shipped_export_gives_torchs_track_on_the_golden_inputs():
     with np.load(module.GOLDEN) as recorded:
         landmarks, reference = recorded["photo_landmarks"], recorded["audio2lmk_learned"]
     wave = read_audio(module._examples()[1], SAMPLE_RATE)[: int(module.SECONDS * SAMPLE_RATE)]
-    onnx = load_checkpoint(backend="onnx")(wave, SAMPLE_RATE, landmarks, seed=0)
-    torch_track = load_checkpoint(backend="torch")(wave, SAMPLE_RATE, landmarks, seed=0)
+    onnx = load_checkpoint(backend="onnx")(Speech.of(wave, SAMPLE_RATE), landmarks, seed=0)
+    torch_track = load_checkpoint(backend="torch")(Speech.of(wave, SAMPLE_RATE), landmarks, seed=0)
     np.testing.assert_allclose(onnx, torch_track, atol=TRACK_ATOL, rtol=0)
     np.testing.assert_allclose(onnx, reference, atol=TRACK_ATOL, rtol=0)
     assert np.ptp(onnx[:, 66, 1]) > 1.0  # the mouth moves: a comparison of still tracks would prove nothing
@@ -71,9 +72,10 @@ def test_any_checkpoint_exports_and_runs_like_torch(tmp_path, make):
     wave, source = speech_like(7.0, seed=4), face(90.0, 0.1, (150.0, 170.0), seed=3)  # two crossfaded windows
     onnx, torch_model = load_checkpoint(path, backend="onnx"), load_checkpoint(path, backend="torch")
     assert onnx.meta == torch_model.meta and onnx.predicts_head_pose == torch_model.predicts_head_pose
-    expected = torch_model(wave, SAMPLE_RATE, source, fps=30, seed=2)
+    expected = torch_model(Speech.of(wave, SAMPLE_RATE), source, fps=30, seed=2)
     assert np.ptp(expected[:, 66, 1]) > 0.5
-    np.testing.assert_allclose(onnx(wave, SAMPLE_RATE, source, fps=30, seed=2), expected, atol=TRACK_ATOL, rtol=0)
+    np.testing.assert_allclose(onnx(Speech.of(wave, SAMPLE_RATE), source, fps=30, seed=2), expected,
+                               atol=TRACK_ATOL, rtol=0)
 
 
 def test_a_missing_or_stale_export_is_one_line(tmp_path):

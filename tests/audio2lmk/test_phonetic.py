@@ -16,6 +16,7 @@ from talkface.audio import to_mono_16k
 from talkface.errors import MediaError, TalkfaceError
 from talkface.landmarks.indices import interocular, mouth_opening
 from talkface.landmarks.normalize import MEAN_SHAPE
+from talkface.speech import Speech
 
 ROW = {p: i for i, p in enumerate(MOTION_POINTS)}
 LOWER = [ROW[p] for p in (65, 66, 67, 55, 56, 57, 58, 59)] + [ROW[p] for p in range(6, 11)]
@@ -155,14 +156,14 @@ def test_decoder_chunked_equals_shape_of_whole():
 def test_track_length_and_type(model, duration, sample_rate):
     wave = np.zeros(int(round(duration * sample_rate)), np.float32)
     source = to_image(closed_mean_face())
-    track = model(wave, sample_rate, source, fps=25.0)
+    track = model(Speech.of(wave, sample_rate), source, fps=25.0)
     assert track.shape == (round(duration * 25), 68, 2) and track.dtype == np.float32
-    assert len(model(wave, sample_rate, source, fps=30.0, blink=False)) == round(duration * 30)
+    assert len(model(Speech.of(wave, sample_rate), source, fps=30.0, blink=False)) == round(duration * 30)
 
 
 def test_silence_gives_a_still_closed_mouth(model):
     source = to_image(closed_mean_face())
-    track = model(np.zeros(48000, np.float32), 16000, source, blink=False, head_motion=False)
+    track = model(Speech.of(np.zeros(48000, np.float32), 16000), source, blink=False, head_motion=False)
     assert np.array_equal(track, np.repeat(track[:1], len(track), axis=0))
     np.testing.assert_allclose(track[0], source, atol=1e-3)
 
@@ -170,7 +171,7 @@ def test_silence_gives_a_still_closed_mouth(model):
 def test_an_open_source_mouth_is_closed_first(model):
     source = to_image(MEAN_SHAPE)  # the mean shape has its lips apart
     assert mouth_opening(source) > 0.05
-    track = model(np.zeros(32000, np.float32), 16000, source, blink=False, head_motion=False)
+    track = model(Speech.of(np.zeros(32000, np.float32), 16000), source, blink=False, head_motion=False)
     assert np.all(mouth_opening(track) < 0.01)
     np.testing.assert_array_equal(track[:, STILL_POINTS], np.repeat(source[None, STILL_POINTS], len(track), 0))
 
@@ -202,9 +203,9 @@ def test_quieter_speech_opens_less(model):
 def test_stable_points_are_exact_without_head_motion(model):
     source = to_image(closed_mean_face())
     wave = bursts(2.0, [(0.6, 1.6)])
-    track = model(wave, 16000, source, blink=False, head_motion=False)
+    track = model(Speech.of(wave, 16000), source, blink=False, head_motion=False)
     np.testing.assert_array_equal(track[:, STILL_POINTS], np.repeat(source[None, STILL_POINTS], len(track), 0))
-    moved = model(wave, 16000, source, blink=False, head_motion=True)
+    moved = model(Speech.of(wave, 16000), source, blink=False, head_motion=True)
     drift = np.linalg.norm(moved[:, STILL_POINTS] - source[STILL_POINTS], axis=-1).max()
     assert 0 < drift < 0.15 * interocular(source)  # gentle: a few percent of the face
 
@@ -212,24 +213,24 @@ def test_stable_points_are_exact_without_head_motion(model):
 def test_blinks_close_the_eyes_and_are_seeded(model):
     source = to_image(closed_mean_face())
     wave = np.zeros(16000 * 10, np.float32)
-    track = model(wave, 16000, source, head_motion=False, seed=3)
+    track = model(Speech.of(wave, 16000), source, head_motion=False, seed=3)
     gap = np.mean([np.linalg.norm(track[:, lo] - track[:, up], axis=-1) for up, lo in EYELID_PAIRS], axis=0)
     open_gap = gap[0] if gap[0] == gap.max() else gap.max()
     closed = gap < 0.2 * open_gap
     n_blinks = int(np.sum(closed[1:] & ~closed[:-1]))
     assert 2 <= n_blinks <= 5  # every 2-6 s over 10 s
     assert closed.sum() <= n_blinks * 6  # each shorter than 250 ms
-    assert np.array_equal(track, model(wave, 16000, source, head_motion=False, seed=3))
-    assert not np.array_equal(track, model(wave, 16000, source, head_motion=False, seed=4))
-    still = model(wave, 16000, source, blink=False, head_motion=False)
+    assert np.array_equal(track, model(Speech.of(wave, 16000), source, head_motion=False, seed=3))
+    assert not np.array_equal(track, model(Speech.of(wave, 16000), source, head_motion=False, seed=4))
+    still = model(Speech.of(wave, 16000), source, blink=False, head_motion=False)
     assert np.array_equal(still, np.repeat(still[:1], len(still), axis=0))
 
 
 def test_bad_source_landmarks(model):
     with pytest.raises(TalkfaceError, match="source landmarks"):
-        model(np.zeros(16000, np.float32), 16000, np.zeros((5, 2)))
+        model(Speech.of(np.zeros(16000, np.float32), 16000), np.zeros((5, 2)))
     with pytest.raises(MediaError, match="too short"):
-        model(np.zeros(100, np.float32), 16000, to_image(closed_mean_face()))
+        model(Speech.of(np.zeros(100, np.float32), 16000), to_image(closed_mean_face()))
 
 
 # ---- on real speech ------------------------------------------------------------------------------
@@ -243,7 +244,7 @@ def test_grid_clip_mouth_follows_the_alignment(grid_root):
     words = [w for w in read_alignment(grid_root / "alignments" / "s1" / f"{clip}.align")
              if w.word not in SILENCE_TOKENS]
     source = to_image(closed_mean_face())
-    track = PhoneticAudio2Lmk()(wave, 16000, source, blink=False, head_motion=False)
+    track = PhoneticAudio2Lmk()(Speech.of(wave, 16000), source, blink=False, head_motion=False)
     opening = mouth_opening(track)
     rest = mouth_opening(source)
     first, last = int(words[0].start), int(np.ceil(words[-1].end))

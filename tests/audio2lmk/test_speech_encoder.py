@@ -26,6 +26,7 @@ from talkface.audio import FPS, SAMPLE_RATE
 from talkface.checkpoint import save_model
 from talkface.errors import CheckpointError
 from talkface.media import read_audio
+from talkface.speech import Speech
 from test_audio2lmk_learned import face, make_prepared_set, speech_like, write_grid_splits
 
 SPEC = ENCODERS["moonshine"]
@@ -161,5 +162,6 @@ def test_training_smoke_on_encoder_features_and_inference_reads_them(tmp_path):
     assert len(list(cache_dir(tmp_path / "encoder", "moonshine").glob("*.npz"))) == len(ids)
     model = load_checkpoint(best)
     assert isinstance(model, LearnedAudio2Lmk)
-    track = model(speech_like(1.0), SAMPLE_RATE, face(40.0, 0.0, (64.0, 50.0), 0), blink=False, head_motion=False)
+    speech = Speech.of(speech_like(1.0), SAMPLE_RATE)
+    track = model(speech, face(40.0, 0.0, (64.0, 50.0), 0), blink=False, head_motion=False)
     assert track.shape == (25, 68, 2) and np.isfinite(track).all()
