@@ -17,8 +17,6 @@ memory stays bounded (one pass over 10 minutes would attend over 25,000 frames).
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
 import importlib.util
 import threading
 from collections.abc import Iterator
@@ -68,6 +66,8 @@ _hashes: dict[tuple[str, float, int], str] = {}
 
 
 def _sha256(path: Path) -> str:
+    import hashlib
+
     stat = path.stat()
     key = (str(path), stat.st_mtime, stat.st_size)
     if key not in _hashes:
@@ -82,6 +82,8 @@ def _sha256(path: Path) -> str:
 def locate(spec: EncoderSpec, who: str = "audio2lmk") -> Path:
     """The encoder file of the installed, pinned package; one-line CheckpointError naming `who` (the checkpoint)
     when the package is missing, another version, or its file differs from the one `spec` names."""
+    import importlib.metadata  # ~0.1 s to import: only for nets that read an encoder, not on every synth
+
     wanted = f"{spec.package}=={spec.version}"
     found = importlib.util.find_spec(spec.module)  # a top-level package's spec: nothing of it is imported
     if found is None or not found.submodule_search_locations:
