@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,14 @@ def _torch_hardware(device: str) -> dict:
         return {}
     return {"torch_threads": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name() if device.startswith("cuda") else None}
+
+
+def environment() -> dict:
+    """The installed environment this bench ran in: its size on disk and whether torch is in it (the light install,
+    `pip install talkface`, has none)."""
+    prefix = Path(sys.prefix)
+    size = sum(f.stat().st_size for f in prefix.rglob("*") if f.is_file() and not f.is_symlink())
+    return {"prefix": str(prefix), "size_mb": round(size / 1e6, 1), "torch_installed": find_spec("torch") is not None}
 
 
 def _median_time(fn, repeats: int):
@@ -81,13 +90,13 @@ def _run_timed(command: list[str], should_fail: bool = False) -> tuple[float, fl
     return wall, usage.ru_maxrss / 1024  # ru_maxrss: kB on Linux
 
 
-def cold_synth(image_path: Path, wave, seconds: float, runs: int) -> dict:
+def cold_synth(image_path: Path, wave, seconds: float, runs: int, backend: str = "onnx") -> dict:
     """Whole `talkface synth` processes on the first `seconds` of the speech (median wall time of `runs`, the peak
     memory of any of them) and the time a missing input takes to be reported."""
     with tempfile.TemporaryDirectory() as tmp:
         speech, out = Path(tmp) / "speech.wav", Path(tmp) / "out.mp4"
         write_audio(speech, wave[:int(seconds * SAMPLE_RATE)], SAMPLE_RATE)
-        synth = [*_cli(), "synth", "--audio", str(speech), "--out", str(out), "--quiet"]
+        synth = [*_cli(), "synth", "--audio", str(speech), "--out", str(out), "--quiet", "--backend", backend]
         timed = [_run_timed(synth + ["--image", str(image_path)]) for _ in range(runs)]
         missing_s, _ = _run_timed(synth + ["--image", str(Path(tmp) / "missing.png")], should_fail=True)
     walls = [wall for wall, _ in timed]
@@ -154,7 +163,7 @@ def talking_video(image_path: Path, wave, seconds: float, out: Path) -> None:
                     f"scale={width}:-2,crop={width}:{height}", "-c:a", "copy", str(out)], check=True)
 
 
-def cold_dub(video_path: Path, wave, runs: int) -> dict:
+def cold_dub(video_path: Path, wave, runs: int, backend: str = "onnx") -> dict:
     """Whole `talkface dub` processes on the video with new speech as long as it (the speech started 3 s in,
     repeated): median wall time of `runs`, the peak memory of any of them."""
     info = probe_video(video_path)
@@ -162,7 +171,8 @@ def cold_dub(video_path: Path, wave, runs: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         speech, out = Path(tmp) / "speech.wav", Path(tmp) / "out.mp4"
         write_audio(speech, np.resize(np.roll(wave, -3 * SAMPLE_RATE), int(seconds * SAMPLE_RATE)), SAMPLE_RATE)
-        dub = [*_cli(), "dub", "--video", str(video_path), "--audio", str(speech), "--out", str(out), "--quiet"]
+        dub = [*_cli(), "dub", "--video", str(video_path), "--audio", str(speech), "--out", str(out), "--quiet",
+               "--backend", backend]
         timed = [_run_timed(dub) for _ in range(runs)]
     walls = [wall for wall, _ in timed]
     return {"video": str(video_path), "video_size": [info.width, info.height], "video_seconds": round(seconds, 3),
@@ -174,16 +184,17 @@ def cold_dub(video_path: Path, wave, runs: int) -> dict:
 def run_bench(image: str | None = None, audio: str | None = None, size: int | str = "auto", device: str = "cpu",
               repeats: int = 3, audio2lmk: str = "auto", lmk2video: str = "auto",
               generator_sizes: tuple[int, ...] = (), cold_runs: int = 0, cold_seconds: float = 3.0,
-              dub_runs: int = 0, dub_video: str | None = None, batch_jobs: int = 0) -> dict:
+              dub_runs: int = 0, dub_video: str | None = None, batch_jobs: int = 0, backend: str = "onnx") -> dict:
     """dub_video: the video `talkface dub` is timed on (default: the photo made to talk, DUB_SECONDS at DUB_SIZE);
-    batch_jobs: that many cold_seconds synth jobs timed through `talkface batch` and as separate processes."""
+    batch_jobs: that many cold_seconds synth jobs timed through `talkface batch` and as separate processes;
+    backend: what runs the learned models (onnx: ONNX Runtime; torch: the training framework)."""
     image_path = Path(image or EXAMPLES / "face.png")
     audio_path = Path(audio or EXAMPLES / "speech.wav")
     if dub_runs and dub_video:
         probe_video(dub_video)  # not a readable video: one line now, not after the other timings
     speech = read_audio(audio_path, SAMPLE_RATE)
     # First, while this process has loaded nothing that competes with them.
-    cold = cold_synth(image_path, speech, cold_seconds, cold_runs) if cold_runs else None
+    cold = cold_synth(image_path, speech, cold_seconds, cold_runs, backend) if cold_runs else None
     batched = batch_vs_separate(image_path, speech, cold_seconds, batch_jobs) if batch_jobs else None
     dubbed = None
     if dub_runs:
@@ -191,12 +202,12 @@ def run_bench(image: str | None = None, audio: str | None = None, size: int | st
             video = Path(dub_video) if dub_video else Path(tmp) / "talking.mp4"
             if not dub_video:
                 talking_video(image_path, speech, DUB_SECONDS, video)
-            dubbed = cold_dub(video, speech, dub_runs)
+            dubbed = cold_dub(video, speech, dub_runs, backend)
             if not dub_video:
                 dubbed["video"] = f"{image_path} made to talk by synth ({DUB_SECONDS:g} s, scaled and cropped)"
     stages = {}
     start = time.perf_counter()
-    synth = Synthesizer(audio2lmk=audio2lmk, lmk2video=lmk2video, size=size, device=device)
+    synth = Synthesizer(audio2lmk=audio2lmk, lmk2video=lmk2video, size=size, device=device, backend=backend)
     synth.load()  # models otherwise load on first use, inside the stage timings
     photo = read_image(image_path)
     wave = read_audio(audio_path, SAMPLE_RATE)
@@ -215,7 +226,7 @@ def run_bench(image: str | None = None, audio: str | None = None, size: int | st
         "inputs": {"image": str(image_path), "image_size": list(photo.shape[:2]), "audio": str(audio_path),
                    "audio_seconds": round(duration, 3), "frames": len(track)},
         "models": {"audio2lmk": synth.audio2lmk_name, "lmk2video": synth.lmk2video_name, "size": size,
-                   "crop": source.transform.size},
+                   "crop": source.transform.size, "backend": backend},
         "stages_s": {k: round(v, 4) for k, v in stages.items()},
         "total_s": round(total, 4),
         "seconds_per_audio_second": round(total / duration, 4),
@@ -226,5 +237,6 @@ def run_bench(image: str | None = None, audio: str | None = None, size: int | st
         **({"batch": batched} if batched else {}),
         "hardware": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "device": device,
                      **_torch_hardware(device)},
+        "environment": environment(),
         "repeats": repeats,
     }

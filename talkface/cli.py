@@ -373,6 +373,9 @@ def _parser() -> _Parser:
                    help="whole `talkface dub` processes, timed (0: none); on --dub-video, else on a 10 s 360x288 "
                         "video of the photo made to talk")
     p.add_argument("--dub-video", default=None, help="the video the dub runs are timed on")
+    p.add_argument("--backend", choices=("onnx", "torch", "both"), default="onnx",
+                   help="what runs the learned models: onnx (ONNX Runtime, default), torch (needs talkface[train]), "
+                        "or both, one after the other, in one report")
     p.add_argument("--batch", type=_int_at_least(1), nargs="?", const=20, default=None, metavar="JOBS",
                    help="also time JOBS (default 20) synth jobs on the first 3 s of the speech through one `talkface "
                         "batch` at 1 and at 2 workers, against as many separate `talkface synth` processes")
@@ -490,11 +493,21 @@ def _cmd_bench(args) -> None:
     except OSError:
         pass  # check_output says why in one line
     check_output(out, [args.image, args.audio, args.dub_video], (".json",))
-    report = run_bench(image=args.image, audio=args.audio, size=args.size, device=args.device,
-                       repeats=args.repeats, generator_sizes=args.sizes or (), cold_runs=args.cold_runs,
-                       dub_runs=args.dub_runs, dub_video=args.dub_video, batch_jobs=args.batch or 0)
+    backends = ("onnx", "torch") if args.backend == "both" else (args.backend,)
+    reports = {backend: run_bench(image=args.image, audio=args.audio, size=args.size, device=args.device,
+                                  repeats=args.repeats, generator_sizes=args.sizes or (), cold_runs=args.cold_runs,
+                                  dub_runs=args.dub_runs, dub_video=args.dub_video, batch_jobs=args.batch or 0,
+                                  backend=backend) for backend in backends}
     with atomic_output(out) as tmp:
-        tmp.write_text(json.dumps(report, indent=2))
+        tmp.write_text(json.dumps(reports if len(reports) > 1 else reports[backends[0]], indent=2))
+    for backend, report in reports.items():
+        if len(reports) > 1:
+            print(f"-- backend {backend}")
+        _print_bench(report)
+    print(f"{'written':>10}: {out}")
+
+
+def _print_bench(report: dict) -> None:
     for stage, seconds in report["stages_s"].items():
         print(f"{stage:>10}: {seconds * 1000:8.1f} ms")
     for size, fps in report.get("generator_fps", {}).items():
@@ -517,7 +530,7 @@ def _cmd_bench(args) -> None:
     if "batch" in report:
         print(f"{'batch outputs':>18}: {'identical' if report['batch']['identical_to_separate'] else 'DIFFERENT'} "
               f"to the separate runs' ({report['batch']['jobs']} jobs of {report['batch']['audio_seconds']:g} s)")
-    print(f"{'total':>10}: {report['total_s'] * 1000:8.1f} ms  -> {out}")
+    print(f"{'total':>10}: {report['total_s'] * 1000:8.1f} ms")
 
 
 def _cmd_batch(args) -> None:

@@ -20,8 +20,20 @@ def test_bench_writes_every_stage_to_json(tmp_path):
     assert cold["runs"] == 1 and cold["audio_seconds"] == 3.0
     assert cold["synth_wall_s"] == cold["synth_wall_all_s"][0] > report["stages_s"]["encode"]
     assert 0 < cold["missing_input_wall_s"] < cold["synth_wall_s"]
-    assert cold["peak_rss_mb"] > 100  # torch and the models were loaded in it
+    assert cold["peak_rss_mb"] > 100  # the models were loaded in it
     assert "cold_dub" not in report
+
+
+@pytest.mark.slow
+def test_bench_compares_both_backends_in_one_report(tmp_path):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--out", str(out), "--repeats", "1", "--cold-runs", "0", "--dub-runs", "0",
+                 "--backend", "both"]) == 0
+    report = json.loads(out.read_text())
+    assert set(report) == {"onnx", "torch"}
+    for backend, run in report.items():
+        assert run["models"]["backend"] == backend and run["stages_s"]["lmk2video"] > 0
+        assert run["environment"]["size_mb"] > 0 and run["environment"]["torch_installed"]  # the test environment
 
 
 @pytest.mark.slow
