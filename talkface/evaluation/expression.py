@@ -41,7 +41,7 @@ from talkface.metrics.image import psnr
 from talkface.metrics.mouth import opening, pearson
 from talkface.report import markdown_table, write_report
 
-DEFAULT_DEV_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dev"
+DEFAULT_DEV_ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "dev"  # ../shared beside the repo
 SPEECH = Path(__file__).resolve().parent / "examples" / "speech.wav"
 INTENSITIES = (0.0, 0.5, 1.0)
 # talkface's expression names -> the classifier's class for it

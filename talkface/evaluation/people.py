@@ -55,7 +55,7 @@ from talkface.metrics.visual import eye_sharpness, mouth_sharpness, seam_visibil
 from talkface.pipeline import Synthesizer
 from talkface.report import write_report
 
-DEFAULT_DEV_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dev"
+DEFAULT_DEV_ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "dev"  # ../shared beside the repo
 MAX_SECONDS = 15.0  # long videos: only their first 15 s
 MAX_SIDE = 512  # photos and real frames are downscaled to this longest side (speed; mouth geometry kept)
 VOICE_PAUSE_S = 0.5  # silence before, between and after the digits of one speaker

@@ -201,3 +201,10 @@ def test_the_amplitude_ratio_splits_into_the_tracks_and_what_the_render_keeps():
     assert scores["amp_ratio"] == pytest.approx(0.4, rel=1e-3) and scores["corr"] == pytest.approx(1.0)
     floor = mouth_vs_real(case, Rendered("copy", case.frames, np.repeat(_faces(real_gaps[:1]), n, axis=0)))
     assert np.isnan(floor["track_amp"]) and np.isnan(floor["visible_over_track"])  # no track to split by
+
+
+def test_the_default_dev_set_is_the_shared_folder_beside_the_repository():
+    from talkface.evaluation import expression, people
+
+    beside = Path(__file__).resolve().parents[3] / "shared" / "data" / "dev"
+    assert people.DEFAULT_DEV_ROOT == expression.DEFAULT_DEV_ROOT == beside
