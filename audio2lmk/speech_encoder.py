@@ -4,8 +4,8 @@ video frame, so a net trained on one speaker's motion hears other voices as that
 The encoder is Moonshine base-en's (MIT, Moonshine AI): raw 16 kHz audio in, 416 values per 24 ms out. Its weights
 ship inside the `moonshine-cpp` wheel (pinned; the `encoder` extra, pip install 'talkface[encoder]'); the file is
 found where pip installed the package without importing it (the package's own native library crashes on some
-CPUs) and run with plain ONNX Runtime (talkface.onnx_runtime). A checkpoint trained on these features records the encoder's package, version and file
-hash (`speech_encoder` in its sidecar); `check_encoder` refuses, in one line, a missing or different file.
+CPUs) and run with plain ONNX Runtime (talkface.onnx_runtime). A checkpoint trained on these features records the
+encoder's package, version and file hash (`speech_encoder` in its sidecar); `check_encoder` refuses, in one line, a missing or different file.
 
 Timing: encoder frame i sees samples [384 i, 384 i + 895) (its convolution stem: kernels 127/7/3, strides 64/3/2);
 its value is placed at that window's centre and interpolated linearly at each video frame's centre.
