@@ -42,7 +42,7 @@ from talkface.metrics.mouth import opening, pearson
 from talkface.report import markdown_table, write_report
 
 DEFAULT_DEV_ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "dev"  # ../shared beside the repo
-SPEECH = Path(__file__).resolve().parent / "examples" / "speech.wav"
+SPEECH = Path(__file__).resolve().parents[1] / "examples" / "speech.wav"  # the bundled example (package data)
 INTENSITIES = (0.0, 0.5, 1.0)
 # talkface's expression names -> the classifier's class for it
 EXPRESSIONS = {"happy": "happy", "surprised": "surprise", "sad": "sad", "angry": "angry"}

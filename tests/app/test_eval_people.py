@@ -208,3 +208,9 @@ def test_the_default_dev_set_is_the_shared_folder_beside_the_repository():
 
     beside = Path(__file__).resolve().parents[3] / "shared" / "data" / "dev"
     assert people.DEFAULT_DEV_ROOT == expression.DEFAULT_DEV_ROOT == beside
+
+
+def test_the_expression_evaluation_speaks_the_bundled_example():
+    from talkface.evaluation import expression
+
+    assert expression.SPEECH.is_file()
