@@ -7,6 +7,10 @@ from pathlib import Path
 
 from talkface.errors import CheckpointError, TalkfaceError
 
+# ONNX Runtime (1.2x on Linux) otherwise writes a telemetry session file into the temp folder and may try to upload
+# events: talkface runs offline and leaves nothing behind. Read when onnxruntime is first imported (only from here).
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 
 def providers(device: str) -> list:
     """Execution providers for `--device`: CUDA (on GPU N for cuda:N) when asked and onnxruntime-gpu is installed,

@@ -118,10 +118,13 @@ def test_cuda_without_cuda_is_one_line(work, env):
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    for stages in (FAST, []):
+    for stages in (FAST, []):  # the ONNX backend (default) asks ONNX Runtime for its CUDA provider
         code, _, err = run_cli(env, "synth", "--image", work / "face.png", "--audio", work / "speech.wav",
                                "--out", work / "o.mp4", "--device", "cuda", *stages)
-        one_line(code, err, "--device cuda", "not available")
+        one_line(code, err, "--device cuda", "no CUDA provider", "onnxruntime-gpu")
+    code, _, err = run_cli(env, "synth", "--image", work / "face.png", "--audio", work / "speech.wav",
+                           "--out", work / "o.mp4", "--device", "cuda", "--backend", "torch")
+    one_line(code, err, "--device cuda", "not available")
     code, _, err = run_cli(env, "synth", "--image", work / "face.png", "--audio", work / "speech.wav",
                            "--out", work / "o.mp4", "--device", "gpu0")
     one_line(code, err, "--device gpu0")
