@@ -381,7 +381,7 @@ def other_people(s: Sources) -> Section:
 
 
 def hardening(s: Sources) -> Section:
-    missing = s.get("bench", "cold_synth", "missing_input_wall_s")
+    missing = s.get("bench", "onnx", "cold_synth", "missing_input_wall_s")
     return Section(
         "Hardening",
         "Sound that is not speech must not move the mouth; bad input must fail fast, in one line, leaving nothing "
@@ -390,7 +390,8 @@ def hardening(s: Sources) -> Section:
         [*chatter_rows(s), s.recorded("hard.chatter30"), s.recorded("hard.gate_tv"),
          Row("A missing input reported (whole process)", f"{missing:.2f} s wall",
              "`talkface synth --image <missing> ...`, median of runs",
-             "talkface bench --out docs/bench_cpu.json --dub-runs 3", "bench", "Speed"),
+             "talkface bench --out docs/bench_cpu.json --backend both --sizes 128 256 512 --cold-runs 5 "
+             "--dub-runs 3", "bench", "Speed"),
          s.recorded("hard.no_face"), s.recorded("hard.huge"), s.recorded("hard.bad_audio")])
 
 
@@ -480,35 +481,53 @@ def expression(s: Sources) -> Section:
 
 
 def speed(s: Sources) -> Section:
-    bench, batch = s.get("bench"), s.get("bench_batch", "batch")
-    cold, dub = bench["cold_synth"], bench["cold_dub"]
-    stages = ", ".join(f"{k} {v:.2f} s" for k, v in bench["stages_s"].items())
+    """`talkface bench --backend both`: every figure for the ONNX Runtime backend (the product) and torch's."""
+    runs = {backend: s.get("bench", backend) for backend in ("onnx", "torch")}
+    batch = s.get("bench_batch", "batch")
+    bench_command = "talkface bench --out docs/bench_cpu.json --backend both --sizes 128 256 512 --cold-runs 5 --dub-runs 3"
+    onnx, torch = runs["onnx"], runs["torch"]
+
+    def both(fmt) -> str:
+        return f"{fmt(onnx)} / {fmt(torch)}"
+
+    cold, dub = onnx["cold_synth"], onnx["cold_dub"]
+    stages = ", ".join(f"{k} {v:.2f} s" for k, v in onnx["stages_s"].items())
+    sizes = ", ".join(f"{size} px {fps:.0f} / {torch['generator_fps'][size]:.0f}"
+                      for size, fps in onnx["generator_fps"].items())
     return Section(
         "Speed",
-        "CPU only (no GPU run has been made). Whole processes timed from outside, start-up included. The bench runs "
-        "and the farm-bench runs were made on different days and loads of the project's 2-core x86_64 machine: "
-        "compare rows only within one command.",
-        [Row(f"Cold `talkface synth`, {cold['audio_seconds']:g} s of speech, 512² photo, `auto`",
-             f"{cold['synth_wall_s']:.2f} s wall (median of {cold['runs']}), peak {cold['peak_rss_mb']:.0f} MB",
-             "`examples/face.png` + the first 3 s of `examples/speech.wav`",
-             "talkface bench --out docs/bench_cpu.json --dub-runs 3", "bench", "Speed"),
-         s.recorded("speed.synth_idle"),
-         Row(f"In-process stages, {bench['inputs']['audio_seconds']:g} s of speech ({bench['inputs']['frames']} "
-             "frames)", f"{bench['total_s']:.2f} s: {stages}; render {bench['lmk2video_fps']:.0f} frames/s",
-             "`examples/face.png` + `examples/speech.wav`, crop 128", "talkface bench --out docs/bench_cpu.json",
-             "bench", "Speed"),
+        "CPU only (no GPU run has been made). Whole processes timed from outside, start-up included; ONNX Runtime "
+        "(the product's backend) / torch (`--backend torch`) where a row has both, measured in one bench run. The "
+        "bench runs and the other whole-process timings were made on different days and loads of the project's "
+        "2-core x86_64 machine: compare rows only within one command.",
+        [Row(f"Cold `talkface synth`, {cold['audio_seconds']:g} s of speech, 512² photo, `auto`: wall (median of "
+             f"{cold['runs']}); peak memory",
+             both(lambda r: f"**{r['cold_synth']['synth_wall_s']:.2f} s**") + "; "
+             + both(lambda r: f"{r['cold_synth']['peak_rss_mb']:.0f} MB"),
+             "`examples/face.png` + the first 3 s of `examples/speech.wav`", bench_command, "bench", "Speed"),
+         s.recorded("speed.synth_light"),
+         Row(f"In-process stages, {onnx['inputs']['audio_seconds']:g} s of speech ({onnx['inputs']['frames']} "
+             "frames), ONNX Runtime", f"{onnx['total_s']:.2f} s: {stages}; render {onnx['lmk2video_fps']:.0f} "
+             f"frames/s (torch: {torch['total_s']:.2f} s, {torch['lmk2video_fps']:.0f} frames/s)",
+             "`examples/face.png` + `examples/speech.wav`, crop 128", bench_command, "bench", "Speed"),
+         Row("The learned generator alone, frames/s at each crop size", sizes,
+             "`examples/face.png` cropped at each size (its teeth show: the net's change is not used there)",
+             bench_command, "bench", "Speed"),
+         s.recorded("speed.render_net"),
          Row(f"Cold `talkface dub`, {dub['video_seconds']:g} s {dub['video_size'][0]}×{dub['video_size'][1]} video + "
-             "10 s of other speech", f"{dub['dub_wall_s']:.1f} s wall (median of {dub['runs']}), peak "
-             f"{dub['peak_rss_mb']:.0f} MB (issue 15's bar: 20 s)",
-             "`examples/face.png` made to talk by `synth`, scaled and cropped to that size",
-             "talkface bench --out docs/bench_cpu.json --dub-runs 3", "bench", "Speed"),
+             "10 s of other speech: wall (median of 3); peak memory",
+             both(lambda r: f"{r['cold_dub']['dub_wall_s']:.1f} s") + "; "
+             + both(lambda r: f"{r['cold_dub']['peak_rss_mb']:.0f} MB") + " (issue 15's bar: 20 s)",
+             "`examples/face.png` made to talk by `synth`, scaled and cropped to that size", bench_command, "bench",
+             "Speed"),
+         s.recorded("speed.install"),
          Row(f"`talkface batch`, {batch['jobs']} synth jobs of {batch['audio_seconds']:g} s",
              f"2 workers {batch['batch_2_workers']['s_per_job']:.2f} s/job ({batch['batch_2_workers']['vs_separate']:.2f}× "
              f"the {batch['separate']['s_per_job']:.2f} s/job of separate processes), 1 worker "
              f"{batch['batch_1_workers']['s_per_job']:.2f} s/job; outputs "
              f"{'byte-identical' if batch['identical_to_separate'] else 'not identical'} to separate runs",
-             "the 512² example, seeds 0–19", "talkface bench --batch --cold-runs 0 --dub-runs 0 --repeats 1",
-             "bench_batch", "Speed"),
+             "the 512² example, seeds 0–19", "talkface bench --batch --cold-runs 0 --dub-runs 0 --repeats 1 "
+             "--out docs/bench_batch_cpu.json", "bench_batch", "Speed"),
          s.recorded("speed.edit"), s.recorded("speed.help"), s.recorded("speed.dub_720p")])
 
 

@@ -181,30 +181,53 @@ def cold_dub(video_path: Path, wave, runs: int, backend: str = "onnx") -> dict:
             "peak_rss_mb": round(max(peak for _, peak in timed), 1)}
 
 
-def run_bench(image: str | None = None, audio: str | None = None, size: int | str = "auto", device: str = "cpu",
-              repeats: int = 3, audio2lmk: str = "auto", lmk2video: str = "auto",
-              generator_sizes: tuple[int, ...] = (), cold_runs: int = 0, cold_seconds: float = 3.0,
-              dub_runs: int = 0, dub_video: str | None = None, batch_jobs: int = 0, backend: str = "onnx") -> dict:
-    """dub_video: the video `talkface dub` is timed on (default: the photo made to talk, DUB_SECONDS at DUB_SIZE);
-    batch_jobs: that many cold_seconds synth jobs timed through `talkface batch` and as separate processes;
-    backend: what runs the learned models (onnx: ONNX Runtime; torch: the training framework)."""
-    image_path = Path(image or EXAMPLES / "face.png")
-    audio_path = Path(audio or EXAMPLES / "speech.wav")
-    if dub_runs and dub_video:
-        probe_video(dub_video)  # not a readable video: one line now, not after the other timings
-    speech = read_audio(audio_path, SAMPLE_RATE)
-    # First, while this process has loaded nothing that competes with them.
-    cold = cold_synth(image_path, speech, cold_seconds, cold_runs, backend) if cold_runs else None
-    batched = batch_vs_separate(image_path, speech, cold_seconds, batch_jobs) if batch_jobs else None
-    dubbed = None
+def whole_processes(image_path: Path, speech, backend: str, cold_runs: int, cold_seconds: float, dub_runs: int,
+                    dub_video: str | None) -> dict:
+    """The timed `talkface synth` and `talkface dub` processes of one backend ({} when none are asked for)."""
+    timed = {}
+    if cold_runs:
+        timed["cold_synth"] = cold_synth(image_path, speech, cold_seconds, cold_runs, backend)
     if dub_runs:
         with tempfile.TemporaryDirectory() as tmp:
             video = Path(dub_video) if dub_video else Path(tmp) / "talking.mp4"
             if not dub_video:
                 talking_video(image_path, speech, DUB_SECONDS, video)
-            dubbed = cold_dub(video, speech, dub_runs, backend)
+            timed["cold_dub"] = cold_dub(video, speech, dub_runs, backend)
             if not dub_video:
-                dubbed["video"] = f"{image_path} made to talk by synth ({DUB_SECONDS:g} s, scaled and cropped)"
+                timed["cold_dub"]["video"] = (f"{image_path} made to talk by synth ({DUB_SECONDS:g} s, scaled and "
+                                              "cropped)")
+    return timed
+
+
+def run_bench(image: str | None = None, audio: str | None = None, size: int | str = "auto", device: str = "cpu",
+              repeats: int = 3, audio2lmk: str = "auto", lmk2video: str = "auto",
+              generator_sizes: tuple[int, ...] = (), cold_runs: int = 0, cold_seconds: float = 3.0,
+              dub_runs: int = 0, dub_video: str | None = None, batch_jobs: int = 0,
+              backends: tuple[str, ...] = ("onnx",)) -> dict:
+    """dub_video: the video `talkface dub` is timed on (default: the photo made to talk, DUB_SECONDS at DUB_SIZE);
+    batch_jobs: that many cold_seconds synth jobs timed through `talkface batch` and as separate processes;
+    backends: what runs the learned models (onnx: ONNX Runtime; torch: the training framework). One backend: its
+    report; several: {backend: report}."""
+    image_path = Path(image or EXAMPLES / "face.png")
+    audio_path = Path(audio or EXAMPLES / "speech.wav")
+    if dub_runs and dub_video:
+        probe_video(dub_video)  # not a readable video: one line now, not after the other timings
+    speech = read_audio(audio_path, SAMPLE_RATE)
+    # Every backend's whole processes first, while this process has loaded nothing: they compete with nothing, and
+    # a child's peak memory counts what the process it was started from held.
+    timed = {backend: whole_processes(image_path, speech, backend, cold_runs, cold_seconds, dub_runs, dub_video)
+             for backend in backends}
+    batched = batch_vs_separate(image_path, speech, cold_seconds, batch_jobs) if batch_jobs else None
+    reports = {backend: {**in_process(image_path, audio_path, size, device, repeats, audio2lmk, lmk2video,
+                                      generator_sizes, backend),
+                         **timed[backend], **({"batch": batched} if batched else {})}
+               for backend in backends}
+    return reports if len(backends) > 1 else reports[backends[0]]
+
+
+def in_process(image_path: Path, audio_path: Path, size: int | str, device: str, repeats: int, audio2lmk: str,
+               lmk2video: str, generator_sizes: tuple[int, ...], backend: str) -> dict:
+    """Each stage timed inside this process (median of `repeats`), and the generator alone at each crop size."""
     stages = {}
     start = time.perf_counter()
     synth = Synthesizer(audio2lmk=audio2lmk, lmk2video=lmk2video, size=size, device=device, backend=backend)
@@ -232,9 +255,6 @@ def run_bench(image: str | None = None, audio: str | None = None, size: int | st
         "seconds_per_audio_second": round(total / duration, 4),
         "lmk2video_fps": round(len(track) / stages["lmk2video"], 1),
         **({"generator_fps": sized} if sized else {}),
-        **({"cold_synth": cold} if cold else {}),
-        **({"cold_dub": dubbed} if dubbed else {}),
-        **({"batch": batched} if batched else {}),
         "hardware": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "device": device,
                      **_torch_hardware(device)},
         "environment": environment(),

@@ -494,16 +494,15 @@ def _cmd_bench(args) -> None:
         pass  # check_output says why in one line
     check_output(out, [args.image, args.audio, args.dub_video], (".json",))
     backends = ("onnx", "torch") if args.backend == "both" else (args.backend,)
-    reports = {backend: run_bench(image=args.image, audio=args.audio, size=args.size, device=args.device,
-                                  repeats=args.repeats, generator_sizes=args.sizes or (), cold_runs=args.cold_runs,
-                                  dub_runs=args.dub_runs, dub_video=args.dub_video, batch_jobs=args.batch or 0,
-                                  backend=backend) for backend in backends}
+    report = run_bench(image=args.image, audio=args.audio, size=args.size, device=args.device, repeats=args.repeats,
+                       generator_sizes=args.sizes or (), cold_runs=args.cold_runs, dub_runs=args.dub_runs,
+                       dub_video=args.dub_video, batch_jobs=args.batch or 0, backends=backends)
     with atomic_output(out) as tmp:
-        tmp.write_text(json.dumps(reports if len(reports) > 1 else reports[backends[0]], indent=2))
-    for backend, report in reports.items():
-        if len(reports) > 1:
+        tmp.write_text(json.dumps(report, indent=2))
+    for backend in backends:
+        if len(backends) > 1:
             print(f"-- backend {backend}")
-        _print_bench(report)
+        _print_bench(report[backend] if len(backends) > 1 else report)
     print(f"{'written':>10}: {out}")
 
 
