@@ -366,6 +366,7 @@ def build() -> gr.Blocks:
 
 if __name__ == "__main__":
     import argparse
+    import importlib.util
 
     from talkface.stages import BACKENDS
 
@@ -373,4 +374,6 @@ if __name__ == "__main__":
     parser.add_argument("--backend", choices=BACKENDS, default=BACKEND,
                         help="what runs the learned models: onnx (default, no torch) or torch")
     BACKEND = parser.parse_args().backend
+    if BACKEND == "torch" and importlib.util.find_spec("torch") is None:  # found now, not on the first request
+        parser.error("--backend torch needs torch, which the light install leaves out: pip install 'talkface[train]'")
     build().launch(max_file_size=f"{MAX_UPLOAD_MB}mb")
