@@ -22,10 +22,11 @@ import torch
 
 from audio2lmk.ensemble import Decoded, load_net
 from audio2lmk.inputs import n_inputs, rows_per_frame
-from audio2lmk.onnx_net import OPEN_CORRECTION_KEY, exported_path
+from audio2lmk.onnx_net import OPEN_CORRECTION_KEY
 from audio2lmk.voice_activity import WEIGHTS as VAD_WEIGHTS
 from talkface.checkpoint import sidecar_path
 from talkface.onnx_export import export_with_provenance
+from talkface.onnx_runtime import exported_path
 
 EXAMPLE_FRAMES = 120  # the trace's window length (audio2lmk.learned.CHUNK_FRAMES); the frame axis stays dynamic
 

@@ -36,7 +36,6 @@ from audio2lmk.speech_encoder import check_encoder, encoder_name, shared_encoder
 from audio2lmk import voice_activity
 from talkface.audio import FPS, SAMPLE_RATE
 from talkface.contracts import check_audio2lmk_inputs
-from talkface.errors import CheckpointError
 from talkface.landmarks.normalize import from_normalised, to_normalised
 from talkface.speech import Speech
 
@@ -197,13 +196,10 @@ def load_checkpoint(path: str | os.PathLike = SHIPPED_CHECKPOINT, device: str = 
     backend "torch" reads the safetensors (training, evaluation: a fresh checkpoint has no export yet), "onnx" the
     export beside it (`<stem>.onnx`, made by scripts/export_onnx.py; no torch: audio2lmk.onnx_net)."""
     if backend == "onnx":
-        from audio2lmk.onnx_net import OnnxMotionNet, exported_path
-        from talkface.onnx_runtime import check_current
+        from audio2lmk.onnx_net import OnnxMotionNet
+        from talkface.onnx_runtime import check_current, export_of
 
-        onnx_path = exported_path(path)
-        if not onnx_path.is_file():
-            raise CheckpointError(f"{path}: no exported {onnx_path.name} beside it; export it (python "
-                                  f"scripts/export_onnx.py --checkpoint {path}) or use --backend torch")
+        onnx_path = export_of(path)
         net = OnnxMotionNet(onnx_path, device)
         if Path(path) != SHIPPED_CHECKPOINT:  # the shipped pair is checked by the tests, a user's may be stale
             check_current(net.session, onnx_path, path)

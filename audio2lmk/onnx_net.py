@@ -26,11 +26,6 @@ OPEN_CORRECTION_KEY = "audio2lmk.open_correction"  # JSON {"direction": (P, 2) l
 THREADS = 1
 
 
-def exported_path(checkpoint: str | os.PathLike) -> Path:
-    """Where a checkpoint's export lives: `<stem>.onnx` beside its safetensors."""
-    return Path(checkpoint).with_suffix(".onnx")
-
-
 class OnnxMotionNet(MotionNet):
     """An exported audio2lmk net (audio2lmk.export) as a MotionNet. `meta`: the checkpoint's sidecar it carries."""
 

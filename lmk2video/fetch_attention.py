@@ -29,7 +29,7 @@ import numpy as np
 from talkface.errors import TalkfaceError
 from talkface.face_crop import hull_mask
 from talkface.landmarks.indices import INNER_LIPS, OUTER_LIPS
-from talkface.onnx_runtime import check_current, exported_path, session, sidecar
+from talkface.onnx_runtime import check_current, export_of, session, sidecar
 
 LOG_FLOOR = 1e-4          # log-weight of a candidate the shape blend gives no weight
 DISTANCE_SCALE = 0.05     # shape distances (interoculars) are fed divided by this
@@ -132,10 +132,7 @@ def load_fetch_attention(blend: str, backend: str = "onnx", device: str = "cpu")
         from lmk2video.fetch_attention_net import load
 
         return load(path, device)
-    onnx = exported_path(path)
-    if not onnx.is_file():
-        raise TalkfaceError(f"{path}: no exported {onnx.name} beside it; export it (python scripts/export_onnx.py "
-                            f"--checkpoint {path}) or use --backend torch")
+    onnx = export_of(path)
     net = OnnxFetchAttention(onnx, device)
     check_current(net.session, onnx, path)
     return net

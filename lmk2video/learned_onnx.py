@@ -13,7 +13,7 @@ import numpy as np
 
 from lmk2video.conditioning import Conditioning
 from talkface.errors import CheckpointError
-from talkface.onnx_runtime import check_current, exported_path, session, sidecar
+from talkface.onnx_runtime import check_current, export_of, session, sidecar
 
 
 class OnnxNet:
@@ -45,10 +45,7 @@ class OnnxNet:
 def load(path: str | os.PathLike, device: str = "cpu") -> tuple[OnnxNet, dict]:
     """(runner, sidecar) of an lmk2video checkpoint's export; one-line errors for a missing or stale export."""
     path = Path(path)
-    onnx = exported_path(path)
-    if not onnx.is_file():
-        raise CheckpointError(f"{path}: no exported {onnx.name} beside it; export it (python scripts/export_onnx.py "
-                              f"--checkpoint {path}) or use --backend torch")
+    onnx = export_of(path)
     net = OnnxNet(onnx, device)
     check_current(net.session, onnx, path)
     return net, net.meta

@@ -61,6 +61,15 @@ def exported_path(checkpoint: str | Path) -> Path:
     return Path(checkpoint).with_suffix(".onnx")
 
 
+def export_of(checkpoint: str | Path) -> Path:
+    """The export beside a checkpoint (exported_path), or one line saying how to make it."""
+    onnx = exported_path(checkpoint)
+    if not onnx.is_file():
+        raise CheckpointError(f"{checkpoint}: no exported {onnx.name} beside it; export it (python "
+                              f"scripts/export_onnx.py --checkpoint {checkpoint}) or use --backend torch")
+    return onnx
+
+
 def file_sha256(path: str | Path) -> str:
     import hashlib
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from audio2lmk.learned import load_checkpoint
-from audio2lmk.onnx_net import exported_path
+from talkface.onnx_runtime import exported_path
 from audio2lmk.shipped import SHIPPED_CHECKPOINT
 from talkface.audio import SAMPLE_RATE
 from talkface.checkpoint import sidecar_path, upgrade_sidecar
