@@ -301,16 +301,13 @@ def lmk2video(s: Sources) -> Section:
         "the face it was trained on (s1) and paints only inside the mouth opening on every other face (the product "
         "for other faces row); `warp` is the training-free renderer.",
         [*lmk2video_s1_rows(s),
-         Row("A face it never saw (`examples/face.png` driven by s1 tracks): mouth LMD, warp / `auto` / net alone",
-             f"{unseen['warp']['mouth_lmd']:.4f} / {unseen['learned']['mouth_lmd']:.4f} / "
-             f"{unseen['learned_net_alone']['mouth_lmd']:.4f}",
-             "first 10 s1 test tracks retargeted to the photo", s.get("unseen_face", "command"), "unseen_face",
-             "Faces it never saw"),
-         Row("The same: identity distance to the photo (dlib descriptor), warp / `auto` / net alone",
-             f"{unseen['warp']['fms_distance']:.3f} / {unseen['learned']['fms_distance']:.3f} / "
-             f"{unseen['learned_net_alone']['fms_distance']:.3f}",
-             "first 10 s1 test tracks retargeted to the photo", s.get("unseen_face", "command"), "unseen_face",
-             "Faces it never saw")])
+         *(Row(f"{figure}, warp / `auto` / net alone",
+               " / ".join(f"{unseen[method][key]:.{digits}f}" for method in ("warp", "learned", "learned_net_alone")),
+               "first 10 s1 test tracks retargeted to the photo", s.get("unseen_face", "command"), "unseen_face",
+               "Faces it never saw")
+           for figure, key, digits in (
+               ("A face it never saw (`examples/face.png` driven by s1 tracks): mouth LMD", "mouth_lmd", 4),
+               ("The same: identity distance to the photo (dlib descriptor)", "fms_distance", 3)))])
 
 
 def dubbing(s: Sources) -> Section:
