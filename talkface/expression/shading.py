@@ -1,30 +1,52 @@
-"""Folds an expression puts in the skin, drawn where the acting units put them: the attention-and-colour idea of
+"""Folds an expression puts in the skin, shaded where the acting units put them: the attention-and-colour idea of
 GANimation without learned weights (no expressive images of other people exist here to learn them from).
 
 A warp moves skin but does not crease it. Three folds carry most of what a viewer reads as a real expression:
-the nasolabial fold of a smile (lip corners pulled up and out, AU12) with crow's feet at the outer eye corners
-(the cheeks pushed up, AU6), the vertical lines between brows pulled together (AU4, a frown) with the shadow the
-lowered brows cast on the lids, and horizontal lines across a forehead whose brows go up (AU1 + 2, surprise).
-Each is a soft dark line (the brow shadow a soft area) whose strength follows how far the expression moved the points that make it (the face with the
-expression against the same frame without it), so it appears only where those units act, grows with their
-intensity, and is zero for speech and head motion. The colour change is a darkening of the photo's own pixels
-(its texture and colour stay), at most MAX_DARKENING.
+the nasolabial fold of a smile (lip corners pulled up and out along the zygomaticus major, AU12) with crow's feet at
+the outer eye corners (the cheeks pushed up, AU6); the frown of anger (AU4: corrugator and procerus pull the brows
+together and down): vertical furrows between the brows with the skin bunched into a bulge between them, a
+horizontal crease across the root of the nose, the shadow the lowered brows cast on the upper lids and the
+tightened lower lids (AU7); and horizontal lines across a forehead whose brows go up (AU1 + 2, surprise).
+
+A fold is not a line drawn on the skin but a crease between two bulges, lit from the front and above: its own
+groove is darkest, the shadow falls off softly on the side the bulge overhangs (the undercut), and the bulge on
+the other side faces the light and catches a little more of it. So each crease here is a darkening with a sharp
+edge on the bulge side and a ramp on the shadow side, plus a weak, broad brightening over the bulge. All sizes
+are in interoculars (face proportions), so the folds scale with the face. Their strength follows how far the
+expression moved the points that make them (the face with the expression against the same frame without it), so
+they appear only where those units act, grow with the intensity and are exactly zero for speech and head motion.
+The colour change only scales the photo's own pixels (darker in the crease, at most MAX_DARKENING; brighter on the
+bulge, at most MAX_HIGHLIGHT): texture and colour stay the photo's.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from talkface.landmarks.normalize import to_normalised
 
-MAX_DARKENING = 0.16  # the deepest fold line takes at most this share of the skin's brightness
-LINE_WIDTH = 0.018  # fold line thickness, interoculars
-SOFTNESS = 0.012  # blur sigma of the lines, interoculars
+MAX_DARKENING = 0.22  # the deepest point of a crease keeps 78 % of the skin's light
+MAX_HIGHLIGHT = 0.06  # the lit bulge beside a crease takes at most 6 % more light
+SOFTNESS = 0.013  # blur sigma of a crease's groove, interoculars
+HIGHLIGHT_SOFTNESS = 0.030  # blur sigma of a bulge's highlight, interoculars (a bulge is broad and round)
+AREA_SOFTNESS = 0.040  # blur sigma of a cast shadow (the brows over the lids), interoculars
+# Skin is translucent: light scattered under it comes out reddened, so its shadows are warmer than a grey multiply
+# (red loses less than green and blue; the shadow side of a fold looks ruddy, not pencilled).
+SHADOW_TINT = np.array([0.8, 1.0, 1.0], np.float32)  # share of the darkening each of R, G, B takes
+RAMP_STEPS = 4  # the shadow side's fall-off drawn as this many nested bands before the blur
 # Full-strength moves (interoculars, normalised frame): a fold is fully drawn once its points moved this far.
 SMILE_FULL = 0.12  # lip corners up (plus half their move outwards)
 FROWN_FULL = 0.06  # inner brows together (a lowered brow alone, as in a smile, makes no frown lines)
 RAISE_FULL = 0.10  # brows up
+# The zygomaticus major pulls the lip corner towards the cheekbone, at least ~30 deg out from straight up: a
+# corner that goes up while moving inwards (lips pressed, chin pushed up, as in anger) is not a smile and makes
+# no nasolabial fold or crow's feet. The smile's fold grows in full once the corners move out by this share of
+# their rise (tan 30 deg).
+SMILE_OUT_PER_UP = 0.58
+MIN_STRENGTH = 1e-3  # weaker folds are not drawn (a thousandth of the deepest crease is far below a grey level)
 CROWS_FEET_ANGLES = (-0.45, 0.0, 0.45)  # radians from the outward eye line, lines fanning from the outer eye corners
 FOREHEAD_LINES = (0.3, 0.45, 0.6)  # heights of the forehead lines above the brows, interoculars
 
@@ -39,11 +61,33 @@ def fold_strengths(rest: np.ndarray, expressed: np.ndarray) -> dict[str, float]:
     corners_out = (d[54, 0] - d[48, 0]) / 2
     together = (d[21, 0] - d[22, 0]) / 2
     raised = -d[17:27, 1].mean()
-    return {
-        "smile": float(np.clip((corners_up + 0.5 * max(corners_out, 0.0)) / SMILE_FULL, 0.0, 1.0)),
+    pulled_out = float(np.clip(corners_out / max(SMILE_OUT_PER_UP * corners_up, 1e-9), 0.0, 1.0))
+    strengths = {
+        "smile": float(np.clip((corners_up + 0.5 * max(corners_out, 0.0)) / SMILE_FULL, 0.0, 1.0)) * pulled_out,
         "frown": float(np.clip(together / FROWN_FULL, 0.0, 1.0)),
         "raise": float(np.clip(raised / RAISE_FULL, 0.0, 1.0)),
     }
+    # Rounding in the frame's similarity is not an expression: below a thousandth of a fold, none.
+    return {name: value if value >= MIN_STRENGTH else 0.0 for name, value in strengths.items()}
+
+
+@dataclass(frozen=True)
+class Crease:
+    """One fold: its groove along `points` (n, 2) pixels; the shadow falls off over `shadow` interoculars on the
+    side `towards` (a direction, pixels) points to, the bulge on the other side is lit over `bulge` interoculars
+    with `lit` times the crease's strength; `groove` is the groove's own half width; `taper` (n,) scales the
+    widths along the fold (a fold fades out at its ends)."""
+
+    points: np.ndarray
+    strength: float
+    towards: np.ndarray
+    groove: float = 0.008
+    shadow: float = 0.04
+    bulge: float = 0.08
+    lit: float = 1.0
+    taper: np.ndarray | None = None
+    kind: str = "crease"  # or "shadow": a cast shadow over the closed polygon `points`; or "bulge": a round
+    # highlight of radius `bulge` interoculars along `points`
 
 
 def _bezier(a: np.ndarray, control: np.ndarray, b: np.ndarray, n: int = 16) -> np.ndarray:
@@ -62,81 +106,165 @@ def _brow_arch(brows: np.ndarray, origin: np.ndarray, x_unit: np.ndarray, down: 
     return origin + us[:, None] * x_unit + np.polyval(fit, us)[:, None] * down
 
 
-def fold_lines(face: np.ndarray, strengths: dict[str, float]) -> list[tuple[np.ndarray, float]]:
-    """(polyline (n, 2) pixels, strength) of each fold to draw on the expressed face (68, 2); a closed polygon
-    (first point repeated last) is an area to shade."""
+def _fade(n: int, deepest: float = 0.5, floor: float = 0.3) -> np.ndarray:
+    """(n,) widths along a fold: 1 at `deepest` (0 start .. 1 end), down to `floor` at its ends."""
+    t = np.linspace(0.0, 1.0, n)
+    rise = np.where(t <= deepest, t / max(deepest, 1e-6), (1 - t) / max(1 - deepest, 1e-6))
+    return floor + (1 - floor) * np.sin(0.5 * np.pi * np.clip(rise, 0, 1))
+
+
+def fold_creases(face: np.ndarray, strengths: dict[str, float]) -> list[Crease]:
+    """The creases (and cast shadows) of the folds on the expressed face (68, 2) pixels."""
     face = np.asarray(face, np.float64)
     eyes = face[36:42].mean(0), face[42:48].mean(0)
     across = eyes[1] - eyes[0]
     iod = float(np.linalg.norm(across))
     x_unit = across / max(iod, 1e-6)
     down = np.array([-x_unit[1], x_unit[0]])  # image down, perpendicular to the eye line
-    lines = []
-    if strengths["smile"] > 0:
+    folds = []
+    smile, frown, raised = strengths["smile"], strengths["frown"], strengths["raise"]
+    if smile > 0:
         for wing, corner, side in ((31, 48, -1.0), (35, 54, 1.0)):
             out = side * x_unit
             start = face[wing] + iod * (0.10 * out - 0.02 * down)
             end = face[corner] + iod * (0.09 * out + 0.10 * down)
             bulge = (start + end) / 2 + iod * 0.07 * out
-            lines.append((_bezier(start, bulge, end), strengths["smile"]))
+            line = _bezier(start, bulge, end)
+            # Deepest in its upper third, beside the nose; the shadow towards the lips, the cheek bulge outside.
+            folds.append(Crease(line, smile, towards=-out + 0.3 * down, groove=0.010, shadow=0.07, bulge=0.12,
+                                taper=_fade(len(line), deepest=0.3, floor=0.25)))
         for eye_corner, side in ((36, -1.0), (45, 1.0)):
             for angle in CROWS_FEET_ANGLES:
                 ray = side * x_unit * np.cos(angle) + down * np.sin(angle)
                 start = face[eye_corner] + iod * 0.07 * ray
-                lines.append((np.stack([start, start + iod * 0.1 * ray]), 0.7 * strengths["smile"]))
-    if strengths["frown"] > 0:
+                line = np.stack([start + iod * t * ray for t in np.linspace(0.0, 0.1, 6)])
+                # Fine lines: the skin rolls above each one face down, into the shadow.
+                folds.append(Crease(line, 0.6 * smile, towards=-down, groove=0.005, shadow=0.015, bulge=0.025,
+                                    lit=0.5, taper=_fade(len(line), deepest=0.3, floor=0.2)))
+    if frown > 0:
         centre = (face[21] + face[22]) / 2
+        half_gap = 0.5 * float(np.linalg.norm(face[22] - face[21]))
         for side in (-1.0, 1.0):
-            base = centre + iod * (side * 0.05 * x_unit + 0.03 * down)
-            lines.append((np.stack([base, base - iod * 0.18 * down]), strengths["frown"]))
-        for brow, lid in ((range(17, 22), (39, 38, 37, 36)), (range(22, 27), (45, 44, 43, 42))):
-            area = np.concatenate([face[list(brow)], face[list(lid)] - iod * 0.03 * down])
-            lines.append((np.concatenate([area, area[:1]]), 0.5 * strengths["frown"]))
-    if strengths["raise"] > 0:
+            # The furrows lie between the bunched brow heads, a little over half way out from the midline, and
+            # run up from the brow heads' lower edge about a quarter of an interocular (~1.5 cm), fading upwards.
+            base = centre + side * 0.55 * half_gap * x_unit + iod * 0.03 * down
+            top = base - iod * 0.2 * down
+            line = _bezier(base, (base + top) / 2 + iod * side * 0.01 * x_unit, top, n=10)
+            # The corrugators push the brow heads in (their bulge, outside the furrows, catches the light); the
+            # skin between the furrows rolls into them (the shadow falls towards the midline).
+            folds.append(Crease(line, 0.8 * frown, towards=-side * x_unit, groove=0.004, shadow=0.045,
+                                bulge=0.06, taper=_fade(len(line), deepest=0.3, floor=0.2)))
+        # The procerus bunches the skin of the glabella into a mound between the furrows.
+        mound = centre - iod * 0.05 * down
+        folds.append(Crease(np.stack([mound - iod * 0.03 * down, mound + iod * 0.03 * down]), 0.6 * frown,
+                            towards=x_unit, groove=0.0, shadow=0.0, bulge=0.035, kind="bulge"))
+        for brow, lid, lower in ((range(17, 22), (39, 38, 37, 36), (36, 41, 40, 39)),
+                                 (range(22, 27), (45, 44, 43, 42), (42, 47, 46, 45))):
+            area = np.concatenate([face[list(brow)] + iod * 0.02 * down, face[list(lid)] - iod * 0.02 * down])
+            folds.append(Crease(np.concatenate([area, area[:1]]), 0.8 * frown, towards=down, kind="shadow"))
+            # AU7: the tightened lower lid bulges, a crease beneath it.
+            pts = face[list(lower)]
+            line = _bezier(pts[0], pts[1] + pts[2] - (pts[0] + pts[3]) / 2 + iod * 0.10 * down, pts[3], n=10)
+            folds.append(Crease(line, 0.5 * frown, towards=down, groove=0.006, shadow=0.025, bulge=0.04,
+                                lit=0.0, taper=_fade(len(line), floor=0.1)))
+    if raised > 0:
         arch = _brow_arch(face[17:27], eyes[0], x_unit, down)
         for height in FOREHEAD_LINES:
-            lines.append((arch - iod * height * down, strengths["raise"] * (1.2 - height)))
-    return lines
+            # The roll of skin above each furrow faces down into shadow; the one below faces up into the light.
+            folds.append(Crease(arch - iod * height * down, raised * (1.2 - height), towards=-down, groove=0.008,
+                                shadow=0.03, bulge=0.06, lit=0.7, taper=_fade(len(arch), floor=0.15)))
+    return folds
+
+
+def _normals(points: np.ndarray, towards: np.ndarray) -> np.ndarray:
+    """(n, 2) unit normals of a polyline, on the side `towards` points to."""
+    tangent = np.gradient(points, axis=0)
+    normal = np.stack([-tangent[:, 1], tangent[:, 0]], 1)
+    normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-9)
+    return normal * np.where(normal @ towards >= 0, 1.0, -1.0)[:, None]
+
+
+def _band(points: np.ndarray, normals: np.ndarray, near: np.ndarray, far: np.ndarray) -> np.ndarray:
+    """A polygon between the offsets `near` and `far` (n,) pixels along the normals."""
+    return np.concatenate([points + near[:, None] * normals, (points + far[:, None] * normals)[::-1]])
+
+
+def _fill(layer: np.ndarray, polygon: np.ndarray, origin: np.ndarray, value: float) -> None:
+    pts = np.round((polygon - origin) * 16).astype(np.int32)
+    cv2.fillPoly(layer, [pts], float(value), lineType=cv2.LINE_AA, shift=4)
 
 
 def fold_map(shape: tuple[int, int], rest: np.ndarray, expressed: np.ndarray) -> tuple[np.ndarray, tuple]:
-    """Darkening in [0, MAX_DARKENING] over the folds' box: (map (h, w) float32, (rows, cols) slices of an image
-    of `shape`), for the face at `rest` (68, 2) moved to `expressed` (68, 2), pixel coordinates."""
+    """The shading of the folds over their box: (map (h, w) float32, (rows, cols) slices of an image of `shape`)
+    for the face at `rest` (68, 2) moved to `expressed` (68, 2), pixel coordinates. Positive values darken (the
+    share of light taken, at most MAX_DARKENING), negative ones brighten (at most MAX_HIGHLIGHT)."""
     empty = np.zeros((0, 0), np.float32), (slice(0, 0), slice(0, 0))
-    lines = fold_lines(expressed, fold_strengths(rest, expressed))
-    if not lines:
+    folds = fold_creases(expressed, fold_strengths(rest, expressed))
+    if not folds:
         return empty
     face = np.asarray(expressed, np.float64)
     iod = float(np.linalg.norm(face[42:48].mean(0) - face[36:42].mean(0)))
     sigma = max(SOFTNESS * iod, 0.5)
-    margin = int(np.ceil(3 * sigma + LINE_WIDTH * iod)) + 2
-    points = np.concatenate([line for line, _ in lines])
+    sigma_lit = max(HIGHLIGHT_SOFTNESS * iod, 0.5)
+    sigma_area = max(AREA_SOFTNESS * iod, 0.5)
+    reach = max(max(f.shadow, f.bulge) for f in folds) * iod
+    margin = int(np.ceil(3 * max(sigma_lit, sigma_area) + reach)) + 2
+    points = np.concatenate([f.points for f in folds])
     x0, y0 = np.maximum(np.floor(points.min(0)).astype(int) - margin, 0)
     x1, y1 = np.ceil(points.max(0)).astype(int) + margin
     x1, y1 = min(x1, shape[1]), min(y1, shape[0])
     if x1 <= x0 or y1 <= y0:
         return empty
-    out = np.zeros((y1 - y0, x1 - x0), np.float32)
-    width = max(1, int(round(LINE_WIDTH * iod)))
-    for line, strength in lines:
-        pts = np.round((line - [x0, y0]) * 16).astype(np.int32)
-        layer = np.zeros_like(out)
-        if len(line) > 3 and np.array_equal(line[0], line[-1]):
-            cv2.fillPoly(layer, [pts], 1.0, lineType=cv2.LINE_AA, shift=4)
-            layer = cv2.GaussianBlur(layer, (0, 0), 4 * sigma)
-        else:
-            cv2.polylines(layer, [pts], False, 1.0, thickness=width, lineType=cv2.LINE_AA, shift=4)
-        out = np.maximum(out, layer * float(strength))
-    out = cv2.GaussianBlur(out, (0, 0), sigma) * MAX_DARKENING
-    return out, (slice(y0, y1), slice(x0, x1))
+    origin = np.array([x0, y0], np.float64)
+    dark = np.zeros((y1 - y0, x1 - x0), np.float32)
+    cast = np.zeros_like(dark)
+    lit = np.zeros_like(dark)
+    layer = np.zeros_like(dark)
+    for fold in folds:
+        if fold.kind == "shadow":
+            layer[:] = 0
+            _fill(layer, fold.points, origin, fold.strength)
+            np.maximum(cast, layer, out=cast)
+            continue
+        if fold.kind == "bulge":
+            layer[:] = 0
+            pts = np.round((fold.points - origin) * 16).astype(np.int32)
+            cv2.polylines(layer, [pts], False, float(fold.strength * fold.lit),
+                          thickness=max(1, int(round(2 * fold.bulge * iod))), lineType=cv2.LINE_AA, shift=4)
+            np.maximum(lit, layer, out=lit)
+            continue
+        taper = np.ones(len(fold.points)) if fold.taper is None else np.asarray(fold.taper, np.float64)
+        normals = _normals(fold.points, np.asarray(fold.towards, np.float64))
+        groove = np.maximum(fold.groove * iod * taper, 0.5)
+        # The shadow side: nested bands, widest (faintest) first, each narrower one drawn over it: a ramp from
+        # the groove (1) to nothing at `shadow` interoculars, after the blur a smooth fall-off.
+        layer[:] = 0
+        for step in range(RAMP_STEPS, 0, -1):
+            reach_here = groove + (fold.shadow * iod * taper - groove) * step / RAMP_STEPS
+            _fill(layer, _band(fold.points, normals, -groove, reach_here), origin,
+                  fold.strength * (RAMP_STEPS - step + 1) / RAMP_STEPS)
+        np.maximum(dark, layer, out=dark)
+        if fold.lit > 0:
+            layer[:] = 0
+            _fill(layer, _band(fold.points, normals, -fold.bulge * iod * taper, -2 * groove), origin,
+                  fold.strength * fold.lit)
+            np.maximum(lit, layer, out=lit)
+    shade = cv2.GaussianBlur(dark, (0, 0), sigma) * MAX_DARKENING
+    if cast.any():
+        shade = np.maximum(shade, cv2.GaussianBlur(cast, (0, 0), sigma_area) * MAX_DARKENING)
+    if lit.any():
+        shade -= cv2.GaussianBlur(lit, (0, 0), sigma_lit) * MAX_HIGHLIGHT
+    return shade, (slice(y0, y1), slice(x0, x1))
 
 
 def shade_folds(frame: np.ndarray, rest: np.ndarray, expressed: np.ndarray) -> np.ndarray:
-    """The frame (H, W, 3) uint8, already moved to `expressed`, darkened along the folds the expression makes."""
-    darkening, (rows, cols) = fold_map(frame.shape[:2], rest, expressed)
-    if darkening.size == 0 or float(darkening.max()) <= 1e-4:
+    """The frame (H, W, 3) uint8, already moved to `expressed`, shaded along the folds the expression makes: its
+    own pixels darker in the creases, a little brighter on the bulges beside them."""
+    shade, (rows, cols) = fold_map(frame.shape[:2], rest, expressed)
+    if shade.size == 0 or float(np.abs(shade).max()) <= 1e-4:
         return frame
     out = np.array(frame, copy=True)
     region = out[rows, cols].astype(np.float32)
-    out[rows, cols] = np.clip(np.rint(region * (1.0 - darkening[..., None])), 0, 255).astype(out.dtype)
+    gain = 1.0 - np.maximum(shade, 0.0)[..., None] * SHADOW_TINT + np.maximum(-shade, 0.0)[..., None]
+    out[rows, cols] = np.clip(np.rint(region * gain), 0, 255).astype(out.dtype)
     return out
