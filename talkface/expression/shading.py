@@ -4,9 +4,8 @@ GANimation without learned weights (no expressive images of other people exist h
 A warp moves skin but does not crease it. Three folds carry most of what a viewer reads as a real expression:
 the nasolabial fold of a smile (lip corners pulled up and out along the zygomaticus major, AU12) with crow's feet at
 the outer eye corners (the cheeks pushed up, AU6); the frown of anger (AU4: corrugator and procerus pull the brows
-together and down): vertical furrows between the brows with the skin bunched into a bulge between them, a
-horizontal crease across the root of the nose, the shadow the lowered brows cast on the upper lids and the
-tightened lower lids (AU7); and horizontal lines across a forehead whose brows go up (AU1 + 2, surprise).
+together and down): vertical furrows between the brows with the skin bunched into a mound between them, the
+shadow the lowered brows cast on the upper lids and a crease under the tightened lower lids (AU7); and horizontal lines across a forehead whose brows go up (AU1 + 2, surprise).
 
 A fold is not a line drawn on the skin but a crease between two bulges, lit from the front and above: its own
 groove is darkest, the shadow falls off softly on the side the bulge overhangs (the undercut), and the bulge on
@@ -35,7 +34,7 @@ HIGHLIGHT_SOFTNESS = 0.030  # blur sigma of a bulge's highlight, interoculars (a
 AREA_SOFTNESS = 0.040  # blur sigma of a cast shadow (the brows over the lids), interoculars
 # Skin is translucent: light scattered under it comes out reddened, so its shadows are warmer than a grey multiply
 # (red loses less than green and blue; the shadow side of a fold looks ruddy, not pencilled).
-SHADOW_TINT = np.array([0.8, 1.0, 1.0], np.float32)  # share of the darkening each of R, G, B takes
+SHADOW_TINT = np.array([0.8, 1.0, 1.0], np.float32)  # share of the darkening each of R, G, B takes (RGB frames)
 RAMP_STEPS = 4  # the shadow side's fall-off drawn as this many nested bands before the blur
 # Full-strength moves (interoculars, normalised frame): a fold is fully drawn once its points moved this far.
 SMILE_FULL = 0.12  # lip corners up (plus half their move outwards)
@@ -194,6 +193,16 @@ def _fill(layer: np.ndarray, polygon: np.ndarray, origin: np.ndarray, value: flo
     cv2.fillPoly(layer, [pts], float(value), lineType=cv2.LINE_AA, shift=4)
 
 
+def _broad_blur(layer: np.ndarray, sigma: float) -> np.ndarray:
+    """A wide Gaussian blur, computed at half resolution where it is wide enough not to tell (a quarter of the
+    work; the highlight and cast shadows are smooth at this scale)."""
+    if sigma < 4 or min(layer.shape) < 8:
+        return cv2.GaussianBlur(layer, (0, 0), sigma)
+    small = cv2.resize(layer, (layer.shape[1] // 2, layer.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigma / 2)
+    return cv2.resize(small, (layer.shape[1], layer.shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
 def fold_map(shape: tuple[int, int], rest: np.ndarray, expressed: np.ndarray) -> tuple[np.ndarray, tuple]:
     """The shading of the folds over their box: (map (h, w) float32, (rows, cols) slices of an image of `shape`)
     for the face at `rest` (68, 2) moved to `expressed` (68, 2), pixel coordinates. Positive values darken (the
@@ -219,41 +228,47 @@ def fold_map(shape: tuple[int, int], rest: np.ndarray, expressed: np.ndarray) ->
     dark = np.zeros((y1 - y0, x1 - x0), np.float32)
     cast = np.zeros_like(dark)
     lit = np.zeros_like(dark)
-    layer = np.zeros_like(dark)
     for fold in folds:
+        target = {"shadow": cast, "bulge": lit}.get(fold.kind, dark)
+        # Each fold is drawn in its own small box (a full-box layer per fold would cost more than the blurs).
+        pad = max(fold.shadow, fold.bulge) * iod + 2
+        lo = np.maximum(np.floor(fold.points.min(0) - pad).astype(int), [x0, y0])
+        hi = np.minimum(np.ceil(fold.points.max(0) + pad).astype(int), [x1, y1])
+        if (hi <= lo).any():
+            continue
+        box = (slice(lo[1] - y0, hi[1] - y0), slice(lo[0] - x0, hi[0] - x0))
+        corner = lo.astype(np.float64)
+        layer = np.zeros((hi[1] - lo[1], hi[0] - lo[0]), np.float32)
         if fold.kind == "shadow":
-            layer[:] = 0
-            _fill(layer, fold.points, origin, fold.strength)
-            np.maximum(cast, layer, out=cast)
+            _fill(layer, fold.points, corner, fold.strength)
+            np.maximum(target[box], layer, out=target[box])
             continue
         if fold.kind == "bulge":
-            layer[:] = 0
-            pts = np.round((fold.points - origin) * 16).astype(np.int32)
+            pts = np.round((fold.points - corner) * 16).astype(np.int32)
             cv2.polylines(layer, [pts], False, float(fold.strength * fold.lit),
                           thickness=max(1, int(round(2 * fold.bulge * iod))), lineType=cv2.LINE_AA, shift=4)
-            np.maximum(lit, layer, out=lit)
+            np.maximum(target[box], layer, out=target[box])
             continue
         taper = np.ones(len(fold.points)) if fold.taper is None else np.asarray(fold.taper, np.float64)
         normals = _normals(fold.points, np.asarray(fold.towards, np.float64))
         groove = np.maximum(fold.groove * iod * taper, 0.5)
         # The shadow side: nested bands, widest (faintest) first, each narrower one drawn over it: a ramp from
         # the groove (1) to nothing at `shadow` interoculars, after the blur a smooth fall-off.
-        layer[:] = 0
         for step in range(RAMP_STEPS, 0, -1):
             reach_here = groove + (fold.shadow * iod * taper - groove) * step / RAMP_STEPS
-            _fill(layer, _band(fold.points, normals, -groove, reach_here), origin,
+            _fill(layer, _band(fold.points, normals, -groove, reach_here), corner,
                   fold.strength * (RAMP_STEPS - step + 1) / RAMP_STEPS)
-        np.maximum(dark, layer, out=dark)
+        np.maximum(dark[box], layer, out=dark[box])
         if fold.lit > 0:
             layer[:] = 0
-            _fill(layer, _band(fold.points, normals, -fold.bulge * iod * taper, -2 * groove), origin,
+            _fill(layer, _band(fold.points, normals, -fold.bulge * iod * taper, -2 * groove), corner,
                   fold.strength * fold.lit)
-            np.maximum(lit, layer, out=lit)
+            np.maximum(lit[box], layer, out=lit[box])
     shade = cv2.GaussianBlur(dark, (0, 0), sigma) * MAX_DARKENING
     if cast.any():
-        shade = np.maximum(shade, cv2.GaussianBlur(cast, (0, 0), sigma_area) * MAX_DARKENING)
+        shade = np.maximum(shade, _broad_blur(cast, sigma_area) * MAX_DARKENING)
     if lit.any():
-        shade -= cv2.GaussianBlur(lit, (0, 0), sigma_lit) * MAX_HIGHLIGHT
+        shade -= _broad_blur(lit, sigma_lit) * MAX_HIGHLIGHT
     return shade, (slice(y0, y1), slice(x0, x1))
 
 
@@ -265,6 +280,10 @@ def shade_folds(frame: np.ndarray, rest: np.ndarray, expressed: np.ndarray) -> n
         return frame
     out = np.array(frame, copy=True)
     region = out[rows, cols].astype(np.float32)
-    gain = 1.0 - np.maximum(shade, 0.0)[..., None] * SHADOW_TINT + np.maximum(-shade, 0.0)[..., None]
-    out[rows, cols] = np.clip(np.rint(region * gain), 0, 255).astype(out.dtype)
+    gain = 1.0 - shade  # green and blue: the whole darkening, and the (untinted) highlight
+    region[..., 1:] *= gain[..., None]
+    gain += (1.0 - SHADOW_TINT[0]) * np.maximum(shade, 0.0)  # red: less of the darkening
+    region[..., 0] *= gain
+    np.clip(region, 0, 255, out=region)
+    out[rows, cols] = np.rint(region, out=region).astype(out.dtype)
     return out
