@@ -56,6 +56,7 @@ STRETCH_START, STRETCH_FULL = 1.04, 1.2
 # 20 that do) put the teeth's 90th-percentile luma at 1.10-1.47 x the cheek's 80th (median 1.15); at 1.25 the
 # painted teeth do the same (median 1.15; at the former 1.05 they sat at the skin's own brightness, 1.01).
 LIT_TEETH = 1.25
+BITE_LINE = 2.5  # the dark line under lit teeth: at least this many blur sigmas (plus a pixel) of the gap
 # Gaps between upper teeth, as u offsets from the mouth centre (incisors, laterals, canines).
 _TOOTH_GAPS = np.array([0.0, -0.15, 0.15, -0.27, 0.27], np.float32)
 
@@ -239,7 +240,7 @@ def render_mouth(frames: np.ndarray, target_lmk: np.ndarray, source: np.ndarray,
     smile = _smoothstep(STRETCH_START, STRETCH_FULL, 1.0 / ratio)  # (B, 1): how far the lips bare the teeth
     painted = _cavity(g, look)
     painted = _over(painted, *_lower_teeth(g, look, teeth_gate))
-    upper_colour, upper_alpha = _upper_teeth(g, look, teeth_gate, smile)
+    upper_colour, upper_alpha = _upper_teeth(g, look, teeth_gate, smile, blur)
     painted = _over(painted, upper_colour, upper_alpha)
     painted = _gaussian_blur(painted.reshape(batch, *shape, 3), blur).reshape(batch, -1, 3)
     if look.source_open:
@@ -304,12 +305,15 @@ def _corner_shade(g: _MouthGeometry) -> np.ndarray:
     return 1.0 - 0.85 * np.abs(g.c) ** 2.5  # teeth recede into shadow towards the corners
 
 
-def _upper_teeth(g: _MouthGeometry, look: MouthAppearance, gate: np.ndarray, smile: np.ndarray
+def _upper_teeth(g: _MouthGeometry, look: MouthAppearance, gate: np.ndarray, smile: np.ndarray, blur: float
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Upper teeth hanging from the upper lip: (colour (B, P, 3), alpha (B, P)); smile (B, 1) in [0, 1]: how far
-    stretched lips bare them to the light (see STRETCH_START)."""
+    stretched lips bare them to the light (see STRETCH_START); blur: the painted layer's blur sigma (pixels)."""
     # Visible tooth height grows with the opening until the incisors are fully shown.
     height = np.minimum(0.55 * g.gap, 0.15 * g.width) * (1.0 - 0.25 * g.c * g.c)
+    # Lit teeth leave the dark line of the bite above the lower lip, wide enough to survive the blur: filling a
+    # slightly parted smiling mouth they read as closed lips (dlib put the inner lips on the teeth's edge).
+    height = height - smile * np.clip(height - (g.gap - BITE_LINE * blur - 1.0), 0.0, None)
     alpha = _coverage(height - g.d_up) * (g.d_up > -1.5) * gate
     lip_shadow = 0.7 + 0.3 * np.maximum(_smoothstep(0.0, 1.0, g.d_up / (0.4 * height + 0.5)), smile)
     dx = (g.u[..., None] - 0.5 - _TOOTH_GAPS) * g.width[..., None]
