@@ -122,3 +122,30 @@ def test_eval_expression_on_one_person(tmp_path):
     assert report["rafd"] is not None and len(report["speech"]) == 1
     assert -1 <= report["speech"][0]["opening_correlation"] <= 1
     assert (out / "report.md").is_file() and (out / "report.csv").is_file()
+
+
+def test_person_agnostic_floor_is_zero_when_everyone_smiles_alike_and_not_otherwise():
+    """The leave-one-out mean smile reproduces a smile everyone shares (ratio 0) and cannot reproduce a smile
+    nobody else makes (ratio ~1 for the one who opens the mouth while the others only widen it)."""
+    from talkface.evaluation.expression import Photo, person_agnostic_floor
+    from talkface.landmarks.normalize import MEAN_SHAPE
+
+    face = np.asarray(MEAN_SHAPE, np.float64) * 100 + 200
+    rng = np.random.default_rng(0)
+
+    def person(shift: np.ndarray) -> Photo:
+        neutral = face + rng.normal(0, 0.3, face.shape)
+        return Photo("p", "smile", np.zeros((4, 4, 3), np.uint8), neutral, np.zeros((4, 4, 3), np.uint8),
+                      neutral + shift)
+
+    widen = np.zeros((68, 2))
+    widen[48, 0], widen[54, 0] = -6.0, 6.0
+    same = person_agnostic_floor([person(widen) for _ in range(5)])
+    assert same["people"] == 5 and same["error_ratio_median"] < 0.1 and same["error_ratio_within_0.5"] == 1.0
+
+    opens = np.zeros((68, 2))
+    opens[[56, 57, 58, 65, 66, 67], 1] = 1.5
+    mixed = [person(widen) for _ in range(5)] + [person(opens)]
+    floor = person_agnostic_floor(mixed)
+    assert floor["error_ratio_within_0.5"] == pytest.approx(5 / 6)  # the five wideners, not the one who opens
+    assert person_agnostic_floor(mixed[:2]) == {}  # too few people to leave one out
