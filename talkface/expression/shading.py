@@ -14,14 +14,8 @@ edge on the bulge side and a ramp on the shadow side, plus a weak, broad brighte
 are in interoculars (face proportions), so the folds scale with the face. Their strength follows how far the
 expression moved the points that make them (the face with the expression against the same frame without it), so
 they appear only where those units act, grow with the intensity and are exactly zero for speech and head motion.
-The colour change only scales the photo's own pixels (darker in the crease, at most MAX_DARKENING, under the
-lowered brows at most CAST_DARKENING; brighter on the bulge, at most MAX_HIGHLIGHT; pressed lips' red margin a
-little paler, at most MAX_PALING): texture stays the photo's.
-
-Pressed lips (AU23/24, with AU17 below them) are the other half of anger: the red margins roll in and pale as the
-pressure pushes the blood out, the lips meet in a dark seam, the orbicularis bunches at the corners and the chin
-boss, pushed up, deepens the mentolabial sulcus under the lower lip. Their strength is the red margins' height
-lost between rest and expressed beyond what a wider mouth explains, on lips that stay closed.
+The colour change only scales the photo's own pixels (darker in the crease, at most MAX_DARKENING; brighter on the
+bulge, at most MAX_HIGHLIGHT): texture and colour stay the photo's.
 """
 
 from __future__ import annotations
@@ -37,9 +31,6 @@ MAX_DARKENING = 0.22  # the deepest point of a crease keeps 78 % of the skin's l
 MAX_HIGHLIGHT = 0.06  # the lit bulge beside a crease takes at most 6 % more light
 SOFTNESS = 0.013  # blur sigma of a crease's groove, interoculars
 HIGHLIGHT_SOFTNESS = 0.030  # blur sigma of a bulge's highlight, interoculars (a bulge is broad and round)
-# The brows an AU4 lowers overhang the upper lids: the shadow they cast reaches the lid margin and is deeper than
-# a crease (the light from above is blocked over the whole lid, not just in a groove): the glare of anger.
-CAST_DARKENING = 0.30
 AREA_SOFTNESS = 0.040  # blur sigma of a cast shadow (the brows over the lids), interoculars
 # Skin is translucent: light scattered under it comes out reddened, so its shadows are warmer than a grey multiply
 # (red loses less than green and blue; the shadow side of a fold looks ruddy, not pencilled).
@@ -49,18 +40,6 @@ RAMP_STEPS = 4  # the shadow side's fall-off drawn as this many nested bands bef
 SMILE_FULL = 0.12  # lip corners up (plus half their move outwards)
 FROWN_FULL = 0.06  # inner brows together (a lowered brow alone, as in a smile, makes no frown lines)
 RAISE_FULL = 0.10  # brows up
-# Lips pressed (AU23/24): the red margins roll in, so the lips' height (upper plus lower red margin) shrinks by
-# more than a widening of the mouth explains (a smile stretches the lips thin, keeping their area); fully drawn
-# once ~5 mm of red margin (0.08 interoculars) is out of sight.
-PRESS_FULL = 0.08
-# Pressed lips are closed: the press fades out as the lips part between rest and expressed (a smile or a
-# dropped jaw thins the red margins too, by opening the mouth), gone once they part by this much (interoculars).
-PARTED_NO_PRESS = 0.05
-# Pressed lips are paler: the pressure pushes blood out of the red margin, its colour goes a share of the way
-# towards the skin's around the mouth (a per-channel gain on the lip's own pixels, only ever brightening, at most
-# this much, so a beard or dark lipstick beside pale skin is not bleached).
-MAX_PALING = 0.12
-PALING_SHARE = 0.5  # the share of the way from the lip's colour to the skin's at full press
 # The zygomaticus major pulls the lip corner towards the cheekbone, at least ~30 deg out from straight up: a
 # corner that goes up while moving inwards (lips pressed, chin pushed up, as in anger) is not a smile and makes
 # no nasolabial fold or crow's feet. The smile's fold grows in full once the corners move out by this share of
@@ -69,30 +48,6 @@ SMILE_OUT_PER_UP = 0.58
 MIN_STRENGTH = 1e-3  # weaker folds are not drawn (a thousandth of the deepest crease is far below a grey level)
 CROWS_FEET_ANGLES = (-0.45, 0.0, 0.45)  # radians from the outward eye line, lines fanning from the outer eye corners
 FOREHEAD_LINES = (0.3, 0.45, 0.6)  # heights of the forehead lines above the brows, interoculars
-
-
-def _lip_heights(face: np.ndarray) -> tuple[float, float]:
-    """(red margins' height: upper plus lower, mouth width) of a (68, 2) face: outer lip contour to the inner."""
-    upper = face[[61, 62, 63], 1] - face[[50, 51, 52], 1]
-    lower = face[[58, 57, 56], 1] - face[[67, 66, 65], 1]
-    return float(upper.mean() + lower.mean()), float(face[54, 0] - face[48, 0])
-
-
-def press_strength(rest: np.ndarray, expressed: np.ndarray) -> float:
-    """How strongly the lips are pressed together (AU23/24), 0 to 1: the red margins' height lost between the
-    face at rest and expressed (both (68, 2) pixels, in the rest face's normalised frame), less what a wider
-    mouth explains (stretched lips keep their area). Zero for a similarity of the face and for speech (the
-    expressed face's lips against the same frame's without the expression)."""
-    rest_norm, sim = to_normalised(np.asarray(rest, np.float64))
-    moved = sim.apply(np.asarray(expressed, np.float64))
-    height_rest, width_rest = _lip_heights(rest_norm)
-    height, width = _lip_heights(moved)
-    stretched = height_rest * max(0.0, 1.0 - width_rest / max(width, 1e-9))
-    parted = float((moved[65:68, 1] - moved[61:64, 1][::-1]).mean() - (rest_norm[65:68, 1]
-                                                                       - rest_norm[61:64, 1][::-1]).mean())
-    closed = float(np.clip(1.0 - parted / PARTED_NO_PRESS, 0.0, 1.0))
-    value = float(np.clip((height_rest - height - stretched) / PRESS_FULL, 0.0, 1.0)) * closed
-    return value if value >= MIN_STRENGTH else 0.0
 
 
 def fold_strengths(rest: np.ndarray, expressed: np.ndarray) -> dict[str, float]:
@@ -204,39 +159,13 @@ def fold_creases(face: np.ndarray, strengths: dict[str, float]) -> list[Crease]:
                             towards=x_unit, groove=0.0, shadow=0.0, bulge=0.035, kind="bulge"))
         for brow, lid, lower in ((range(17, 22), (39, 38, 37, 36), (36, 41, 40, 39)),
                                  (range(22, 27), (45, 44, 43, 42), (42, 47, 46, 45))):
-            area = np.concatenate([face[list(brow)] + iod * 0.02 * down, face[list(lid)] + iod * 0.01 * down])
+            area = np.concatenate([face[list(brow)] + iod * 0.02 * down, face[list(lid)] - iod * 0.02 * down])
             folds.append(Crease(np.concatenate([area, area[:1]]), 0.8 * frown, towards=down, kind="shadow"))
             # AU7: the tightened lower lid bulges, a crease beneath it.
             pts = face[list(lower)]
             line = _bezier(pts[0], pts[1] + pts[2] - (pts[0] + pts[3]) / 2 + iod * 0.10 * down, pts[3], n=10)
             folds.append(Crease(line, 0.5 * frown, towards=down, groove=0.006, shadow=0.025, bulge=0.04,
                                 lit=0.0, taper=_fade(len(line), floor=0.1)))
-    press = strengths.get("press", 0.0)
-    if press > 0:
-        # The line between pressed lips: the red margins rolled in meet in a dark seam; the upper lip's edge
-        # overhangs the lower, its shadow falls down.
-        seam = (face[[61, 62, 63]] + face[[67, 66, 65]]) / 2
-        line = np.concatenate([face[[48]], (face[[48]] + face[[60]]) / 2, face[[60]], seam, face[[64]],
-                               (face[[64]] + face[[54]]) / 2, face[[54]]])
-        folds.append(Crease(line, press, towards=down, groove=0.006, shadow=0.02, bulge=0.0, lit=0.0,
-                            taper=_fade(len(line), floor=0.4)))
-        for corner, side in ((48, -1.0), (54, 1.0)):
-            # The orbicularis bunches the pressed lips into a small bulge at each corner, a short crease
-            # curving down outside it (lit on the corner's side, the shadow falls outwards).
-            out = side * x_unit
-            start = face[corner] + iod * (0.03 * out - 0.02 * down)
-            end = face[corner] + iod * (0.05 * out + 0.09 * down)
-            line = _bezier(start, face[corner] + iod * (0.07 * out + 0.03 * down), end, n=10)
-            folds.append(Crease(line, 0.6 * press, towards=out, groove=0.005, shadow=0.025, bulge=0.04,
-                                lit=0.8, taper=_fade(len(line), deepest=0.35, floor=0.2)))
-        # The mentalis (AU17, with pressed lips as a rule) pushes the chin boss up against the lower lip: the
-        # mentolabial sulcus between them deepens, in shadow under the lip, the chin boss below it lit.
-        centre = face[57] + 0.3 * ((face[8] - face[57]) @ down) * down
-        a = centre - iod * (0.16 * x_unit + 0.05 * down)
-        b = centre + iod * (0.16 * x_unit - 0.05 * down)
-        line = _bezier(a, 2 * centre - (a + b) / 2, b)
-        folds.append(Crease(line, 0.7 * press, towards=-down, groove=0.008, shadow=0.04, bulge=0.09, lit=1.0,
-                            taper=_fade(len(line), floor=0.15)))
     if raised > 0:
         arch = _brow_arch(face[17:27], eyes[0], x_unit, down)
         for height in FOREHEAD_LINES:
@@ -279,8 +208,7 @@ def fold_map(shape: tuple[int, int], rest: np.ndarray, expressed: np.ndarray) ->
     for the face at `rest` (68, 2) moved to `expressed` (68, 2), pixel coordinates. Positive values darken (the
     share of light taken, at most MAX_DARKENING), negative ones brighten (at most MAX_HIGHLIGHT)."""
     empty = np.zeros((0, 0), np.float32), (slice(0, 0), slice(0, 0))
-    strengths = {**fold_strengths(rest, expressed), "press": press_strength(rest, expressed)}
-    folds = fold_creases(expressed, strengths)
+    folds = fold_creases(expressed, fold_strengths(rest, expressed))
     if not folds:
         return empty
     face = np.asarray(expressed, np.float64)
@@ -338,64 +266,19 @@ def fold_map(shape: tuple[int, int], rest: np.ndarray, expressed: np.ndarray) ->
             np.maximum(lit[box], layer, out=lit[box])
     shade = cv2.GaussianBlur(dark, (0, 0), sigma) * MAX_DARKENING
     if cast.any():
-        shade = np.maximum(shade, _broad_blur(cast, sigma_area) * CAST_DARKENING)
+        shade = np.maximum(shade, _broad_blur(cast, sigma_area) * MAX_DARKENING)
     if lit.any():
         shade -= _broad_blur(lit, sigma_lit) * MAX_HIGHLIGHT
     return shade, (slice(y0, y1), slice(x0, x1))
 
 
-def lip_paling(frame: np.ndarray, rest: np.ndarray, expressed: np.ndarray) -> tuple[np.ndarray, tuple] | None:
-    """The gain (h, w, 3) float32 >= 1 over the lips' box (and its (rows, cols) slices) that pales pressed lips'
-    red margins towards the colour of the skin around the mouth, or None when the lips are not pressed."""
-    press = press_strength(rest, expressed)
-    if press <= 0:
-        return None
-    face = np.asarray(expressed, np.float64)
-    iod = float(np.linalg.norm(face[42:48].mean(0) - face[36:42].mean(0)))
-    ring_out, ring_in = 0.10 * iod, 0.03 * iod
-    margin = int(np.ceil(ring_out + 3 * max(SOFTNESS * iod, 0.5))) + 2
-    lips = face[48:60]
-    x0, y0 = np.maximum(np.floor(lips.min(0)).astype(int) - margin, 0)
-    x1, y1 = np.ceil(lips.max(0)).astype(int) + margin
-    x1, y1 = min(x1, frame.shape[1]), min(y1, frame.shape[0])
-    if x1 - x0 < 4 or y1 - y0 < 4:
-        return None
-    origin = np.array([x0, y0], np.float64)
-    red = np.zeros((y1 - y0, x1 - x0), np.float32)
-    _fill(red, face[48:60], origin, 1.0)
-    opening = np.zeros_like(red)
-    _fill(opening, face[60:68], origin, 1.0)  # an open mouth's inside is not lip
-    red = np.clip(red - opening, 0.0, 1.0)
-    # The skin around the mouth: a ring from ring_in to ring_out outside the outer lip contour.
-    outer = (red + opening > 0.5).astype(np.uint8)
-    grow = lambda r: cv2.dilate(outer, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    ring = (grow(int(round(ring_out))) > 0) & ~(grow(max(int(round(ring_in)), 1)) > 0)
-    region = frame[y0:y1, x0:x1].astype(np.float32)
-    if ring.sum() < 10 or (red > 0.5).sum() < 10:
-        return None
-    skin = np.median(region[ring], axis=0)
-    lip = np.median(region[red > 0.5], axis=0)
-    gains = 1.0 + PALING_SHARE * press * (skin / np.maximum(lip, 1.0) - 1.0)
-    gains = np.clip(gains, 1.0, 1.0 + MAX_PALING).astype(np.float32)
-    mask = cv2.GaussianBlur(red, (0, 0), max(SOFTNESS * iod, 0.5))
-    return 1.0 + mask[..., None] * (gains - 1.0), (slice(y0, y1), slice(x0, x1))
-
-
 def shade_folds(frame: np.ndarray, rest: np.ndarray, expressed: np.ndarray) -> np.ndarray:
     """The frame (H, W, 3) uint8, already moved to `expressed`, shaded along the folds the expression makes: its
-    own pixels darker in the creases, a little brighter on the bulges beside them; pressed lips paler."""
+    own pixels darker in the creases, a little brighter on the bulges beside them."""
     shade, (rows, cols) = fold_map(frame.shape[:2], rest, expressed)
-    paling = lip_paling(frame, rest, expressed)
-    if paling is None and (shade.size == 0 or float(np.abs(shade).max()) <= 1e-4):
+    if shade.size == 0 or float(np.abs(shade).max()) <= 1e-4:
         return frame
     out = np.array(frame, copy=True)
-    if paling is not None:
-        gain, (prows, pcols) = paling
-        lips = out[prows, pcols].astype(np.float32) * gain
-        np.clip(lips, 0, 255, out=lips)
-        out[prows, pcols] = np.rint(lips).astype(out.dtype)
-    if shade.size == 0:
-        return out
     region = out[rows, cols].astype(np.float32)
     gain = 1.0 - shade  # green and blue: the whole darkening, and the (untinted) highlight
     region[..., 1:] *= gain[..., None]

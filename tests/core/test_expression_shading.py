@@ -6,10 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import cv2
-
-from talkface.expression.shading import (CAST_DARKENING, MAX_DARKENING, MAX_HIGHLIGHT, MAX_PALING, fold_creases,
-                                         fold_map, fold_strengths, lip_paling, press_strength, shade_folds)
+from talkface.expression.shading import (MAX_DARKENING, MAX_HIGHLIGHT, fold_creases, fold_map, fold_strengths,
+                                         shade_folds)
 from talkface.landmarks.normalize import MEAN_SHAPE
 
 IOD = 100.0
@@ -28,18 +26,6 @@ def _smile(face: np.ndarray) -> np.ndarray:
 def _frown(face: np.ndarray) -> np.ndarray:
     moved = face.copy()
     moved[[21, 22]] += [[6.0, 4.0], [-6.0, 4.0]]  # inner brows together and down
-    return moved
-
-
-def _press(face: np.ndarray) -> np.ndarray:
-    """Lips pressed (AU23/24): the red margins roll in (the outer contour moves towards the closed seam), the
-    corners a little inwards, the chin boss up (AU17)."""
-    moved = face.copy()
-    moved[49:54, 1] += 4.0  # upper lip's outer edge down
-    moved[55:60, 1] -= 4.0  # lower lip's outer edge up
-    moved[[48, 60]] += [1.5, 0.0]
-    moved[[54, 64]] -= [1.5, 0.0]
-    moved[6:11, 1] -= 3.0
     return moved
 
 
@@ -83,7 +69,7 @@ def test_output_keeps_dtype_shape_and_the_pixels_outside_the_folds(make):
     # Texture kept: each pixel only scaled (the ratio to the original is the same in all three channels, up to
     # the skin tint of a shadow and rounding), never painted.
     ratio = shaded.astype(float) / frame
-    assert (ratio > 1 - max(MAX_DARKENING, CAST_DARKENING) - 0.02).all() and (ratio < 1 + MAX_HIGHLIGHT + 0.02).all()
+    assert (ratio > 1 - MAX_DARKENING - 0.02).all() and (ratio < 1 + MAX_HIGHLIGHT + 0.02).all()
 
 
 def _profile_across(shade: np.ndarray, rows: slice, cols: slice, point: np.ndarray, direction: np.ndarray,
@@ -162,77 +148,3 @@ def test_strength_follows_the_intensity():
     dark_full = 160 - shade_folds(frame, face, full).astype(int).min()
     dark_half = 160 - shade_folds(frame, face, half).astype(int).min()
     assert 0 < dark_half < dark_full
-
-
-def test_press_strength_only_for_closed_lips_that_thin_without_widening():
-    face = _face()
-    assert press_strength(face, face) == 0.0
-    assert press_strength(face, _press(face)) == pytest.approx(1.0)  # 8 px = 0.08 interoculars of red margin
-    half = (face + 0.5 * (_press(face) - face)).astype(np.float32)
-    assert 0.3 < press_strength(face, half) < 0.7
-    # A smile stretches the lips thin: as thin as the wider mouth explains is no press.
-    stretched = face.copy()
-    width = face[54, 0] - face[48, 0]
-    centre = face[48:68].mean(0)
-    stretched[48:68, 0] = centre[0] + (face[48:68, 0] - centre[0]) * 1.3
-    height = (face[[61, 62, 63], 1] - face[[50, 51, 52], 1]).mean()
-    stretched[49:54, 1] += height * (1 - 1 / 1.3)  # the upper red margin keeps its area
-    assert width > 0 and press_strength(face, stretched) == 0.0
-    # Lips that part (a dropped jaw, speech) are not pressed, even where the red margins look thinner.
-    parted = _press(face)
-    parted[[*range(55, 60), 65, 66, 67], 1] += 8.0
-    assert press_strength(face, parted) == 0.0
-    # The expression's own comparison: the same pressed lips on a moved head are pressed the same.
-    angle = np.deg2rad(8.0)
-    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    move = lambda f: ((f - face.mean(0)) @ rot.T * 1.1 + face.mean(0) + [7.0, -3.0]).astype(np.float32)
-    assert press_strength(move(face), move(_press(face))) == pytest.approx(press_strength(face, _press(face)))
-    assert fold_strengths(face, _press(face))["frown"] == 0.0 and fold_strengths(face, _press(face))["smile"] == 0.0
-
-
-def _lips_frame(face: np.ndarray, skin=(200, 150, 130), lip=(170, 90, 95)) -> np.ndarray:
-    frame = np.empty((400, 400, 3), np.uint8)
-    frame[:] = skin
-    cv2.fillPoly(frame, [np.round(face[48:60]).astype(np.int32)], lip)
-    return frame
-
-
-def test_pressed_lips_seam_corners_and_chin_boss():
-    face = _face()
-    pressed = _press(face)
-    shade, (rows, cols) = fold_map((400, 400), face, pressed)
-    at = lambda p: shade[int(round(p[1])) - rows.start, int(round(p[0])) - cols.start]
-    seam = (pressed[62] + pressed[66]) / 2
-    assert at(seam) > 0.5 * MAX_DARKENING  # the lips meet in a dark seam
-    assert at(seam + [0, 3]) < at(seam) and at(seam - [0, 4]) < at(seam)
-    # The mentolabial sulcus under the lower lip, the chin boss below it lit.
-    sulcus = pressed[57] + 0.3 * (pressed[8] - pressed[57])
-    assert at(sulcus) > 0.2 * MAX_DARKENING and at(sulcus + [0, 8]) < 0
-    # A crease outside each lip corner, the corner's bulge lit.
-    for corner, side in ((48, -1.0), (54, 1.0)):
-        crease = pressed[corner] + [side * 6.0, 3.0]
-        assert at(crease) > 0.1 * MAX_DARKENING and at(crease) > at(pressed[corner] + [side * 12.0, 3.0])
-    # Nothing above the nose's tip, nothing beside the cheeks.
-    frame = np.full((400, 400, 3), 150, np.uint8)
-    shaded = shade_folds(frame, face, pressed)
-    assert (shaded[: int(pressed[33, 1])] == 150).all()
-    assert (shaded[:, : int(pressed[4, 0])] == 150).all() and (shaded[:, int(pressed[12, 0]):] == 150).all()
-
-
-def test_pressed_lips_pale_towards_the_skin_only_brightening():
-    face = _face()
-    pressed = _press(face)
-    frame = _lips_frame(pressed)
-    gain, (rows, cols) = lip_paling(frame, face, pressed)
-    middle = np.round((pressed[51] + pressed[62]) / 2).astype(int)  # the upper red margin's middle
-    g = gain[middle[1] - rows.start, middle[0] - cols.start]
-    # Green and blue (far from the skin's) gain more than red (close to it); at most MAX_PALING; never darker.
-    assert g[1] > g[0] >= 1.0 and g[1] <= 1 + MAX_PALING + 1e-6 and (gain >= 1.0).all()
-    shaded = shade_folds(frame, face, pressed).astype(int)
-    assert shaded[middle[1], middle[0], 1] > frame[middle[1], middle[0], 1]
-    # Skin darker than the lips (a beard): nothing to pale towards, no change to the lips.
-    bearded = _lips_frame(pressed, skin=(60, 45, 40))
-    gain, _ = lip_paling(bearded, face, pressed)
-    assert np.allclose(gain, 1.0)
-    # No press, no paling.
-    assert lip_paling(frame, face, face) is None and lip_paling(frame, face, _frown(face)) is None
