@@ -20,7 +20,9 @@ bulge, at most MAX_HIGHLIGHT): texture and colour stay the photo's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import groupby
 
 import cv2
 import numpy as np
@@ -48,6 +50,7 @@ SMILE_OUT_PER_UP = 0.58
 MIN_STRENGTH = 1e-3  # weaker folds are not drawn (a thousandth of the deepest crease is far below a grey level)
 CROWS_FEET_ANGLES = (-0.45, 0.0, 0.45)  # radians from the outward eye line, lines fanning from the outer eye corners
 FOREHEAD_LINES = (0.3, 0.45, 0.6)  # heights of the forehead lines above the brows, interoculars
+CROWS_FEET_STEPS = np.linspace(0.0, 0.1, 6)[:, None]  # points along a crow's foot, interoculars from its start
 
 
 def fold_strengths(rest: np.ndarray, expressed: np.ndarray) -> dict[str, float]:
@@ -89,9 +92,21 @@ class Crease:
     # highlight of radius `bulge` interoculars along `points`
 
 
-def _bezier(a: np.ndarray, control: np.ndarray, b: np.ndarray, n: int = 16) -> np.ndarray:
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)  # shared by every call from a cache: nobody may change it
+    return array
+
+
+@lru_cache(maxsize=None)
+def _bezier_weights(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(n, 1) weights of a quadratic Bezier's start, control and end points (the same for every frame)."""
     t = np.linspace(0.0, 1.0, n)[:, None]
-    return (1 - t) ** 2 * a + 2 * (1 - t) * t * control + t ** 2 * b
+    return _frozen((1 - t) ** 2), _frozen(2 * (1 - t) * t), _frozen(t ** 2)
+
+
+def _bezier(a: np.ndarray, control: np.ndarray, b: np.ndarray, n: int = 16) -> np.ndarray:
+    wa, wc, wb = _bezier_weights(n)
+    return wa * a + wc * control + wb * b
 
 
 def _brow_arch(brows: np.ndarray, origin: np.ndarray, x_unit: np.ndarray, down: np.ndarray, n: int = 24
@@ -105,11 +120,13 @@ def _brow_arch(brows: np.ndarray, origin: np.ndarray, x_unit: np.ndarray, down: 
     return origin + us[:, None] * x_unit + np.polyval(fit, us)[:, None] * down
 
 
+@lru_cache(maxsize=None)
 def _fade(n: int, deepest: float = 0.5, floor: float = 0.3) -> np.ndarray:
-    """(n,) widths along a fold: 1 at `deepest` (0 start .. 1 end), down to `floor` at its ends."""
+    """(n,) widths along a fold: 1 at `deepest` (0 start .. 1 end), down to `floor` at its ends. Cached (read
+    only): it depends on constants only, and is asked for by every fold of every frame."""
     t = np.linspace(0.0, 1.0, n)
     rise = np.where(t <= deepest, t / max(deepest, 1e-6), (1 - t) / max(1 - deepest, 1e-6))
-    return floor + (1 - floor) * np.sin(0.5 * np.pi * np.clip(rise, 0, 1))
+    return _frozen(floor + (1 - floor) * np.sin(0.5 * np.pi * np.clip(rise, 0, 1)))
 
 
 def fold_creases(face: np.ndarray, strengths: dict[str, float]) -> list[Crease]:
@@ -136,7 +153,7 @@ def fold_creases(face: np.ndarray, strengths: dict[str, float]) -> list[Crease]:
             for angle in CROWS_FEET_ANGLES:
                 ray = side * x_unit * np.cos(angle) + down * np.sin(angle)
                 start = face[eye_corner] + iod * 0.07 * ray
-                line = np.stack([start + iod * t * ray for t in np.linspace(0.0, 0.1, 6)])
+                line = start + iod * CROWS_FEET_STEPS * ray
                 # Fine lines: the skin rolls above each one face down, into the shadow.
                 folds.append(Crease(line, 0.6 * smile, towards=-down, groove=0.005, shadow=0.015, bulge=0.025,
                                     lit=0.5, taper=_fade(len(line), deepest=0.3, floor=0.2)))
@@ -175,22 +192,109 @@ def fold_creases(face: np.ndarray, strengths: dict[str, float]) -> list[Crease]:
     return folds
 
 
-def _normals(points: np.ndarray, towards: np.ndarray) -> np.ndarray:
-    """(n, 2) unit normals of a polyline, on the side `towards` points to."""
-    tangent = np.gradient(points, axis=0)
+def _normals(points: np.ndarray, starts: np.ndarray, towards: np.ndarray) -> np.ndarray:
+    """(n, 2) unit normals of polylines laid end to end in `points` (each beginning at one of `starts`, at least
+    two points long), on the side `towards` (n, 2) points to: np.gradient's tangents, for all lines at once."""
+    tangent = np.empty_like(points)
+    tangent[1:-1] = (points[2:] - points[:-2]) / 2  # central differences (wrong at the joins, fixed below)
+    ends = np.append(starts[1:], len(points)) - 1
+    tangent[starts] = points[starts + 1] - points[starts]  # one-sided at each line's ends
+    tangent[ends] = points[ends] - points[ends - 1]
     normal = np.stack([-tangent[:, 1], tangent[:, 0]], 1)
     normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-9)
-    return normal * np.where(normal @ towards >= 0, 1.0, -1.0)[:, None]
+    return normal * np.where(np.einsum("ij,ij->i", normal, towards) >= 0, 1.0, -1.0)[:, None]
 
 
-def _band(points: np.ndarray, normals: np.ndarray, near: np.ndarray, far: np.ndarray) -> np.ndarray:
-    """A polygon between the offsets `near` and `far` (n,) pixels along the normals."""
-    return np.concatenate([points + near[:, None] * normals, (points + far[:, None] * normals)[::-1]])
+def _fixed(points: np.ndarray, origin: np.ndarray) -> np.ndarray:
+    """Pixel coordinates as cv2's fixed point (shift=4: 1/16 pixel) relative to `origin`."""
+    return np.rint((points - origin) * 16).astype(np.int32, order="C")
 
 
-def _fill(layer: np.ndarray, polygon: np.ndarray, origin: np.ndarray, value: float) -> None:
-    pts = np.round((polygon - origin) * 16).astype(np.int32)
-    cv2.fillPoly(layer, [pts], float(value), lineType=cv2.LINE_AA, shift=4)
+@dataclass
+class _Strokes:
+    """What one layer gets drawn: polygons or open polylines (fixed point), each with its value and its
+    bounding box (x0, y0, x1, y1), the polylines with their thickness in pixels (None for a polygon)."""
+
+    items: list = field(default_factory=list)  # (value, shape (k, 2) int32, box, thickness)
+
+    def add(self, value: float, shape: np.ndarray, box: tuple | None = None, thickness: int | None = None
+            ) -> None:
+        if box is None:
+            box = (*shape.min(0).tolist(), *shape.max(0).tolist())
+        self.items.append((value, shape, box, thickness))
+
+
+@lru_cache(maxsize=64)
+def _band_order(counts: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """For polylines of `counts` points laid end to end: their starts, and the order that turns the near edges
+    (rows 0..n-1) and far edges (rows n..2n-1) of all of them into one polygon each, out along the near edge and
+    back along the far one (polyline i's taking rows 2 * starts[i] to 2 * (starts[i] + counts[i]))."""
+    starts = np.cumsum(counts) - counts
+    n = int(sum(counts))
+    order = np.concatenate([np.r_[s:s + k, n + s + k - 1:n + s - 1:-1] for s, k in zip(starts, counts)])
+    return _frozen(starts), _frozen(order)
+
+
+def _add_creases(dark: _Strokes, lit: _Strokes, creases: list[Crease], iod: float, origin: np.ndarray) -> None:
+    """The bands of all creases, computed in one pass over all their points (fold by fold, numpy's per-call cost
+    of a few points each was most of the time): per crease RAMP_STEPS nested bands on the shadow side, the
+    narrower the darker (a ramp from the groove to nothing at `shadow` interoculars, after the blur a smooth
+    fall-off), and the band of its lit bulge on the other side."""
+    counts = tuple(len(c.points) for c in creases)
+    starts, order = _band_order(counts)
+    points = np.concatenate([c.points for c in creases]).astype(np.float64)
+    taper = np.concatenate([np.ones(len(c.points)) if c.taper is None else c.taper for c in creases])
+    towards = np.repeat(np.array([c.towards for c in creases], np.float64), counts, axis=0)
+    normals = _normals(points, starts, towards)
+    widths = np.repeat(np.array([(c.groove, c.shadow, c.bulge) for c in creases]), counts, axis=0)
+    groove, shadow, bulge = (widths * iod * taper[:, None]).T  # pixels, per point
+    groove = np.maximum(groove, 0.5)
+    # Each band's two edges as offsets along the normals, (RAMP_STEPS + 1, n): the ramp's bands, widest first,
+    # from the groove's far side to their reach; then the lit bulge's band, from the bulge's edge to the groove.
+    steps = np.arange(RAMP_STEPS, 0, -1)[:, None]
+    near = np.vstack([np.broadcast_to(-groove, (RAMP_STEPS, len(points))), -bulge])
+    far = np.vstack([groove + (shadow - groove) * steps / RAMP_STEPS, -2 * groove])
+    offsets = np.concatenate([near, far], axis=1)[:, order, None]
+    polygons = _fixed(np.concatenate([points, points])[order] + offsets * np.concatenate([normals, normals])[order],
+                      origin)
+    lows = np.minimum.reduceat(polygons, 2 * starts, axis=1).tolist()
+    highs = np.maximum.reduceat(polygons, 2 * starts, axis=1).tolist()
+    for i, (crease, s, k) in enumerate(zip(creases, starts.tolist(), counts)):
+        band = slice(2 * s, 2 * (s + k))
+        for level in range(RAMP_STEPS):
+            dark.add(crease.strength * (level + 1) / RAMP_STEPS, polygons[level, band],
+                     (*lows[level][i], *highs[level][i]))
+        if crease.lit > 0:
+            lit.add(crease.strength * crease.lit, polygons[RAMP_STEPS, band],
+                    (*lows[RAMP_STEPS][i], *highs[RAMP_STEPS][i]))
+
+
+APART = 48  # fixed point (3 pixels): more than an antialiased edge reaches
+
+
+def _apart(a: tuple, b: tuple) -> bool:
+    return a[0] > b[2] + APART or b[0] > a[2] + APART or a[1] > b[3] + APART or b[1] > a[3] + APART
+
+
+def _draw(layer: np.ndarray, strokes: _Strokes) -> None:
+    """Draw `strokes` on `layer`, each pixel keeping the largest value that covers it (as if each stroke had a
+    layer of its own and the layers were combined by their maximum): the weakest first, stronger ones over
+    them. Polygons of one value go to one cv2.fillPoly call where they are apart (a call fills overlapping
+    polygons even-odd, leaving the overlap empty)."""
+    items = sorted(strokes.items, key=lambda item: item[0])
+    for value, group in groupby(items, key=lambda item: item[0]):
+        batches: list[list] = []  # [(shape, box), ...] per fillPoly call
+        for _, shape, box, thickness in group:
+            if thickness is not None:
+                cv2.polylines(layer, [shape], False, float(value), thickness=thickness, lineType=cv2.LINE_AA,
+                              shift=4)
+                continue
+            batch = next((b for b in batches if all(_apart(box, other) for _, other in b)), None)
+            if batch is None:
+                batches.append(batch := [])
+            batch.append((shape, box))
+        for batch in batches:
+            cv2.fillPoly(layer, [shape for shape, _ in batch], float(value), lineType=cv2.LINE_AA, shift=4)
 
 
 def _broad_blur(layer: np.ndarray, sigma: float) -> np.ndarray:
@@ -225,45 +329,21 @@ def fold_map(shape: tuple[int, int], rest: np.ndarray, expressed: np.ndarray) ->
     if x1 <= x0 or y1 <= y0:
         return empty
     origin = np.array([x0, y0], np.float64)
-    dark = np.zeros((y1 - y0, x1 - x0), np.float32)
-    cast = np.zeros_like(dark)
-    lit = np.zeros_like(dark)
+    dark, cast, lit = _Strokes(), _Strokes(), _Strokes()
+    creases = [f for f in folds if f.kind == "crease"]
+    if creases:
+        _add_creases(dark, lit, creases, iod, origin)
     for fold in folds:
-        target = {"shadow": cast, "bulge": lit}.get(fold.kind, dark)
-        # Each fold is drawn in its own small box (a full-box layer per fold would cost more than the blurs).
-        pad = max(fold.shadow, fold.bulge) * iod + 2
-        lo = np.maximum(np.floor(fold.points.min(0) - pad).astype(int), [x0, y0])
-        hi = np.minimum(np.ceil(fold.points.max(0) + pad).astype(int), [x1, y1])
-        if (hi <= lo).any():
-            continue
-        box = (slice(lo[1] - y0, hi[1] - y0), slice(lo[0] - x0, hi[0] - x0))
-        corner = lo.astype(np.float64)
-        layer = np.zeros((hi[1] - lo[1], hi[0] - lo[0]), np.float32)
         if fold.kind == "shadow":
-            _fill(layer, fold.points, corner, fold.strength)
-            np.maximum(target[box], layer, out=target[box])
-            continue
-        if fold.kind == "bulge":
-            pts = np.round((fold.points - corner) * 16).astype(np.int32)
-            cv2.polylines(layer, [pts], False, float(fold.strength * fold.lit),
-                          thickness=max(1, int(round(2 * fold.bulge * iod))), lineType=cv2.LINE_AA, shift=4)
-            np.maximum(target[box], layer, out=target[box])
-            continue
-        taper = np.ones(len(fold.points)) if fold.taper is None else np.asarray(fold.taper, np.float64)
-        normals = _normals(fold.points, np.asarray(fold.towards, np.float64))
-        groove = np.maximum(fold.groove * iod * taper, 0.5)
-        # The shadow side: nested bands, widest (faintest) first, each narrower one drawn over it: a ramp from
-        # the groove (1) to nothing at `shadow` interoculars, after the blur a smooth fall-off.
-        for step in range(RAMP_STEPS, 0, -1):
-            reach_here = groove + (fold.shadow * iod * taper - groove) * step / RAMP_STEPS
-            _fill(layer, _band(fold.points, normals, -groove, reach_here), corner,
-                  fold.strength * (RAMP_STEPS - step + 1) / RAMP_STEPS)
-        np.maximum(dark[box], layer, out=dark[box])
-        if fold.lit > 0:
-            layer[:] = 0
-            _fill(layer, _band(fold.points, normals, -fold.bulge * iod * taper, -2 * groove), corner,
-                  fold.strength * fold.lit)
-            np.maximum(lit[box], layer, out=lit[box])
+            cast.add(fold.strength, _fixed(fold.points, origin))
+        elif fold.kind == "bulge":
+            lit.add(fold.strength * fold.lit, _fixed(fold.points, origin),
+                    thickness=max(1, int(round(2 * fold.bulge * iod))))
+    layers = {}
+    for name, strokes in (("dark", dark), ("cast", cast), ("lit", lit)):
+        layers[name] = np.zeros((y1 - y0, x1 - x0), np.float32)
+        _draw(layers[name], strokes)
+    dark, cast, lit = layers["dark"], layers["cast"], layers["lit"]
     shade = cv2.GaussianBlur(dark, (0, 0), sigma) * MAX_DARKENING
     if cast.any():
         shade = np.maximum(shade, _broad_blur(cast, sigma_area) * MAX_DARKENING)
@@ -279,11 +359,10 @@ def shade_folds(frame: np.ndarray, rest: np.ndarray, expressed: np.ndarray) -> n
     if shade.size == 0 or float(np.abs(shade).max()) <= 1e-4:
         return frame
     out = np.array(frame, copy=True)
-    region = out[rows, cols].astype(np.float32)
     gain = 1.0 - shade  # green and blue: the whole darkening, and the (untinted) highlight
-    region[..., 1:] *= gain[..., None]
-    gain += (1.0 - SHADOW_TINT[0]) * np.maximum(shade, 0.0)  # red: less of the darkening
-    region[..., 0] *= gain
-    np.clip(region, 0, 255, out=region)
-    out[rows, cols] = np.rint(region, out=region).astype(out.dtype)
+    red = gain + (1.0 - SHADOW_TINT[0]) * np.maximum(shade, 0.0)  # red: less of the darkening
+    # One cv2 multiply: float32 products, rounded half to even and clipped to 0..255, as np.rint would (on a
+    # contiguous copy of the box: cv2 takes a strided view twice as slowly).
+    region = np.ascontiguousarray(out[rows, cols])
+    out[rows, cols] = cv2.multiply(region, cv2.merge([red, gain, gain]), dtype=cv2.CV_8U)
     return out
