@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import groupby
 
 import cv2
 import numpy as np
@@ -51,6 +50,13 @@ MIN_STRENGTH = 1e-3  # weaker folds are not drawn (a thousandth of the deepest c
 CROWS_FEET_ANGLES = (-0.45, 0.0, 0.45)  # radians from the outward eye line, lines fanning from the outer eye corners
 FOREHEAD_LINES = (0.3, 0.45, 0.6)  # heights of the forehead lines above the brows, interoculars
 CROWS_FEET_STEPS = np.linspace(0.0, 0.1, 6)[:, None]  # points along a crow's foot, interoculars from its start
+CROWS_FEET_COS = np.cos(CROWS_FEET_ANGLES)[:, None]
+CROWS_FEET_SIN = np.sin(CROWS_FEET_ANGLES)[:, None]
+
+
+def _unit(value: float) -> float:
+    """`value` clipped to 0..1 as a Python float (np.clip costs microseconds on a scalar)."""
+    return min(max(float(value), 0.0), 1.0)
 
 
 def fold_strengths(rest: np.ndarray, expressed: np.ndarray) -> dict[str, float]:
@@ -63,11 +69,11 @@ def fold_strengths(rest: np.ndarray, expressed: np.ndarray) -> dict[str, float]:
     corners_out = (d[54, 0] - d[48, 0]) / 2
     together = (d[21, 0] - d[22, 0]) / 2
     raised = -d[17:27, 1].mean()
-    pulled_out = float(np.clip(corners_out / max(SMILE_OUT_PER_UP * corners_up, 1e-9), 0.0, 1.0))
+    pulled_out = _unit(corners_out / max(SMILE_OUT_PER_UP * corners_up, 1e-9))
     strengths = {
-        "smile": float(np.clip((corners_up + 0.5 * max(corners_out, 0.0)) / SMILE_FULL, 0.0, 1.0)) * pulled_out,
-        "frown": float(np.clip(together / FROWN_FULL, 0.0, 1.0)),
-        "raise": float(np.clip(raised / RAISE_FULL, 0.0, 1.0)),
+        "smile": _unit((corners_up + 0.5 * max(corners_out, 0.0)) / SMILE_FULL) * pulled_out,
+        "frown": _unit(together / FROWN_FULL),
+        "raise": _unit(raised / RAISE_FULL),
     }
     # Rounding in the frame's similarity is not an expression: below a thousandth of a fold, none.
     return {name: value if value >= MIN_STRENGTH else 0.0 for name, value in strengths.items()}
@@ -150,10 +156,11 @@ def fold_creases(face: np.ndarray, strengths: dict[str, float]) -> list[Crease]:
             folds.append(Crease(line, smile, towards=-out + 0.3 * down, groove=0.010, shadow=0.07, bulge=0.12,
                                 taper=_fade(len(line), deepest=0.3, floor=0.25)))
         for eye_corner, side in ((36, -1.0), (45, 1.0)):
-            for angle in CROWS_FEET_ANGLES:
-                ray = side * x_unit * np.cos(angle) + down * np.sin(angle)
-                start = face[eye_corner] + iod * 0.07 * ray
-                line = start + iod * CROWS_FEET_STEPS * ray
+            # All lines of one eye at once: (lines, 2) rays, (lines, points, 2) lines.
+            rays = side * x_unit * CROWS_FEET_COS + down * CROWS_FEET_SIN
+            starts = face[eye_corner] + iod * 0.07 * rays
+            lines = starts[:, None] + iod * CROWS_FEET_STEPS * rays[:, None]
+            for line in lines:
                 # Fine lines: the skin rolls above each one face down, into the shadow.
                 folds.append(Crease(line, 0.6 * smile, towards=-down, groove=0.005, shadow=0.015, bulge=0.025,
                                     lit=0.5, taper=_fade(len(line), deepest=0.3, floor=0.2)))
@@ -210,18 +217,46 @@ def _fixed(points: np.ndarray, origin: np.ndarray) -> np.ndarray:
     return np.rint((points - origin) * 16).astype(np.int32, order="C")
 
 
+APART = 48  # fixed point (3 pixels): more than an antialiased edge reaches
+
+
+def _batches(values: list[float], lows: np.ndarray, highs: np.ndarray) -> list[list[int]]:
+    """Shapes (of bounding boxes (k, 2) `lows` to `highs`, fixed point) grouped for one cv2.fillPoly call per
+    group: the same value, and boxes apart (a call fills overlapping polygons even-odd, leaving the overlap
+    empty)."""
+    beyond = (lows[:, None] > highs[None] + APART).any(-1)  # shape i's box past shape j's on some side
+    apart = (beyond | beyond.T).tolist()
+    batches: list[list[int]] = []
+    for i, value in enumerate(values):
+        batch = next((b for b in batches if values[b[0]] == value and all(apart[i][j] for j in b)), None)
+        if batch is None:
+            batches.append(batch := [])
+        batch.append(i)
+    return batches
+
+
 @dataclass
 class _Strokes:
-    """What one layer gets drawn: polygons or open polylines (fixed point), each with its value and its
-    bounding box (x0, y0, x1, y1), the polylines with their thickness in pixels (None for a polygon)."""
+    """What one layer gets drawn: (value, shapes (k, 2) int32 fixed point, thickness) items, each one cv2 call:
+    filled polygons (thickness None) or open polylines of that thickness in pixels."""
 
-    items: list = field(default_factory=list)  # (value, shape (k, 2) int32, box, thickness)
+    items: list = field(default_factory=list)
 
-    def add(self, value: float, shape: np.ndarray, box: tuple | None = None, thickness: int | None = None
-            ) -> None:
-        if box is None:
-            box = (*shape.min(0).tolist(), *shape.max(0).tolist())
-        self.items.append((value, shape, box, thickness))
+    def add_polygons(self, values: list[float], shapes: list[np.ndarray]) -> None:
+        lows = np.array([s.min(0) for s in shapes])
+        highs = np.array([s.max(0) for s in shapes])
+        for batch in _batches(values, lows, highs):
+            self.items.append((values[batch[0]], [shapes[i] for i in batch], None))
+
+    def draw(self, layer: np.ndarray) -> None:
+        """Each pixel of `layer` keeps the largest value that covers it (as if each shape had a layer of its own
+        and the layers were combined by their maximum): the weakest drawn first, stronger ones over them."""
+        for value, shapes, thickness in sorted(self.items, key=lambda item: item[0]):
+            if thickness is None:
+                cv2.fillPoly(layer, shapes, float(value), lineType=cv2.LINE_AA, shift=4)
+            else:
+                cv2.polylines(layer, shapes, False, float(value), thickness=thickness, lineType=cv2.LINE_AA,
+                              shift=4)
 
 
 @lru_cache(maxsize=64)
@@ -257,44 +292,19 @@ def _add_creases(dark: _Strokes, lit: _Strokes, creases: list[Crease], iod: floa
     offsets = np.concatenate([near, far], axis=1)[:, order, None]
     polygons = _fixed(np.concatenate([points, points])[order] + offsets * np.concatenate([normals, normals])[order],
                       origin)
-    lows = np.minimum.reduceat(polygons, 2 * starts, axis=1).tolist()
-    highs = np.maximum.reduceat(polygons, 2 * starts, axis=1).tolist()
-    for i, (crease, s, k) in enumerate(zip(creases, starts.tolist(), counts)):
-        band = slice(2 * s, 2 * (s + k))
+    # Bounding boxes per crease: of all its ramp's bands together (they share the fillPoly calls), of its bulge.
+    lows = np.minimum.reduceat(polygons, 2 * starts, axis=1)
+    highs = np.maximum.reduceat(polygons, 2 * starts, axis=1)
+    spans = [slice(2 * s, 2 * (s + k)) for s, k in zip(starts.tolist(), counts)]
+    strengths = [c.strength for c in creases]
+    for batch in _batches(strengths, lows[:RAMP_STEPS].min(0), highs[:RAMP_STEPS].max(0)):
         for level in range(RAMP_STEPS):
-            dark.add(crease.strength * (level + 1) / RAMP_STEPS, polygons[level, band],
-                     (*lows[level][i], *highs[level][i]))
-        if crease.lit > 0:
-            lit.add(crease.strength * crease.lit, polygons[RAMP_STEPS, band],
-                    (*lows[RAMP_STEPS][i], *highs[RAMP_STEPS][i]))
-
-
-APART = 48  # fixed point (3 pixels): more than an antialiased edge reaches
-
-
-def _apart(a: tuple, b: tuple) -> bool:
-    return a[0] > b[2] + APART or b[0] > a[2] + APART or a[1] > b[3] + APART or b[1] > a[3] + APART
-
-
-def _draw(layer: np.ndarray, strokes: _Strokes) -> None:
-    """Draw `strokes` on `layer`, each pixel keeping the largest value that covers it (as if each stroke had a
-    layer of its own and the layers were combined by their maximum): the weakest first, stronger ones over
-    them. Polygons of one value go to one cv2.fillPoly call where they are apart (a call fills overlapping
-    polygons even-odd, leaving the overlap empty)."""
-    items = sorted(strokes.items, key=lambda item: item[0])
-    for value, group in groupby(items, key=lambda item: item[0]):
-        batches: list[list] = []  # [(shape, box), ...] per fillPoly call
-        for _, shape, box, thickness in group:
-            if thickness is not None:
-                cv2.polylines(layer, [shape], False, float(value), thickness=thickness, lineType=cv2.LINE_AA,
-                              shift=4)
-                continue
-            batch = next((b for b in batches if all(_apart(box, other) for _, other in b)), None)
-            if batch is None:
-                batches.append(batch := [])
-            batch.append((shape, box))
-        for batch in batches:
-            cv2.fillPoly(layer, [shape for shape, _ in batch], float(value), lineType=cv2.LINE_AA, shift=4)
+            dark.items.append((strengths[batch[0]] * (level + 1) / RAMP_STEPS,
+                               [polygons[level, spans[i]] for i in batch], None))
+    shining = [i for i, c in enumerate(creases) if c.lit > 0]
+    values = [creases[i].strength * creases[i].lit for i in shining]
+    for batch in _batches(values, lows[RAMP_STEPS, shining], highs[RAMP_STEPS, shining]):
+        lit.items.append((values[batch[0]], [polygons[RAMP_STEPS, spans[shining[i]]] for i in batch], None))
 
 
 def _broad_blur(layer: np.ndarray, sigma: float) -> np.ndarray:
@@ -333,22 +343,28 @@ def fold_map(shape: tuple[int, int], rest: np.ndarray, expressed: np.ndarray) ->
     creases = [f for f in folds if f.kind == "crease"]
     if creases:
         _add_creases(dark, lit, creases, iod, origin)
+    shadows = [f for f in folds if f.kind == "shadow"]
+    if shadows:
+        cast.add_polygons([f.strength for f in shadows], [_fixed(f.points, origin) for f in shadows])
     for fold in folds:
-        if fold.kind == "shadow":
-            cast.add(fold.strength, _fixed(fold.points, origin))
-        elif fold.kind == "bulge":
-            lit.add(fold.strength * fold.lit, _fixed(fold.points, origin),
-                    thickness=max(1, int(round(2 * fold.bulge * iod))))
-    layers = {}
-    for name, strokes in (("dark", dark), ("cast", cast), ("lit", lit)):
-        layers[name] = np.zeros((y1 - y0, x1 - x0), np.float32)
-        _draw(layers[name], strokes)
-    dark, cast, lit = layers["dark"], layers["cast"], layers["lit"]
-    shade = cv2.GaussianBlur(dark, (0, 0), sigma) * MAX_DARKENING
-    if cast.any():
-        shade = np.maximum(shade, _broad_blur(cast, sigma_area) * MAX_DARKENING)
-    if lit.any():
-        shade -= _broad_blur(lit, sigma_lit) * MAX_HIGHLIGHT
+        if fold.kind == "bulge":
+            lit.items.append((fold.strength * fold.lit, [_fixed(fold.points, origin)],
+                              max(1, int(round(2 * fold.bulge * iod)))))
+    # The three layers in one block, blurred and combined in place (box-sized temporaries cost as much as the
+    # arithmetic on them).
+    shade, cast_layer, lit_layer = (np.zeros((y1 - y0, x1 - x0), np.float32) for _ in range(3))
+    for layer, strokes in zip((shade, cast_layer, lit_layer), (dark, cast, lit)):
+        strokes.draw(layer)
+    cv2.GaussianBlur(shade, (0, 0), sigma, dst=shade)
+    shade *= MAX_DARKENING
+    if cast.items:
+        blurred = _broad_blur(cast_layer, sigma_area)
+        blurred *= MAX_DARKENING
+        np.maximum(shade, blurred, out=shade)
+    if lit.items:
+        blurred = _broad_blur(lit_layer, sigma_lit)
+        blurred *= MAX_HIGHLIGHT
+        shade -= blurred
     return shade, (slice(y0, y1), slice(x0, x1))
 
 
@@ -356,11 +372,16 @@ def shade_folds(frame: np.ndarray, rest: np.ndarray, expressed: np.ndarray) -> n
     """The frame (H, W, 3) uint8, already moved to `expressed`, shaded along the folds the expression makes: its
     own pixels darker in the creases, a little brighter on the bulges beside them."""
     shade, (rows, cols) = fold_map(frame.shape[:2], rest, expressed)
-    if shade.size == 0 or float(np.abs(shade).max()) <= 1e-4:
+    if shade.size == 0:
+        return frame
+    lowest, highest = cv2.minMaxLoc(shade)[:2]
+    if max(-lowest, highest) <= 1e-4:
         return frame
     out = np.array(frame, copy=True)
-    gain = 1.0 - shade  # green and blue: the whole darkening, and the (untinted) highlight
-    red = gain + (1.0 - SHADOW_TINT[0]) * np.maximum(shade, 0.0)  # red: less of the darkening
+    red = np.maximum(shade, 0.0)
+    red *= 1.0 - SHADOW_TINT[0]
+    gain = np.subtract(1.0, shade, out=shade)  # green and blue: the whole darkening, and the (untinted) highlight
+    red += gain  # red: less of the darkening
     # One cv2 multiply: float32 products, rounded half to even and clipped to 0..255, as np.rint would (on a
     # contiguous copy of the box: cv2 takes a strided view twice as slowly).
     region = np.ascontiguousarray(out[rows, cols])
