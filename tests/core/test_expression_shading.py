@@ -148,3 +148,76 @@ def test_strength_follows_the_intensity():
     dark_full = 160 - shade_folds(frame, face, full).astype(int).min()
     dark_half = 160 - shade_folds(frame, face, half).astype(int).min()
     assert 0 < dark_half < dark_full
+
+
+def _reference_fold_map(shape, rest, expressed):
+    """fold_map drawn the straightforward way: each fold on a layer of its own (its ramp's bands one by one, with
+    np.gradient's normals), the layers combined by their maximum."""
+    import cv2
+
+    from talkface.expression import shading as sh
+
+    folds = fold_creases(expressed, fold_strengths(rest, expressed))
+    face = np.asarray(expressed, np.float64)
+    iod = float(np.linalg.norm(face[42:48].mean(0) - face[36:42].mean(0)))
+    margin = int(np.ceil(3 * max(sh.HIGHLIGHT_SOFTNESS * iod, sh.AREA_SOFTNESS * iod, 0.5)
+                         + max(max(f.shadow, f.bulge) for f in folds) * iod)) + 2
+    points = np.concatenate([f.points for f in folds])
+    x0, y0 = np.maximum(np.floor(points.min(0)).astype(int) - margin, 0)
+    x1, y1 = np.minimum(np.ceil(points.max(0)).astype(int) + margin, [shape[1], shape[0]])
+    origin = np.array([x0, y0], np.float64)
+    layers = {kind: np.zeros((y1 - y0, x1 - x0), np.float32) for kind in ("crease", "shadow", "bulge")}
+
+    def fill(layer, polygon, value):
+        pts = np.round((polygon - origin) * 16).astype(np.int32)
+        cv2.fillPoly(layer, [pts], float(value), lineType=cv2.LINE_AA, shift=4)
+
+    for fold in folds:
+        layer = np.zeros_like(layers["crease"])
+        if fold.kind == "shadow":
+            fill(layer, fold.points, fold.strength)
+            np.maximum(layers["shadow"], layer, out=layers["shadow"])
+            continue
+        if fold.kind == "bulge":
+            pts = np.round((fold.points - origin) * 16).astype(np.int32)
+            cv2.polylines(layer, [pts], False, float(fold.strength * fold.lit),
+                          thickness=max(1, int(round(2 * fold.bulge * iod))), lineType=cv2.LINE_AA, shift=4)
+            np.maximum(layers["bulge"], layer, out=layers["bulge"])
+            continue
+        tangent = np.gradient(fold.points, axis=0)
+        normals = np.stack([-tangent[:, 1], tangent[:, 0]], 1)
+        normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+        normals *= np.where(normals @ fold.towards >= 0, 1.0, -1.0)[:, None]
+        taper = fold.taper if fold.taper is not None else np.ones(len(fold.points))
+        groove = np.maximum(fold.groove * iod * taper, 0.5)
+
+        def band(near, far):
+            return np.concatenate([fold.points + near[:, None] * normals, (fold.points + far[:, None] * normals)[::-1]])
+
+        for step in range(sh.RAMP_STEPS, 0, -1):
+            reach = groove + (fold.shadow * iod * taper - groove) * step / sh.RAMP_STEPS
+            fill(layer, band(-groove, reach), fold.strength * (sh.RAMP_STEPS - step + 1) / sh.RAMP_STEPS)
+        np.maximum(layers["crease"], layer, out=layers["crease"])
+        if fold.lit > 0:
+            layer[:] = 0
+            fill(layer, band(-fold.bulge * iod * taper, -2 * groove), fold.strength * fold.lit)
+            np.maximum(layers["bulge"], layer, out=layers["bulge"])
+    shade = cv2.GaussianBlur(layers["crease"], (0, 0), max(sh.SOFTNESS * iod, 0.5)) * MAX_DARKENING
+    shade = np.maximum(shade, sh._broad_blur(layers["shadow"], max(sh.AREA_SOFTNESS * iod, 0.5)) * MAX_DARKENING)
+    shade -= sh._broad_blur(layers["bulge"], max(sh.HIGHLIGHT_SOFTNESS * iod, 0.5)) * MAX_HIGHLIGHT
+    return shade, (slice(y0, y1), slice(x0, x1))
+
+
+@pytest.mark.parametrize("offset", [(200.0, 170.0), (3.0, 60.0)])  # the second: the folds cut by the image edge
+def test_batched_drawing_equals_drawing_fold_by_fold(offset):
+    """All folds of a smile, a frown and raised brows together (every kind of fold, pairs of the same strength
+    batched into one fillPoly call, neighbours that must not be): as drawn fold by fold."""
+    face = _face(offset)
+    expressed = _raise(_frown(_smile(face)))
+    # The brow heads pulled nearly together: the two furrows' bands (same strength) overlap, so they must not
+    # share a fillPoly call (it would leave their overlap empty).
+    expressed[[21, 22]] += [[12.0, 0.0], [-12.0, 0.0]]
+    shade, box = fold_map((400, 400), face, expressed)
+    expected, expected_box = _reference_fold_map((400, 400), face, expressed)
+    assert box == expected_box
+    np.testing.assert_allclose(shade, expected, atol=1e-6)
