@@ -213,7 +213,8 @@ def _normals(points: np.ndarray, starts: np.ndarray, towards: np.ndarray) -> np.
 
 
 def _fixed(points: np.ndarray, origin: np.ndarray) -> np.ndarray:
-    """Pixel coordinates as cv2's fixed point (shift=4: 1/16 pixel) relative to `origin`."""
+    """Pixel coordinates as cv2's fixed point (shift=4: 1/16 pixel) relative to `origin`, C-ordered (cv2 takes
+    no other point arrays, and fancy indexing may hand over a transposed layout)."""
     return np.rint((points - origin) * 16).astype(np.int32, order="C")
 
 
@@ -317,6 +318,26 @@ def _broad_blur(layer: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.resize(small, (layer.shape[1], layer.shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
+def _drawn_box(strokes: _Strokes, grow: int, shape: tuple[int, int]) -> tuple[slice, slice]:
+    """(rows, cols) of a layer of `shape` that hold all polygons of `strokes`, grown by `grow` pixels."""
+    shapes = [points for _, group, _ in strokes.items for points in group]
+    lo = np.min([points.min(0) for points in shapes], 0) // 16 - grow
+    hi = np.max([points.max(0) for points in shapes], 0) // 16 + 1 + grow
+    return (slice(max(int(lo[1]), 0), min(int(hi[1]), shape[0])),
+            slice(max(int(lo[0]), 0), min(int(hi[0]), shape[1])))
+
+
+def _blur_drawn(layer: np.ndarray, strokes: _Strokes, sigma: float) -> tuple[np.ndarray, tuple[slice, slice]]:
+    """_broad_blur(layer, sigma) where it is not zero: (blurred, (rows, cols) of the layer). Where the blur is
+    done at full resolution, only over the drawn polygons and the kernel's reach around them: the same values
+    (the rest blurs to exactly zero; the kernel's reflection at the sub-box's edges only folds back zeros)."""
+    if sigma >= 4 or min(layer.shape) < 8:
+        return _broad_blur(layer, sigma), (slice(None), slice(None))
+    radius = (int(round(sigma * 4 * 2 + 1)) | 1) // 2  # cv2's kernel for float images: 4 sigma each side
+    box = _drawn_box(strokes, radius + 2, layer.shape)  # the reach (the antialiased edges: 1 pixel more)
+    return cv2.GaussianBlur(layer[box], (0, 0), sigma), box
+
+
 def fold_map(shape: tuple[int, int], rest: np.ndarray, expressed: np.ndarray) -> tuple[np.ndarray, tuple]:
     """The shading of the folds over their box: (map (h, w) float32, (rows, cols) slices of an image of `shape`)
     for the face at `rest` (68, 2) moved to `expressed` (68, 2), pixel coordinates. Positive values darken (the
@@ -350,17 +371,17 @@ def fold_map(shape: tuple[int, int], rest: np.ndarray, expressed: np.ndarray) ->
         if fold.kind == "bulge":
             lit.items.append((fold.strength * fold.lit, [_fixed(fold.points, origin)],
                               max(1, int(round(2 * fold.bulge * iod)))))
-    # The three layers in one block, blurred and combined in place (box-sized temporaries cost as much as the
-    # arithmetic on them).
+    # The layers are blurred and combined in place: box-sized temporaries cost as much as the arithmetic on
+    # them (fresh pages to fault in). A layer with nothing drawn blurs to zero and changes nothing: skipped.
     shade, cast_layer, lit_layer = (np.zeros((y1 - y0, x1 - x0), np.float32) for _ in range(3))
     for layer, strokes in zip((shade, cast_layer, lit_layer), (dark, cast, lit)):
         strokes.draw(layer)
     cv2.GaussianBlur(shade, (0, 0), sigma, dst=shade)
     shade *= MAX_DARKENING
-    if cast.items:
-        blurred = _broad_blur(cast_layer, sigma_area)
+    if cast.items:  # blurred where drawn: the cast shadows are small (over the eyes)
+        blurred, box = _blur_drawn(cast_layer, cast, sigma_area)
         blurred *= MAX_DARKENING
-        np.maximum(shade, blurred, out=shade)
+        np.maximum(shade[box], blurred, out=shade[box])
     if lit.items:
         blurred = _broad_blur(lit_layer, sigma_lit)
         blurred *= MAX_HIGHLIGHT
