@@ -199,16 +199,17 @@ def fold_creases(face: np.ndarray, strengths: dict[str, float]) -> list[Crease]:
     return folds
 
 
-def _normals(points: np.ndarray, starts: np.ndarray, towards: np.ndarray) -> np.ndarray:
-    """(n, 2) unit normals of polylines laid end to end in `points` (each beginning at one of `starts`, at least
-    two points long), on the side `towards` (n, 2) points to: np.gradient's tangents, for all lines at once."""
+def _normals(points: np.ndarray, ends: tuple[np.ndarray, np.ndarray], towards: np.ndarray) -> np.ndarray:
+    """(n, 2) unit normals of polylines laid end to end in `points` (`ends`: the indices of their first and of
+    their last points; each at least two points long), on the side `towards` (n, 2) points to: np.gradient's
+    tangents, for all lines at once."""
+    first, last = ends
     tangent = np.empty_like(points)
     tangent[1:-1] = (points[2:] - points[:-2]) / 2  # central differences (wrong at the joins, fixed below)
-    ends = np.append(starts[1:], len(points)) - 1
-    tangent[starts] = points[starts + 1] - points[starts]  # one-sided at each line's ends
-    tangent[ends] = points[ends] - points[ends - 1]
-    normal = np.stack([-tangent[:, 1], tangent[:, 0]], 1)
-    normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-9)
+    tangent[first] = points[first + 1] - points[first]  # one-sided at each line's ends
+    tangent[last] = points[last] - points[last - 1]
+    normal = tangent[:, ::-1] * [-1.0, 1.0]
+    normal /= np.maximum(np.sqrt((normal * normal).sum(1, keepdims=True)), 1e-9)
     return normal * np.where(np.einsum("ij,ij->i", normal, towards) >= 0, 1.0, -1.0)[:, None]
 
 
@@ -261,14 +262,16 @@ class _Strokes:
 
 
 @lru_cache(maxsize=64)
-def _band_order(counts: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """For polylines of `counts` points laid end to end: their starts, and the order that turns the near edges
-    (rows 0..n-1) and far edges (rows n..2n-1) of all of them into one polygon each, out along the near edge and
-    back along the far one (polyline i's taking rows 2 * starts[i] to 2 * (starts[i] + counts[i]))."""
+def _band_order(counts: tuple[int, ...]) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """For polylines of `counts` points laid end to end: their starts, the indices of their first and last
+    points, and the order of points that turns each polyline's near edge and far edge into one polygon, out
+    along the near edge and back along the far one: `order` indexes the near edges' points (0..n-1) and the far
+    edges' (n..2n-1); polyline i's polygon takes its rows 2 * starts[i] to 2 * (starts[i] + counts[i])."""
     starts = np.cumsum(counts) - counts
     n = int(sum(counts))
     order = np.concatenate([np.r_[s:s + k, n + s + k - 1:n + s - 1:-1] for s, k in zip(starts, counts)])
-    return _frozen(starts), _frozen(order)
+    ends = _frozen(starts.copy()), _frozen(starts + np.array(counts) - 1)
+    return _frozen(starts), ends, _frozen(order)
 
 
 def _add_creases(dark: _Strokes, lit: _Strokes, creases: list[Crease], iod: float, origin: np.ndarray) -> None:
@@ -277,11 +280,11 @@ def _add_creases(dark: _Strokes, lit: _Strokes, creases: list[Crease], iod: floa
     narrower the darker (a ramp from the groove to nothing at `shadow` interoculars, after the blur a smooth
     fall-off), and the band of its lit bulge on the other side."""
     counts = tuple(len(c.points) for c in creases)
-    starts, order = _band_order(counts)
+    starts, ends, order = _band_order(counts)
     points = np.concatenate([c.points for c in creases]).astype(np.float64)
     taper = np.concatenate([np.ones(len(c.points)) if c.taper is None else c.taper for c in creases])
     towards = np.repeat(np.array([c.towards for c in creases], np.float64), counts, axis=0)
-    normals = _normals(points, starts, towards)
+    normals = _normals(points, ends, towards)
     widths = np.repeat(np.array([(c.groove, c.shadow, c.bulge) for c in creases]), counts, axis=0)
     groove, shadow, bulge = (widths * iod * taper[:, None]).T  # pixels, per point
     groove = np.maximum(groove, 0.5)
@@ -291,8 +294,8 @@ def _add_creases(dark: _Strokes, lit: _Strokes, creases: list[Crease], iod: floa
     near = np.vstack([np.broadcast_to(-groove, (RAMP_STEPS, len(points))), -bulge])
     far = np.vstack([groove + (shadow - groove) * steps / RAMP_STEPS, -2 * groove])
     offsets = np.concatenate([near, far], axis=1)[:, order, None]
-    polygons = _fixed(np.concatenate([points, points])[order] + offsets * np.concatenate([normals, normals])[order],
-                      origin)
+    on_line = order % len(points)  # the polygons' points on the polylines
+    polygons = _fixed(points[on_line] + offsets * normals[on_line], origin)
     # Bounding boxes per crease: of all its ramp's bands together (they share the fillPoly calls), of its bulge.
     lows = np.minimum.reduceat(polygons, 2 * starts, axis=1)
     highs = np.maximum.reduceat(polygons, 2 * starts, axis=1)
