@@ -50,6 +50,10 @@ MIN_STRENGTH = 1e-3  # weaker folds are not drawn (a thousandth of the deepest c
 CROWS_FEET_ANGLES = (-0.45, 0.0, 0.45)  # radians from the outward eye line, lines fanning from the outer eye corners
 FOREHEAD_LINES = (0.3, 0.45, 0.6)  # heights of the forehead lines above the brows, interoculars
 CROWS_FEET_STEPS = np.linspace(0.0, 0.1, 6)[:, None]  # points along a crow's foot, interoculars from its start
+SIDES = np.array([[-1.0], [1.0]])  # the face's right (image left) and left, for both sides' folds at once
+BROWS = np.array([range(17, 22), range(22, 27)])  # the brows, from the outer ends (right) or inner (left)
+UPPER_LIDS = np.array([(39, 38, 37, 36), (45, 44, 43, 42)])  # back along the upper lids, under each brow
+LOWER_LIDS = np.array([(36, 41, 40, 39), (42, 47, 46, 45)])  # along the lower lids, corner to corner
 CROWS_FEET_COS = np.cos(CROWS_FEET_ANGLES)[:, None]
 CROWS_FEET_SIN = np.sin(CROWS_FEET_ANGLES)[:, None]
 
@@ -146,15 +150,16 @@ def fold_creases(face: np.ndarray, strengths: dict[str, float]) -> list[Crease]:
     folds = []
     smile, frown, raised = strengths["smile"], strengths["frown"], strengths["raise"]
     if smile > 0:
-        for wing, corner, side in ((31, 48, -1.0), (35, 54, 1.0)):
-            out = side * x_unit
-            start = face[wing] + iod * (0.10 * out - 0.02 * down)
-            end = face[corner] + iod * (0.09 * out + 0.10 * down)
-            bulge = (start + end) / 2 + iod * 0.07 * out
-            line = _bezier(start, bulge, end)
+        # Both sides at once (rows: the face's right, in the image left, then its left): from the nose's wings
+        # to beside the lip corners.
+        out = SIDES * x_unit
+        start = face[[31, 35]] + iod * (0.10 * out - 0.02 * down)
+        end = face[[48, 54]] + iod * (0.09 * out + 0.10 * down)
+        bulge = (start + end) / 2 + iod * 0.07 * out
+        for line, outwards in zip(_bezier(start[:, None], bulge[:, None], end[:, None]), out):
             # Deepest in its upper third, beside the nose; the shadow towards the lips, the cheek bulge outside.
-            folds.append(Crease(line, smile, towards=-out + 0.3 * down, groove=0.010, shadow=0.07, bulge=0.12,
-                                taper=_fade(len(line), deepest=0.3, floor=0.25)))
+            folds.append(Crease(line, smile, towards=-outwards + 0.3 * down, groove=0.010, shadow=0.07,
+                                bulge=0.12, taper=_fade(len(line), deepest=0.3, floor=0.25)))
         for eye_corner, side in ((36, -1.0), (45, 1.0)):
             # All lines of one eye at once: (lines, 2) rays, (lines, points, 2) lines.
             rays = side * x_unit * CROWS_FEET_COS + down * CROWS_FEET_SIN
@@ -167,27 +172,29 @@ def fold_creases(face: np.ndarray, strengths: dict[str, float]) -> list[Crease]:
     if frown > 0:
         centre = (face[21] + face[22]) / 2
         half_gap = 0.5 * float(np.linalg.norm(face[22] - face[21]))
-        for side in (-1.0, 1.0):
-            # The furrows lie between the bunched brow heads, a little over half way out from the midline, and
-            # run up from the brow heads' lower edge about a quarter of an interocular (~1.5 cm), fading upwards.
-            base = centre + side * 0.55 * half_gap * x_unit + iod * 0.03 * down
-            top = base - iod * 0.2 * down
-            line = _bezier(base, (base + top) / 2 + iod * side * 0.01 * x_unit, top, n=10)
+        # The furrows lie between the bunched brow heads, a little over half way out from the midline, and run
+        # up from the brow heads' lower edge about a quarter of an interocular (~1.5 cm), fading upwards. Both
+        # sides at once.
+        base = centre + SIDES * 0.55 * half_gap * x_unit + iod * 0.03 * down
+        top = base - iod * 0.2 * down
+        lines = _bezier(base[:, None], ((base + top) / 2 + iod * SIDES * 0.01 * x_unit)[:, None], top[:, None], n=10)
+        for line, inwards in zip(lines, -SIDES * x_unit):
             # The corrugators push the brow heads in (their bulge, outside the furrows, catches the light); the
             # skin between the furrows rolls into them (the shadow falls towards the midline).
-            folds.append(Crease(line, 0.8 * frown, towards=-side * x_unit, groove=0.004, shadow=0.045,
+            folds.append(Crease(line, 0.8 * frown, towards=inwards, groove=0.004, shadow=0.045,
                                 bulge=0.06, taper=_fade(len(line), deepest=0.3, floor=0.2)))
         # The procerus bunches the skin of the glabella into a mound between the furrows.
         mound = centre - iod * 0.05 * down
         folds.append(Crease(np.stack([mound - iod * 0.03 * down, mound + iod * 0.03 * down]), 0.6 * frown,
                             towards=x_unit, groove=0.0, shadow=0.0, bulge=0.035, kind="bulge"))
-        for brow, lid, lower in ((range(17, 22), (39, 38, 37, 36), (36, 41, 40, 39)),
-                                 (range(22, 27), (45, 44, 43, 42), (42, 47, 46, 45))):
-            area = np.concatenate([face[list(brow)] + iod * 0.02 * down, face[list(lid)] - iod * 0.02 * down])
+        # Both eyes at once: the closed polygons from the brows to the upper lids, and the lower lids.
+        areas = np.concatenate([face[BROWS] + iod * 0.02 * down, face[UPPER_LIDS] - iod * 0.02 * down], axis=1)
+        pts = face[LOWER_LIDS]
+        lids = _bezier(pts[:, None, 0], (pts[:, 1] + pts[:, 2] - (pts[:, 0] + pts[:, 3]) / 2
+                                         + iod * 0.10 * down)[:, None], pts[:, None, 3], n=10)
+        for area, line in zip(areas, lids):
             folds.append(Crease(np.concatenate([area, area[:1]]), 0.8 * frown, towards=down, kind="shadow"))
             # AU7: the tightened lower lid bulges, a crease beneath it.
-            pts = face[list(lower)]
-            line = _bezier(pts[0], pts[1] + pts[2] - (pts[0] + pts[3]) / 2 + iod * 0.10 * down, pts[3], n=10)
             folds.append(Crease(line, 0.5 * frown, towards=down, groove=0.006, shadow=0.025, bulge=0.04,
                                 lit=0.0, taper=_fade(len(line), floor=0.1)))
     if raised > 0:
