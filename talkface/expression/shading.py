@@ -353,6 +353,8 @@ def _blur_drawn(layer: np.ndarray, strokes: _Strokes, sigma: float) -> tuple[np.
         return _broad_blur(layer, sigma), (slice(None), slice(None))
     radius = (int(round(sigma * 4 * 2 + 1)) | 1) // 2  # cv2's kernel for float images: 4 sigma each side
     box = _drawn_box(strokes, radius + 2, layer.shape)  # the reach (the antialiased edges: 1 pixel more)
+    if layer[box].size == 0:  # all drawn outside the layer (off the image)
+        return layer[box].copy(), box
     return cv2.GaussianBlur(layer[box], (0, 0), sigma), box
 
 
