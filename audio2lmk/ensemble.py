@@ -122,7 +122,8 @@ def load_net(path: str | os.PathLike, device: str = "cpu") -> tuple[Audio2LmkNet
 
 
 # what an ensemble's sidecar keeps of each member's: enough to retrain and judge it
-MEMBER_KEYS = ("train_config", "data", "statistics", "epoch", "step", "val", "train_time_s", "hardware")
+MEMBER_KEYS = ("train_config", "data", "statistics", "epoch", "step", "val", "train_time_s", "hardware",
+               "speech_encoder")
 
 
 def save_ensemble(paths: list[str | os.PathLike], target: str | os.PathLike) -> Path:
@@ -137,7 +138,13 @@ def save_ensemble(paths: list[str | os.PathLike], target: str | os.PathLike) -> 
     data = {k: v for k, v in metas[0]["data"].items() if k not in ("val_ids", "n_train", "n_val")}
     data["val_ids"] = sorted(set().union(*(m["data"]["val_ids"] for m in metas)))
     members = [{"path": str(p), **{k: m[k] for k in MEMBER_KEYS if k in m}} for p, m in zip(paths, metas)]
-    return save_model(target, Audio2LmkEnsemble(list(nets)), data=data, ensemble=members)
+    # The ensemble reads what its members read: a pretrained encoder they all name goes in its own sidecar, so
+    # loading it checks the installed file (audio2lmk.speech_encoder.check_encoder) as for one net.
+    encoders = {json.dumps(m.get("speech_encoder"), sort_keys=True) for m in metas}
+    if len(encoders) != 1:
+        raise CheckpointError(f"audio2lmk ensemble: members read different speech encoders ({', '.join(sorted(encoders))})")
+    encoder = {"speech_encoder": metas[0]["speech_encoder"]} if metas[0].get("speech_encoder") else {}
+    return save_model(target, Audio2LmkEnsemble(list(nets)), data=data, ensemble=members, **encoder)
 
 
 def save_member(path: str | os.PathLike, k: int, target: str | os.PathLike) -> Path:

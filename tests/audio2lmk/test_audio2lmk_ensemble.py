@@ -56,10 +56,27 @@ def test_members_must_share_their_input_and_outputs():
         Audio2LmkEnsemble([])
 
 
-def member_checkpoint(tmp_path, name: str, seed: int, val_ids: list[str], split_file: str = "splits/s1_train.txt"):
+def member_checkpoint(tmp_path, name: str, seed: int, val_ids: list[str], split_file: str = "splits/s1_train.txt",
+                      **sidecar):
     return save_model(tmp_path / name, tiny_net("lstm", seed=seed, head_pose=True),
                       data={"split_file": split_file, "val_ids": val_ids, "n_val": len(val_ids)},
-                      val={"val_mouth_lmd": 0.02 + seed / 100})
+                      val={"val_mouth_lmd": 0.02 + seed / 100}, **sidecar)
+
+
+def test_an_ensemble_names_the_speech_encoder_its_members_read(tmp_path):
+    encoder = {"package": "moonshine-cpp", "version": "0.1.4", "file": "models/base-en/encoder_model.ort",
+               "sha256": "9d1a19e0", "dim": 416}
+    paths = [member_checkpoint(tmp_path, name, seed, [f"c{seed}"], speech_encoder=encoder)
+             for name, seed in (("a", 1), ("b", 2))]
+    meta = json.loads(save_ensemble(paths, tmp_path / "ens.safetensors").with_suffix(".json").read_text())
+    assert meta["speech_encoder"] == encoder and all(m["speech_encoder"] == encoder for m in meta["ensemble"])
+
+    other = member_checkpoint(tmp_path, "c", 3, ["c3"], speech_encoder={**encoder, "sha256": "00000000"})
+    with pytest.raises(CheckpointError, match="different speech encoders"):
+        save_ensemble([paths[0], other], tmp_path / "mixed.safetensors")
+    plain = json.loads(save_ensemble([member_checkpoint(tmp_path, "d", 4, ["c4"])], tmp_path / "plain.safetensors")
+                       .with_suffix(".json").read_text())
+    assert "speech_encoder" not in plain  # log-mel members: nothing to check at load
 
 
 def test_saved_ensemble_loads_and_lists_its_members(tmp_path):
