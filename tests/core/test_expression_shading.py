@@ -1,4 +1,4 @@
-"""The folds an expression shades into the skin (talkface/expression/shading.py): soft creases with a lit bulge,
+"""The folds an expression shades into the skin (talkface/expression/folds.py, shading.py): soft creases with a lit bulge,
 on small synthetic faces and flat grey images made here."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from talkface.expression.shading import (MAX_DARKENING, MAX_HIGHLIGHT, fold_creases, fold_map, fold_strengths,
-                                         shade_folds)
+from talkface.expression.folds import fold_creases, fold_strengths
+from talkface.expression.shading import MAX_DARKENING, MAX_HIGHLIGHT, fold_map, shade_folds
 from talkface.landmarks.normalize import MEAN_SHAPE
 
 IOD = 100.0

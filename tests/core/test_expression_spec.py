@@ -11,7 +11,8 @@ import pytest
 
 from talkface.errors import MediaError
 from talkface.expression.apply import express_face, express_normalised, express_track, opening_part, speaking
-from talkface.expression.shading import fold_map, fold_strengths, shade_folds
+from talkface.expression.folds import fold_strengths
+from talkface.expression.shading import fold_map, shade_folds
 from talkface.expression.spec import (ExpressionSpecError, expression_plan, keyframe_weights, load_keyframes,
                                       parse_expression, parse_units)
 from talkface.landmarks.indices import mouth_opening
