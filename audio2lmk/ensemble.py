@@ -142,7 +142,8 @@ def save_ensemble(paths: list[str | os.PathLike], target: str | os.PathLike) -> 
     # loading it checks the installed file (audio2lmk.speech_encoder.check_encoder) as for one net.
     encoders = {json.dumps(m.get("speech_encoder"), sort_keys=True) for m in metas}
     if len(encoders) != 1:
-        raise CheckpointError(f"audio2lmk ensemble: members read different speech encoders ({', '.join(sorted(encoders))})")
+        raise CheckpointError("audio2lmk ensemble: members read different speech encoders "
+                              f"({', '.join(sorted(encoders))})")
     encoder = {"speech_encoder": metas[0]["speech_encoder"]} if metas[0].get("speech_encoder") else {}
     return save_model(target, Audio2LmkEnsemble(list(nets)), data=data, ensemble=members, **encoder)
 

@@ -9,8 +9,8 @@
    re-detected on it), beside the same classifier on the same person's real smiling photo. The edited happy
    face's inner-face landmark error to the person's real smile (talkface.expression.geometry.expression_error)
    is set beside the neutral photo's own error to it, and beside what any model blind to the person could reach
-   (person_agnostic_floor: the other people's mean real smile put on each neutral face); identity = dlib descriptor distance to the input;
-   intensity 0 = PSNR against the input.
+   (person_agnostic_floor: the other people's mean real smile put on each neutral face); identity = dlib
+   descriptor distance to the input; intensity 0 = PSNR against the input.
 3. With speech: a few smile/ neutral photos driven by the bundled examples/speech.wav through
    Synthesizer.synthesize with and without an expression: the mouth opening of the two videos (landmarks
    re-detected on their frames) should agree, and the classifier's happy probability over the frames.

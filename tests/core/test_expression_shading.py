@@ -1,5 +1,5 @@
-"""The folds an expression shades into the skin (talkface/expression/folds.py, shading.py): soft creases with a lit bulge,
-on small synthetic faces and flat grey images made here."""
+"""The folds an expression shades into the skin (talkface/expression/folds.py, shading.py): soft creases with a lit
+bulge, on small synthetic faces and flat grey images made here."""
 
 from __future__ import annotations
 
