@@ -1,6 +1,7 @@
-"""The training-free lmk2video default: piecewise-affine warp plus mouth-interior synthesis.
+"""The training-free lmk2video default: piecewise-affine warp plus mouth-interior synthesis, and eyes opened
+wider than the photo's read rigidly (the iris keeps its shape).
 
-numpy and OpenCV only (lmk2video/warp.py, lmk2video/mouth.py): loading and running it imports no torch, so a
+numpy and OpenCV only (lmk2video/warp.py, lmk2video/mouth.py, lmk2video/eyes.py): loading and running it imports no torch, so a
 render with it (`talkface edit`, `--lmk2video warp`) starts without torch's seconds of import.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lmk2video.eyes import render_eyes
 from lmk2video.mouth import estimate_appearance, render_mouth
 from lmk2video.triangulation import mesh_points, triangles
 from lmk2video.warp import mesh_coordinates, sample
@@ -58,6 +60,7 @@ class WarpGenerator:
         source = np.asarray(source_crop, np.float32) / 255
         moved = plain / 255
         painted = render_mouth(moved.copy(), target_lmks, source, source_lmk, look)
+        render_eyes(painted, target_lmks, source, source_lmk)
         np.clip(painted, 0.0, 1.0, out=painted)
         painted -= moved
         painted *= 255.0
