@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from lmk2video.mouth import LUMA, smoothstep
 from lmk2video.warp import sample
 
 # Each eye as corner, upper lid (two points), corner, lower lid (two points), iBUG-68 order.
@@ -85,8 +86,9 @@ class EyeLook:
 
 def estimate_eye(source: np.ndarray, frame: EyeFrame) -> EyeLook | None:
     """The iris and sclera of a source eye (source (N, N, 3) float32 in [0, 1]); None when too little of it shows."""
-    lo = np.floor(np.minimum(frame.origin, frame.to_image(np.array(1.0), np.array(0.0))) - frame.width).astype(int)
-    hi = np.ceil(np.maximum(frame.origin, frame.to_image(np.array(1.0), np.array(0.0))) + frame.width).astype(int)
+    far = frame.to_image(np.array(1.0), np.array(0.0))  # the other corner
+    lo = np.floor(np.minimum(frame.origin, far) - frame.width).astype(int)
+    hi = np.ceil(np.maximum(frame.origin, far) + frame.width).astype(int)
     lo, hi = np.maximum(lo, 0), np.minimum(hi, np.array(source.shape[1::-1]) - 1)
     ys, xs = np.mgrid[lo[1]:hi[1] + 1, lo[0]:hi[0] + 1]
     u, y = frame.to_eye(np.stack([xs, ys], -1).reshape(-1, 2).astype(np.float64))
@@ -95,7 +97,7 @@ def estimate_eye(source: np.ndarray, frame: EyeFrame) -> EyeLook | None:
     if inside.sum() < 12:
         return None
     pixels = source[ys.reshape(-1)[inside], xs.reshape(-1)[inside]]
-    luma = pixels @ np.array([0.299, 0.587, 0.114])
+    luma = pixels @ LUMA
     dark = luma <= np.percentile(luma, 35)
     bright = luma >= np.percentile(luma, 85)
     radius = IRIS_RADIUS * frame.width
@@ -106,11 +108,6 @@ def estimate_eye(source: np.ndarray, frame: EyeFrame) -> EyeLook | None:
     return EyeLook(iris_u, iris_y, pixels[dark].mean(0), pixels[bright].mean(0) * 0.9)
 
 
-def _smoothstep(lo: float, hi: float, x: np.ndarray) -> np.ndarray:
-    t = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
-
-
 def render_eyes(frames: np.ndarray, target_lmk: np.ndarray, source: np.ndarray, source_lmk: np.ndarray
                 ) -> np.ndarray:
     """Eyes opened wider than the source's, read rigidly and painted (module doc), in place. frames (B, N, N, 3)
@@ -119,10 +116,11 @@ def render_eyes(frames: np.ndarray, target_lmk: np.ndarray, source: np.ndarray, 
     n = frames.shape[1]
     for eye in EYES:
         src = EyeFrame.of(np.asarray(source_lmk, np.float64), eye)
+        src_opening = max(src.opening(), 1e-3)
         look = None
         for frame, lmk in zip(frames, np.asarray(target_lmk, np.float64)):
             tgt = EyeFrame.of(lmk, eye)
-            wider = float(_smoothstep(WIDER_START, WIDER_FULL, tgt.opening() / max(src.opening(), 1e-3)))
+            wider = float(smoothstep(WIDER_START, WIDER_FULL, tgt.opening() / src_opening))
             if wider <= 0:
                 continue
             if look is None:
@@ -147,8 +145,8 @@ def render_eyes(frames: np.ndarray, target_lmk: np.ndarray, source: np.ndarray, 
             distance = np.hypot((u - look.iris_u) * src.width, y_src - look.iris_y)
             iris = np.clip(IRIS_RADIUS * src.width - distance + 0.5, 0.0, 1.0)[..., None]
             painted = look.sclera + iris * (look.iris - look.sclera)
-            shade = (1.0 - UPPER_SHADOW * (1.0 - _smoothstep(0.0, UPPER_REACH * tgt.width, y - up))
-                     - LOWER_SHADOW * (1.0 - _smoothstep(0.0, LOWER_REACH * tgt.width, down - y)))
+            shade = (1.0 - UPPER_SHADOW * (1.0 - smoothstep(0.0, UPPER_REACH * tgt.width, y - up))
+                     - LOWER_SHADOW * (1.0 - smoothstep(0.0, LOWER_REACH * tgt.width, down - y)))
             colour = shown * read + (1.0 - shown) * painted * shade[..., None]
             alpha = (inside * wider)[..., None]
             window = frame[y0:y1, x0:x1]

@@ -190,7 +190,7 @@ def _interp(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
     return f0 + w * (f1 - f0)
 
 
-def _smoothstep(lo: float, hi: float, x: np.ndarray) -> np.ndarray:
+def smoothstep(lo: float, hi: float, x: np.ndarray) -> np.ndarray:
     t = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)
 
@@ -237,7 +237,7 @@ def render_mouth(frames: np.ndarray, target_lmk: np.ndarray, source: np.ndarray,
     beyond = np.clip(g.gap - src_gap, 0.0, 1.0)  # 1 where the target opens >= 1 px wider
     teeth_gate = np.zeros_like(beyond) if look.source_teeth else beyond
 
-    smile = _smoothstep(STRETCH_START, STRETCH_FULL, 1.0 / ratio)  # (B, 1): how far the lips bare the teeth
+    smile = smoothstep(STRETCH_START, STRETCH_FULL, 1.0 / ratio)  # (B, 1): how far the lips bare the teeth
     painted = _cavity(g, look)
     painted = _over(painted, *_lower_teeth(g, look, teeth_gate))
     upper_colour, upper_alpha = _upper_teeth(g, look, teeth_gate, smile, blur)
@@ -297,7 +297,7 @@ def _cavity(g: _MouthGeometry, look: MouthAppearance) -> np.ndarray:
     v = np.clip(g.d_up / np.maximum(g.gap, np.float32(1e-3)), 0.0, 1.0)  # 0 at the upper lip, 1 at the lower
     shade = (0.7 + 0.5 * v) * (1.0 - 0.4 * g.c * g.c)
     openness = g.gap / g.width
-    tongue_w = 0.6 * _smoothstep(0.55, 1.0, v) * _smoothstep(0.12, 0.3, openness) * (1 - g.c ** 2)
+    tongue_w = 0.6 * smoothstep(0.55, 1.0, v) * smoothstep(0.12, 0.3, openness) * (1 - g.c ** 2)
     return _over(_colour(look.cavity), _colour(look.tongue), tongue_w) * shade[..., None]
 
 
@@ -315,7 +315,7 @@ def _upper_teeth(g: _MouthGeometry, look: MouthAppearance, gate: np.ndarray, smi
     # slightly parted smiling mouth they read as closed lips (dlib put the inner lips on the teeth's edge).
     height = height - smile * np.clip(height - (g.gap - BITE_LINE * blur - 1.0), 0.0, None)
     alpha = _coverage(height - g.d_up) * (g.d_up > -1.5) * gate
-    lip_shadow = 0.7 + 0.3 * np.maximum(_smoothstep(0.0, 1.0, g.d_up / (0.4 * height + 0.5)), smile)
+    lip_shadow = 0.7 + 0.3 * np.maximum(smoothstep(0.0, 1.0, g.d_up / (0.4 * height + 0.5)), smile)
     dx = (g.u[..., None] - 0.5 - _TOOTH_GAPS) * g.width[..., None]
     seams = 1.0 - 0.18 * np.minimum(np.exp(-0.5 * (dx / 0.6) ** 2).sum(-1), 1.0)
     shade = _corner_shade(g) * lip_shadow * seams
@@ -326,7 +326,7 @@ def _upper_teeth(g: _MouthGeometry, look: MouthAppearance, gate: np.ndarray, smi
 def _lower_teeth(g: _MouthGeometry, look: MouthAppearance, gate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A hint of lower incisors above the lower lip, only for wide openings."""
     openness = g.gap / g.width
-    height = np.minimum(0.15 * g.gap, 0.05 * g.width) * _smoothstep(0.15, 0.35, openness)
+    height = np.minimum(0.15 * g.gap, 0.05 * g.width) * smoothstep(0.15, 0.35, openness)
     central = np.maximum(1.0 - (g.c / 0.6) ** 2, 0.0)
     alpha = _coverage(height - g.d_lo) * central * gate
     return _colour(look.teeth) * (0.6 * _corner_shade(g))[..., None], alpha
